@@ -1,0 +1,81 @@
+"""Config validation with messages that name the key, the value and what is allowed.
+
+`snakemake.utils.validate` fills the schema defaults; this module runs first so that a user sees every
+problem at once, in plain words, before any job starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+
+def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _where(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _where(error)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "enum":
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"
+    if error.validator == "pattern":
+        hint = schema.get("description", "")
+        return f"{where} = {error.instance!r} does not match the pattern {error.validator_value!r}" + (f" ({hint})" if hint else "")
+    if error.validator == "propertyNames":
+        return f"{where}: key {error.instance!r} is not allowed: {error.message}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(schema.get("properties", {})))
+        return f"{where}: {error.message}; allowed keys: {allowed}"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "type":
+        return f"{where} = {error.instance!r} should be of type {error.validator_value}"
+    if error.validator in {"minimum", "maximum", "exclusiveMinimum", "minItems", "minProperties"}:
+        return f"{where} = {error.instance!r}: {error.message}"
+    return f"{where} = {error.instance!r}: {error.message}"
+
+
+def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema)
+    messages = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        leaves = [e for e in error.context] if error.validator in {"anyOf", "oneOf", "allOf"} and error.context else [error]
+        messages.extend(_describe(leaf) for leaf in leaves)
+    return list(dict.fromkeys(messages))
+
+
+def semantic_errors(config: Mapping[str, Any]) -> list[str]:
+    """Rules a JSON Schema expresses badly: what each source needs."""
+    messages = []
+    for cohort_id, cohort in (config.get("cohorts") or {}).items():
+        source = cohort.get("source")
+        if source in {"gdc", "xena"} and not cohort.get("project"):
+            messages.append(f"cohorts.{cohort_id}: source {source!r} needs 'project' (for example TCGA-LIHC)")
+        if source == "geo" and not cohort.get("accession"):
+            messages.append(f"cohorts.{cohort_id}: source 'geo' needs 'accession' (for example GSE14520)")
+        if source != "geo" and cohort.get("geo"):
+            messages.append(f"cohorts.{cohort_id}: 'geo' settings given for a {source!r} cohort")
+    return messages
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike[str]) -> None:
+    schema = load_schema(schema_path)
+    messages = config_errors(config, schema)
+    if not messages:
+        messages = semantic_errors(config)
+    if messages:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))

@@ -1,0 +1,267 @@
+"""GDC (TCGA) files: augmented STAR gene-count TSVs, /files hits and /cases clinical records.
+
+Formats: GDC mRNA pipeline docs (Data Release 32+, GENCODE v36); see docs in ../shared/docs/data-sources.md.
+A per-sample file has a `# gene-model: ...` comment, a header, four STAR summary rows (N_unmapped,
+N_multimapping, N_noFeature, N_ambiguous) and then one row per gene with a versioned Ensembl ID.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from ..barcodes import parse_barcode
+from ..errors import CohortError, InputFormatError
+
+STAR_COLUMNS = [
+    "gene_id", "gene_name", "gene_type", "unstranded", "stranded_first", "stranded_second",
+    "tpm_unstranded", "fpkm_unstranded", "fpkm_uq_unstranded",
+]
+STAR_SUMMARY_ROWS = ["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"]
+COUNT_COLUMNS = ["unstranded", "stranded_first", "stranded_second"]
+VALUE_COLUMNS = ["tpm_unstranded", "fpkm_unstranded", "fpkm_uq_unstranded"]
+
+
+@dataclass
+class StarFile:
+    gene_model: str
+    genes: pd.DataFrame  # gene_id, gene_name, gene_type, counts and values, in file order
+    summary: pd.Series  # N_* rows of the `unstranded` column
+
+
+def _read_star_frame(path: Path) -> tuple[str, pl.DataFrame]:
+    with open(path, encoding="utf-8") as handle:
+        first = handle.readline()
+    if not first.startswith("#"):
+        raise InputFormatError(f"{path}: expected a '# gene-model: ...' comment on line 1, found {first[:60]!r}")
+    gene_model = first.lstrip("#").split(":", 1)[-1].strip()
+    try:
+        frame = pl.read_csv(
+            path, separator="\t", skip_rows=1, has_header=True, infer_schema=False,
+            truncate_ragged_lines=False,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
+        raise InputFormatError(f"{path}: not a readable STAR gene-count table ({error})") from error
+    missing = [column for column in STAR_COLUMNS if column not in frame.columns]
+    if missing:
+        raise InputFormatError(f"{path}: missing STAR columns {missing}; header is {frame.columns}")
+    return gene_model, frame
+
+
+def _numeric(frame: pl.DataFrame, column: str, path: Path, rows: pl.Series) -> np.ndarray:
+    raw = frame[column]
+    values = raw.cast(pl.Float64, strict=False)
+    bad = values.is_null() & raw.is_not_null() & (raw != "")
+    if bad.any():
+        index = int(bad.arg_max())
+        raise InputFormatError(
+            f"{path}: column {column!r} has a non-numeric value {raw[index]!r} for gene {rows[index]!r}"
+        )
+    if values.is_null().any():
+        index = int(values.is_null().arg_max())
+        raise InputFormatError(f"{path}: column {column!r} is empty for gene {rows[index]!r} (truncated file?)")
+    return values.to_numpy()
+
+
+def read_star_counts(path: str | os.PathLike[str]) -> StarFile:
+    """Read one augmented STAR gene-count file, checking layout, numbers and completeness."""
+    path = Path(path)
+    gene_model, frame = _read_star_frame(path)
+    ids = frame["gene_id"]
+    is_summary = ids.str.starts_with("N_")
+    summary_frame = frame.filter(is_summary)
+    found = summary_frame["gene_id"].to_list()
+    if found != STAR_SUMMARY_ROWS:
+        raise InputFormatError(f"{path}: expected STAR summary rows {STAR_SUMMARY_ROWS}, found {found}")
+    genes = frame.filter(~is_summary)
+    if genes.height == 0:
+        raise InputFormatError(f"{path}: no gene rows after the STAR summary rows (truncated file?)")
+    gene_ids = genes["gene_id"]
+    data: dict[str, Any] = {
+        "gene_id": gene_ids.to_numpy(),
+        "gene_name": genes["gene_name"].to_numpy(),
+        "gene_type": genes["gene_type"].to_numpy(),
+    }
+    for column in COUNT_COLUMNS + VALUE_COLUMNS:
+        data[column] = _numeric(genes, column, path, gene_ids)
+    counts = data["unstranded"]
+    if (counts < 0).any() or not np.all(np.equal(np.mod(counts, 1), 0)):
+        index = int(np.flatnonzero((counts < 0) | (np.mod(counts, 1) != 0))[0])
+        raise InputFormatError(
+            f"{path}: unstranded count for gene {gene_ids[index]!r} is {counts[index]!r}, not a non-negative integer"
+        )
+    summary = pd.Series(
+        _numeric(summary_frame, "unstranded", path, summary_frame["gene_id"]), index=found, name="unstranded"
+    )
+    return StarFile(gene_model=gene_model, genes=pd.DataFrame(data), summary=summary)
+
+
+@dataclass
+class StarMatrix:
+    gene_model: str
+    genes: pd.DataFrame  # gene_id, gene_name, gene_type
+    counts: np.ndarray  # genes x samples, int64
+    tpm: np.ndarray  # genes x samples
+    samples: list[str]
+    unassigned: pd.DataFrame  # samples x STAR summary rows
+
+
+def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str]) -> StarMatrix:
+    """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes."""
+    if len(paths) != len(sample_ids):
+        raise CohortError(f"{len(paths)} STAR files but {len(sample_ids)} sample ids")
+    duplicated = pd.Index(sample_ids)[pd.Index(sample_ids).duplicated()].unique().tolist()
+    if duplicated:
+        raise CohortError(f"duplicate sample ids among STAR files: {duplicated}")
+    if not paths:
+        raise CohortError("no STAR files to merge")
+    first = read_star_counts(paths[0])
+    reference_ids = first.genes["gene_id"].to_numpy()
+    counts = np.empty((len(reference_ids), len(paths)), dtype=np.int64)
+    tpm = np.empty((len(reference_ids), len(paths)), dtype=np.float64)
+    summaries = []
+    for column, path in enumerate(paths):
+        star = first if column == 0 else read_star_counts(path)
+        ids = star.genes["gene_id"].to_numpy()
+        if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
+            raise InputFormatError(
+                f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
+                "all files of a cohort must come from the same gene model"
+            )
+        if star.gene_model != first.gene_model:
+            raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
+        counts[:, column] = star.genes["unstranded"].to_numpy().astype(np.int64)
+        tpm[:, column] = star.genes["tpm_unstranded"].to_numpy()
+        summaries.append(star.summary.to_numpy())
+    unassigned = pd.DataFrame(np.vstack(summaries), index=list(sample_ids), columns=STAR_SUMMARY_ROWS)
+    return StarMatrix(
+        gene_model=first.gene_model,
+        genes=first.genes[["gene_id", "gene_name", "gene_type"]].copy(),
+        counts=counts,
+        tpm=tpm,
+        samples=list(sample_ids),
+        unassigned=unassigned,
+    )
+
+
+def _first_sample(hit: dict[str, Any]) -> dict[str, Any]:
+    cases = hit.get("cases") or []
+    if len(cases) != 1 or len(cases[0].get("samples") or []) != 1:
+        raise InputFormatError(
+            f"GDC file {hit.get('file_id')}: expected exactly one case with one sample, found {len(cases)} cases"
+        )
+    return cases[0]["samples"][0] | {"case_submitter_id": cases[0].get("submitter_id")}
+
+
+def file_sheet(hits: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per GDC file hit: ids, checksum, and the sample it belongs to (barcode-derived fields)."""
+    rows = []
+    for hit in hits:
+        sample = _first_sample(hit)
+        barcode = parse_barcode(sample["submitter_id"])
+        rows.append({
+            "file_id": hit["file_id"],
+            "file_name": hit["file_name"],
+            "md5sum": hit.get("md5sum"),
+            "file_size": hit.get("file_size"),
+            "sample_id": barcode.sample_id,
+            "patient_id": barcode.patient_id,
+            "sample_type_code": barcode.code,
+            "sample_type": sample.get("sample_type") or barcode.sample_type,
+            "tissue": barcode.tissue,
+            "case_submitter_id": sample["case_submitter_id"],
+        })
+    sheet = pd.DataFrame(rows)
+    mismatched = sheet[sheet["patient_id"] != sheet["case_submitter_id"]]
+    if len(mismatched):
+        raise CohortError(
+            f"GDC sample {mismatched['sample_id'].iloc[0]} belongs to case {mismatched['case_submitter_id'].iloc[0]}"
+        )
+    return sheet.drop(columns="case_submitter_id")
+
+
+def _number(value: Any) -> float:
+    if value is None or value == "" or value == "--":
+        return math.nan
+    return float(value)
+
+
+def _stage(value: Any) -> str | None:
+    if not value or value in {"--", "Not Reported", "Unknown"}:
+        return None
+    text = str(value).replace("Stage ", "").strip().upper()
+    roman = "".join(ch for ch in text if ch in "IV")
+    return f"Stage {roman}" if roman else None
+
+
+def clinical_table(cases: list[dict[str, Any]]) -> pd.DataFrame:
+    """Patient-level clinical columns and OS from GDC /cases records (TCGAbiolinks' OS convention).
+
+    OS.time is days_to_death for the dead and the longest days_to_last_follow_up (diagnoses and
+    follow_ups) for the living; OS is 1 when vital_status is Dead.
+    """
+    rows = []
+    for case in cases:
+        patient = case.get("submitter_id")
+        if not patient:
+            raise InputFormatError(f"GDC case record without submitter_id: {json.dumps(case)[:200]}")
+        demographic = case.get("demographic") or {}
+        diagnoses = case.get("diagnoses") or []
+        follow_ups = case.get("follow_ups") or []
+        vital = demographic.get("vital_status")
+        last_follow_up = max(
+            [_number(d.get("days_to_last_follow_up")) for d in diagnoses]
+            + [_number(f.get("days_to_follow_up")) for f in follow_ups]
+            + [math.nan],
+            key=lambda v: -math.inf if math.isnan(v) else v,
+        )
+        death = _number(demographic.get("days_to_death"))
+        primary = diagnoses[0] if diagnoses else {}
+        age_days = _number(primary.get("age_at_diagnosis"))
+        if vital == "Dead":
+            os_event, os_time = 1.0, death
+        elif vital == "Alive":
+            os_event, os_time = 0.0, last_follow_up
+        else:
+            os_event, os_time = math.nan, math.nan
+        rows.append({
+            "patient_id": patient,
+            "vital_status": vital,
+            "age": age_days / 365.25 if not math.isnan(age_days) else math.nan,
+            "sex": (demographic.get("sex_at_birth") or demographic.get("gender") or None),
+            "stage": _stage(primary.get("ajcc_pathologic_stage")),
+            "grade": primary.get("tumor_grade") if primary.get("tumor_grade") not in (None, "--", "Not Reported") else None,
+            "primary_diagnosis": primary.get("primary_diagnosis"),
+            "OS": os_event,
+            "OS.time": os_time,
+        })
+    table = pd.DataFrame(rows)
+    duplicated = table["patient_id"][table["patient_id"].duplicated()].unique().tolist()
+    if duplicated:
+        raise CohortError(f"GDC clinical records list these patients more than once: {duplicated[:5]}")
+    if table["sex"].notna().any():
+        table["sex"] = table["sex"].str.lower()
+    return table.set_index("patient_id")
+
+
+def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read a saved GDC API response (or a bare list of hits)."""
+    with open(path, encoding="utf-8") as handle:
+        try:
+            payload = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise InputFormatError(f"{path}: not valid JSON ({error})") from error
+    if isinstance(payload, dict) and "data" in payload:
+        payload = payload["data"].get("hits", payload["data"])
+    if not isinstance(payload, list):
+        raise InputFormatError(f"{path}: expected a list of GDC hits or a response with data.hits")
+    return payload

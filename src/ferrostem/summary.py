@@ -1,0 +1,160 @@
+"""The cohort summary and provenance sections of the report."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import yaml
+from lifelines import KaplanMeierFitter
+
+from .plots import TISSUE_COLOURS, figure_uri, new_figure
+from .report import Section, table_html
+
+
+def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
+    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring treated as the event."""
+    mask = time.notna() & event.notna()
+    if mask.sum() == 0 or (event[mask] == 0).sum() == 0:
+        return float("nan")
+    fitter = KaplanMeierFitter().fit(time[mask], event_observed=1 - event[mask])
+    return float(fitter.median_survival_time_)
+
+
+def pca_coordinates(adata: ad.AnnData, n_top_genes: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
+    """PCA (scanpy) of the log2 layer on the most variable genes; returns PC1/PC2 and variance ratios."""
+    import scanpy as sc
+
+    log2 = np.asarray(adata.layers["log2"], dtype=np.float64)
+    variance = log2.var(axis=0)
+    top = np.argsort(variance)[::-1][: min(n_top_genes, adata.n_vars)]
+    subset = ad.AnnData(X=log2[:, top] - log2[:, top].mean(axis=0), obs=adata.obs[["tissue"]].copy())
+    sc.pp.pca(subset, n_comps=min(10, subset.n_obs - 1, subset.n_vars - 1))
+    coordinates = pd.DataFrame(subset.obsm["X_pca"][:, :2], index=adata.obs_names, columns=["PC1", "PC2"])
+    return coordinates, subset.uns["pca"]["variance_ratio"]
+
+
+def _pca_figure(adata: ad.AnnData) -> str:
+    coordinates, ratio = pca_coordinates(adata)
+    fig, ax = new_figure(5.5, 4.5)
+    for tissue, colour in TISSUE_COLOURS.items():
+        mask = (adata.obs["tissue"].astype(str) == tissue).to_numpy()
+        if mask.any():
+            ax.scatter(coordinates.loc[mask, "PC1"], coordinates.loc[mask, "PC2"], s=14, c=colour,
+                       label=f"{tissue} (n={mask.sum()})", alpha=.8, edgecolors="none")
+    ax.set_xlabel(f"PC1 ({ratio[0]:.1%})")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.1%})")
+    ax.legend(frameon=False)
+    ax.set_title("PCA of log2 expression, 2,000 most variable genes")
+    return figure_uri(fig)
+
+
+def _depth_figure(adata: ad.AnnData) -> str:
+    fig, ax = new_figure(5.5, 4.0)
+    if "counts" in adata.layers:
+        depth = np.asarray(adata.layers["counts"]).sum(axis=1) / 1e6
+        for tissue, colour in TISSUE_COLOURS.items():
+            mask = (adata.obs["tissue"].astype(str) == tissue).to_numpy()
+            if mask.any():
+                ax.hist(depth[mask], bins=20, color=colour, alpha=.7, label=tissue)
+        ax.set_xlabel("reads assigned to genes (millions)")
+        ax.set_ylabel("samples")
+        ax.set_title("Library sizes")
+        ax.legend(frameon=False)
+    else:
+        values = np.asarray(adata.layers["log2"])
+        order = np.argsort(adata.obs["tissue"].astype(str).to_numpy())
+        ax.boxplot(values[order].T, showfliers=False, widths=.8, patch_artist=True,
+                   boxprops={"facecolor": "#d6eaf8", "linewidth": .4}, medianprops={"color": "#1b2631"},
+                   whiskerprops={"linewidth": .4}, capprops={"linewidth": .4})
+        ax.set_xticks([])
+        ax.set_xlabel("samples (normal, then tumour)")
+        ax.set_ylabel(adata.uns["layer_scales"]["log2"])
+        ax.set_title("Expression distribution per sample")
+    return figure_uri(fig)
+
+
+def _km_overview(adata: ad.AnnData) -> str | None:
+    tumours = adata.obs[adata.obs["tissue"].astype(str) == "tumor"]
+    mask = tumours["OS.time"].notna() & tumours["OS"].notna()
+    if mask.sum() < 5:
+        return None
+    fig, ax = new_figure(5.5, 4.0)
+    KaplanMeierFitter(label="all tumours").fit(tumours.loc[mask, "OS.time"] / 365.25, tumours.loc[mask, "OS"]).plot_survival_function(ax=ax)
+    ax.set_xlabel("years")
+    ax.set_ylabel("overall survival")
+    ax.set_title("Overall survival of the cohort")
+    return figure_uri(fig)
+
+
+def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
+    obs = adata.obs
+    by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
+    tumours = obs[obs["tissue"].astype(str) == "tumor"]
+    endpoints = []
+    for endpoint in ["OS", "DSS", "DFI", "PFI"]:
+        time, event = tumours[f"{endpoint}.time"], tumours[endpoint]
+        known = int((time.notna() & event.notna()).sum())
+        if known:
+            endpoints.append({
+                "endpoint": endpoint, "tumours with data": known, "events": int(event.sum()),
+                "median follow-up (months)": median_follow_up_days(time, event) / (365.25 / 12),
+            })
+    clinical = []
+    for column in ["sex", "stage", "grade"]:
+        counts = tumours[column].astype(str).replace({"nan": "unknown", "None": "unknown", "<NA>": "unknown"}).value_counts()
+        clinical.append({"variable": column, "levels": ", ".join(f"{k}: {v}" for k, v in counts.sort_index().items())})
+    if tumours["age"].notna().any():
+        clinical.append({"variable": "age (years)", "levels": f"median {tumours['age'].median():.0f} "
+                         f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
+    harmonisation = adata.uns.get("harmonisation", {})
+    warnings = list(harmonisation.get("warnings", []))
+    figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
+               {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
+                else "Distribution of log2 intensities per sample."}]
+    km = _km_overview(adata)
+    if km:
+        figures.append({"uri": km, "caption": "Kaplan-Meier estimate of overall survival, all tumours."})
+    facts = {
+        "label": label,
+        "assay": adata.uns["assay"],
+        "samples": adata.n_obs,
+        "genes": adata.n_vars,
+        "layers": ", ".join(f"{k}: {v}" for k, v in adata.uns["layer_scales"].items()),
+        "source": adata.uns["provenance"]["source"],
+        "release": adata.uns["provenance"]["release"],
+    }
+    n_tumour, n_normal = int((obs["tissue"] == "tumor").sum()), int((obs["tissue"] == "normal").sum())
+    summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples, {adata.n_vars:,} genes"
+               + (f", {endpoints[0]['events']} OS events" if endpoints else "") + "."]
+    return Section(
+        id="cohort", title="Cohort", template="cohort.html.j2", order=10,
+        context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",
+                 "clinical": table_html(pd.DataFrame(clinical)), "figures": figures},
+        warnings=warnings, summary=summary,
+    )
+
+
+def _yaml(value: Any) -> str:
+    return yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=False, width=110)
+
+
+def provenance_section(adata: ad.AnnData, cohort_config: dict[str, Any], full_config: dict[str, Any]) -> Section:
+    record = dict(adata.uns["provenance"])
+    software = record.pop("software", {})
+    checksums = record.pop("input_sha256", {})
+    record.pop("file_md5", None)
+    return Section(
+        id="provenance", title="Provenance", template="provenance.html.j2", order=1000,
+        context={
+            "record": _yaml(record),
+            "software": table_html(pd.DataFrame(sorted(software.items()), columns=["package", "version"])),
+            "checksums": table_html(pd.DataFrame(sorted(checksums.items()), columns=["input", "sha256"])),
+            "harmonisation": _yaml(adata.uns.get("harmonisation", {})),
+            "cohort_config": _yaml(cohort_config),
+            "config": _yaml(full_config),
+        },
+    )

@@ -1,0 +1,20 @@
+# ---------------------------------------------------------------------------------------------
+# Harmonise: raw files of one cohort -> one AnnData (.h5ad) with counts / tpm / log2 layers,
+# gene annotation, sample sheet, clinical data and survival endpoints.
+# ---------------------------------------------------------------------------------------------
+
+
+rule harmonise:
+    input:
+        raw_inputs,
+    output:
+        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+    params:
+        raw_dir=lambda wc: raw_dir(wc.cohort),
+        cohort=lambda wc: cohort_config(wc.cohort),
+    log:
+        f"{RESULTS}/logs/harmonise/{{cohort}}.log",
+    resources:
+        mem_mb=4000,
+    script:
+        "../scripts/harmonise.py"

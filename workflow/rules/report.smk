@@ -1,0 +1,37 @@
+# ---------------------------------------------------------------------------------------------
+# Report: each stage writes a section (template + data, JSON); `report` renders them into one
+# self-contained HTML file per cohort.
+# ---------------------------------------------------------------------------------------------
+
+
+rule cohort_summary:
+    input:
+        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+    output:
+        summary=f"{RESULTS}/{{cohort}}/sections/cohort.json",
+        provenance=f"{RESULTS}/{{cohort}}/sections/provenance.json",
+    params:
+        cohort=lambda wc: cohort_config(wc.cohort),
+        config=config,
+    log:
+        f"{RESULTS}/logs/cohort_summary/{{cohort}}.log",
+    script:
+        "../scripts/cohort_summary.py"
+
+
+rule report:
+    input:
+        report_sections,
+    output:
+        report(
+            f"{RESULTS}/{{cohort}}/report.html",
+            caption="../report/cohort_report.rst",
+            category="Cohort reports",
+            labels={"cohort": "{cohort}"},
+        ),
+    params:
+        cohort=lambda wc: cohort_config(wc.cohort),
+    log:
+        f"{RESULTS}/logs/report/{{cohort}}.log",
+    script:
+        "../scripts/report.py"

@@ -1,0 +1,16 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import anndata as ad  # noqa: E402
+
+from ferrostem.report import write_section  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+from ferrostem.summary import cohort_summary_section, provenance_section  # noqa: E402
+
+script_logging()
+adata = ad.read_h5ad(snakemake.input[0])
+cohort = snakemake.params.cohort
+write_section(cohort_summary_section(adata, cohort.get("label", snakemake.wildcards.cohort)), snakemake.output.summary)
+write_section(provenance_section(adata, cohort, snakemake.params.config), snakemake.output.provenance)

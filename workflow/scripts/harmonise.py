@@ -1,0 +1,16 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+from ferrostem.files import atomic_path  # noqa: E402
+from ferrostem.harmonise import harmonise_cohort  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+
+log = script_logging()
+adata = harmonise_cohort(snakemake.params.cohort, snakemake.params.raw_dir)
+for warning in adata.uns["harmonisation"].get("warnings", []):
+    log.warning(warning)
+with atomic_path(snakemake.output[0]) as tmp:
+    adata.write_h5ad(tmp, compression="gzip")
+log.info("%s: %d samples x %d genes -> %s", snakemake.wildcards.cohort, adata.n_obs, adata.n_vars, snakemake.output[0])

@@ -1,0 +1,17 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.report import read_section, render_report  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+
+log = script_logging()
+cohort = snakemake.params.cohort
+label = cohort.get("label", snakemake.wildcards.cohort)
+html = render_report([read_section(p) for p in snakemake.input], cohort=snakemake.wildcards.cohort,
+                     title=f"ferrostem report: {label}", simulated=cohort.get("simulated", False))
+with atomic_write(snakemake.output[0], "w", encoding="utf-8") as handle:
+    handle.write(html)
+log.info("report written to %s (%.1f MB)", snakemake.output[0], len(html) / 1e6)
