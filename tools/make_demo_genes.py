@@ -54,6 +54,10 @@ def main(shared: Path) -> None:
     wanted |= set(pd.read_csv(ref / "immune/Charoentong2017_tableS6_Immune.txt", sep="\t")["Metagene"].dropna())
     with open(ref / "immune/Bindea2013_tableS1_immune.txt") as handle:
         wanted |= {row[1] for row in csv.reader(handle, delimiter="\t") if len(row) > 1}
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from ferrostem.demo import PAR_GENES, TUMOR_VS_NORMAL, _programmes
+
+    wanted |= set(PAR_GENES) | set(TUMOR_VS_NORMAL) | {g for genes in _programmes().values() for g in genes}
     catalogue = (shared / "docs/signature-catalogue.md").read_text()
     wanted |= set(re.findall(r"\b[A-Z][A-Z0-9-]{1,14}\b", catalogue))
 

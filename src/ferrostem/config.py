@@ -28,14 +28,18 @@ def _where(error: jsonschema.ValidationError) -> str:
 def _describe(error: jsonschema.ValidationError) -> str:
     where = _where(error)
     schema = error.schema if isinstance(error.schema, dict) else {}
+    if "propertyNames" in list(error.schema_path):
+        if error.validator == "enum":
+            allowed = "allowed keys: " + ", ".join(map(str, error.validator_value))
+        else:
+            allowed = f"keys must match {error.validator_value!r}" + (f" ({schema['description']})" if "description" in schema else "")
+        return f"{where}: key {error.instance!r} is not allowed; {allowed}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"
     if error.validator == "pattern":
         hint = schema.get("description", "")
         return f"{where} = {error.instance!r} does not match the pattern {error.validator_value!r}" + (f" ({hint})" if hint else "")
-    if error.validator == "propertyNames":
-        return f"{where}: key {error.instance!r} is not allowed: {error.message}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(schema.get("properties", {})))
         return f"{where}: {error.message}; allowed keys: {allowed}"
@@ -53,7 +57,8 @@ def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
     validator = validator_class(schema)
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        leaves = [e for e in error.context] if error.validator in {"anyOf", "oneOf", "allOf"} and error.context else [error]
+        expand = error.validator in {"anyOf", "oneOf", "allOf"} and error.context
+        leaves = list(error.context) if expand else [error]
         messages.extend(_describe(leaf) for leaf in leaves)
     return list(dict.fromkeys(messages))
 

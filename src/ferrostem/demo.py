@@ -428,7 +428,7 @@ def annot_text(cohort: ArrayCohort) -> str:
 def _write_gzip_text(path: Path, text: str) -> None:
     with atomic_write(path, "wb") as handle:
         # mtime=0 keeps the bytes, and so the checksums, identical across runs
-        with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as gz:
+        with gzip.GzipFile(filename="", fileobj=handle, mode="wb", mtime=0) as gz:
             gz.write(text.encode())
 
 

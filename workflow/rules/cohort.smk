@@ -12,6 +12,8 @@ rule harmonise:
     params:
         raw_dir=lambda wc: raw_dir(wc.cohort),
         cohort=lambda wc: cohort_config(wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/harmonise/{{cohort}}.log",
     resources:

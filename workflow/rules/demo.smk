@@ -14,8 +14,9 @@ rule demo_data:
         truth=f"{DEMO_DIR}/truth/truth.json",
         de_truth=f"{DEMO_DIR}/truth/de_truth.tsv",
     params:
-        outdir=DEMO_DIR,
         settings=config["demo"],
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/demo_data.log",
     script:

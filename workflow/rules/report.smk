@@ -13,6 +13,8 @@ rule cohort_summary:
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         config=config,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/cohort_summary/{{cohort}}.log",
     script:
@@ -31,6 +33,8 @@ rule report:
         ),
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/report/{{cohort}}.log",
     script:

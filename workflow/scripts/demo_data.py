@@ -1,4 +1,5 @@
 import sys
+from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w")
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
@@ -8,5 +9,6 @@ from ferrostem.runtime import script_logging  # noqa: E402
 
 log = script_logging()
 settings = {k: v for k, v in snakemake.params.settings.items() if k not in {"enabled", "outdir"}}
-truth = write_demo(snakemake.params.outdir, DemoParameters(**settings))
-log.info("simulated demo written to %s (%s)", snakemake.params.outdir, truth["events"])
+outdir = Path(snakemake.output.truth).parents[1]
+truth = write_demo(outdir, DemoParameters(**settings))
+log.info("simulated demo written to %s (%s)", outdir, truth["events"])

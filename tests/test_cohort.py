@@ -1,0 +1,165 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferrostem.cohort import HarmonisationRules, harmonise_genes, join_clinical, select_samples, strip_ensembl_version
+from ferrostem.errors import CohortError, ConfigError, InputFormatError
+from ferrostem.harmonise import geo_obs, harmonise_cohort, needs_log_transform
+
+
+def test_strip_version():
+    assert strip_ensembl_version("ENSG00000000003.15") == "ENSG00000000003"
+    assert strip_ensembl_version("ENSG00000182378.14_PAR_Y") == "ENSG00000182378_PAR_Y"
+    assert strip_ensembl_version("DEMODUP00001.1") == "DEMODUP00001.1"
+
+
+GENES = pd.DataFrame({
+    "gene_id": ["ENSG01.1", "ENSG01.1_PAR_Y", "ENSG02.3", "ENSG03.1", "ENSG04.2", "ENSG05.1"],
+    "gene_name": ["CD99", "CD99", "GPX4", "GPX4", "", "TP53"],
+    "gene_type": ["protein_coding"] * 6,
+})
+COUNTS = np.array([[10, 20], [1, 1], [100, 300], [5, 5], [7, 8], [2, 2]])
+
+
+def with_prefix(frame):
+    frame = frame.copy()
+    frame["gene_id"] = frame["gene_id"].str.replace("ENSG", "ENSG000000000", regex=False)
+    return frame
+
+
+@pytest.mark.parametrize("par_y, expected_cd99", [("drop", [10, 20]), ("sum", [11, 21])])
+def test_par_y_rule(par_y, expected_cd99):
+    genes, counts, _, report = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0,
+                                               HarmonisationRules(par_y=par_y, duplicate_symbols="sum"))
+    assert counts[list(genes["symbol"]).index("CD99")].tolist() == expected_cd99
+    assert report.par_y_rows == 1
+
+
+def test_duplicate_symbols_max_mean_and_sum():
+    genes, counts, _, report = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0, HarmonisationRules())
+    gpx4 = list(genes["symbol"]).index("GPX4")
+    assert counts[gpx4].tolist() == [100, 300]
+    assert genes["gene_id"].iloc[gpx4] == "ENSG00000000002"
+    assert report.symbols_duplicated == ["GPX4"]
+    genes, counts, _, _ = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0,
+                                          HarmonisationRules(duplicate_symbols="sum"))
+    gpx4 = list(genes["symbol"]).index("GPX4")
+    assert counts[gpx4].tolist() == [105, 305]
+    assert genes["gene_id"].iloc[gpx4] == "ENSG00000000002;ENSG00000000003"
+
+
+def test_gene_without_symbol_keeps_its_id():
+    genes, _, _, report = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0, HarmonisationRules())
+    assert "ENSG00000000004" in set(genes["symbol"])
+    assert report.genes_without_symbol == 1
+
+
+def test_bad_rule_value():
+    with pytest.raises(ConfigError, match="par_y 'keep'"):
+        harmonise_genes(GENES, COUNTS, COUNTS * 1.0, HarmonisationRules(par_y="keep"))
+    with pytest.raises(ConfigError, match="unknown keys \\['colapse'\\]"):
+        HarmonisationRules.from_config({"colapse": "x"})
+
+
+def sheet():
+    return pd.DataFrame({
+        "sample_id": ["TCGA-AA-0001-01A", "TCGA-AA-0001-01B", "TCGA-AA-0001-11A", "TCGA-AA-0002-01A",
+                      "TCGA-AA-0002-01A", "TCGA-AA-0003-06A"],
+        "patient_id": ["TCGA-AA-0001"] * 3 + ["TCGA-AA-0002"] * 2 + ["TCGA-AA-0003"],
+        "sample_type": ["Primary Tumor", "Primary Tumor", "Solid Tissue Normal", "Primary Tumor", "Primary Tumor", "Metastatic"],
+        "sample_type_code": ["01", "01", "11", "01", "01", "06"],
+        "vial": ["A", "B", "A", "A", "A", "A"],
+        "depth": [10, 90, 10, 5, 50, 10],
+    }, index=["f1", "f2", "f3", "f4", "f5", "f6"])
+
+
+def test_one_sample_per_patient():
+    kept, excluded, dropped = select_samples(sheet(), HarmonisationRules())
+    assert list(kept.index) == ["f1", "f3", "f5"]  # first vial beats depth; among aliquots the deepest
+    assert excluded == {"Metastatic": 1}
+    assert dropped == ["TCGA-AA-0001-01B (f2)", "TCGA-AA-0002-01A (f4)"]
+
+
+def test_all_samples_but_one_file_per_sample():
+    kept, _, _ = select_samples(sheet(), HarmonisationRules(one_sample_per_patient=False,
+                                                           sample_types=["Primary Tumor", "Metastatic"]))
+    assert list(kept.index) == ["f1", "f2", "f5", "f6"]
+
+
+def test_clinical_mismatch_warn_and_error():
+    samples = pd.DataFrame({"patient_id": ["P1", "P2"]}, index=["S1", "S2"])
+    clinical = pd.DataFrame({"OS": [1.0, 0.0]}, index=pd.Index(["P1", "P9"], name="patient_id"))
+    joined, orphans, missing, warnings = join_clinical(samples, clinical, HarmonisationRules())
+    assert orphans == ["P9"] and missing == ["S2"]
+    assert "1 clinical records match no expression sample: P9" in warnings[0]
+    assert "1 samples have no clinical record: S2" in warnings[1]
+    assert joined.loc["S1", "OS"] == 1.0 and np.isnan(joined.loc["S2", "OS"])
+    with pytest.raises(CohortError, match="P9.*S2"):
+        join_clinical(samples, clinical, HarmonisationRules(clinical_mismatch="error"))
+
+
+def test_geo_missing_key_lists_found_keys():
+    samples = pd.DataFrame({"tissue": ["tumor"], "os months": [3.0]}, index=["GSM1"])
+    with pytest.raises(ConfigError, match=r"'survival months'.*OS\.time.*keys found: \['tissue', 'os months'\]"):
+        geo_obs(samples, {"fields": {"OS.time": "survival months"}}, source="GSE1_series_matrix.txt.gz")
+
+
+def test_geo_unknown_tissue_value():
+    samples = pd.DataFrame({"tissue": ["tumor", "cirrhosis"]}, index=["GSM1", "GSM2"])
+    with pytest.raises(ConfigError, match="cirrhosis"):
+        geo_obs(samples, {"fields": {"tissue": "tissue"}, "tumor_values": ["tumor"], "normal_values": ["normal"]}, "x")
+
+
+def test_log_scale_detection():
+    rng = np.random.default_rng(1)
+    assert needs_log_transform(rng.lognormal(6, 2, size=1000))
+    assert not needs_log_transform(rng.normal(7, 2, size=1000))
+
+
+def test_demo_gdc_cohort(demo_rnaseq, demo_dir):
+    adata = demo_rnaseq
+    truth = json.loads((demo_dir / "truth/truth.json").read_text())
+    assert adata.shape == (120, 9400)
+    assert set(adata.layers) == {"counts", "tpm", "log2"}
+    assert adata.layers["counts"].dtype == np.int64
+    assert np.allclose(adata.X, np.log2(adata.layers["tpm"] + 1), atol=1e-4)
+    assert np.allclose(adata.layers["tpm"].sum(axis=1), 1e6, rtol=1e-3)  # decoys and PAR rows carry ~no TPM
+    assert (adata.obs["tissue"] == "normal").sum() == 20
+    assert adata.obs["patient_id"][adata.obs["tissue"] == "tumor"].is_unique
+    assert not adata.var["gene_id"].str.contains(r"\.").any()
+    assert adata.var.loc["GPX4", "gene_id"] == "ENSG00000167468"
+    record = adata.uns["harmonisation"]
+    assert record["symbols_duplicated"] == sorted(truth["gdc"]["duplicate_symbol_decoys"])
+    assert record["par_y_rows"] == len(set(truth["gdc"]["par_y_genes"]) & set(adata.var_names))
+    assert len(record["duplicates_dropped"]) == truth["gdc"]["extra_tumour_aliquots"]
+    assert record["clinical_without_samples"] == ["TCGA-ZZ-9000", "TCGA-ZZ-9001"]
+    tumours = adata.obs[adata.obs["tissue"] == "tumor"]
+    assert tumours["OS"].sum() == truth["events"]["gdc"]
+    assert tumours["OS.time"].min() > 0
+    assert adata.uns["provenance"]["simulated"] is True or adata.uns["provenance"]["simulated"] == 1
+
+
+def test_demo_geo_cohort(demo_array):
+    adata = demo_array
+    assert adata.shape == (100, 9400)
+    assert "counts" not in adata.layers
+    assert adata.uns["assay"] == "microarray"
+    assert adata.uns["harmonisation"]["probes_multi_symbol"] == 60
+    assert adata.uns["harmonisation"]["probes_unmapped"] == 40
+    assert adata.uns["harmonisation"]["log_transformed"] in (False, 0)
+    assert (adata.obs["tissue"] == "normal").sum() == 20
+    assert adata.obs["OS.time"].max() == pytest.approx(1825.0, abs=2)  # 60 months (administrative censoring), in days
+    assert adata.obs["stage"].dropna().str.startswith("Stage ").all()
+
+
+def test_missing_star_file_named(demo_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "gdc"
+    shutil.copytree(demo_dir / "gdc", broken)
+    victim = next((broken / "data").iterdir())
+    shutil.rmtree(victim)
+    with pytest.raises(InputFormatError, match="STAR files listed in files.json are missing"):
+        harmonise_cohort({"source": "gdc"}, broken)
