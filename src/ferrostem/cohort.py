@@ -286,6 +286,19 @@ def build_anndata(
     return adata
 
 
+def uns_to_python(value: Any) -> Any:
+    """Values read back from an .h5ad `uns` (numpy arrays and scalars) as plain Python objects."""
+    if isinstance(value, Mapping):
+        return {str(k): uns_to_python(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return [uns_to_python(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [uns_to_python(v) for v in value]
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    return value
+
+
 def report_dict(*reports: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for report in reports:

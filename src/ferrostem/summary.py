@@ -11,6 +11,7 @@ import pandas as pd
 import yaml
 from lifelines import KaplanMeierFitter
 
+from .cohort import uns_to_python
 from .plots import TISSUE_COLOURS, figure_uri, new_figure
 from .report import Section, table_html
 
@@ -110,7 +111,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
     if tumours["age"].notna().any():
         clinical.append({"variable": "age (years)", "levels": f"median {tumours['age'].median():.0f} "
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
-    harmonisation = adata.uns.get("harmonisation", {})
+    harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
     warnings = list(harmonisation.get("warnings", []))
     figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
@@ -139,11 +140,11 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
 
 
 def _yaml(value: Any) -> str:
-    return yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=False, width=110)
+    return yaml.safe_dump(json.loads(json.dumps(uns_to_python(value), default=str)), sort_keys=False, width=110)
 
 
 def provenance_section(adata: ad.AnnData, cohort_config: dict[str, Any], full_config: dict[str, Any]) -> Section:
-    record = dict(adata.uns["provenance"])
+    record = uns_to_python(adata.uns["provenance"])
     software = record.pop("software", {})
     checksums = record.pop("input_sha256", {})
     record.pop("file_md5", None)
