@@ -48,3 +48,10 @@ def test_rerun_is_a_no_op(workflow_run):
 def test_snakemake_lint_is_clean(tmp_path):
     result = run_snakemake(REPO, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_snakemake_report(workflow_run, tmp_path):
+    target = tmp_path / "snakemake-report.html"
+    run_snakemake(workflow_run, "--configfile", str(workflow_run / "config/config.yaml"), "--report", str(target))
+    text = target.read_text(errors="replace")
+    assert "Cohort reports" in text and "demo_tcga" in text
