@@ -446,9 +446,12 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
         if sig.method == "geometric_mean" and assay != "rnaseq":
             warnings.append(f"{sig.id}: defined on TPM; this microarray cohort gives linear intensities instead")
         mapped.append(result)
+    by_reason: dict[str, list[str]] = {}
     for sig_id, reason in (unavailable or {}).items():
         coverage_rows.append(unscored_coverage(sig_id, reason).row() | {"name": sig_id, "method": "", "category": ""})
-        warnings.append(f"{sig_id} {reason}")
+        by_reason.setdefault(reason, []).append(sig_id)
+    for reason, ids in by_reason.items():  # one warning per missing resource, naming every signature it holds back
+        warnings.append(f"{', '.join(ids)} {reason}")
     scores = score_many(log2, linear, mapped, normalise_ssgsea=normalise_ssgsea)
     scores.index.name = "sample_id"
     info_rows = []
