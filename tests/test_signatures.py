@@ -210,3 +210,43 @@ def test_demo_scores_recover_planted_factors(demo_rnaseq, demo_dir: Path, catalo
     assert scores["estimate__immune"].corr(truth["immune"] + truth["cytotoxic"]) >= 0.6
     assert set(result.info["score"]) == set(result.scores.columns)
     assert "mrnasi_malta2018" in set(result.coverage.loc[~result.coverage["scored"], "signature_id"])
+
+
+def test_resource_backed_signatures_on_the_demo(demo_rnaseq, catalogue, shared_reference: Path) -> None:
+    files = {"pcbc_stemsig": shared_reference / "stemness" / "SC_PCBC_stemSig.rda",
+             "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt",
+             "ferrdb_v2_driver": shared_reference / "ferrdb_v2" / "driver.csv"}
+    wanted = [catalogue[i] for i in ("mrnasi_malta2018", "charoentong28", "ferrdb_v2_drivers")]
+    signatures, unavailable = resolve_resources(wanted, files)
+    assert not unavailable
+    log2 = pd.DataFrame(demo_rnaseq.layers["log2"], index=demo_rnaseq.obs_names, columns=demo_rnaseq.var_names)
+    # the demo carries 9,400 genes: about half of the 12,956 mRNAsi weights, so at the default 0.7 it is skipped
+    default = score_cohort(log2, None, signatures, load_alias_table())
+    assert "mrnasi_malta2018__minmax" not in default.scores
+    assert any(w.startswith("mrnasi_malta2018") and "below min_coverage" in w for w in default.warnings)
+    assert default.scores.filter(like="charoentong28__").shape[1] == 28
+    lowered = score_cohort(log2, None, signatures, load_alias_table(), min_coverage=0.4)
+    minmax = lowered.scores["mrnasi_malta2018__minmax"]
+    assert minmax.min() == 0 and minmax.max() == 1
+    assert lowered.scores["mrnasi_malta2018__spearman"].between(-1, 1).all()
+
+
+@pytest.mark.e2e
+def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
+    for cohort in ("demo_tcga", "demo_geo"):
+        folder = workflow_run / "results" / cohort / "scores"
+        scores = pd.read_csv(folder / "scores.tsv", sep="\t")
+        info = pd.read_csv(folder / "score_info.tsv", sep="\t")
+        coverage = pd.read_csv(folder / "coverage.tsv", sep="\t")
+        annotated = pd.read_csv(folder / "scores_annotated.tsv", sep="\t")
+        assert scores.columns[0] == "sample_id" and scores["sample_id"].is_unique
+        assert all(pd.api.types.is_numeric_dtype(scores[c]) for c in scores.columns[1:])
+        assert list(info["score"]) == list(scores.columns[1:])
+        assert {"score", "signature_id", "name", "category", "method", "direction", "citation"} <= set(info.columns)
+        assert {"estimate__stromal", "estimate__purity", "mcpcounter__T_cells", "cyt_rooney2015"} <= set(scores.columns)
+        assert {"tissue", "stage", "OS", "OS.time", "estimate__immune"} <= set(annotated.columns)
+        assert len(annotated) == len(scores)
+        assert "mrnasi_malta2018" in set(coverage.loc[~coverage["scored"], "signature_id"])
+        report = (workflow_run / "results" / cohort / "report.html").read_text()
+        assert 'id="signatures"' in report and 'id="immune"' in report
+        assert "not available offline" in report and "Coverage per signature" in report
