@@ -5,6 +5,8 @@
 # their resource id is listed in signatures.resources (fetched by `make prefetch` or a mirror).
 # ---------------------------------------------------------------------------------------------
 
+import os
+
 SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 
 
@@ -37,7 +39,7 @@ rule signature_scores:
         immune_section=f"{RESULTS}/{{cohort}}/sections/immune.json",
     params:
         settings=config["signatures"],
-        catalogue_dir=str(SIGNATURE_CATALOGUE),
+        catalogue_dir=lambda wildcards, input: os.path.dirname(input.aliases),
         resource_files=signature_resource_files(),
     log:
         f"{RESULTS}/logs/signatures/{{cohort}}.log",
