@@ -46,10 +46,27 @@ def raw_inputs(wildcards):
 def report_sections(wildcards):
     """Every section of a cohort's report; a stage adds its section here."""
     base = f"{RESULTS}/{wildcards.cohort}/sections"
-    return [f"{base}/cohort.json", f"{base}/provenance.json"]
+    sections = [f"{base}/cohort.json", f"{base}/provenance.json"]
+    if config["signatures"]["enabled"]:
+        sections += [f"{base}/signatures.json", f"{base}/immune.json"]
+    return sections
 
 
 def get_final_output():
     return [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS] + [
         f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS
     ]
+
+
+# Minimal stand-in for the download branch's resource_path (same name and path convention); the lead merges.
+RESOURCE_FILENAMES = {
+    "pcbc_stemsig": "SC_PCBC_stemSig.rda", "mcpcounter_genes": "genes.txt",
+    "charoentong_28": "Charoentong2017_tableS6_Immune.txt", "ferrdb_v2_driver": "driver.csv",
+    "ferrdb_v2_suppressor": "suppressor.csv", "ferrdb_v2_marker": "marker.csv",
+    "msigdb_c2_v7_1": "c2.all.v7.1.symbols.gmt", "msigdb_hallmark_v7_0": "h.all.v7.0.symbols.gmt",
+    "wikipathways_wp4313": "WP4313-datanodes.tsv",
+}
+
+
+def resource_path(resource_id):
+    return f"resources/cache/{resource_id}/{RESOURCE_FILENAMES[resource_id]}"

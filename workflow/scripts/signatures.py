@@ -1,0 +1,47 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import anndata as ad  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.report import write_section  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+from ferrostem.scoring import score_cohort  # noqa: E402
+from ferrostem.signature_report import annotate, immune_section, signatures_section  # noqa: E402
+from ferrostem.signatures import (load_alias_table, load_catalogue, load_hgnc_complete_set,  # noqa: E402
+                                  resolve_resources, select_signatures)
+
+log = script_logging()
+settings = snakemake.params.settings
+catalogue = select_signatures(load_catalogue(snakemake.params.catalogue_dir),
+                              settings.get("include", []), settings.get("exclude", []))
+signatures, unavailable = resolve_resources(catalogue, snakemake.params.resource_files)
+aliases = load_alias_table(snakemake.input.aliases)
+if settings.get("hgnc_table"):
+    aliases = aliases.merged(load_hgnc_complete_set(settings["hgnc_table"]))
+
+adata = ad.read_h5ad(snakemake.input.cohort)
+log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.var_names)
+linear = pd.DataFrame(adata.layers["tpm"], index=adata.obs_names, columns=adata.var_names)
+result = score_cohort(log2, linear, signatures, aliases, unavailable=unavailable,
+                      min_coverage=settings["min_coverage"], normalise_ssgsea=settings["ssgsea_normalise"],
+                      assay=adata.uns.get("assay", "rnaseq"))
+for warning in result.warnings:
+    log.warning(warning)
+
+annotated = annotate(result.scores, adata.obs)
+for frame, path, index in ((result.scores, snakemake.output.scores, True), (result.info, snakemake.output.info, False),
+                           (result.coverage, snakemake.output.coverage, False),
+                           (annotated, snakemake.output.annotated, True)):
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        frame.to_csv(handle, sep="\t", index=index, float_format="%.6g")
+
+order_by = settings["heatmap_order_by"]
+write_section(signatures_section(result, annotated, order_by=order_by, min_coverage=settings["min_coverage"],
+                                 normalise_ssgsea=settings["ssgsea_normalise"]), snakemake.output.section)
+write_section(immune_section(result, annotated, order_by=order_by), snakemake.output.immune_section)
+log.info("%s: %d score columns for %d samples; %d signatures not scored", snakemake.wildcards.cohort,
+         result.scores.shape[1], result.scores.shape[0], int((~result.coverage["scored"].astype(bool)).sum()))
