@@ -41,6 +41,8 @@ rule signature_scores:
         settings=config["signatures"],
         catalogue_dir=lambda wildcards, input: os.path.dirname(input.aliases),
         resource_files=signature_resource_files(),
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/signatures/{{cohort}}.log",
     resources:
