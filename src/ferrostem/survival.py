@@ -267,12 +267,17 @@ def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
         return np.einsum("kpq,kq->kp", np.linalg.pinv(info), score)
 
 
+def _exp(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(values)
+
+
 def _cox_table(fit: CoxBatch, index: pd.Index, term: int = 0) -> pd.DataFrame:
     coef, se = fit.coef[:, term], fit.se[:, term]
     z = stats.norm.ppf(0.975)
     table = pd.DataFrame({
-        "n": fit.n.astype(int), "events": fit.events.astype(int), "coef": coef, "se": se, "hr": np.exp(coef),
-        "hr_lower": np.exp(coef - z * se), "hr_upper": np.exp(coef + z * se),
+        "n": fit.n.astype(int), "events": fit.events.astype(int), "coef": coef, "se": se, "hr": _exp(coef),
+        "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
         "p_wald": fit.p_wald[:, term], "p_lr": fit.p_lr, "converged": fit.converged,
     }, index=index)
     # monotone likelihood (e.g. every event on one side) drives |coef| to infinity: no usable estimate
@@ -309,8 +314,8 @@ def cox_multivariable(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame,
     z = stats.norm.ppf(0.975)
     for i, score in enumerate(scores.columns):
         coef, se = fit.coef[i], fit.se[i]
-        terms[score] = pd.DataFrame({"term": names, "coef": coef, "se": se, "hr": np.exp(coef),
-                                     "hr_lower": np.exp(coef - z * se), "hr_upper": np.exp(coef + z * se),
+        terms[score] = pd.DataFrame({"term": names, "coef": coef, "se": se, "hr": _exp(coef),
+                                     "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
                                      "p_wald": fit.p_wald[i]})
     return score_rows, terms
 
