@@ -46,10 +46,12 @@ def raw_inputs(wildcards):
 def report_sections(wildcards):
     """Every section of a cohort's report; a stage adds its section here."""
     base = f"{RESULTS}/{wildcards.cohort}/sections"
-    return [f"{base}/cohort.json", f"{base}/provenance.json"]
+    return [f"{base}/cohort.json", f"{base}/provenance.json"] + [
+        f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]
+    ]
 
 
 def get_final_output():
     return [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS] + [
         f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS
-    ]
+    ] + survival_outputs()

@@ -1,0 +1,137 @@
+# ---------------------------------------------------------------------------------------------
+# Survival: Cox / Kaplan-Meier / cutpoint / C / AUC per score and endpoint; LASSO-Cox risk model
+# trained on a discovery cohort and applied unchanged elsewhere; genes of interest; diagnostic
+# panels; and, with several cohorts, a cross-cohort random-effects meta-analysis page.
+# ---------------------------------------------------------------------------------------------
+
+SURVIVAL = config["survival"]
+LASSO = SURVIVAL["lasso"]
+SIGNATURE_CATALOGUE = str(Path(workflow.basedir) / "resources" / "signatures")
+
+if LASSO["enabled"]:
+    from ferrostem.errors import ConfigError
+
+    for _key, _ids in [("discovery", [LASSO.get("discovery")]), ("validation", LASSO["validation"])]:
+        for _id in _ids:
+            if _id not in COHORTS:
+                raise ConfigError(f"survival.lasso.{_key}: {_id!r} is not a configured cohort "
+                                  f"(cohorts: {', '.join(COHORTS)})")
+    if "universe" not in LASSO:
+        raise ConfigError("survival.lasso.universe: give the candidate genes (a list or {catalogue: [ids]})")
+
+
+def lasso_model_paths(wildcards):
+    """The risk models that apply to this cohort (the LASSO model for its discovery and validation cohorts)."""
+    if not LASSO["enabled"]:
+        return {"models": [], "model_cv": []}
+    if wildcards.cohort != LASSO["discovery"] and wildcards.cohort not in LASSO["validation"]:
+        return {"models": [], "model_cv": []}
+    stem = lasso_model_paths.stem
+    return {"models": [f"{stem}.yaml"], "model_cv": [f"{stem}_cv.tsv"]}
+
+
+# the model id (lasso_cox_<cohort>_<endpoint>, lower case) is also its file name
+lasso_model_paths.stem = (
+    f"{RESULTS}/models/" + f"lasso_cox_{LASSO.get('discovery')}_{LASSO.get('endpoint', 'OS')}".lower()
+)
+
+
+def survival_outputs():
+    """Extra final outputs of the survival stage: the cross-cohort page when several cohorts run."""
+    return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+
+
+# TEMPORARY: stands in for the signature-scoring stage until the `signatures` branch is merged; the lead
+# deletes this rule (and workflow/scripts/provisional_scores.py) when the real scores rule arrives.
+rule provisional_scores:
+    input:
+        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+    output:
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+    log:
+        f"{RESULTS}/logs/provisional_scores/{{cohort}}.log",
+    script:
+        "../scripts/provisional_scores.py"
+
+
+if LASSO["enabled"]:
+
+    rule lasso_cox:
+        input:
+            cohort=f"{RESULTS}/{LASSO['discovery']}/cohort.h5ad",
+        output:
+            model=lasso_model_paths.stem + ".yaml",
+            cv=lasso_model_paths.stem + "_cv.tsv",
+        params:
+            lasso=LASSO,
+            catalogue=SIGNATURE_CATALOGUE,
+        log:
+            f"{RESULTS}/logs/lasso_cox.log",
+        script:
+            "../scripts/lasso_cox.py"
+
+
+rule survival:
+    input:
+        unpack(lasso_model_paths),
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+    output:
+        table=report(
+            f"{RESULTS}/{{cohort}}/survival/survival.tsv",
+            caption="../report/survival.rst",
+            category="Survival",
+            labels={"cohort": "{cohort}", "table": "score x endpoint"},
+        ),
+        terms=f"{RESULTS}/{{cohort}}/survival/multivariable_terms.tsv",
+        scores=f"{RESULTS}/{{cohort}}/survival/scores_analysed.tsv",
+        section=f"{RESULTS}/{{cohort}}/sections/survival.json",
+        immune_section=f"{RESULTS}/{{cohort}}/sections/immune_survival.json",
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
+    log:
+        f"{RESULTS}/logs/survival/{{cohort}}.log",
+    resources:
+        mem_mb=3000,
+    script:
+        "../scripts/survival.py"
+
+
+rule genes_of_interest:
+    input:
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+        survival=f"{RESULTS}/{{cohort}}/survival/survival.tsv",
+    output:
+        section=f"{RESULTS}/{{cohort}}/sections/genes.json",
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
+    log:
+        f"{RESULTS}/logs/genes_of_interest/{{cohort}}.log",
+    script:
+        "../scripts/genes_of_interest.py"
+
+
+rule survival_cross_cohort:
+    input:
+        tables=expand(f"{RESULTS}/{{cohort}}/survival/survival.tsv", cohort=list(COHORTS)),
+    output:
+        table=f"{RESULTS}/cross_cohort/survival_meta.tsv",
+        section=f"{RESULTS}/cross_cohort/sections/cross_cohort.json",
+        html=report(
+            f"{RESULTS}/cross_cohort/report.html",
+            caption="../report/cross_cohort.rst",
+            category="Cohort reports",
+        ),
+    params:
+        cohorts=list(COHORTS),
+        simulated=any(c.get("simulated", False) for c in COHORTS.values()),
+    log:
+        f"{RESULTS}/logs/survival_cross_cohort.log",
+    script:
+        "../scripts/survival_cross_cohort.py"
