@@ -106,3 +106,22 @@ def test_diagnostic_panel_auc(demo_dir, demo_rnaseq):
     assert len(unchanged) == 5
     null = md.diagnostic_panel(demo_rnaseq, "null", unchanged + ["NOT_A_GENE"])
     assert null.auc < 0.75 and null.missing == ["NOT_A_GENE"] and "NOT_A_GENE" in null.warnings[0]
+
+
+@pytest.mark.e2e
+def test_workflow_writes_survival_sections_and_validates_the_risk_model(workflow_run):
+    import yaml
+
+    results = workflow_run / "results"
+    entry = yaml.safe_load((results / "models" / "lasso_cox_demo_tcga_os.yaml").read_text())[0]
+    assert entry["category"] == "risk score" and entry["training_cohort"] == "demo_tcga"
+    table = pd.read_csv(results / "demo_geo" / "survival" / "survival.tsv", sep="\t").set_index("score")
+    validation = table.loc[entry["id"]]
+    assert validation["hr"] > 1 and validation["p_wald"] < 0.05
+    for cohort in ["demo_tcga", "demo_geo"]:
+        html = (results / cohort / "report.html").read_text()
+        for title in ["Survival", "Immune infiltration and survival", "Genes of interest and diagnostic panels"]:
+            assert f">{title}<" in html, (cohort, title)
+    meta = pd.read_csv(results / "cross_cohort" / "survival_meta.tsv", sep="\t")
+    assert {"meta_hr", "same_direction", "hr_demo_tcga", "hr_demo_geo"} <= set(meta.columns)
+    assert "Across cohorts" in (results / "cross_cohort" / "report.html").read_text()

@@ -185,20 +185,23 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
     rxx = rx[:, :, :, None] * x[:, :, None, :]                             # (k, n, p, p)
 
     event_times = np.unique(time[event == 1])
-    start = np.searchsorted(time, event_times, side="left")               # first sample at risk
-    tie = (time[None, :] == event_times[:, None]) & (event[None, :] == 1)  # (T, n)
-    tie = tie.astype(float)
+    start = np.searchsorted(time, event_times, side="left")               # first sample at risk / of the tie
+    stop = np.searchsorted(time, event_times, side="right")               # one past the tie
 
     def at_risk(values: np.ndarray) -> np.ndarray:
         tail = np.flip(np.cumsum(np.flip(values, axis=1), axis=1), axis=1)
         return tail[:, start]
 
+    def tied(values: np.ndarray) -> np.ndarray:
+        # samples are sorted by time, so the events at one time are a contiguous block
+        cumulative = np.cumsum(values * event.reshape((1, n) + (1,) * (values.ndim - 2)), axis=1)
+        cumulative = np.concatenate([np.zeros_like(cumulative[:, :1]), cumulative], axis=1)
+        return cumulative[:, stop] - cumulative[:, start]
+
     s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)                  # (k,T), (k,T,p), (k,T,p,p)
-    d0 = np.einsum("tn,kn->kt", tie, risk)
-    d1 = np.einsum("tn,knp->ktp", tie, rx)
-    d2 = np.einsum("tn,knpq->ktpq", tie, rxx)
-    deaths = np.einsum("tn,kn->kt", tie, mask)                            # tied events per time, per model
-    largest = int(tie.sum(axis=1).max()) if len(event_times) else 0
+    d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
+    deaths = tied(mask)                                                    # tied events per time, per model
+    largest = int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0))
     steps = np.arange(max(largest, 1))
     valid = steps[None, None, :] < deaths[:, :, None]                     # (k, T, L)
     frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)

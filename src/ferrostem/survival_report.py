@@ -46,6 +46,9 @@ def forest_plot(table: pd.DataFrame, *, label: str = "score", hr: str = "hr", lo
     ax.scatter(rows[hr], y, color=colours, s=22, zorder=3)
     ax.axvline(1, color="#555", lw=0.8, ls="--")
     ax.set_xscale("log")
+    ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if rows[lower].min() / 2 <= t <= rows[upper].max() * 2] or [1]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     labels = [f"{r[label]}" + (f" [{r[colour_by]}]" if colour_by and isinstance(r.get(colour_by), str) else "")
               for _, r in rows.iterrows()]
     ax.set_yticks(y, labels, fontsize=8)
