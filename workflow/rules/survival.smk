@@ -4,8 +4,6 @@
 # panels; and, with several cohorts, a cross-cohort random-effects meta-analysis page.
 # ---------------------------------------------------------------------------------------------
 
-SURVIVAL = config["survival"]
-LASSO = SURVIVAL["lasso"]
 SIGNATURE_CATALOGUE = str(Path(workflow.basedir) / "resources" / "signatures")
 
 if LASSO["enabled"]:
@@ -18,27 +16,6 @@ if LASSO["enabled"]:
                                   f"(cohorts: {', '.join(COHORTS)})")
     if "universe" not in LASSO:
         raise ConfigError("survival.lasso.universe: give the candidate genes (a list or {catalogue: [ids]})")
-
-
-def lasso_model_paths(wildcards):
-    """The risk models that apply to this cohort (the LASSO model for its discovery and validation cohorts)."""
-    if not LASSO["enabled"]:
-        return {"models": [], "model_cv": []}
-    if wildcards.cohort != LASSO["discovery"] and wildcards.cohort not in LASSO["validation"]:
-        return {"models": [], "model_cv": []}
-    stem = lasso_model_paths.stem
-    return {"models": [f"{stem}.yaml"], "model_cv": [f"{stem}_cv.tsv"]}
-
-
-# the model id (lasso_cox_<cohort>_<endpoint>, lower case) is also its file name
-lasso_model_paths.stem = (
-    f"{RESULTS}/models/" + f"lasso_cox_{LASSO.get('discovery')}_{LASSO.get('endpoint', 'OS')}".lower()
-)
-
-
-def survival_outputs():
-    """Extra final outputs of the survival stage: the cross-cohort page when several cohorts run."""
-    return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
 
 
 # TEMPORARY: stands in for the signature-scoring stage until the `signatures` branch is merged; the lead
@@ -61,8 +38,8 @@ if LASSO["enabled"]:
         input:
             cohort=f"{RESULTS}/{LASSO['discovery']}/cohort.h5ad",
         output:
-            model=lasso_model_paths.stem + ".yaml",
-            cv=lasso_model_paths.stem + "_cv.tsv",
+            model=f"{lasso_model_stem()}.yaml",
+            cv=f"{lasso_model_stem()}_cv.tsv",
         params:
             lasso=LASSO,
             catalogue=SIGNATURE_CATALOGUE,
