@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/cohort.smk"
 include: "workflow/rules/signatures.smk"
+include: "workflow/rules/survival.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -49,13 +49,36 @@ def report_sections(wildcards):
     sections = [f"{base}/cohort.json", f"{base}/provenance.json"]
     if config["signatures"]["enabled"]:
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
+    sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
     return sections
 
 
 def get_final_output():
     return [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS] + [
         f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS
-    ]
+    ] + survival_outputs()
+
+
+# survival stage (workflow/rules/survival.smk)
+SURVIVAL = config["survival"]
+LASSO = SURVIVAL["lasso"]
+
+
+def lasso_model_stem():
+    """results/models/lasso_cox_<discovery>_<endpoint>: the model id (lower case) is its file name."""
+    return f"{RESULTS}/models/lasso_cox_{LASSO.get('discovery')}_{LASSO.get('endpoint', 'OS')}".lower()
+
+
+def lasso_model_paths(wildcards):
+    """The LASSO risk model applies to its discovery and validation cohorts."""
+    if LASSO["enabled"] and (wildcards.cohort == LASSO["discovery"] or wildcards.cohort in LASSO["validation"]):
+        return {"models": [f"{lasso_model_stem()}.yaml"], "model_cv": [f"{lasso_model_stem()}_cv.tsv"]}
+    return {"models": [], "model_cv": []}
+
+
+def survival_outputs():
+    """The cross-cohort survival page when several cohorts run."""
+    return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
 
 
 # Minimal stand-in for the download branch's resource_path (same name and path convention); the lead merges.

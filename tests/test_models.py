@@ -1,0 +1,127 @@
+"""LASSO-Cox risk score (trained on demo_tcga, validated on demo_geo), genes of interest, diagnostic panels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferrostem import models as md
+from ferrostem import survival as sv
+from ferrostem.demo import FERROPTOSIS_DRIVERS_DOWN, FERROPTOSIS_RESISTANCE, STEMNESS, TUMOR_VS_NORMAL
+from ferrostem.errors import ConfigError
+
+NULL_GENES = ["ACTB", "GAPDH", "TBP", "PGK1", "PPIA", "RPLP0", "B2M", "HPRT1", "YWHAZ", "SDHA"]
+
+
+def _universe(adata) -> list[str]:
+    prognostic = [*FERROPTOSIS_RESISTANCE, *FERROPTOSIS_DRIVERS_DOWN, *STEMNESS]
+    return [g for g in [*prognostic, *NULL_GENES, "G6PD", "CISD1", "SLC1A5", "ACACA", "NFS1", "TFRC"]
+            if g in adata.var_names]
+
+
+@pytest.fixture(scope="module")
+def lasso_model(demo_rnaseq):
+    tumours = demo_rnaseq[demo_rnaseq.obs["tissue"] == "tumor"]
+    surv, _ = sv.endpoint_frame(tumours.obs, "OS")
+    universe = _universe(demo_rnaseq)
+    expression = md.log2_expression(tumours, universe).loc[surv.index]
+    return md.lasso_cox(expression, surv["time"].to_numpy(), surv["event"].to_numpy(), universe=universe, seed=1)
+
+
+def test_lasso_selects_planted_prognostic_genes(lasso_model):
+    assert len(lasso_model.weights) >= 2
+    planted = set(FERROPTOSIS_RESISTANCE) | set(FERROPTOSIS_DRIVERS_DOWN) | set(STEMNESS)
+    weights = lasso_model.weights
+    share = weights[weights.index.isin(planted)].abs().sum() / weights.abs().sum()
+    assert share > 0.7
+    # resistance and stemness genes raise the hazard in the simulation
+    assert (weights[weights.index.isin(set(FERROPTOSIS_RESISTANCE) | set(STEMNESS))] > 0).mean() > 0.7
+
+
+def test_lasso_risk_score_validates_on_the_geo_cohort(lasso_model, demo_array, tmp_path):
+    entry = md.risk_score_entry(lasso_model, "demo_tcga")
+    assert entry["category"] == "risk score" and entry["method"] == "weighted_sum"
+    assert entry["citation"] == "derived by ferrostem from demo_tcga" and entry["training_cohort"] == "demo_tcga"
+    assert set(entry["weights"]) == set(entry["genes"])
+    md.write_entry(entry, tmp_path / "model.yaml")
+    loaded = md.read_entry(tmp_path / "model.yaml")
+    assert loaded["weights"] == entry["weights"]
+
+    tumours = demo_array[demo_array.obs["tissue"] == "tumor"]
+    applied = md.apply_risk_score(loaded, md.log2_expression(tumours, loaded["genes"]))
+    result = sv.analyse_endpoint(tumours.obs, applied.score.to_frame(), "OS")
+    row = result.table.iloc[0]
+    assert row["hr"] > 1 and row["p_wald"] < 0.05
+    assert row["c_index"] > 0.6
+    assert all(row[f"auc_{y:g}y"] > 0.6 for y in result.auc_years)
+
+
+def test_apply_risk_score_reports_missing_weight_and_keeps_weights():
+    entry = {"id": "toy", "genes": ["A", "B", "C"], "weights": {"A": 0.5, "B": -0.25, "C": 0.25},
+             "method": "weighted_sum"}
+    expression = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0], "B": [4.0, 3.0, 2.0, 1.0]})
+    applied = md.apply_risk_score(entry, expression)
+    assert applied.genes_missing == ["C"] and applied.missing_weight_share == pytest.approx(0.25)
+    z = (expression - expression.mean()) / expression.std()
+    assert np.allclose(applied.score, 0.5 * z["A"] - 0.25 * z["B"])
+
+
+def test_universe_from_catalogue(tmp_path):
+    (tmp_path / "ferro.yaml").write_text(
+        "- id: core\n  genes: [GPX4, SLC7A11]\n- id: multi\n  genes: {up: [AIFM2], down: [ACSL4]}\n")
+    assert md.resolve_universe({"catalogue": ["core", "multi"], "genes": ["TP53"]}, tmp_path) == [
+        "TP53", "GPX4", "SLC7A11", "AIFM2", "ACSL4"]
+    with pytest.raises(ConfigError, match="nosuch"):
+        md.resolve_universe({"catalogue": ["nosuch"]}, tmp_path)
+
+
+def test_tumour_vs_normal_recovers_planted_fold_changes(demo_rnaseq):
+    genes = ["GPX4", "SLC7A11", "AIFM2", "ARIH2", "NOT_A_GENE"]
+    table, notes = md.tumour_vs_normal(demo_rnaseq, genes)
+    table = table.set_index("gene")
+    assert "NOT_A_GENE" in notes[0]
+    assert table.at["GPX4", "n_pairs"] >= 5
+    for gene in ["GPX4", "SLC7A11"]:
+        assert table.at[gene, "paired_log2fc"] == pytest.approx(TUMOR_VS_NORMAL[gene], abs=0.5)
+        assert table.at[gene, "p_paired_wilcoxon"] < 0.01
+    assert abs(table.at["ARIH2", "paired_log2fc"]) < 0.4  # nothing planted
+
+
+def test_gene_correlates_with_planted_immune_factor(demo_dir, demo_rnaseq):
+    latent = pd.read_csv(demo_dir / "truth" / "latent_rnaseq.tsv", sep="\t", index_col="sample_id")
+    tumours = demo_rnaseq[demo_rnaseq.obs["tissue"] == "tumor"]
+    table = md.spearman_table(md.log2_expression(tumours, ["SLC7A11", "CD8A"]), latent.loc[tumours.obs_names, ["cytotoxic"]])
+    rho = table.set_index("feature")["rho"]
+    assert rho["SLC7A11"] < -0.2  # resistance goes with fewer cytotoxic cells (planted -0.6)
+    assert rho["CD8A"] > 0.5
+
+
+def test_diagnostic_panel_auc(demo_dir, demo_rnaseq):
+    planted = md.diagnostic_panel(demo_rnaseq, "planted", ["SLC7A11", "LIN28B", "EPCAM", "HMOX1", "TFRC"])
+    assert planted.auc > 0.9 and planted.n_normal == 20 and len(planted.fold_auc) == 5
+    assert planted.gene_auc["HMOX1"] < 0.3  # lower in tumours
+    truth = pd.read_csv(demo_dir / "truth" / "de_truth.tsv", sep="\t", index_col="symbol")
+    unchanged = [g for g in NULL_GENES if g in truth.index and truth.at[g, "planted_log2fc"] == 0][:5]
+    assert len(unchanged) == 5
+    null = md.diagnostic_panel(demo_rnaseq, "null", unchanged + ["NOT_A_GENE"])
+    assert null.auc < 0.75 and null.missing == ["NOT_A_GENE"] and "NOT_A_GENE" in null.warnings[0]
+
+
+@pytest.mark.e2e
+def test_workflow_writes_survival_sections_and_validates_the_risk_model(workflow_run):
+    import yaml
+
+    results = workflow_run / "results"
+    entry = yaml.safe_load((results / "models" / "lasso_cox_demo_tcga_os.yaml").read_text())[0]
+    assert entry["category"] == "risk score" and entry["training_cohort"] == "demo_tcga"
+    table = pd.read_csv(results / "demo_geo" / "survival" / "survival.tsv", sep="\t").set_index("score")
+    validation = table.loc[entry["id"]]
+    assert validation["hr"] > 1 and validation["p_wald"] < 0.05
+    for cohort in ["demo_tcga", "demo_geo"]:
+        html = (results / cohort / "report.html").read_text()
+        for title in ["Survival", "Immune infiltration and survival", "Genes of interest and diagnostic panels"]:
+            assert f">{title}<" in html, (cohort, title)
+    meta = pd.read_csv(results / "cross_cohort" / "survival_meta.tsv", sep="\t")
+    assert {"meta_hr", "same_direction", "hr_demo_tcga", "hr_demo_geo"} <= set(meta.columns)
+    assert "Across cohorts" in (results / "cross_cohort" / "report.html").read_text()

@@ -1,0 +1,106 @@
+# ---------------------------------------------------------------------------------------------
+# Survival: Cox / Kaplan-Meier / cutpoint / C / AUC per score and endpoint; LASSO-Cox risk model
+# trained on a discovery cohort and applied unchanged elsewhere; genes of interest; diagnostic
+# panels; and, with several cohorts, a cross-cohort random-effects meta-analysis page.
+# ---------------------------------------------------------------------------------------------
+
+if LASSO["enabled"]:
+    from ferrostem.errors import ConfigError
+
+    for _key, _ids in [("discovery", [LASSO.get("discovery")]), ("validation", LASSO["validation"])]:
+        for _id in _ids:
+            if _id not in COHORTS:
+                raise ConfigError(f"survival.lasso.{_key}: {_id!r} is not a configured cohort "
+                                  f"(cohorts: {', '.join(COHORTS)})")
+    if "universe" not in LASSO:
+        raise ConfigError("survival.lasso.universe: give the candidate genes (a list or {catalogue: [ids]})")
+
+
+if LASSO["enabled"]:
+
+    rule lasso_cox:
+        input:
+            cohort=f"{RESULTS}/{LASSO['discovery']}/cohort.h5ad",
+        output:
+            model=f"{lasso_model_stem()}.yaml",
+            cv=f"{lasso_model_stem()}_cv.tsv",
+        params:
+            lasso=LASSO,
+            catalogue=str(SIGNATURE_CATALOGUE),
+        conda:
+            "../../envs/ferrostem.yaml"
+        log:
+            f"{RESULTS}/logs/lasso_cox.log",
+        script:
+            "../scripts/lasso_cox.py"
+
+
+rule survival:
+    input:
+        unpack(lasso_model_paths),
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+    output:
+        table=report(
+            f"{RESULTS}/{{cohort}}/survival/survival.tsv",
+            caption="../report/survival.rst",
+            category="Survival",
+            labels={"cohort": "{cohort}", "table": "score x endpoint"},
+        ),
+        terms=f"{RESULTS}/{{cohort}}/survival/multivariable_terms.tsv",
+        scores=f"{RESULTS}/{{cohort}}/survival/scores_analysed.tsv",
+        section=f"{RESULTS}/{{cohort}}/sections/survival.json",
+        immune_section=f"{RESULTS}/{{cohort}}/sections/immune_survival.json",
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
+    log:
+        f"{RESULTS}/logs/survival/{{cohort}}.log",
+    resources:
+        mem_mb=3000,
+    script:
+        "../scripts/survival.py"
+
+
+rule genes_of_interest:
+    input:
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+        survival=f"{RESULTS}/{{cohort}}/survival/survival.tsv",
+    output:
+        section=f"{RESULTS}/{{cohort}}/sections/genes.json",
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
+    log:
+        f"{RESULTS}/logs/genes_of_interest/{{cohort}}.log",
+    script:
+        "../scripts/genes_of_interest.py"
+
+
+rule survival_cross_cohort:
+    input:
+        tables=expand(f"{RESULTS}/{{cohort}}/survival/survival.tsv", cohort=list(COHORTS)),
+    output:
+        table=f"{RESULTS}/cross_cohort/survival_meta.tsv",
+        section=f"{RESULTS}/cross_cohort/sections/cross_cohort.json",
+        html=report(
+            f"{RESULTS}/cross_cohort/report.html",
+            caption="../report/cross_cohort.rst",
+            category="Cohort reports",
+        ),
+    params:
+        cohorts=list(COHORTS),
+        simulated=any(c.get("simulated", False) for c in COHORTS.values()),
+    conda:
+        "../../envs/ferrostem.yaml"
+    log:
+        f"{RESULTS}/logs/survival_cross_cohort.log",
+    script:
+        "../scripts/survival_cross_cohort.py"
