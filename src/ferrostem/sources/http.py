@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 CHUNK = 1 << 20
+NET_CHUNK = 1 << 16  # small network reads: a cut connection loses at most this much
 
 
 class DownloadError(FerrostemError):
@@ -218,6 +219,8 @@ class Client:
                 final.unlink()
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
+        if check_gzip is None:
+            check_gzip = final.name.endswith(".gz") and not (expected.md5 or expected.sha256)
         source = self.source_of(url)
         last_error: Exception | None = None
         for attempt in range(1, self.policy.attempts + 1):
@@ -291,7 +294,7 @@ class Client:
             written = have
             try:
                 with open(part, mode) as handle:
-                    for chunk in response.iter_content(CHUNK):
+                    for chunk in response.iter_content(NET_CHUNK):
                         handle.write(chunk)
                         written += len(chunk)
                         if bar is not None:
@@ -332,7 +335,7 @@ class Client:
                     length = response.headers.get("Content-Length")
                     written = 0
                     try:
-                        for chunk in response.iter_content(CHUNK):
+                        for chunk in response.iter_content(NET_CHUNK):
                             handle.write(chunk)
                             written += len(chunk)
                     except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout) as error:
