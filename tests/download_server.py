@@ -11,6 +11,7 @@ import socket
 import tarfile
 import threading
 import time
+import urllib.parse
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,7 +72,10 @@ class LoopbackServer:
 
     # -- handling --------------------------------------------------------------------------
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        path = handler.path.split("?")[0]
+        path, _, query = handler.path.partition("?")
+        wanted_file = urllib.parse.parse_qs(query).get("file")
+        if wanted_file:  # NCBI's /geo/download/?...&file=NAME answers that file
+            path = path.rstrip("/") + "/" + wanted_file[0]
         body = b""
         if method == "POST":
             body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))

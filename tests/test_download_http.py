@@ -18,8 +18,8 @@ from ferrostem.sources.http import ChecksumError, Client, DownloadError, Expecte
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, every byte value
 
 
-def quick_client(store: Path, mirror: str | None = None, attempts: int = 4) -> Client:
-    policy = RetryPolicy(attempts=attempts, backoff=0.0, connect_timeout=1.0, read_timeout=0.5)
+def quick_client(store: Path, mirror: str | None = None, attempts: int = 4, read_timeout: float = 0.5) -> Client:
+    policy = RetryPolicy(attempts=attempts, backoff=0.0, connect_timeout=1.0, read_timeout=read_timeout)
     return Client(store=store, mirror=mirror, policy=policy, progress=False, sleep=lambda s: None)
 
 

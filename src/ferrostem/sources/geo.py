@@ -126,7 +126,7 @@ def read_series_matrix(path: str | os.PathLike[str], *, require_table: bool = Tr
     table.columns = [str(c).strip('"') for c in table.columns]
     if list(table.columns) != accessions:
         raise InputFormatError(f"{path}: table columns do not match !Sample_geo_accession")
-    non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    non_numeric = [c for c in table.columns if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:
         column = non_numeric[0]
         bad = pd.to_numeric(table[column], errors="coerce").isna() & table[column].notna()
