@@ -167,7 +167,7 @@ class LoopbackServer:
             ids = json.loads(body)["ids"]
             names = {h["file_id"]: h["file_name"] for h in self.gdc_files}
             buffer = io.BytesIO()
-            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
                 for file_id in ids:
                     info = tarfile.TarInfo(f"{file_id}/{names[file_id]}")
                     info.size = len(self.gdc_data[file_id])

@@ -121,6 +121,26 @@ class StarMatrix:
     unassigned: pd.DataFrame  # samples x STAR summary rows
 
 
+def _read_star_fast(path: Path, gene_model: str, reference: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Typed read of the two columns the merge needs; None when the file is not a clean twin of the first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.readline().lstrip("#").split(":", 1)[-1].strip() != gene_model:
+                return None
+        frame = pl.read_csv(path, separator="\t", skip_rows=1, columns=["gene_id", "unstranded", "tpm_unstranded"],
+                            schema_overrides={"gene_id": pl.String, "unstranded": pl.Int64, "tpm_unstranded": pl.Float64})
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError):
+        return None
+    n_summary = len(STAR_SUMMARY_ROWS)
+    if frame.height != len(reference) or not frame["gene_id"].equals(reference):
+        return None
+    counts, tpm = frame["unstranded"], frame["tpm_unstranded"][n_summary:]
+    if counts.null_count() or tpm.null_count() or (counts < 0).any():
+        return None
+    values = counts.to_numpy()
+    return values[n_summary:], tpm.to_numpy(), values[:n_summary].astype(np.float64)
+
+
 def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str]) -> StarMatrix:
     """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes."""
     if len(paths) != len(sample_ids):
@@ -134,20 +154,25 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     reference_ids = first.genes["gene_id"].to_numpy()
     counts = np.empty((len(reference_ids), len(paths)), dtype=np.int64)
     tpm = np.empty((len(reference_ids), len(paths)), dtype=np.float64)
-    summaries = []
-    for column, path in enumerate(paths):
-        star = first if column == 0 else read_star_counts(path)
-        ids = star.genes["gene_id"].to_numpy()
-        if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
-            raise InputFormatError(
-                f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
-                "all files of a cohort must come from the same gene model"
-            )
-        if star.gene_model != first.gene_model:
-            raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
-        counts[:, column] = star.genes["unstranded"].to_numpy().astype(np.int64)
-        tpm[:, column] = star.genes["tpm_unstranded"].to_numpy()
-        summaries.append(star.summary.to_numpy())
+    reference = pl.Series(np.concatenate([np.asarray(STAR_SUMMARY_ROWS, dtype=object), reference_ids]), dtype=pl.String)
+    summaries = [first.summary.to_numpy()]
+    counts[:, 0] = first.genes["unstranded"].to_numpy().astype(np.int64)
+    tpm[:, 0] = first.genes["tpm_unstranded"].to_numpy()
+    for column, path in enumerate(paths[1:], start=1):
+        fast = _read_star_fast(Path(path), first.gene_model, reference)
+        if fast is None:  # anything unusual: the full reader names the problem
+            star = read_star_counts(path)
+            ids = star.genes["gene_id"].to_numpy()
+            if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
+                raise InputFormatError(
+                    f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
+                    "all files of a cohort must come from the same gene model"
+                )
+            if star.gene_model != first.gene_model:
+                raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
+            fast = (star.genes["unstranded"].to_numpy(), star.genes["tpm_unstranded"].to_numpy(), star.summary.to_numpy())
+        counts[:, column], tpm[:, column] = fast[0], fast[1]
+        summaries.append(fast[2])
     unassigned = pd.DataFrame(np.vstack(summaries), index=list(sample_ids), columns=STAR_SUMMARY_ROWS)
     return StarMatrix(
         gene_model=first.gene_model,
