@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 
-.PHONY: demo test lint bench clean-demo
+.PHONY: demo test lint bench clean-demo prefetch
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# Fetch everything a config needs (cohorts, TCGA-CDR, locked resources) on a node with network.
+CONFIG ?= config/config.yaml
+prefetch: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) prefetch --configfile $(CONFIG)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -24,13 +24,24 @@ def shared_reference() -> Path:
     return folder
 
 
+DEMO_COHORTS = {
+    "gdc": {"source": "gdc", "project": "TCGA-DEMO", "simulated": True},
+    "geo": {"source": "geo", "accession": "GSE0000", "simulated": True},
+}
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The simulated demo (gdc/, geo/, truth/), written once per test session."""
+    """The simulated demo, written once per test session: mirror/ and truth/ as the generator writes them,
+    plus gdc/ and geo/, the raw layouts the download clients make from that mirror."""
     from ferrostem.demo import write_demo
+    from ferrostem.download import download_cohort, settings
 
     out = tmp_path_factory.mktemp("demo")
     write_demo(out)
+    download = settings({"mirror": str(out / "mirror"), "download": {"store": str(out / "store")}})
+    for folder, cohort in DEMO_COHORTS.items():
+        download_cohort(cohort, download, out / folder)
     return out
 
 

@@ -6,11 +6,12 @@
 
 rule harmonise:
     input:
-        raw_inputs,
+        unpack(raw_inputs),
     output:
         f"{RESULTS}/{{cohort}}/cohort.h5ad",
     params:
         raw_dir=lambda wc: raw_dir(wc.cohort),
+        cdr=lambda wc: CDR_PATH if uses_cdr(cohort_config(wc.cohort)) else "",
         cohort=lambda wc: cohort_config(wc.cohort),
     conda:
         "../../envs/ferrostem.yaml"

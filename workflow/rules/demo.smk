@@ -1,16 +1,12 @@
 # ---------------------------------------------------------------------------------------------
-# The embedded demo: simulated cohorts in GDC and GEO formats, written offline with the planted truth.
+# The embedded demo: simulated cohorts written offline as a MIRROR of the GDC API and GEO (the download
+# rules then fetch them through the real clients, `mirror: results/demo_data/mirror`), with the planted truth.
 # ---------------------------------------------------------------------------------------------
 
 
 rule demo_data:
     output:
-        gdc_files=f"{DEMO_DIR}/gdc/files.json",
-        gdc_cases=f"{DEMO_DIR}/gdc/cases.json",
-        gdc_status=f"{DEMO_DIR}/gdc/status.json",
-        gdc_data=directory(f"{DEMO_DIR}/gdc/data"),
-        geo_matrix=f"{DEMO_DIR}/geo/GSE0000_series_matrix.txt.gz",
-        geo_annot=f"{DEMO_DIR}/geo/GPL0000.annot.gz",
+        mirror=directory(f"{DEMO_DIR}/mirror"),
         truth=f"{DEMO_DIR}/truth/truth.json",
         de_truth=f"{DEMO_DIR}/truth/de_truth.tsv",
     params:

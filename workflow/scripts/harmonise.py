@@ -8,7 +8,7 @@ from ferrostem.harmonise import harmonise_cohort  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 
 log = script_logging()
-adata = harmonise_cohort(snakemake.params.cohort, snakemake.params.raw_dir)
+adata = harmonise_cohort(snakemake.params.cohort, snakemake.params.raw_dir, snakemake.params.cdr or None)
 for warning in adata.uns["harmonisation"].get("warnings", []):
     log.warning(warning)
 with atomic_path(snakemake.output[0]) as tmp:

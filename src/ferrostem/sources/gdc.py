@@ -8,9 +8,11 @@ N_multimapping, N_noFeature, N_ambiguous) and then one row per gene with a versi
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-from collections.abc import Sequence
+import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,10 @@ import polars as pl
 
 from ..barcodes import parse_barcode
 from ..errors import CohortError, InputFormatError
+from ..files import atomic_write
+from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
+
+log = logging.getLogger(__name__)
 
 STAR_COLUMNS = [
     "gene_id", "gene_name", "gene_type", "unstranded", "stranded_first", "stranded_second",
@@ -115,6 +121,26 @@ class StarMatrix:
     unassigned: pd.DataFrame  # samples x STAR summary rows
 
 
+def _read_star_fast(path: Path, gene_model: str, reference: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Typed read of the two columns the merge needs; None when the file is not a clean twin of the first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.readline().lstrip("#").split(":", 1)[-1].strip() != gene_model:
+                return None
+        frame = pl.read_csv(path, separator="\t", skip_rows=1, columns=["gene_id", "unstranded", "tpm_unstranded"],
+                            schema_overrides={"gene_id": pl.String, "unstranded": pl.Int64, "tpm_unstranded": pl.Float64})
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError):
+        return None
+    n_summary = len(STAR_SUMMARY_ROWS)
+    if frame.height != len(reference) or not frame["gene_id"].equals(reference):
+        return None
+    counts, tpm = frame["unstranded"], frame["tpm_unstranded"][n_summary:]
+    if counts.null_count() or tpm.null_count() or (counts < 0).any():
+        return None
+    values = counts.to_numpy()
+    return values[n_summary:], tpm.to_numpy(), values[:n_summary].astype(np.float64)
+
+
 def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str]) -> StarMatrix:
     """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes."""
     if len(paths) != len(sample_ids):
@@ -128,20 +154,25 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     reference_ids = first.genes["gene_id"].to_numpy()
     counts = np.empty((len(reference_ids), len(paths)), dtype=np.int64)
     tpm = np.empty((len(reference_ids), len(paths)), dtype=np.float64)
-    summaries = []
-    for column, path in enumerate(paths):
-        star = first if column == 0 else read_star_counts(path)
-        ids = star.genes["gene_id"].to_numpy()
-        if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
-            raise InputFormatError(
-                f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
-                "all files of a cohort must come from the same gene model"
-            )
-        if star.gene_model != first.gene_model:
-            raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
-        counts[:, column] = star.genes["unstranded"].to_numpy().astype(np.int64)
-        tpm[:, column] = star.genes["tpm_unstranded"].to_numpy()
-        summaries.append(star.summary.to_numpy())
+    reference = pl.Series(np.concatenate([np.asarray(STAR_SUMMARY_ROWS, dtype=object), reference_ids]), dtype=pl.String)
+    summaries = [first.summary.to_numpy()]
+    counts[:, 0] = first.genes["unstranded"].to_numpy().astype(np.int64)
+    tpm[:, 0] = first.genes["tpm_unstranded"].to_numpy()
+    for column, path in enumerate(paths[1:], start=1):
+        fast = _read_star_fast(Path(path), first.gene_model, reference)
+        if fast is None:  # anything unusual: the full reader names the problem
+            star = read_star_counts(path)
+            ids = star.genes["gene_id"].to_numpy()
+            if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
+                raise InputFormatError(
+                    f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
+                    "all files of a cohort must come from the same gene model"
+                )
+            if star.gene_model != first.gene_model:
+                raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
+            fast = (star.genes["unstranded"].to_numpy(), star.genes["tpm_unstranded"].to_numpy(), star.summary.to_numpy())
+        counts[:, column], tpm[:, column] = fast[0], fast[1]
+        summaries.append(fast[2])
     unassigned = pd.DataFrame(np.vstack(summaries), index=list(sample_ids), columns=STAR_SUMMARY_ROWS)
     return StarMatrix(
         gene_model=first.gene_model,
@@ -265,3 +296,215 @@ def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not isinstance(payload, list):
         raise InputFormatError(f"{path}: expected a list of GDC hits or a response with data.hits")
     return payload
+
+
+# ------------------------------------------------------------------------------------------------
+# GDC API client: /files, /cases, /status and /data (GDC API Users Guide, Search_and_Retrieval.md and
+# Downloading_Files.md; filters as in ../shared/docs/data-sources.md A1).
+# ------------------------------------------------------------------------------------------------
+
+GDC_API = "https://api.gdc.cancer.gov"
+FILE_FIELDS = [
+    "file_id", "file_name", "md5sum", "file_size", "data_format", "access", "cases.case_id",
+    "cases.submitter_id", "cases.project.project_id", "cases.samples.sample_id", "cases.samples.submitter_id",
+    "cases.samples.sample_type", "cases.samples.tissue_type", "cases.samples.tumor_descriptor",
+    "cases.samples.portions.analytes.aliquots.aliquot_id", "cases.samples.portions.analytes.aliquots.submitter_id",
+    "analysis.workflow_type",
+]
+CASE_EXPAND = "demographic,diagnoses,follow_ups"
+
+
+def star_counts_filters(project: str) -> dict[str, Any]:
+    """Open-access STAR - Counts gene expression files of one project."""
+    conditions = {
+        "cases.project.project_id": [project],
+        "files.data_category": ["Transcriptome Profiling"],
+        "files.data_type": ["Gene Expression Quantification"],
+        "files.experimental_strategy": ["RNA-Seq"],
+        "files.analysis.workflow_type": ["STAR - Counts"],
+        "files.access": ["open"],
+    }
+    return {"op": "and", "content": [{"op": "in", "content": {"field": f, "value": v}} for f, v in conditions.items()]}
+
+
+def project_filter(project: str) -> dict[str, Any]:
+    return {"op": "in", "content": {"field": "cases.project.project_id", "value": [project]}}
+
+
+def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
+    """POST one query page by page (`from`, `size`) until `data.pagination.total` hits are in."""
+    hits: list[dict[str, Any]] = []
+    total: int | None = None
+    while total is None or len(hits) < total:
+        payload = client.request_json(url, body={**body, "format": "JSON", "size": page_size, "from": len(hits)})
+        try:
+            data = payload["data"]
+            page, total = data["hits"], int(data["pagination"]["total"])
+        except (KeyError, TypeError) as error:
+            raise InputFormatError(f"{url}: answer has no data.hits / data.pagination.total ({str(payload)[:200]})") from error
+        if not page:
+            break
+        hits.extend(page)
+    if total is not None and len(hits) != total:
+        raise InputFormatError(f"{url}: pagination stopped at {len(hits)} of {total} hits")
+    return hits
+
+
+def _hits_document(hits: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"data": {"hits": hits, "pagination": {"count": len(hits), "total": len(hits), "from": 0}}, "warnings": {}}
+
+
+def query_project(client: Client, project: str, api: str = GDC_API, page_size: int = 500) -> dict[str, Any]:
+    """/files hits, /cases hits and /status of a project; from the API, or static copies in a mirror.
+
+    A mirror (and the store) keeps the answers as `{api host}/files/{project}.json`,
+    `{api host}/cases/{project}.json` and `{api host}/status`.
+    """
+    api = api.rstrip("/")
+    files_doc, cases_doc, status_url = f"{api}/files/{project}.json", f"{api}/cases/{project}.json", f"{api}/status"
+    if client.mirror:
+        files = load_hits_document(client.read_json(files_doc), client.source_of(files_doc))
+        cases = load_hits_document(client.read_json(cases_doc), client.source_of(cases_doc))
+        status = client.read_json(status_url)
+    else:
+        files = _page_through(client, f"{api}/files",
+                              {"filters": star_counts_filters(project), "fields": ",".join(FILE_FIELDS)}, page_size)
+        cases = _page_through(client, f"{api}/cases", {"filters": project_filter(project), "expand": CASE_EXPAND},
+                              page_size)
+        status = client.request_json(status_url)
+        client.save_json(_hits_document(files), files_doc)
+        client.save_json(_hits_document(cases), cases_doc)
+        client.save_json(status, status_url)
+    if not files:
+        raise CohortError(f"GDC project {project}: no open STAR - Counts files (is the project id right?)")
+    return {"files": files, "cases": cases, "status": status}
+
+
+def load_hits_document(payload: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(payload, dict) and "data" in payload:
+        payload = payload["data"].get("hits")
+    if not isinstance(payload, list):
+        raise InputFormatError(f"{where}: expected a GDC answer with data.hits")
+    return payload
+
+
+def _safe_members(tar: Any, url: str) -> list[Any]:
+    """Regular files only, relative paths without `..`; anything else is refused, naming the member."""
+    members = []
+    for member in tar.getmembers():
+        name = member.name
+        parts = Path(name).parts
+        if name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in parts or (parts and ":" in parts[0]):
+            raise InputFormatError(f"{url}: unsafe path {name!r} in the tar archive (absolute or with '..'); "
+                                   "nothing was extracted from it")
+        if member.issym() or member.islnk() or member.isdev() or member.isfifo():
+            raise InputFormatError(f"{url}: tar member {name!r} is a link or device; refused")
+        if member.isfile():
+            members.append(member)
+    return members
+
+
+def extract_batch(client: Client, archive: Path, url: str, wanted: Mapping[str, Any], api: str) -> set[str]:
+    """Move verified members of a /data tar(.gz) (`<file_id>/<file_name>`) into the store; return their ids."""
+    done: set[str] = set()
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise InputFormatError(f"{url}: the batch answer is not a readable tar archive ({error})") from error
+    with tar:
+        members = _safe_members(tar, url)
+        for member in members:
+            file_id = Path(member.name).parts[0]
+            if file_id not in wanted or Path(member.name).name != wanted[file_id].file_name:
+                continue
+            final = client.store_path(f"{api}/data/{file_id}")
+            part = final.with_name(final.name + ".part")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            try:
+                with source, open(part, "wb") as handle:
+                    while chunk := source.read(1 << 20):
+                        handle.write(chunk)
+                verify_file(part, wanted[file_id].expected, check_gzip=False)
+            except (ChecksumError, tarfile.TarError, OSError, EOFError) as error:
+                part.unlink(missing_ok=True)
+                log.warning("%s: member %s rejected (%s); it will be fetched on its own", url, member.name, error)
+                continue
+            os.replace(part, final)
+            done.add(file_id)
+    return done
+
+
+@dataclass
+class _Wanted:
+    file_name: str
+    expected: Expected
+
+
+def download_data(client: Client, hits: list[dict[str, Any]], api: str = GDC_API, batch_files: int = 50) -> dict[str, Path]:
+    """Every hit's file in the store (verified against md5sum and file_size); batches of missing files are
+    fetched as one tar.gz by POST /data, the rest (and anything a batch lacked) one by one with resume."""
+    api = api.rstrip("/")
+    wanted = {h["file_id"]: _Wanted(h["file_name"], Expected(size=h.get("file_size"), md5=h.get("md5sum")))
+              for h in hits}
+    paths = {file_id: client.store_path(f"{api}/data/{file_id}") for file_id in wanted}
+    missing = []
+    for file_id, path in paths.items():
+        try:
+            if path.is_file():
+                verify_file(path, wanted[file_id].expected, check_gzip=False)
+                continue
+        except ChecksumError:
+            path.unlink()
+        missing.append(file_id)
+    total = sum(int(wanted[i].expected.size or 0) for i in missing)
+    log.info("GDC: %d of %d files to download (%.1f MB)", len(missing), len(wanted), total / 1e6)
+    with client.progress_bars(len(missing), total or None, "GDC") as (file_bar, byte_bar):
+        if not client.mirror and batch_files > 1:
+            for start in range(0, len(missing), batch_files):
+                batch = missing[start:start + batch_files]
+                if len(batch) < 2:
+                    continue
+                url = f"{api}/data"
+                archive = client.store / ".batches" / f"batch-{batch[0]}.tar.gz.part"
+                archive.parent.mkdir(parents=True, exist_ok=True)
+                client.post_to_file(url, {"ids": batch}, archive)
+                try:
+                    done = extract_batch(client, archive, url, {i: wanted[i] for i in batch}, api)
+                finally:
+                    archive.unlink(missing_ok=True)
+                file_bar.update(len(done))
+                byte_bar.update(sum(int(wanted[i].expected.size or 0) for i in done))
+        for file_id in missing:
+            if paths[file_id].is_file():
+                continue
+            client.fetch(f"{api}/data/{file_id}", wanted[file_id].expected, check_gzip=False, bar=byte_bar)
+            file_bar.update(1)
+    return paths
+
+
+def download_project(client: Client, project: str, raw_dir: str | os.PathLike[str], api: str = GDC_API,
+                     page_size: int = 500, batch_files: int = 50) -> Path:
+    """Query, download and verify a project's STAR counts and clinical records, then write the raw layout
+    (files.json, cases.json, status.json, data/<file_id>/<file_name>, download.json) into `raw_dir`."""
+    answers = query_project(client, project, api, page_size)
+    paths = download_data(client, answers["files"], api, batch_files)
+    raw = Path(raw_dir)
+    for hit in answers["files"]:
+        link_or_copy(paths[hit["file_id"]], raw / "data" / hit["file_id"] / hit["file_name"])
+    _write_json_atomic(raw / "files.json", _hits_document(answers["files"]))
+    _write_json_atomic(raw / "cases.json", _hits_document(answers["cases"]))
+    _write_json_atomic(raw / "status.json", answers["status"])
+    _write_json_atomic(raw / "download.json", {
+        "source": "gdc", "project": project, "api": api, "mirror": client.mirror,
+        "data_release": answers["status"].get("data_release"), "files": len(answers["files"]),
+        "cases": len(answers["cases"]), "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
+    })
+    return raw
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=1)

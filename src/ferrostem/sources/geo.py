@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, InputFormatError
+from ..files import atomic_write
+from .http import Client, NotFoundError, link_or_copy
 
 TABLE_BEGIN = "!series_matrix_table_begin"
 TABLE_END = "!series_matrix_table_end"
@@ -76,7 +79,8 @@ def parse_characteristics(rows: list[list[str]], samples: list[str]) -> pd.DataF
     return frame.apply(_coerce)
 
 
-def read_series_matrix(path: str | os.PathLike[str]) -> SeriesMatrix:
+def read_series_matrix(path: str | os.PathLike[str], *, require_table: bool = True) -> SeriesMatrix:
+    """Parse a series matrix; with `require_table=False` an empty table (RNA-seq series) is allowed."""
     path = Path(path)
     series: dict[str, list[str]] = {}
     sample_fields: dict[str, list[str]] = {}
@@ -110,16 +114,19 @@ def read_series_matrix(path: str | os.PathLike[str]) -> SeriesMatrix:
     if not accessions:
         raise InputFormatError(f"{path}: no !Sample_geo_accession line")
     if len(table_lines) <= 1:
-        raise InputFormatError(
-            f"{path}: the expression table is empty (GEO keeps some series' data only in supplementary files)"
-        )
+        if require_table:
+            raise InputFormatError(
+                f"{path}: the expression table is empty (GEO keeps some series' data only in supplementary "
+                "files; for RNA-seq series set geo.rnaseq_counts: true to use NCBI's generated counts)"
+            )
+        table_lines = ["\t".join(['"ID_REF"'] + [f'"{a}"' for a in sample_fields.get("geo_accession", [])]) + "\n"]
     table = pd.read_csv(io.StringIO("".join(table_lines)), sep="\t", index_col=0, na_values=["null", "NULL", ""],
                         dtype={0: str})
     table.index = table.index.astype(str)
     table.columns = [str(c).strip('"') for c in table.columns]
     if list(table.columns) != accessions:
         raise InputFormatError(f"{path}: table columns do not match !Sample_geo_accession")
-    non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    non_numeric = [c for c in table.columns if len(table) and not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:
         column = non_numeric[0]
         bad = pd.to_numeric(table[column], errors="coerce").isna() & table[column].notna()
@@ -218,3 +225,124 @@ def collapse_probes(
         multi_symbol_rule=multi_symbol, method=method, genes_out=len(genes),
     )
     return genes, report
+
+
+# ------------------------------------------------------------------------------------------------
+# Download: series matrices, platform annotation, NCBI-generated RNA-seq counts (GEOquery getGEOfile.R,
+# parseGEO.R and rnaseq.R; ../shared/docs/data-sources.md A3).
+# ------------------------------------------------------------------------------------------------
+
+GEO_FTP = "https://ftp.ncbi.nlm.nih.gov/geo"
+NCBI_GEO_DOWNLOAD = "https://www.ncbi.nlm.nih.gov/geo/download/"
+NCBI_HUMAN_ANNOTATION = "Human.GRCh38.p13.annot.tsv.gz"
+MATRIX_SUFFIX = "_series_matrix.txt.gz"
+
+
+def matrix_directory(accession: str, base: str = GEO_FTP) -> str:
+    return f"{base.rstrip('/')}/series/{series_stub(accession)}/{accession}/matrix/"
+
+
+def annotation_urls(platform: str, base: str = GEO_FTP) -> list[str]:
+    """The GDS-style `.annot.gz` first, then the platform's full SOFT file (its table has `Gene Symbol`)."""
+    root = f"{base.rstrip('/')}/platforms/{series_stub(platform)}/{platform}"
+    return [f"{root}/annot/{platform}.annot.gz", f"{root}/soft/{platform}_family.soft.gz"]
+
+
+def ncbi_counts_urls(accession: str, base: str = NCBI_GEO_DOWNLOAD) -> tuple[str, str]:
+    """NCBI-generated raw counts of a series and the human gene annotation they are keyed by (GeneID)."""
+    counts = f"{base}?type=rnaseq_counts&acc={accession}&format=file&file={accession}_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+    annotation = f"{base}?format=file&type=rnaseq_counts&file={NCBI_HUMAN_ANNOTATION}"
+    return counts, annotation
+
+
+def matrix_platforms(path: str | os.PathLike[str]) -> list[str]:
+    """Platform ids named in a series matrix header (without parsing its table)."""
+    found: list[str] = []
+    for line in _open_text(Path(path)):
+        if line.startswith(TABLE_BEGIN):
+            break
+        if line.startswith(("!Series_platform_id", "!Sample_platform_id")):
+            found.extend(c for c in _cells(line) if c and c not in found)
+    return found
+
+
+def choose_matrices(names: list[str], accession: str, platform: str | None, where: str) -> list[str]:
+    """`{GSE}_series_matrix.txt.gz`, or for a multi-platform series `{GSE}-{GPL}_series_matrix.txt.gz`."""
+    matrices = sorted(n for n in names if n.startswith(accession) and n.endswith(MATRIX_SUFFIX))
+    if not matrices:
+        raise InputFormatError(f"{where}: no {accession}*{MATRIX_SUFFIX} file (found {names[:10]})")
+    if platform:
+        chosen = [n for n in matrices if n == f"{accession}-{platform}{MATRIX_SUFFIX}"]
+        if not chosen and len(matrices) == 1:
+            chosen = matrices
+        if not chosen:
+            raise InputFormatError(f"{where}: no series matrix for platform {platform}; found {matrices}")
+        return chosen
+    return matrices
+
+
+def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[str], *, base: str = GEO_FTP,
+                    platform: str | None = None, rnaseq_counts: bool = False,
+                    ncbi_base: str = NCBI_GEO_DOWNLOAD) -> Path:
+    """Series matrices (+ platform annotation, or NCBI counts) into `raw_dir` in the layout harmonise reads."""
+    raw = Path(raw_dir)
+    directory = matrix_directory(accession, base)
+    names = choose_matrices(client.list_directory(directory), accession, platform, client.source_of(directory))
+    urls, platforms = [], []
+    for name in names:
+        path = client.fetch(directory + name)
+        urls.append(directory + name)
+        link_or_copy(path, raw / name)
+        platforms.extend(p for p in matrix_platforms(path) if p not in platforms)
+    if platform:
+        platforms = [platform]
+    if rnaseq_counts:
+        for url in ncbi_counts_urls(accession, ncbi_base):
+            path = client.fetch(url)
+            link_or_copy(path, raw / path.name)
+            urls.append(url)
+    else:
+        for gpl in platforms:
+            tried = []
+            for url in annotation_urls(gpl, base):
+                try:
+                    path = client.fetch(url)
+                except NotFoundError as error:
+                    tried.append(str(error))
+                    continue
+                link_or_copy(path, raw / path.name)
+                urls.append(url)
+                break
+            else:
+                raise InputFormatError(f"no annotation for platform {gpl} of {accession}: " + "; ".join(tried))
+    with atomic_write(raw / "download.json") as handle:
+        json.dump({"source": "geo", "accession": accession, "platforms": platforms, "mirror": client.mirror,
+                   "rnaseq_counts": rnaseq_counts, "urls": urls}, handle, indent=1)
+    return raw
+
+
+def read_ncbi_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """NCBI-generated raw counts: `GeneID` then one integer column per GSM."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep="\t", index_col=0)
+    except (OSError, EOFError, ValueError) as error:
+        raise InputFormatError(f"{path}: not a readable NCBI counts table ({error})") from error
+    if table.index.name != "GeneID":
+        raise InputFormatError(f"{path}: first column is {table.index.name!r}, expected GeneID")
+    if table.empty:
+        raise InputFormatError(f"{path}: the counts table is empty")
+    non_integer = [c for c in table.columns if not pd.api.types.is_integer_dtype(table[c])]
+    if non_integer:
+        raise InputFormatError(f"{path}: sample {non_integer[0]} has non-integer counts")
+    table.index = table.index.astype(str)
+    return table
+
+
+def read_ncbi_annotation(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """NCBI human gene annotation keyed by GeneID (Symbol, and EnsemblGeneID/GeneType/Length when present)."""
+    path = Path(path)
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if not {"GeneID", "Symbol"} <= set(table.columns):
+        raise InputFormatError(f"{path}: annotation needs GeneID and Symbol columns, found {list(table.columns)[:8]}")
+    return table.drop_duplicates("GeneID").set_index("GeneID")

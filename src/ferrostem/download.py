@@ -1,0 +1,58 @@
+"""Download one cohort's raw files (the layout harmonise.py reads) with the settings of config `download:`.
+
+Every source goes through the same client (sources/http.py), from the source or from `mirror:`; the
+verified files are kept in the store (`download.store`, laid out like the remote, so it can serve as a
+mirror elsewhere) and linked into `{results}/raw/{cohort}/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .sources import gdc, geo, xena
+from .sources.http import Client, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "store": "downloads",
+    "gdc_api": gdc.GDC_API,
+    "xena_gdc_hub": xena.GDC_HUB,
+    "xena_pancan_hub": xena.PANCAN_HUB,
+    "geo_ftp": geo.GEO_FTP,
+    "geo_download": geo.NCBI_GEO_DOWNLOAD,
+    "gdc_page_size": 500,
+    "gdc_batch_files": 50,
+}
+
+
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`download:` with defaults, plus the top-level `mirror:` (the schema fills the same defaults)."""
+    return {**DEFAULTS, **dict(config.get("download") or {}), "mirror": config.get("mirror") or None}
+
+
+def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
+    return Client(store=Path(download["store"]), mirror=download.get("mirror"),
+                  policy=RetryPolicy.from_config(download), progress=progress)
+
+
+def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_dir: str | os.PathLike[str],
+                    client: Client | None = None) -> Path:
+    client = client or make_client(download)
+    source = cohort["source"]
+    if source == "gdc":
+        return gdc.download_project(client, cohort["project"], raw_dir, download["gdc_api"],
+                                    int(download["gdc_page_size"]), int(download["gdc_batch_files"]))
+    if source == "xena":
+        return xena.download_cohort(client, cohort["project"], raw_dir, download["xena_gdc_hub"])
+    if source == "geo":
+        options = cohort.get("geo") or {}
+        return geo.download_series(client, cohort["accession"], raw_dir, base=download["geo_ftp"],
+                                   platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
+                                   ncbi_base=download["geo_download"])
+    raise ConfigError(f"cohort source {source!r} cannot be downloaded")

@@ -1,0 +1,404 @@
+"""One download client for every source: HTTP(S) or a mirror, verified, resumable, never half-written.
+
+Every file lands in a *store* laid out like the remote (`{store}/{host}/{path}`), which is also the
+layout of a mirror: copy a store to an air-gapped node and point `mirror:` at it (a directory, or any
+static web server publishing it). Guarantees:
+
+- a file gets its final name only after it is complete and verified (size, md5, sha256 when known; a
+  `.gz` file is also read to its end), by an atomic rename; until then it is `<name>.part`;
+- an interrupted download resumes from its `.part` with an HTTP `Range` request when the server
+  honours it (206), and restarts otherwise;
+- timeouts, connection resets, truncated bodies, 429 and 5xx are retried with exponential backoff;
+  other 4xx, and checksums that still differ after the retries, end in an error naming the URL;
+- a file already in the store and matching its expected checksum is never fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import html.parser
+import json
+import logging
+import os
+import shutil
+import time
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from tqdm import tqdm
+
+from ..errors import FerrostemError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+CHUNK = 1 << 20
+NET_CHUNK = 1 << 16  # small network reads: a cut connection loses at most this much
+
+
+class DownloadError(FerrostemError):
+    """A download failed for good: the message names the URL (and the mirror path) and why."""
+
+
+class NotFoundError(DownloadError):
+    """The source (or the mirror) does not have this file (HTTP 404/410, or absent from a mirror directory)."""
+
+
+class ChecksumError(DownloadError):
+    """The bytes received do not match the expected size or checksum."""
+
+
+class _Retryable(Exception):
+    """A transient failure worth another attempt (kept internal; callers see DownloadError)."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a downloaded file must match; None means unknown (then only completeness is checked)."""
+
+    size: int | None = None
+    md5: str | None = None
+    sha256: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"{k}={v}" for k, v in (("size", self.size), ("md5", self.md5), ("sha256", self.sha256)) if v]
+        return ", ".join(parts) or "no checksum"
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 6
+    backoff: float = 1.0  # seconds before the 2nd attempt; doubles each time
+    max_backoff: float = 60.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 120.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None) -> RetryPolicy:
+        values = dict(values or {})
+        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
+        return cls(**known)
+
+
+def store_relpath(url: str) -> str:
+    """Where a URL lives in a store or mirror: `{host}/{path}`.
+
+    A query such as NCBI's `.../geo/download/?acc=GSE1&file=GSE1_raw_counts.tsv.gz` is stored under the
+    `file=` value (`www.ncbi.nlm.nih.gov/geo/download/GSE1_raw_counts.tsv.gz`); a trailing slash (a
+    directory listing) maps to the directory itself.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in {"http", "https", "ftp"} or not parsed.netloc:
+        raise DownloadError(f"{url!r} is not an http(s) or ftp URL")
+    path = urllib.parse.unquote(parsed.path).lstrip("/")
+    query = urllib.parse.parse_qs(parsed.query)
+    if "file" in query:
+        path = f"{path.rstrip('/')}/{query['file'][0]}"
+    parts = [p for p in f"{parsed.hostname}/{path}".split("/") if p]
+    if any(p in {".", ".."} for p in parts):
+        raise DownloadError(f"{url!r}: '.' or '..' in the path cannot be stored safely")
+    return "/".join(parts)
+
+
+def _verify_gzip(path: Path) -> None:
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error) as error:
+        raise ChecksumError(f"corrupt gzip data ({error})") from error
+
+
+def verify_file(path: Path, expected: Expected, *, check_gzip: bool | None = None) -> None:
+    """Raise ChecksumError if `path` differs from `expected` (or is a broken gzip when it should be one)."""
+    size = path.stat().st_size
+    if expected.size is not None and size != expected.size:
+        raise ChecksumError(f"size {size} bytes, expected {expected.size}")
+    if expected.md5 or expected.sha256:
+        md5, sha = hashlib.md5(), hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK), b""):
+                if expected.md5:
+                    md5.update(chunk)
+                if expected.sha256:
+                    sha.update(chunk)
+        if expected.md5 and md5.hexdigest() != expected.md5.lower():
+            raise ChecksumError(f"md5 {md5.hexdigest()}, expected {expected.md5}")
+        if expected.sha256 and sha.hexdigest() != expected.sha256.lower():
+            raise ChecksumError(f"sha256 {sha.hexdigest()}, expected {expected.sha256}")
+    if check_gzip is None:
+        check_gzip = path.name.endswith(".gz") and not (expected.md5 or expected.sha256)
+    if check_gzip:
+        _verify_gzip(path)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link `source` to `target` (same bytes, no space), copying across file systems; atomic."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.link.part")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.links.append(href)
+
+
+@dataclass
+class Client:
+    """Fetch URLs into `store` (remote layout), from the source or from `mirror` (directory or URL)."""
+
+    store: Path
+    mirror: str | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    progress: bool = True
+    session: requests.Session = field(default_factory=requests.Session)
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        self.store = Path(self.store)
+        self.session.headers.setdefault("User-Agent", "ferrostem (https://github.com/ferrostem)")
+        self.fetched: list[str] = []  # URLs (or mirror paths) actually read, for provenance
+
+    # -- where things are -------------------------------------------------------------------
+    @property
+    def mirror_is_local(self) -> bool:
+        return bool(self.mirror) and not str(self.mirror).startswith(("http://", "https://"))
+
+    def store_path(self, url: str) -> Path:
+        return self.store / store_relpath(url)
+
+    def source_of(self, url: str) -> str:
+        """The URL or local path the bytes of `url` are read from (the mirror's copy when configured)."""
+        if not self.mirror:
+            return url
+        relative = store_relpath(url)
+        if self.mirror_is_local:
+            return str(Path(self.mirror) / relative)
+        return f"{str(self.mirror).rstrip('/')}/{urllib.parse.quote(relative)}"
+
+    def _where(self, url: str) -> str:
+        source = self.source_of(url)
+        return url if source == url else f"{url} (mirror: {source})"
+
+    # -- files ------------------------------------------------------------------------------
+    def fetch(self, url: str, expected: Expected | None = None, *, target: Path | None = None,
+              check_gzip: bool | None = None, bar: tqdm | None = None) -> Path:
+        """Make `url`'s bytes available at `target` (default: its store path) and return that path."""
+        expected = expected or Expected()
+        final = Path(target) if target is not None else self.store_path(url)
+        if final.is_file():
+            try:
+                verify_file(final, expected, check_gzip=False)
+                return final
+            except ChecksumError as error:
+                log.warning("%s: stored copy differs (%s); fetching again", final, error)
+                final.unlink()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part = final.with_name(final.name + ".part")
+        if check_gzip is None:
+            check_gzip = final.name.endswith(".gz") and not (expected.md5 or expected.sha256)
+        source = self.source_of(url)
+        last_error: Exception | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                if self.mirror_is_local:
+                    self._copy_local(Path(source), part, url)
+                else:
+                    self._download(source, part, bar)
+                verify_file(part, expected, check_gzip=check_gzip)
+            except ChecksumError as error:
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()  # a wrong body cannot be resumed
+                last_error = error
+                if self.mirror_is_local:
+                    break  # a local file will not change between attempts
+            except _Retryable as error:
+                last_error = error
+            else:
+                os.replace(part, final)
+                self.fetched.append(source)
+                return final
+            if attempt < self.policy.attempts:
+                delay = self.policy.delay(attempt)
+                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", self._where(url), attempt,
+                            self.policy.attempts, last_error, delay)
+                self.sleep(delay)
+        if isinstance(last_error, ChecksumError):
+            raise ChecksumError(f"{self._where(url)}: {last_error} (after {attempt} attempts; expected "
+                                f"{expected.describe()}); nothing was kept under {final}") from last_error
+        raise DownloadError(f"{self._where(url)}: failed after {attempt} attempts: {last_error}") from last_error
+
+    def _copy_local(self, source: Path, part: Path, url: str) -> None:
+        if not source.is_file():
+            raise NotFoundError(f"{url}: not in the mirror (looked for {source})")
+        shutil.copyfile(source, part)
+
+    def _open(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request; transient failures become _Retryable, permanent ones DownloadError."""
+        try:
+            response = self.session.request(
+                method, url, timeout=(self.policy.connect_timeout, self.policy.read_timeout), **kwargs)
+        except (requests.Timeout, requests.ConnectionError) as error:
+            raise _Retryable(f"{type(error).__name__}: {error}") from error
+        if response.status_code in RETRY_STATUS:
+            response.close()
+            raise _Retryable(f"HTTP {response.status_code}")
+        if response.status_code in {404, 410}:
+            response.close()
+            raise NotFoundError(f"{url}: HTTP {response.status_code} {response.reason}")
+        if response.status_code >= 400 and response.status_code != 416:
+            response.close()
+            raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
+        return response
+
+    def _download(self, url: str, part: Path, bar: tqdm | None) -> None:
+        have = part.stat().st_size if part.is_file() else 0
+        headers = {"Range": f"bytes={have}-", "Accept-Encoding": "identity"} if have else {"Accept-Encoding": "identity"}
+        response = self._open("GET", url, headers=headers, stream=True)
+        with response:
+            if response.status_code == 416:  # the part may already hold every byte
+                return
+            if response.status_code == 206:
+                start = int(response.headers.get("Content-Range", "bytes 0-").split()[1].split("-")[0])
+                if start != have:
+                    raise _Retryable(f"server resumed at byte {start}, not {have}")
+                mode = "ab"
+            else:
+                have, mode = 0, "wb"
+            length = response.headers.get("Content-Length")
+            expected_end = have + int(length) if length is not None else None
+            written = have
+            try:
+                with open(part, mode) as handle:
+                    for chunk in response.iter_content(NET_CHUNK):
+                        handle.write(chunk)
+                        written += len(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+            except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout) as error:
+                raise _Retryable(f"connection lost after {written} bytes ({type(error).__name__})") from error
+            if expected_end is not None and written < expected_end:
+                raise _Retryable(f"body truncated at {written} of {expected_end} bytes")
+
+    # -- API calls --------------------------------------------------------------------------
+    def request_json(self, url: str, *, body: Mapping[str, Any] | None = None) -> Any:
+        """GET (or POST `body` as JSON) and parse the JSON answer, retrying transient failures."""
+        last_error: Exception | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                response = self._open("POST" if body is not None else "GET", url, json=body)
+                with response:
+                    try:
+                        payload = response.json()
+                    except (ValueError, requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as error:
+                        raise _Retryable(f"incomplete or invalid JSON ({error})") from error
+                self.fetched.append(url)
+                return payload
+            except _Retryable as error:
+                last_error = error
+                if attempt < self.policy.attempts:
+                    log.warning("%s: attempt %d/%d failed (%s)", url, attempt, self.policy.attempts, error)
+                    self.sleep(self.policy.delay(attempt))
+        raise DownloadError(f"{url}: failed after {self.policy.attempts} attempts: {last_error}")
+
+    def post_to_file(self, url: str, body: Mapping[str, Any], part: Path) -> None:
+        """POST `body` and stream the answer into `part` (no resume: POST answers are not addressable)."""
+        last_error: Exception | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                response = self._open("POST", url, json=body, stream=True)
+                with response, open(part, "wb") as handle:
+                    length = response.headers.get("Content-Length")
+                    written = 0
+                    try:
+                        for chunk in response.iter_content(NET_CHUNK):
+                            handle.write(chunk)
+                            written += len(chunk)
+                    except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout) as error:
+                        raise _Retryable(f"connection lost after {written} bytes") from error
+                    if length is not None and written < int(length):
+                        raise _Retryable(f"body truncated at {written} of {length} bytes")
+                self.fetched.append(url)
+                return
+            except _Retryable as error:
+                last_error = error
+                with contextlib.suppress(FileNotFoundError):
+                    part.unlink()
+                if attempt < self.policy.attempts:
+                    self.sleep(self.policy.delay(attempt))
+        raise DownloadError(f"{url}: failed after {self.policy.attempts} attempts: {last_error}")
+
+    def save_json(self, payload: Any, url: str) -> Path:
+        """Keep an API answer in the store under `url`'s path, so the store doubles as a mirror."""
+        path = self.store_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def read_json(self, url: str) -> Any:
+        """A static JSON document (from the source or the mirror), stored and parsed."""
+        path = self.fetch(url, check_gzip=False)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            path.unlink()
+            raise DownloadError(f"{self._where(url)}: not valid JSON ({error})") from error
+
+    def list_directory(self, url: str) -> list[str]:
+        """File names in a remote directory (an HTML index such as GEO's FTP-over-HTTPS, or the mirror's)."""
+        source = self.source_of(url if url.endswith("/") else url + "/")
+        if self.mirror_is_local:
+            folder = Path(source)
+            if not folder.is_dir():
+                raise DownloadError(f"{url}: not in the mirror (looked for directory {folder})")
+            return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part"))
+        last_error: Exception | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                response = self._open("GET", source)
+                with response:
+                    parser = _Links()
+                    parser.feed(response.text)
+                names = [urllib.parse.unquote(h.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in parser.links]
+                return sorted({n for n in names if n and not n.startswith((".", "?"))})
+            except _Retryable as error:
+                last_error = error
+                if attempt < self.policy.attempts:
+                    self.sleep(self.policy.delay(attempt))
+        raise DownloadError(f"{self._where(url)}: directory listing failed after {self.policy.attempts} attempts: "
+                            f"{last_error}")
+
+    @contextlib.contextmanager
+    def progress_bars(self, files: int, total_bytes: int | None, label: str) -> Iterator[tuple[tqdm, tqdm]]:
+        """Two bars, files and bytes (hidden when stderr is not a terminal, e.g. in a rule's log)."""
+        disable = None if self.progress else True
+        with tqdm(total=files, desc=f"{label} files", unit="file", disable=disable, position=0) as file_bar, \
+                tqdm(total=total_bytes, desc=f"{label} bytes", unit="B", unit_scale=True, disable=disable,
+                     position=1) as byte_bar:
+            yield file_bar, byte_bar

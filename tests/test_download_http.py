@@ -1,0 +1,155 @@
+"""The download client against a loopback server: success, retries, resume and every fault it must survive."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from download_server import LoopbackServer, gzip_bytes
+
+from ferrostem.errors import InputFormatError
+from ferrostem.sources import gdc
+from ferrostem.sources.http import ChecksumError, Client, DownloadError, Expected, NotFoundError, RetryPolicy, store_relpath
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, every byte value
+
+
+def quick_client(store: Path, mirror: str | None = None, attempts: int = 4, read_timeout: float = 0.5) -> Client:
+    policy = RetryPolicy(attempts=attempts, backoff=0.0, connect_timeout=1.0, read_timeout=read_timeout)
+    return Client(store=store, mirror=mirror, policy=policy, progress=False, sleep=lambda s: None)
+
+
+@pytest.fixture()
+def server(tmp_path: Path):
+    root = tmp_path / "served"
+    root.mkdir()
+    (root / "blob.bin").write_bytes(PAYLOAD)
+    (root / "table.tsv.gz").write_bytes(gzip_bytes("a\tb\n" + "1\t2\n" * 50_000))
+    with LoopbackServer(root) as srv:
+        yield srv
+
+
+def expected_of(data: bytes) -> Expected:
+    return Expected(size=len(data), md5=hashlib.md5(data).hexdigest())
+
+
+def no_leftovers(store: Path) -> list[str]:
+    return [str(p) for p in store.rglob("*") if p.name.endswith(".part")]
+
+
+def test_store_layout_follows_the_remote():
+    assert store_relpath("https://ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix/") == \
+        "ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix"
+    assert store_relpath("https://www.ncbi.nlm.nih.gov/geo/download/?acc=GSE1&format=file&file=GSE1_raw.tsv.gz") == \
+        "www.ncbi.nlm.nih.gov/geo/download/GSE1_raw.tsv.gz"
+    with pytest.raises(DownloadError, match=r"\.\."):
+        store_relpath("https://example.org/a/../../etc/passwd")
+
+
+@pytest.mark.parametrize("faults", [["500", "503"], ["429"], ["timeout"], ["reset"], ["truncate"]])
+def test_transient_faults_recover(server: LoopbackServer, tmp_path: Path, faults: list[str]):
+    server.faults["/blob.bin"] = list(faults)
+    client = quick_client(tmp_path / "store")
+    path = client.fetch(server.url + "/blob.bin", expected_of(PAYLOAD))
+    assert path.read_bytes() == PAYLOAD
+    assert server.count("/blob.bin") == len(faults) + 1
+    assert no_leftovers(tmp_path / "store") == []
+
+
+def test_cut_body_resumes_with_range(server: LoopbackServer, tmp_path: Path):
+    server.faults["/blob.bin"] = ["reset"]
+    quick_client(tmp_path / "store").fetch(server.url + "/blob.bin", expected_of(PAYLOAD))
+    ranges = [h.get("Range") for m, p, h in server.requests if p == "/blob.bin"]
+    assert ranges[0] is None and ranges[1].startswith("bytes=")
+    resumed_at = int(ranges[1][6:-1])
+    assert 0 < resumed_at <= len(PAYLOAD) // 2
+
+
+def test_verified_file_is_not_fetched_again(server: LoopbackServer, tmp_path: Path):
+    client = quick_client(tmp_path / "store")
+    client.fetch(server.url + "/blob.bin", expected_of(PAYLOAD))
+    client.fetch(server.url + "/blob.bin", expected_of(PAYLOAD))
+    assert server.count("/blob.bin") == 1
+
+
+def test_md5_mismatch_is_an_error_naming_the_url_and_leaves_nothing(server: LoopbackServer, tmp_path: Path):
+    client = quick_client(tmp_path / "store", attempts=2)
+    wrong = Expected(size=len(PAYLOAD), md5="0" * 32)
+    with pytest.raises(ChecksumError) as error:
+        client.fetch(server.url + "/blob.bin", wrong)
+    assert server.url + "/blob.bin" in str(error.value) and "md5" in str(error.value)
+    assert not client.store_path(server.url + "/blob.bin").exists()
+    assert no_leftovers(tmp_path / "store") == []
+
+
+def test_persistent_5xx_ends_in_an_error(server: LoopbackServer, tmp_path: Path):
+    server.faults["/blob.bin"] = ["503"] * 3
+    with pytest.raises(DownloadError, match="blob.bin.*HTTP 503"):
+        quick_client(tmp_path / "store", attempts=3).fetch(server.url + "/blob.bin")
+
+
+def test_corrupt_gzip_is_refused(server: LoopbackServer, tmp_path: Path):
+    server.faults["/table.tsv.gz"] = ["corrupt"] * 4
+    client = quick_client(tmp_path / "store")
+    with pytest.raises(ChecksumError, match=r"table\.tsv\.gz.*corrupt gzip"):
+        client.fetch(server.url + "/table.tsv.gz")
+    assert not client.store_path(server.url + "/table.tsv.gz").exists()
+    assert no_leftovers(tmp_path / "store") == []
+    server.faults.clear()
+    assert gzip.decompress(client.fetch(server.url + "/table.tsv.gz").read_bytes()).startswith(b"a\tb\n")
+
+
+def test_missing_file_names_the_url(server: LoopbackServer, tmp_path: Path):
+    with pytest.raises(NotFoundError, match="nothing.txt"):
+        quick_client(tmp_path / "store").fetch(server.url + "/nothing.txt")
+
+
+def test_local_mirror_directory(server: LoopbackServer, tmp_path: Path):
+    mirror = tmp_path / "mirror"
+    (mirror / "example.org" / "x").mkdir(parents=True)
+    (mirror / "example.org" / "x" / "blob.bin").write_bytes(PAYLOAD)
+    client = quick_client(tmp_path / "store", mirror=str(mirror))
+    path = client.fetch("https://example.org/x/blob.bin", expected_of(PAYLOAD))
+    assert path.read_bytes() == PAYLOAD
+    assert client.list_directory("https://example.org/x/") == ["blob.bin"]
+    with pytest.raises(NotFoundError, match="example.org/x/other.bin"):
+        client.fetch("https://example.org/x/other.bin")
+    (mirror / "example.org" / "x" / "bad.bin").write_bytes(PAYLOAD[:-1])
+    with pytest.raises(ChecksumError, match="size"):
+        client.fetch("https://example.org/x/bad.bin", expected_of(PAYLOAD))
+
+
+def test_http_mirror_and_directory_index(server: LoopbackServer, tmp_path: Path):
+    (server.root / "example.org" / "d").mkdir(parents=True)
+    (server.root / "example.org" / "d" / "f1.txt").write_text("one")
+    client = quick_client(tmp_path / "store", mirror=server.url)
+    assert client.list_directory("https://example.org/d/") == ["f1.txt"]
+    assert client.fetch("https://example.org/d/f1.txt").read_text() == "one"
+
+
+def _tar_with(member: tarfile.TarInfo, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.addfile(member, io.BytesIO(data) if data else None)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name,kind", [("../escape.txt", tarfile.REGTYPE), ("/etc/escape.txt", tarfile.REGTYPE),
+                                       ("abc/link", tarfile.SYMTYPE)])
+def test_unsafe_tar_members_are_refused(tmp_path: Path, name: str, kind: bytes):
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    data = b"" if kind == tarfile.SYMTYPE else b"owned"
+    member.size = len(data)
+    if kind == tarfile.SYMTYPE:
+        member.linkname = "/etc/passwd"
+    archive = tmp_path / "batch.tar.gz"
+    archive.write_bytes(_tar_with(member, data))
+    client = quick_client(tmp_path / "store")
+    with pytest.raises(InputFormatError, match=r"https://api.example/data.*" + name.split("/")[-1]):
+        gdc.extract_batch(client, archive, "https://api.example/data", {}, "https://api.example")
+    assert not (tmp_path / "escape.txt").exists() and not list((tmp_path / "store").rglob("*escape*"))

@@ -1,0 +1,135 @@
+"""Locked resources (fetched and verified), and the workflow run from mirrors: resources built from
+../shared/reference laid out like their canonical URLs, and an interrupted download resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, run_snakemake
+from download_server import LoopbackServer
+from test_download_http import quick_client
+
+from ferrostem.resources import ResourceChecksumError, fetch_resource, get_resource, load_lock
+from ferrostem.errors import ConfigError
+
+SHARED_FILES = {  # resource id -> file in ../shared/reference (the byte copies the lock pins)
+    "msigdb_hallmark_v7_0": "genesets/h.all.v7.0.symbols.gmt", "msigdb_c2_v7_1": "genesets/c2.all.v7.1.symbols.gmt",
+    "wikipathways_wp4313": "genesets/WP4313-datanodes.tsv", "ferrdb_v2_driver": "ferrdb_v2/driver.csv",
+    "ferrdb_v2_suppressor": "ferrdb_v2/suppressor.csv", "ferrdb_v2_marker": "ferrdb_v2/marker.csv",
+    "pcbc_stemsig": "stemness/SC_PCBC_stemSig.rda", "mcpcounter_genes": "immune/MCPcounter_genes.txt",
+    "charoentong_28": "immune/Charoentong2017_tableS6_Immune.txt",
+}
+
+
+def resource_mirror(shared: Path, mirror: Path) -> Path:
+    """Symlinks to ../shared/reference at the mirror paths of the lock's URLs (nothing is copied)."""
+    for resource_id, relative in SHARED_FILES.items():
+        url = urllib.parse.urlsplit(get_resource(resource_id).url)
+        target = mirror / url.hostname / url.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(shared / relative)
+    return mirror
+
+
+def test_every_downloadable_resource_is_pinned():
+    lock = load_lock()
+    assert set(SHARED_FILES) == {i for i, r in lock.items() if not r.restricted}
+    assert {"cibersort_lm22", "kegg_hsa04216"} <= {i for i, r in lock.items() if r.restricted}
+
+
+def test_resources_from_mirror_match_the_lock(shared_reference: Path, tmp_path: Path):
+    mirror = resource_mirror(shared_reference, tmp_path / "mirror")
+    client = quick_client(tmp_path / "store", mirror=str(mirror))
+    for resource_id in SHARED_FILES:
+        resource = get_resource(resource_id)
+        record = fetch_resource(resource, resource.cache_path(tmp_path), client)
+        assert record["pinned"] and resource.cache_path(tmp_path).stat().st_size == resource.size
+
+
+def test_resource_with_a_different_sha256_is_refused(shared_reference: Path, tmp_path: Path):
+    resource = get_resource("mcpcounter_genes")
+    url = urllib.parse.urlsplit(resource.url)
+    served = tmp_path / "served"
+    target = served / url.hostname / url.path.lstrip("/")
+    target.parent.mkdir(parents=True)
+    target.write_bytes((shared_reference / SHARED_FILES[resource.id]).read_bytes().replace(b"CD8B", b"CD8X"))
+    with LoopbackServer(served) as server:
+        client = quick_client(tmp_path / "store", mirror=server.url, attempts=2)
+        with pytest.raises(ResourceChecksumError) as error:
+            fetch_resource(resource, resource.cache_path(tmp_path), client)
+    message = str(error.value)
+    assert "mcpcounter_genes" in message and resource.sha256 in message and "sha256 " in message
+    assert not resource.cache_path(tmp_path).exists() and not list((tmp_path / "store").rglob("*.part"))
+
+
+def test_restricted_resource_needs_a_user_copy(tmp_path: Path):
+    resource = get_resource("cibersort_lm22")
+    with pytest.raises(ConfigError, match="resources.paths.cibersort_lm22"):
+        fetch_resource(resource, resource.cache_path(tmp_path), quick_client(tmp_path / "store"))
+    own = tmp_path / "LM22.txt"
+    own.write_text("Gene symbol\tB cells naive\nABCB4\t555.7\n")
+    record = fetch_resource(resource, resource.cache_path(tmp_path), quick_client(tmp_path / "store"), user_copy=own)
+    assert record["pinned"] is False and resource.cache_path(tmp_path).read_text() == own.read_text()
+
+
+@pytest.mark.e2e
+def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
+    """The workflow from one mirror holding the demo cohorts and the shared reference resources."""
+    from ferrostem.demo import write_demo
+
+    write_demo(tmp_path / "demo")
+    mirror = resource_mirror(shared_reference, tmp_path / "demo" / "mirror")
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["demo"]["enabled"] = False
+    config["mirror"] = str(mirror)
+    config["cohorts"] = {"demo_geo": config["cohorts"]["demo_geo"]}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "all", "prefetch", "--configfile", str(tmp_path / "config.yaml"))
+    for resource_id in SHARED_FILES:
+        resource = get_resource(resource_id)
+        assert resource.cache_path(tmp_path).stat().st_size == resource.size
+    assert (tmp_path / "results" / "demo_geo" / "report.html").is_file()
+
+
+@pytest.mark.e2e
+def test_interrupted_download_resumes_with_rerun_incomplete(demo_dir: Path, tmp_path: Path):
+    with LoopbackServer(tmp_path / "served") as server:
+        server.load_gdc_mirror(demo_dir / "mirror", "TCGA-DEMO")
+        stalled = server.gdc_files[40]["file_id"]
+        server.faults[f"/gdcapi/data/{stalled}"] = ["stall"]
+        server.stall.set()
+        config = {"results": "results", "download": {"gdc_api": server.gdc_api, "gdc_batch_files": 1,
+                                                     "read_timeout": 60, "store": "downloads"},
+                  "cohorts": {"lihc": {"source": "gdc", "project": "TCGA-DEMO", "simulated": True}}}
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                   str(tmp_path), "--cores", "1", "results/raw/lihc", "--configfile", str(tmp_path / "config.yaml")]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+                                   start_new_session=True)
+        try:
+            assert server.stalled.wait(120), "the download never reached the stalled file"
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        server.stall.clear()
+        done_before = {p for _, p, _ in server.requests if p.startswith("/gdcapi/data/")} - {f"/gdcapi/data/{stalled}"}
+        assert len(done_before) == 40
+        time.sleep(0.2)
+        assert not list((tmp_path / "downloads").rglob(f"{stalled}")), "a partial file got its final name"
+        run_snakemake(tmp_path, "--unlock", "--configfile", str(tmp_path / "config.yaml"))  # the kill left the lock
+        stuck = run_snakemake(tmp_path, "results/raw/lihc", "--no-rerun-incomplete", "--configfile",
+                              str(tmp_path / "config.yaml"), check=False)
+        assert stuck.returncode != 0 and "incomplete" in (stuck.stdout + stuck.stderr).lower()
+        n_before = len(server.requests)
+        run_snakemake(tmp_path, "results/raw/lihc", "--rerun-incomplete", "--configfile", str(tmp_path / "config.yaml"))
+        again = {p for _, p, _ in server.requests[n_before:] if p.startswith("/gdcapi/data/")}
+        assert not (again & done_before), "verified files were fetched again"
+        assert len(list((tmp_path / "results" / "raw" / "lihc" / "data").iterdir())) == len(server.gdc_files)

@@ -1,0 +1,60 @@
+# ---------------------------------------------------------------------------------------------
+# Download: each cohort's raw files (GDC API, UCSC Xena, GEO), the TCGA-CDR survival table and the
+# locked external resources. All through one verified, resumable client (src/ferrostem/sources/http.py),
+# from the source or from `mirror:`. Cacheable between workflows: `snakemake --cache` (with
+# SNAKEMAKE_OUTPUT_CACHE set) shares them; `snakemake prefetch` fetches everything a config needs.
+# ---------------------------------------------------------------------------------------------
+
+
+rule download_cohort:
+    input:
+        mirror_inputs,
+    output:
+        directory(f"{RESULTS}/raw/{{cohort}}"),
+    params:
+        cohort=lambda wc: cohort_config(wc.cohort),
+        download=DOWNLOAD,
+    log:
+        f"{RESULTS}/logs/download/{{cohort}}.log",
+    retries: 1
+    cache: "omit-software"
+    script:
+        "../scripts/download_cohort.py"
+
+
+rule download_cdr:
+    input:
+        mirror_inputs,
+    output:
+        CDR_PATH,
+    params:
+        download=DOWNLOAD,
+    log:
+        f"{RESULTS}/logs/download/tcga_cdr.log",
+    cache: "omit-software"
+    script:
+        "../scripts/download_cdr.py"
+
+
+rule fetch_resource:
+    input:
+        mirror_inputs,
+    output:
+        "resources/cache/{resource}/{filename}",
+    params:
+        user_copy=lambda wc: config["resources"]["paths"].get(wc.resource, ""),
+        download=DOWNLOAD,
+    log:
+        f"{RESULTS}/logs/resources/{{resource}}/{{filename}}.log",
+    wildcard_constraints:
+        resource="|".join(RESOURCE_LOCK),
+        filename="[^/]+",
+    cache: "omit-software"
+    script:
+        "../scripts/fetch_resource.py"
+
+
+rule prefetch:
+    input:
+        prefetch_targets,
+    localrule: True
