@@ -76,6 +76,11 @@ def prefetch_targets(wildcards):
     return targets + [resource_path(i) for i in ids]
 
 
+def signature_resource_files():
+    """Locked resources the signature stage may use (signatures.resources), by id."""
+    return {rid: resource_path(rid) for rid in config["signatures"]["resources"]}
+
+
 def report_sections(wildcards):
     """Every section of a cohort's report; a stage adds its section here."""
     base = f"{RESULTS}/{wildcards.cohort}/sections"

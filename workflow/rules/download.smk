@@ -14,6 +14,8 @@ rule download_cohort:
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         download=DOWNLOAD,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/download/{{cohort}}.log",
     retries: 1
@@ -29,6 +31,8 @@ rule download_cdr:
         CDR_PATH,
     params:
         download=DOWNLOAD,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/download/tcga_cdr.log",
     cache: "omit-software"
@@ -44,6 +48,8 @@ rule fetch_resource:
     params:
         user_copy=lambda wc: config["resources"]["paths"].get(wc.resource, ""),
         download=DOWNLOAD,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/resources/{{resource}}/{{filename}}.log",
     wildcard_constraints:

@@ -10,9 +10,6 @@ import os
 SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 
 
-def signature_resource_files():
-    return {rid: resource_path(rid) for rid in config["signatures"]["resources"]}
-
 
 rule signature_scores:
     input:
