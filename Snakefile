@@ -15,6 +15,8 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/cohort.smk"
+include: "workflow/rules/de.smk"
+include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/report.smk"
 
 
