@@ -117,8 +117,8 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     """One FerrDb V2 table (driver/suppressor/marker.csv) -> one set of unique HGNC symbols.
 
     Keeps rows whose `Exp_organism` mentions `organism` (case-insensitive; 'Human, mice' counts as human),
-    whose normalised `Confidence` is `confidence`, and that carry an HGNC id (this drops circRNAs and
-    non-human lncRNA names such as 'lncAABR07025387.1'). Symbols are stripped ('RNF113A ' -> 'RNF113A').
+    whose normalised `Confidence` is `confidence`, that carry an HGNC id and are not circular RNAs (this drops
+    circRNAs, even those listed under their host gene's HGNC id, and lncRNA names such as 'lncAABR07025387.1'). Symbols are stripped ('RNF113A ' -> 'RNF113A').
     FerrDb V2: Zhou N et al., Nucleic Acids Res 2023;51(D1):D571-D582, doi:10.1093/nar/gkac935.
     """
     path = Path(path)
@@ -140,6 +140,9 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     validated = normalised.eq(confidence)
     symbols = table[symbol_column].str.strip()
     has_hgnc = table["HGNC_ID"].str.strip().str.startswith("HGNC:") & symbols.ne("") & symbols.ne("_NA_")
+    type_column = next((c for c in table.columns if c.startswith("Gene_type")), None)
+    if type_column is not None:  # a circRNA can carry its host gene's HGNC id ('circ-TTBK2', HGNC:19141)
+        has_hgnc &= ~table[type_column].str.contains("circ", case=False, regex=False)
     kept = symbols[human & validated & has_hgnc]
     genes = _unique(kept)
     report = FerrdbReport(
