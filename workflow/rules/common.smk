@@ -29,6 +29,7 @@ CDR_PATH = f"{RESULTS}/raw/_tcga_cdr/{CDR_DATASET}"
 
 wildcard_constraints:
     cohort="|".join(COHORTS),
+    comparison="[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 def cohort_config(cohort):
@@ -85,6 +86,7 @@ def report_sections(wildcards):
     """Every section of a cohort's report; a stage adds its section here."""
     base = f"{RESULTS}/{wildcards.cohort}/sections"
     sections = [f"{base}/cohort.json", f"{base}/provenance.json"]
+    sections += [f"{base}/{stage}_{name}.json" for name in comparisons(wildcards.cohort) for stage in ("de", "enrichment")]
     if config["signatures"]["enabled"]:
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
     sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
@@ -117,3 +119,52 @@ def lasso_model_paths(wildcards):
 def survival_outputs():
     """The cross-cohort survival page when several cohorts run."""
     return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+
+
+# --- differential expression and enrichment ---------------------------------------------------
+
+def comparisons(cohort):
+    return [c["name"] for c in COHORTS[cohort].get("comparisons", [])]
+
+
+def comparison_config(cohort, name):
+    return next(c for c in COHORTS[cohort].get("comparisons", []) if c["name"] == name)
+
+
+def repo_path(path):
+    """A relative path from the config: the working directory's file if it exists, else the repository's
+    (the shipped gene lists live in the repository; runs may use another working directory)."""
+    if Path(path).is_absolute() or Path(path).exists():
+        return str(path)
+    return str(Path(workflow.basedir) / path)
+
+
+def enrichment_collections():
+    """Configured collections plus one per user GMT (user_<file stem>), with repository paths resolved."""
+    collections = {}
+    for name, spec in config["enrichment"].get("collections", {}).items():
+        spec = dict(spec)
+        for key in ("gmt", "catalogue"):
+            if spec.get(key):
+                spec[key] = repo_path(spec[key])
+        collections[name] = spec
+    for path in config["enrichment"].get("user_gmts", []):
+        collections[f"user_{Path(path).stem}"] = {"gmt": repo_path(path), "theme": "other"}
+    return collections
+
+
+def enrichment_resource_files():
+    return {
+        name: [resource_path(r) for r in ([spec["resource"]] if isinstance(spec["resource"], str) else spec["resource"])]
+        for name, spec in enrichment_collections().items()
+        if spec.get("resource") and spec.get("enabled", True)
+    }
+
+
+def enrichment_inputs(wildcards):
+    files = [spec["gmt"] for spec in enrichment_collections().values() if spec.get("gmt") and spec.get("enabled", True)]
+    for spec in enrichment_collections().values():
+        folder = Path(spec.get("catalogue") or "")
+        if spec.get("catalogue") and spec.get("enabled", True) and folder.is_dir():
+            files += sorted(str(p) for p in folder.glob("*.y*ml"))
+    return files + [f for paths in enrichment_resource_files().values() for f in paths]

@@ -1,0 +1,444 @@
+"""Differential expression: comparisons from the config, PyDESeq2 for counts, limma-style models for log data.
+
+A `Comparison` names an `obs` column, a test and a reference level, optional pairing (by patient) and
+covariates. `prepare_design` checks, before anything is fitted, that both groups have enough samples, that
+covariates exist and are not confounded with the group, and that the design has residual degrees of
+freedom; every failure names the comparison, the column and the samples at fault.
+
+The method follows the cohort's declared scale (`uns['assay']`): RNA-seq counts go to PyDESeq2
+(Love, Huber & Anders, Genome Biol 2014; Muzellec et al., Bioinformatics 2023), log-scale arrays to
+limma's lmFit/eBayes moderated t (Smyth, Stat Appl Genet Mol Biol 2004) as ported by `inmoose`.
+Giving log values to DESeq2 or raw counts to the linear model is refused (`check_counts`, `check_log_scale`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scipy.stats import false_discovery_control
+
+from .errors import CohortError, ConfigError
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = ["gene_id", "symbol", "baseMean", "log2FC", "lfcSE", "stat", "pvalue", "padj"]
+GROUP = "group"  # design-frame names are ours, so user column names (spaces, dots) never reach a formula
+PAIR = "pair"
+
+
+class DesignError(ConfigError):
+    """A comparison cannot be fitted: too few samples, unknown levels, confounded covariates."""
+
+
+class ScaleError(CohortError):
+    """Expression values are on the wrong scale for the chosen method."""
+
+
+@dataclass
+class DESettings:
+    """Top-level `de:` config block."""
+
+    min_count: int = 10  # pre-filter: a gene needs >= min_count reads ...
+    min_samples: int | None = None  # ... in at least this many samples (None: the smaller group's size)
+    alpha: float = 0.05  # FDR target, also used by DESeq2's independent filtering
+    lfc_shrink: bool = False  # apeGLM shrinkage of log2FC (DESeq2 path); stat/pvalue stay Wald
+    min_group_size: int = 2
+    top_genes: int = 40  # heatmap of the top DE genes
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None) -> DESettings:
+        values = dict(values or {})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"de: unknown keys {sorted(unknown)}; allowed {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+@dataclass
+class Comparison:
+    """One entry of a cohort's `comparisons:` list."""
+
+    name: str
+    column: str
+    test: str
+    reference: str
+    paired: bool = False
+    pair_by: str = "patient_id"
+    covariates: list[str] = field(default_factory=list)
+    method: Literal["auto", "deseq2", "limma"] = "auto"
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> Comparison:
+        values = dict(values)
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"comparison {values.get('name', '?')}: unknown keys {sorted(unknown)}")
+        for key in ("name", "column", "test", "reference"):
+            if key not in values:
+                raise ConfigError(f"comparison {values.get('name', '?')}: '{key}' is required")
+        values["test"], values["reference"] = str(values["test"]), str(values["reference"])
+        if values["test"] == values["reference"]:
+            raise ConfigError(f"comparison {values['name']}: test and reference are both {values['test']!r}")
+        if values.get("method", "auto") not in ("auto", "deseq2", "limma"):
+            raise ConfigError(f"comparison {values['name']}: method {values['method']!r} is not auto, deseq2 or limma")
+        return cls(**values)
+
+    @property
+    def formula(self) -> str:
+        """The design as a user reads it (original column names)."""
+        terms = ([self.pair_by] if self.paired else []) + list(self.covariates) + [self.column]
+        return "~ " + " + ".join(terms)
+
+
+@dataclass
+class DesignPlan:
+    """The samples and design of one comparison, checked and ready to fit."""
+
+    comparison: Comparison
+    samples: list[str]
+    frame: pd.DataFrame  # samples x {pair, covariates as c0.., group} with safe names
+    matrix: pd.DataFrame  # samples x design columns (intercept first, group coefficient last)
+    group_coefficient: str
+    n_test: int
+    n_reference: int
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"comparison": asdict(self.comparison), "formula": self.comparison.formula,
+                "samples": len(self.samples), "n_test": self.n_test, "n_reference": self.n_reference,
+                "design_columns": list(self.matrix.columns), "notes": list(self.notes)}
+
+
+def _levels(series: pd.Series) -> pd.Series:
+    """obs values as strings, NA kept as NA (categoricals and numbers alike: 1.0 -> '1')."""
+    out = series.astype(object).where(series.notna(), None)
+    return out.map(lambda v: None if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+
+
+def _safe_name(index: int) -> str:
+    return f"c{index}"
+
+
+def _in_span(target: np.ndarray, basis: np.ndarray, tol: float = 1e-8) -> bool:
+    coef, *_ = np.linalg.lstsq(basis, target, rcond=None)
+    residual = target - basis @ coef
+    return float(np.abs(residual).max()) < tol * max(1.0, float(np.abs(target).max()))
+
+
+def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size: int = 2,
+                   cohort: str = "cohort") -> DesignPlan:
+    """Select the comparison's samples and build its design; raise DesignError before any fitting."""
+    import formulaic
+
+    where = f"cohort {cohort}, comparison {comparison.name!r}"
+    needed = [comparison.column] + list(comparison.covariates) + ([comparison.pair_by] if comparison.paired else [])
+    missing = [c for c in needed if c not in obs.columns]
+    if missing:
+        raise DesignError(f"{where}: column(s) {missing} are not sample annotations; available: {sorted(map(str, obs.columns))}")
+    if comparison.column in comparison.covariates:
+        raise DesignError(f"{where}: the compared column {comparison.column!r} is also listed as a covariate")
+    groups = _levels(obs[comparison.column])
+    present = sorted({g for g in groups if g is not None})
+    for role, level in (("test", comparison.test), ("reference", comparison.reference)):
+        if level not in present:
+            raise DesignError(f"{where}: {role} level {level!r} does not occur in column {comparison.column!r}; "
+                              f"levels present: {present}")
+    notes: list[str] = []
+    chosen = groups.isin([comparison.test, comparison.reference])
+    other = int((~chosen).sum())
+    if other:
+        notes.append(f"{other} samples are in neither {comparison.test!r} nor {comparison.reference!r} "
+                     f"(or have no {comparison.column!r}) and are not used")
+    frame = pd.DataFrame(index=obs.index[chosen])
+    for i, covariate in enumerate(comparison.covariates):
+        values = obs.loc[chosen, covariate]
+        numeric = pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype)
+        frame[_safe_name(i)] = values.astype(float) if numeric else _levels(values)
+    unknown_cov = frame.isna().any(axis=1)
+    if unknown_cov.any():
+        notes.append(f"{int(unknown_cov.sum())} samples lack a covariate value and are not used: "
+                     f"{', '.join(map(str, frame.index[unknown_cov][:10]))}")
+        frame = frame.loc[~unknown_cov]
+    frame[GROUP] = np.where(groups[frame.index] == comparison.test, "test", "reference")
+    if comparison.paired:
+        pairs = _levels(obs.loc[frame.index, comparison.pair_by])
+        frame[PAIR] = pairs
+        counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
+        for level in ("test", "reference"):
+            if level not in counts.columns:
+                counts[level] = 0
+        duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
+        if len(duplicated):
+            raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
+                              "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
+        complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
+        unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
+        if unpaired.any():
+            notes.append(f"paired design: {int(unpaired.sum())} samples without a partner in the other group are not used")
+        frame = frame.loc[~unpaired]
+    n_test, n_ref = int((frame[GROUP] == "test").sum()), int((frame[GROUP] == "reference").sum())
+    for level, label, n in (("test", comparison.test, n_test), ("reference", comparison.reference, n_ref)):
+        if n < min_group_size:
+            names = ", ".join(map(str, frame.index[frame[GROUP] == level])) or "none"
+            raise DesignError(f"{where}: group {comparison.column}={label!r} has {n} usable sample(s) ({names}); "
+                              f"at least {min_group_size} are needed per group")
+    for i, covariate in enumerate(comparison.covariates):
+        if frame[_safe_name(i)].nunique() < 2:
+            raise DesignError(f"{where}: covariate {covariate!r} has a single value among the compared samples "
+                              "and cannot be estimated; remove it from the comparison")
+
+    frame[GROUP] = pd.Categorical(frame[GROUP], categories=["reference", "test"])
+    terms = ([f"C({PAIR})"] if comparison.paired else []) + [
+        (f"C({_safe_name(i)})" if frame[_safe_name(i)].dtype == object else _safe_name(i))
+        for i in range(len(comparison.covariates))] + [GROUP]
+    matrix = formulaic.model_matrix("1 + " + " + ".join(terms), frame)
+    matrix = pd.DataFrame(np.asarray(matrix, dtype=float), index=frame.index, columns=list(matrix.columns))
+    group_coefficient = f"{GROUP}[T.test]"
+    matrix = matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]]
+    indicator = matrix[group_coefficient].to_numpy()
+    others = matrix.drop(columns=group_coefficient).to_numpy()
+    if _in_span(indicator, others):
+        culprits = []
+        for i, covariate in enumerate(comparison.covariates):
+            columns = ["Intercept"] + [c for c in matrix.columns if c == _safe_name(i) or c.startswith(f"C({_safe_name(i)})")]
+            if _in_span(indicator, matrix[columns].to_numpy()):
+                culprits.append(covariate)
+        who = f"covariate(s) {culprits}" if culprits else "the covariates together"
+        raise DesignError(f"{where}: {who} perfectly confounded with {comparison.column!r} "
+                          f"({comparison.test} vs {comparison.reference}); the group effect cannot be separated. "
+                          "Remove the covariate or compare within its levels")
+    rank = np.linalg.matrix_rank(matrix.to_numpy())
+    if rank < matrix.shape[1]:
+        raise DesignError(f"{where}: the design {comparison.formula} is not of full rank ({rank} of {matrix.shape[1]} "
+                          "columns estimable): some covariate levels are collinear")
+    if len(frame) - rank < 1:
+        raise DesignError(f"{where}: {len(frame)} samples leave no residual degrees of freedom for {matrix.shape[1]} "
+                          "design columns")
+    return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# scale checks
+
+def check_counts(counts: np.ndarray, *, genes: Sequence[str], samples: Sequence[str], where: str) -> None:
+    """DESeq2 needs raw, non-negative integer counts; refuse log-scale or normalised values."""
+    values = np.asarray(counts)
+    if values.size == 0:
+        raise ScaleError(f"{where}: the count matrix is empty")
+    if not np.isfinite(values).all():
+        i, j = np.argwhere(~np.isfinite(values))[0]
+        raise ScaleError(f"{where}: non-finite count for sample {samples[i]}, gene {genes[j]}")
+    if (values < 0).any():
+        i, j = np.argwhere(values < 0)[0]
+        raise ScaleError(f"{where}: negative value {values[i, j]} for sample {samples[i]}, gene {genes[j]}: "
+                         "these are not raw counts (log-ratios or centred data?); DESeq2 needs raw counts")
+    fractional = np.abs(values - np.round(values)) > 1e-6
+    if fractional.any():
+        i, j = np.argwhere(fractional)[0]
+        raise ScaleError(f"{where}: value {values[i, j]:.4g} for sample {samples[i]}, gene {genes[j]} is not an integer "
+                         "count; DESeq2 needs raw counts (log2 or normalised values belong to the limma method)")
+    if np.quantile(values, 0.999) <= 25 and values.max() <= 40:
+        raise ScaleError(f"{where}: counts never exceed {values.max():.0f} (99.9th percentile "
+                         f"{np.quantile(values, 0.999):.0f}): these look like log2-scale values, not raw counts; "
+                         "DESeq2 needs raw counts")
+
+
+def looks_linear_scale(values: np.ndarray) -> bool:
+    """GEO2R's rule (NCBI GEO2R R script): linear if q99 > 100, or the range exceeds 50 with a positive q25."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    q = np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
+    return bool(q[4] > 100 or (q[5] - q[0] > 50 and q[1] > 0))
+
+
+def check_log_scale(values: np.ndarray, *, where: str) -> None:
+    """The linear model needs log-scale values; refuse raw counts or linear intensities."""
+    array = np.asarray(values, dtype=float)
+    if not np.isfinite(array).all():
+        raise ScaleError(f"{where}: {int((~np.isfinite(array)).sum())} missing or infinite values; "
+                         "impute or drop those genes before the linear model")
+    if looks_linear_scale(array):
+        integer = bool(np.all(np.abs(array - np.round(array)) < 1e-6))
+        kind = "raw counts" if integer else "linear-scale intensities"
+        raise ScaleError(f"{where}: values look like {kind} (99th percentile {np.quantile(array, 0.99):.4g}); the "
+                         "moderated linear model needs log2 values: use method deseq2 for counts, or log2-transform")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fitting
+
+def prefilter_counts(counts: np.ndarray, min_count: int, min_samples: int) -> np.ndarray:
+    """Boolean mask of genes with >= min_count reads in >= min_samples samples.
+
+    The DESeq2 vignette's suggestion (`rowSums(counts(dds) >= 10) >= smallestGroupSize`): it removes
+    genes that cannot be significant, which saves time and memory; DESeq2's own independent filtering
+    still runs on what is left.
+    """
+    return (np.asarray(counts) >= min_count).sum(axis=0) >= max(min_samples, 1)
+
+
+@dataclass
+class DEResult:
+    table: pd.DataFrame  # RESULT_COLUMNS (+ log2FC_unshrunk), one row per tested gene, index = symbol
+    method: str
+    plan: DesignPlan
+    genes_in: int
+    genes_tested: int
+    expression: pd.DataFrame  # samples x tested genes on a variance-stabilised scale (VST or log2) for plots
+    expression_scale: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, alpha: float) -> dict[str, Any]:
+        sig = self.table["padj"] < alpha
+        return {**self.plan.summary(), "method": self.method, "genes_in": self.genes_in,
+                "genes_tested": self.genes_tested, "alpha": alpha, "significant": int(sig.sum()),
+                "up": int((sig & (self.table["log2FC"] > 0)).sum()),
+                "down": int((sig & (self.table["log2FC"] < 0)).sum()),
+                "expression_scale": self.expression_scale, **self.details}
+
+
+def run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float = 0.05, lfc_shrink: bool = False,
+               n_cpus: int = 1, independent_filter: bool = True, vst: bool = True,
+               size_factors_fit_type: str = "ratio") -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """PyDESeq2 on samples x genes counts: size factors, dispersions, Wald test, BH with independent filtering.
+
+    `n_cpus` is PyDESeq2's inference parallelism (joblib/loky memory-maps the matrix instead of copying it to
+    workers); `low_memory` drops intermediate layers. Returns the results (index = genes), fitted quantities
+    (size factors, dispersions) and the VST (blind=False: design-aware trend, as the DESeq2 vignette advises
+    for downstream plots) or None.
+    """
+    from threadpoolctl import threadpool_limits
+
+    # PyDESeq2 fits each gene with many tiny L-BFGS-B problems; a multi-threaded BLAS makes each of them
+    # several times slower (thread start-up per call), so BLAS runs single-threaded and parallelism comes
+    # from the n_cpus joblib workers alone.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _run_deseq2(counts, plan, alpha=alpha, lfc_shrink=lfc_shrink, n_cpus=n_cpus,
+                           independent_filter=independent_filter, vst=vst, size_factors_fit_type=size_factors_fit_type)
+
+
+def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shrink: bool, n_cpus: int,
+                independent_filter: bool, vst: bool, size_factors_fit_type: str
+                ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.default_inference import DefaultInference
+    from pydeseq2.ds import DeseqStats
+
+    counts = counts.loc[plan.samples]
+    inference = DefaultInference(n_cpus=n_cpus)
+    dds = DeseqDataSet(counts=counts.astype(np.int64), metadata=plan.frame.astype({GROUP: str}),
+                       design=plan.matrix, refit_cooks=True, inference=inference, quiet=True,
+                       low_memory=True, size_factors_fit_type=size_factors_fit_type)
+    dds.deseq2()
+    contrast = np.zeros(plan.matrix.shape[1])
+    contrast[list(plan.matrix.columns).index(plan.group_coefficient)] = 1.0
+    stats = DeseqStats(dds, contrast=contrast, alpha=alpha, independent_filter=independent_filter,
+                       inference=inference, quiet=True)
+    stats.summary()
+    table = stats.results_df.copy()
+    table = table.rename(columns={"log2FoldChange": "log2FC"})
+    if lfc_shrink:
+        unshrunk = table["log2FC"].copy()
+        stats.lfc_shrink(coeff=plan.group_coefficient)
+        table["log2FC"] = stats.results_df["log2FoldChange"]
+        table["lfcSE"] = stats.results_df["lfcSE"]
+        table["log2FC_unshrunk"] = unshrunk
+    fitted = {"size_factors": pd.Series(np.asarray(dds.obs["size_factors"]), index=counts.index),
+              "dispersions": pd.Series(np.asarray(dds.var["dispersions"]), index=counts.columns)}
+    vst_frame = None
+    if vst:
+        dds.vst(use_design=True)
+        vst_frame = pd.DataFrame(np.asarray(dds.layers["vst_counts"]), index=counts.index, columns=counts.columns)
+    return table, fitted, vst_frame
+
+
+def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """limma lmFit + eBayes (inmoose port) on samples x genes log-scale values; moderated t for the group.
+
+    lfcSE is the posterior standard error `stdev_unscaled * sqrt(s2_post)`, so `stat = log2FC / lfcSE`.
+    """
+    import warnings
+
+    from inmoose.limma import eBayes, lmFit
+
+    values = values.loc[plan.samples]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        fit = eBayes(lmFit(values.T, plan.matrix))
+    k = list(plan.matrix.columns).index(plan.group_coefficient)
+    coefficient = np.asarray(fit.coefficients)[:, k]
+    stdev = np.asarray(fit.stdev_unscaled)[:, k]
+    s2_post = np.asarray(fit.s2_post, dtype=float)
+    pvalues = np.asarray(fit.p_value)[:, k]
+    table = pd.DataFrame({
+        "baseMean": np.asarray(fit.Amean, dtype=float), "log2FC": coefficient,
+        "lfcSE": stdev * np.sqrt(s2_post), "stat": np.asarray(fit.t)[:, k], "pvalue": pvalues,
+        "padj": false_discovery_control(pvalues, method="bh"),
+    }, index=values.columns)
+    df_prior = np.asarray(fit.df_prior, dtype=float)
+    return table, {"df_prior": float(np.mean(df_prior)), "s2_prior": float(np.mean(np.asarray(fit.s2_prior, dtype=float)))}
+
+
+def choose_method(adata: ad.AnnData, comparison: Comparison, cohort: str) -> str:
+    assay = adata.uns.get("assay")
+    has_counts = "counts" in adata.layers
+    method = comparison.method
+    if method == "auto":
+        method = "deseq2" if assay == "rnaseq" and has_counts else "limma"
+    if method == "deseq2" and not has_counts:
+        raise ScaleError(f"cohort {cohort}, comparison {comparison.name!r}: method deseq2 needs raw counts, but the "
+                         f"cohort ({assay}) has only {sorted(adata.layers)} (log-scale data): use method limma")
+    return method
+
+
+def differential_expression(adata: ad.AnnData, comparison: Comparison, settings: DESettings, *,
+                            cohort: str = "cohort", n_cpus: int = 1) -> DEResult:
+    """Run one comparison on a harmonised cohort (see module docstring)."""
+    plan = prepare_design(adata.obs, comparison, min_group_size=settings.min_group_size, cohort=cohort)
+    method = choose_method(adata, comparison, cohort)
+    where = f"cohort {cohort}, comparison {comparison.name!r}"
+    symbols = adata.var_names.astype(str)
+    rows = adata.obs_names.get_indexer(plan.samples)
+    gene_ids = adata.var["gene_id"].astype(str) if "gene_id" in adata.var else pd.Series("", index=adata.var_names)
+    if method == "deseq2":
+        counts = np.asarray(adata.layers["counts"][rows])
+        check_counts(counts, genes=list(symbols), samples=plan.samples, where=f"{where}, layer 'counts'")
+        min_samples = settings.min_samples or min(plan.n_test, plan.n_reference)
+        keep = prefilter_counts(counts, settings.min_count, min_samples)
+        if keep.sum() == 0:
+            raise CohortError(f"{where}: no gene has >= {settings.min_count} reads in >= {min_samples} samples")
+        frame = pd.DataFrame(counts[:, keep], index=plan.samples, columns=symbols[keep])
+        del counts
+        table, fitted, expression = run_deseq2(frame, plan, alpha=settings.alpha, lfc_shrink=settings.lfc_shrink,
+                                               n_cpus=n_cpus)
+        details = {"prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
+                   "genes_removed_by_prefilter": int((~keep).sum()),
+                   "independent_filtering": "DESeq2 (PyDESeq2): padj NA for genes below the optimal baseMean threshold",
+                   "lfc_shrink": settings.lfc_shrink,
+                   "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())]}
+        scale = "DESeq2 variance-stabilising transformation (design-aware)"
+    else:
+        layer = "log2"
+        values = np.asarray(adata.layers[layer][rows], dtype=np.float64)
+        check_log_scale(values, where=f"{where}, layer {layer!r}")
+        frame = pd.DataFrame(values, index=plan.samples, columns=symbols)
+        keep = np.ones(len(symbols), dtype=bool)
+        table, fit_details = run_limma(frame, plan)
+        expression = frame
+        details = {"prefilter": "none (array intensities)", "genes_removed_by_prefilter": 0,
+                   "eBayes_df_prior": fit_details["df_prior"], "eBayes_s2_prior": fit_details["s2_prior"],
+                   "baseMean_scale": f"mean of the {adata.uns.get('layer_scales', {}).get(layer, layer)} values"}
+        scale = adata.uns.get("layer_scales", {}).get(layer, "log2")
+    table.insert(0, "symbol", table.index.astype(str))
+    table.insert(0, "gene_id", gene_ids.reindex(table.index).fillna("").to_numpy())
+    extra = [c for c in table.columns if c not in RESULT_COLUMNS]
+    table = table[RESULT_COLUMNS + extra]
+    return DEResult(table=table, method=method, plan=plan, genes_in=len(symbols), genes_tested=int(keep.sum()),
+                    expression=expression, expression_scale=scale, details=details)

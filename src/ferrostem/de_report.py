@@ -1,0 +1,232 @@
+"""Figures and report sections for differential expression and enrichment (one section per comparison)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .de import GROUP, DEResult
+from .enrichment import EnrichmentResult, EnrichmentSettings
+from .genesets import FERROPTOSIS_CORE_REGULATORS
+from .plots import TISSUE_COLOURS, figure_uri, new_figure
+from .report import Section, table_html
+
+# Classic cancer-stem-cell and pluripotency markers, used only to label points in the volcano plot.
+STEMNESS_LABEL_MARKERS = ("PROM1", "CD44", "EPCAM", "SOX2", "POU5F1", "NANOG", "KLF4", "MYC", "ALDH1A1", "LIN28B",
+                          "SALL4", "ABCG2", "THY1", "BMI1", "NES", "TERT")
+GROUP_COLOURS = {"test": TISSUE_COLOURS["tumor"], "reference": TISSUE_COLOURS["normal"]}
+
+
+def volcano_figure(table: pd.DataFrame, alpha: float, title: str) -> plt.Figure:
+    fig, ax = new_figure(6.5, 5.0)
+    data = table.dropna(subset=["pvalue"])
+    y = -np.log10(np.clip(data["pvalue"].to_numpy(), 1e-300, None))
+    sig = (data["padj"] < alpha).to_numpy()
+    colours = np.where(~sig, "#b3b6b7", np.where(data["log2FC"] > 0, TISSUE_COLOURS["tumor"], TISSUE_COLOURS["normal"]))
+    ax.scatter(data["log2FC"], y, c=colours, s=5, alpha=.6, edgecolors="none", rasterized=True)
+    for genes, colour, marker in ((FERROPTOSIS_CORE_REGULATORS, "#7d3c98", "o"), (STEMNESS_LABEL_MARKERS, "#d68910", "s")):
+        present = data.index.intersection(list(genes))
+        px, py = data.loc[present, "log2FC"], -np.log10(np.clip(data.loc[present, "pvalue"], 1e-300, None))
+        ax.scatter(px, py, s=22, facecolors="none", edgecolors=colour, marker=marker, linewidths=1.1)
+        for gene, gx, gy in zip(present, px, py):
+            ax.annotate(gene, (gx, gy), fontsize=7, color=colour, xytext=(3, 2), textcoords="offset points")
+    ax.axvline(0, color="#555", lw=.5)
+    ax.set_xlabel("log2 fold change")
+    ax.set_ylabel("-log10 p-value")
+    ax.set_title(title)
+    ax.scatter([], [], s=22, facecolors="none", edgecolors="#7d3c98", label="ferroptosis core regulators")
+    ax.scatter([], [], s=22, facecolors="none", edgecolors="#d68910", marker="s", label="stemness markers")
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    return fig
+
+
+def ma_figure(table: pd.DataFrame, alpha: float, log_mean: bool) -> plt.Figure:
+    fig, ax = new_figure(6.0, 4.0)
+    data = table.dropna(subset=["log2FC"])
+    x = np.log10(data["baseMean"].clip(lower=1e-3)) if log_mean else data["baseMean"]
+    sig = (data["padj"] < alpha).to_numpy()
+    ax.scatter(x[~sig], data["log2FC"][~sig], s=4, c="#b3b6b7", edgecolors="none", rasterized=True)
+    ax.scatter(x[sig], data["log2FC"][sig], s=5, c="#c0392b", edgecolors="none", rasterized=True,
+               label=f"padj < {alpha}")
+    ax.axhline(0, color="#555", lw=.5)
+    ax.set_xlabel("log10 mean normalised count" if log_mean else "mean log2 expression")
+    ax.set_ylabel("log2 fold change")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("MA plot")
+    return fig
+
+
+def pca_figure(expression: pd.DataFrame, groups: pd.Series, labels: dict[str, str], scale: str) -> plt.Figure:
+    values = expression.to_numpy(dtype=float)
+    top = np.argsort(values.var(axis=0))[::-1][:500]
+    centred = values[:, top] - values[:, top].mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    coords = u[:, :2] * s[:2]
+    ratio = s ** 2 / np.sum(s ** 2)
+    fig, ax = new_figure(5.5, 4.5)
+    for level, colour in GROUP_COLOURS.items():
+        mask = (groups == level).to_numpy()
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=14, c=colour, alpha=.8, edgecolors="none",
+                   label=f"{labels[level]} (n={mask.sum()})")
+    ax.set_xlabel(f"PC1 ({ratio[0]:.1%})")
+    ax.set_ylabel(f"PC2 ({ratio[1]:.1%})")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"PCA, 500 most variable genes ({scale})", fontsize=9)
+    return fig
+
+
+def heatmap_figure(expression: pd.DataFrame, genes: list[str], groups: pd.Series, title: str) -> plt.Figure:
+    order = np.argsort(groups.map({"reference": 0, "test": 1}).to_numpy(), kind="stable")
+    sub = expression.iloc[order][genes].to_numpy(dtype=float)
+    z = (sub - sub.mean(axis=0)) / np.where(sub.std(axis=0) > 0, sub.std(axis=0), 1)
+    height = max(2.5, 0.16 * len(genes) + 1.2)
+    fig, (bar, ax) = plt.subplots(2, 1, figsize=(7.5, height), gridspec_kw={"height_ratios": [0.4, len(genes)]},
+                                  sharex=True)
+    colours = groups.iloc[order].map({"reference": 0, "test": 1}).to_numpy()[None, :]
+    bar.imshow(colours, aspect="auto", cmap=plt.matplotlib.colors.ListedColormap([GROUP_COLOURS["reference"],
+                                                                                   GROUP_COLOURS["test"]]))
+    bar.set_yticks([])
+    bar.set_title(title, fontsize=9)
+    image = ax.imshow(np.clip(z.T, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
+    ax.set_yticks(range(len(genes)), genes, fontsize=6.5)
+    ax.set_xticks([])
+    ax.set_xlabel("samples (reference, then test)")
+    fig.colorbar(image, ax=ax, fraction=.03, label="z-score")
+    return fig
+
+
+def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, simulated: bool) -> Section:
+    plan, table = result.plan, result.table
+    comparison = plan.comparison
+    labels = {"test": comparison.test, "reference": comparison.reference}
+    title = f"{comparison.test} vs {comparison.reference}"
+    groups = plan.frame[GROUP].astype(str).reindex(result.expression.index)
+    summary = result.summary(alpha)
+    method_name = {"deseq2": "PyDESeq2 (negative binomial GLM, Wald test)",
+                   "limma": "limma lmFit/eBayes moderated t (inmoose)"}[result.method]
+    ranked = table.dropna(subset=["padj"]).sort_values(["padj", "pvalue"])
+    top = ranked[ranked["padj"] < alpha].head(top_genes).index.tolist() or ranked.head(top_genes).index.tolist()
+    core = [g for g in FERROPTOSIS_CORE_REGULATORS if g in table.index]
+    missing_core = [g for g in FERROPTOSIS_CORE_REGULATORS if g not in table.index]
+    figures = [
+        {"uri": figure_uri(volcano_figure(table, alpha, f"{comparison.name}: {title}")),
+         "caption": f"Volcano plot; coloured points have padj < {alpha}; ferroptosis core regulators and stemness "
+                    "markers are circled and named."},
+        {"uri": figure_uri(ma_figure(table, alpha, result.method == "deseq2")), "caption": "MA plot."},
+        {"uri": figure_uri(pca_figure(result.expression, groups, labels, result.expression_scale)),
+         "caption": f"PCA of the compared samples on {result.expression_scale} values."},
+    ]
+    if top:
+        figures.append({"uri": figure_uri(heatmap_figure(result.expression, top, groups,
+                                                         f"Top {len(top)} DE genes (row z-scores)")),
+                        "caption": f"The {len(top)} genes with the smallest padj."})
+    if core:
+        figures.append({"uri": figure_uri(heatmap_figure(result.expression, core, groups,
+                                                         "Ferroptosis core regulators (row z-scores)")),
+                        "caption": "Ferroptosis core regulators: " + ", ".join(core) + "."})
+    facts = {
+        "method": method_name, "design": comparison.formula,
+        "compared": f"{comparison.column}: {comparison.test} (n={plan.n_test}) vs {comparison.reference} "
+                    f"(n={plan.n_reference})" + (f", paired by {comparison.pair_by}" if comparison.paired else ""),
+        "genes tested": f"{result.genes_tested:,} of {result.genes_in:,} ({summary['prefilter']})",
+        f"significant (padj < {alpha})": f"{summary['significant']:,} ({summary['up']:,} up, {summary['down']:,} down)",
+    }
+    if result.method == "deseq2":
+        facts["independent filtering"] = summary["independent_filtering"]
+        facts["LFC shrinkage"] = "apeGLM (log2FC shrunk; stat and p-values are Wald)" if summary["lfc_shrink"] else "off"
+    else:
+        facts["eBayes prior"] = f"d0 = {summary['eBayes_df_prior']:.1f}, s0^2 = {summary['eBayes_s2_prior']:.3g}"
+    core_table = table.loc[core, ["log2FC", "lfcSE", "stat", "pvalue", "padj"]].reset_index(names="gene")
+    lines = [f"{cohort} {comparison.name} ({result.method}): {summary['significant']:,} genes at padj < {alpha} "
+             f"({summary['up']:,} up, {summary['down']:,} down in {comparison.test})."]
+    shown = [f"{g} {table.at[g, 'log2FC']:+.2f}" for g in ("GPX4", "SLC7A11", "ACSL4") if g in table.index]
+    if shown:
+        lines.append(f"{cohort} {comparison.name}: log2FC " + ", ".join(shown) + ".")
+    warnings = list(plan.notes) + ([f"core regulators not tested (absent or filtered): {', '.join(missing_core)}"]
+                                   if missing_core else [])
+    return Section(
+        id=f"de_{comparison.name}", title=f"Differential expression: {comparison.name}", template="de.html.j2",
+        order=20, warnings=warnings, summary=lines,
+        context={"facts": facts, "simulated": simulated,
+                 "top": table_html(ranked.head(30).drop(columns=[c for c in ("symbol",) if c in ranked])),
+                 "core": table_html(core_table), "figures": figures},
+    )
+
+
+
+
+def running_score_figure(name: str, curve: dict[str, Any], row: pd.Series) -> plt.Figure:
+    fig, (ax, rug) = plt.subplots(2, 1, figsize=(4.8, 3.2), sharex=True, gridspec_kw={"height_ratios": [4, 0.7]})
+    res = curve["RES"]
+    ax.plot(np.arange(len(res)), res, color="#1e8449", lw=1.2)
+    ax.axhline(0, color="#555", lw=.5)
+    ax.set_ylabel("running ES")
+    ax.set_title(f"{name}\nNES {row['NES']:.2f}, FDR {row['fdr']:.3g}", fontsize=8)
+    rug.vlines(curve["hits"], 0, 1, color="#000", lw=.5)
+    rug.set_yticks([])
+    rug.set_xlabel("gene rank (up in test -> down)")
+    return fig
+
+
+def dot_plot_figure(gsea: pd.DataFrame, per_collection: int = 10) -> plt.Figure:
+    chosen = (gsea.assign(abs_nes=gsea["NES"].abs()).sort_values(["collection", "fdr", "abs_nes"], ascending=[True, True, False])
+              .groupby("collection", sort=True).head(per_collection))
+    chosen = chosen.iloc[::-1]
+    fig, ax = new_figure(7.0, max(2.5, 0.24 * len(chosen) + 1.0))
+    sizes = 20 + 40 * np.clip(-np.log10(chosen["fdr"].clip(lower=1e-4)), 0, 4)
+    scatter = ax.scatter(chosen["NES"], np.arange(len(chosen)), s=sizes, c=chosen["NES"], cmap="RdBu_r",
+                         vmin=-3, vmax=3, edgecolors="#333", linewidths=.4)
+    ax.set_yticks(range(len(chosen)), [f"{s} [{c}]" for s, c in zip(chosen["set"], chosen["collection"])], fontsize=7)
+    ax.axvline(0, color="#555", lw=.5)
+    ax.set_xlabel("normalised enrichment score (NES)")
+    ax.set_title("GSEA across collections (size: -log10 FDR)", fontsize=9)
+    fig.colorbar(scatter, ax=ax, fraction=.03, label="NES")
+    return fig
+
+
+def enrichment_section(result: EnrichmentResult, settings: EnrichmentSettings, *, cohort: str, comparison: str,
+                       test: str, alpha: float) -> Section:
+    gsea = result.gsea
+    figures = []
+    if len(gsea):
+        figures.append({"uri": figure_uri(dot_plot_figure(gsea)),
+                        "caption": "Top sets of each collection by FDR; positive NES = enriched among genes up in "
+                                   f"{test}."})
+    themed = [s for s in gsea["set"] if result.themes.get(result.sets[s].collection) in ("ferroptosis", "stemness")]
+    top = gsea.assign(a=gsea["NES"].abs()).sort_values("a", ascending=False)["set"].head(settings.running_score_plots)
+    plotted = list(dict.fromkeys([*top, *themed]))[:40]
+    running = []
+    indexed = gsea.set_index("set")
+    for name in plotted:
+        running.append({"uri": figure_uri(running_score_figure(name, result.curves[name], indexed.loc[name]), dpi=90),
+                        "caption": name})
+    dropped = result.sizes[~result.sizes["kept"]]
+    ora_shown = result.ora[result.ora["padj"] < 0.25] if len(result.ora) else result.ora
+    lines = []
+    for name in themed:
+        row = indexed.loc[name]
+        if row["fdr"] < 0.25:
+            lines.append(f"{cohort} {comparison}: {name} {'up' if row['NES'] > 0 else 'down'} in {test} "
+                         f"(NES {row['NES']:.2f}, FDR {row['fdr']:.2g}).")
+    not_run = result.collections[result.collections["status"] != "run"] if len(result.collections) else result.collections
+    warnings = [f"collection {r.collection} not run: {r.reason}" for r in not_run.itertuples()]
+    return Section(
+        id=f"enrichment_{comparison}", title=f"Gene-set enrichment: {comparison}", template="enrichment.html.j2",
+        order=30, warnings=warnings, summary=lines[:6],
+        context={
+            "settings": {"ranking statistic": "DE stat (Wald statistic or moderated t)",
+                         "set sizes kept": f"{settings.min_size} to {settings.max_size} tested genes",
+                         "permutations": settings.permutations, "seed": settings.seed,
+                         "ORA": f"hypergeometric, up/down at padj < {alpha}, universe = tested genes, BH per "
+                                "collection and direction" if settings.ora else "off",
+                         "sets tested": len(result.sets), "sets dropped": int(len(dropped))},
+            "collections": table_html(result.collections),
+            "gsea": table_html(gsea, max_rows=60),
+            "ora": table_html(ora_shown, max_rows=60),
+            "dropped": table_html(dropped.drop(columns=["kept"]), max_rows=100),
+            "figures": figures, "running": running,
+        },
+    )

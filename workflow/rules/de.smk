@@ -1,0 +1,29 @@
+# ---------------------------------------------------------------------------------------------
+# Differential expression: one job per cohort and comparison (config: cohorts.<id>.comparisons, de).
+# RNA-seq counts -> PyDESeq2; log-scale arrays -> limma-style moderated t (inmoose).
+# ---------------------------------------------------------------------------------------------
+
+
+rule de:
+    input:
+        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+    output:
+        table=report(
+            f"{RESULTS}/{{cohort}}/de/{{comparison}}/de.tsv",
+            caption="../report/de.rst",
+            category="Differential expression",
+            labels={"cohort": "{cohort}", "comparison": "{comparison}"},
+        ),
+        summary=f"{RESULTS}/{{cohort}}/de/{{comparison}}/de_summary.json",
+        section=f"{RESULTS}/{{cohort}}/sections/de_{{comparison}}.json",
+    params:
+        comparison=lambda wc: comparison_config(wc.cohort, wc.comparison),
+        settings=config["de"],
+        simulated=lambda wc: cohort_config(wc.cohort).get("simulated", False),
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        f"{RESULTS}/logs/de/{{cohort}}/{{comparison}}.log",
+    script:
+        "../scripts/de.py"

@@ -1,0 +1,34 @@
+# ---------------------------------------------------------------------------------------------
+# Enrichment of each DE result: GSEA prerank (gseapy, offline) and hypergeometric ORA against the
+# configured collections (repository GMTs, locked resources, the signature catalogue).
+# ---------------------------------------------------------------------------------------------
+
+
+rule enrichment:
+    input:
+        table=f"{RESULTS}/{{cohort}}/de/{{comparison}}/de.tsv",
+        genesets=enrichment_inputs,
+    output:
+        gsea=report(
+            f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/gsea.tsv",
+            caption="../report/enrichment.rst",
+            category="Enrichment",
+            labels={"cohort": "{cohort}", "comparison": "{comparison}", "table": "GSEA"},
+        ),
+        ora=f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/ora.tsv",
+        sizes=f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/gene_sets.tsv",
+        collections=f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/collections.tsv",
+        section=f"{RESULTS}/{{cohort}}/sections/enrichment_{{comparison}}.json",
+    params:
+        settings=config["enrichment"],
+        de_settings=config["de"],
+        collections=enrichment_collections(),
+        resource_files=enrichment_resource_files(),
+        test=lambda wc: comparison_config(wc.cohort, wc.comparison)["test"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+    log:
+        f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
+    script:
+        "../scripts/enrichment.py"

@@ -1,0 +1,31 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import pandas as pd  # noqa: E402
+
+from ferrostem.de import DESettings  # noqa: E402
+from ferrostem.de_report import enrichment_section  # noqa: E402
+from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich  # noqa: E402
+from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.report import write_section  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+
+log = script_logging()
+settings = EnrichmentSettings.from_config(snakemake.params.settings)
+alpha = DESettings.from_config(snakemake.params.de_settings).alpha
+collections = [(CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
+               for name, spec in snakemake.params.collections.items()]
+table = pd.read_csv(snakemake.input.table, sep="\t", keep_default_na=False, na_values=[""])
+result = enrich(table, collections, settings, alpha=alpha, threads=snakemake.threads)
+for name, frame in (("gsea", result.gsea), ("ora", result.ora), ("sizes", result.sizes),
+                    ("collections", result.collections)):
+    with atomic_write(snakemake.output[name], "w") as handle:
+        frame.to_csv(handle, sep="\t", index=False, float_format="%.6g")
+comparison = snakemake.wildcards.comparison
+section = enrichment_section(result, settings, cohort=snakemake.wildcards.cohort, comparison=comparison,
+                             test=snakemake.params.test, alpha=alpha)
+write_section(section, snakemake.output.section)
+log.info("%s %s: %d sets tested by GSEA, %d dropped by size", snakemake.wildcards.cohort, comparison,
+         len(result.gsea), int((~result.sizes["kept"]).sum()))
