@@ -125,3 +125,29 @@ def test_workflow_writes_survival_sections_and_validates_the_risk_model(workflow
     meta = pd.read_csv(results / "cross_cohort" / "survival_meta.tsv", sep="\t")
     assert {"meta_hr", "same_direction", "hr_demo_tcga", "hr_demo_geo"} <= set(meta.columns)
     assert "Across cohorts" in (results / "cross_cohort" / "report.html").read_text()
+
+
+def test_spearman_table_equals_scipy_pair_by_pair():
+    """The vectorised complete-column path and the pairwise path agree with scipy.stats.spearmanr."""
+    from scipy import stats as scipy_stats
+
+    from ferrostem.models import spearman_table
+
+    rng = np.random.default_rng(0)
+    left = pd.DataFrame(rng.normal(size=(60, 5)), columns=list("abcde"))
+    left["c"] = 1.0  # constant: no correlation
+    left.loc[3, "d"] = np.nan  # missing value: pairwise complete rows
+    right = pd.DataFrame(rng.normal(size=(60, 4)), columns=["w", "x", "y", "a"])
+    right.loc[5, "y"] = np.nan
+    right["x"] = np.round(right["x"])  # ties
+    table = spearman_table(left, right)
+    assert len(table) == 5 * 4 - 1  # a column is not correlated with itself
+    for row in table.itertuples():
+        pair = pd.concat([left[row.feature], right[row.score]], axis=1).dropna()
+        if pair.iloc[:, 0].nunique() < 2:
+            assert np.isnan(row.rho)
+            continue
+        rho, p = scipy_stats.spearmanr(pair.iloc[:, 0], pair.iloc[:, 1])
+        assert row.n == len(pair)
+        assert row.rho == pytest.approx(rho, abs=1e-12)
+        assert row.p == pytest.approx(p, rel=1e-9)

@@ -210,7 +210,7 @@ def standard_obs(obs: pd.DataFrame) -> pd.DataFrame:
 
 def software_versions() -> dict[str, str]:
     names = ["ferrostem", "anndata", "numpy", "pandas", "polars", "snakemake", "pydeseq2", "gseapy",
-             "lifelines", "scikit-survival", "scanpy"]
+             "lifelines", "scikit-survival", "scikit-learn", "inmoose", "statsmodels", "matplotlib"]
     versions = {}
     for name in names:
         try:

@@ -11,7 +11,7 @@ import pandas as pd
 from .de import GROUP, DEResult
 from .enrichment import EnrichmentResult, EnrichmentSettings
 from .genesets import FERROPTOSIS_CORE_REGULATORS
-from .plots import TISSUE_COLOURS, figure_uri, new_figure
+from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
 
 # Classic cancer-stem-cell and pluripotency markers, used only to label points in the volcano plot.
@@ -60,12 +60,8 @@ def ma_figure(table: pd.DataFrame, alpha: float, log_mean: bool) -> plt.Figure:
 
 
 def pca_figure(expression: pd.DataFrame, groups: pd.Series, labels: dict[str, str], scale: str) -> plt.Figure:
-    values = expression.to_numpy(dtype=float)
-    top = np.argsort(values.var(axis=0))[::-1][:500]
-    centred = values[:, top] - values[:, top].mean(axis=0)
-    u, s, _ = np.linalg.svd(centred, full_matrices=False)
-    coords = u[:, :2] * s[:2]
-    ratio = s ** 2 / np.sum(s ** 2)
+    coordinates, ratio = pca_coordinates(expression, n_top_genes=500)
+    coords = coordinates.to_numpy()
     fig, ax = new_figure(5.5, 4.5)
     for level, colour in GROUP_COLOURS.items():
         mask = (groups == level).to_numpy()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
+import pandas as pd
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,3 +28,14 @@ def figure_uri(fig: Figure, dpi: int = 110) -> str:
 def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, plt.Axes]:
     fig, ax = plt.subplots(figsize=(width, height))
     return fig, ax
+
+
+def pca_coordinates(values: pd.DataFrame, n_top_genes: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
+    """PCA (scikit-learn) of samples x genes values on the most variable genes: PC1/PC2 and variance ratios."""
+    from sklearn.decomposition import PCA
+
+    matrix = values.to_numpy(dtype=np.float64)
+    top = np.argsort(matrix.var(axis=0))[::-1][: min(n_top_genes, matrix.shape[1])]
+    pca = PCA(n_components=min(10, matrix.shape[0] - 1, len(top)), svd_solver="full").fit(matrix[:, top])
+    coordinates = pd.DataFrame(pca.transform(matrix[:, top])[:, :2], index=values.index, columns=["PC1", "PC2"])
+    return coordinates, pca.explained_variance_ratio_

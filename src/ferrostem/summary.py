@@ -12,7 +12,7 @@ import yaml
 from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
-from .plots import TISSUE_COLOURS, figure_uri, new_figure
+from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
 
 
@@ -25,21 +25,9 @@ def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
     return float(fitter.median_survival_time_)
 
 
-def pca_coordinates(adata: ad.AnnData, n_top_genes: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
-    """PCA (scanpy) of the log2 layer on the most variable genes; returns PC1/PC2 and variance ratios."""
-    import scanpy as sc
-
-    log2 = np.asarray(adata.layers["log2"], dtype=np.float64)
-    variance = log2.var(axis=0)
-    top = np.argsort(variance)[::-1][: min(n_top_genes, adata.n_vars)]
-    subset = ad.AnnData(X=log2[:, top] - log2[:, top].mean(axis=0), obs=adata.obs[["tissue"]].copy())
-    sc.pp.pca(subset, n_comps=min(10, subset.n_obs - 1, subset.n_vars - 1))
-    coordinates = pd.DataFrame(subset.obsm["X_pca"][:, :2], index=adata.obs_names, columns=["PC1", "PC2"])
-    return coordinates, subset.uns["pca"]["variance_ratio"]
-
-
 def _pca_figure(adata: ad.AnnData) -> str:
-    coordinates, ratio = pca_coordinates(adata)
+    log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.var_names)
+    coordinates, ratio = pca_coordinates(log2)
     fig, ax = new_figure(5.5, 4.5)
     for tissue, colour in TISSUE_COLOURS.items():
         mask = (adata.obs["tissue"].astype(str) == tissue).to_numpy()

@@ -20,9 +20,13 @@ rule de:
         comparison=lambda wc: comparison_config(wc.cohort, wc.comparison),
         settings=config["de"],
         simulated=lambda wc: cohort_config(wc.cohort).get("simulated", False),
-    threads: 2
+    # DE is the longest job of a cohort and enrichment and the report wait for it: start it first
+    threads: config["de"]["threads"]
+    priority: 10
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/de/{{cohort}}/{{comparison}}.log",
     script:

@@ -28,6 +28,8 @@ rule enrichment:
     threads: 1
     resources:
         mem_mb=2000,
+    conda:
+        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
     script:
