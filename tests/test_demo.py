@@ -79,8 +79,10 @@ def test_demo_is_deterministic(tmp_path):
     small = DemoParameters(n_tumor=12, n_normal=4, n_extra_aliquots=1, n_random_de=50, geo_n_tumor=12, geo_n_normal=4)
     write_demo(tmp_path / "a", small)
     write_demo(tmp_path / "b", small)
-    for relative in ["gdc/files.json", "gdc/cases.json", "geo/GSE0000_series_matrix.txt.gz", "geo/GPL0000.annot.gz",
+    series = "mirror/ftp.ncbi.nlm.nih.gov/geo/series/GSE0nnn/GSE0000/matrix/GSE0000_series_matrix.txt.gz"
+    for relative in ["mirror/api.gdc.cancer.gov/files/TCGA-DEMO.json", "mirror/api.gdc.cancer.gov/cases/TCGA-DEMO.json",
+                     series, "mirror/ftp.ncbi.nlm.nih.gov/geo/platforms/GPL0nnn/GPL0000/annot/GPL0000.annot.gz",
                      "truth/de_truth.tsv"]:
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
-    with gzip.open(tmp_path / "a/geo/GSE0000_series_matrix.txt.gz", "rt") as handle:
+    with gzip.open(tmp_path / "a" / series, "rt") as handle:
         assert "SIMULATED" in handle.readline()

@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+import pandas as pd
 import yaml
 from conftest import REPO, run_snakemake
 from download_server import LoopbackServer
@@ -91,12 +92,22 @@ def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
     config["demo"]["enabled"] = False
     config["mirror"] = str(mirror)
     config["cohorts"] = {"demo_geo": config["cohorts"]["demo_geo"]}
+    config["survival"]["lasso"]["enabled"] = False  # its discovery cohort (demo_tcga) is not in this run
+    # the analyses that need downloaded resources, switched on
+    config["signatures"]["resources"] = ["pcbc_stemsig", "charoentong_28", "ferrdb_v2_driver", "msigdb_c2_v7_1"]
+    for name in ["wp4313", "ferrdb_v2", "stemness", "hallmark"]:
+        config["enrichment"]["collections"][name]["enabled"] = True
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(tmp_path, "all", "prefetch", "--configfile", str(tmp_path / "config.yaml"))
     for resource_id in SHARED_FILES:
         resource = get_resource(resource_id)
         assert resource.cache_path(tmp_path).stat().st_size == resource.size
-    assert (tmp_path / "results" / "demo_geo" / "report.html").is_file()
+    results = tmp_path / "results" / "demo_geo"
+    assert (results / "report.html").is_file()
+    scores = pd.read_csv(results / "scores" / "scores.tsv", sep="\t", index_col="sample_id")
+    assert any(column.startswith("charoentong28__") for column in scores.columns)
+    gsea = pd.read_csv(results / "enrichment" / "tumour_vs_normal" / "gsea.tsv", sep="\t")
+    assert {"hallmark", "stemness", "ferrdb_v2", "wp4313"} <= set(gsea["collection"])
 
 
 @pytest.mark.e2e

@@ -94,6 +94,18 @@ def test_enrich_records_disabled_and_missing_collections(tmp_path):
     assert list(result.gsea["set"]) == ["UPSET"]
 
 
+def test_same_set_name_from_two_collections_keeps_both(tmp_path):
+    table = _de_table()
+    genes = "\t".join(f"G{i}" for i in range(40))
+    (tmp_path / "short.gmt").write_text(f"WP4313_FERROPTOSIS\tshipped\t{genes}\n")
+    (tmp_path / "full.gmt").write_text(f"WP4313_FERROPTOSIS\tdownloaded\t{genes}\tG40\n")
+    collections = [(CollectionSpec.from_config("short", {"gmt": str(tmp_path / "short.gmt")}), []),
+                   (CollectionSpec.from_config("wp4313", {"gmt": str(tmp_path / "full.gmt")}), [])]
+    result = enrich(table, collections, EnrichmentSettings(permutations=100), alpha=0.05)
+    assert set(result.gsea["set"]) == {"WP4313_FERROPTOSIS", "wp4313:WP4313_FERROPTOSIS"}
+    assert "prefixed with 'wp4313:'" in result.collections.set_index("collection").loc["wp4313", "reason"]
+
+
 @pytest.mark.e2e
 def test_workflow_enrichment_outputs(workflow_run):
     base = workflow_run / "results" / "demo_tcga"

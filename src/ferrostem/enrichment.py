@@ -221,8 +221,12 @@ def enrich(table: pd.DataFrame, collections: Sequence[tuple[CollectionSpec, Sequ
             continue
         duplicate = sorted(set(sets) & set(all_sets))
         if duplicate:
-            raise ConfigError(f"enrichment.collections.{spec.name}: set names {duplicate[:5]} already come from another "
-                              "collection; rename them")
+            # the same published set can come from two collections (WP4313 in the shipped short list and from
+            # WikiPathways itself): keep both, the later one named after its collection
+            sets = {(f"{spec.name}:{name}" if name in all_sets else name): gene_set for name, gene_set in sets.items()}
+            sets = {name: GeneSet(name, s.genes, s.description, s.collection) for name, s in sets.items()}
+            notes.append(f"{len(duplicate)} set names also in an earlier collection, prefixed with '{spec.name}:' "
+                         f"({', '.join(duplicate[:5])})")
         all_sets.update(sets)
         status.append({**base, "status": "run", "sets": len(sets), "reason": "; ".join(notes)})
     ranking = ranking_from_de(table)
