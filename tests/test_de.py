@@ -93,10 +93,9 @@ def test_planted_fold_changes_are_recovered(workflow_run, demo_dir, cohort):
     """FDP at padj < 0.05 and power for planted |log2FC| >= 1.
 
     The demo's latent programmes are drawn for tumour and normal samples alike, so genes with a planted
-    fold change of 0 are the true nulls. BH controls the expected FDP at pi0 * alpha; one realisation can
-    exceed it by sampling noise. The limma path is held to FDP <= 5% exactly; the PyDESeq2 path is held to
-    5% plus two binomial standard errors of the realised proportion (sqrt(alpha (1 - alpha) / R) for R
-    discoveries) and, separately, to calibrated null p-values, which is what BH's guarantee rests on.
+    fold change of 0 are the true nulls. Both paths are held to the issue's criterion, FDP <= 5%, on the
+    seeded demo (4.6% for PyDESeq2 and 4.8% for limma at the time of writing), and to calibrated null
+    p-values, which is what BH's guarantee rests on: a different seed can exceed 5% by sampling noise alone.
     """
     table = _workflow_de(workflow_run, cohort)
     truth = _truth(demo_dir)
@@ -105,8 +104,7 @@ def test_planted_fold_changes_are_recovered(workflow_run, demo_dir, cohort):
     discoveries = int(called.sum())
     false = int((called & planted.eq(0)).sum())
     fdp = false / discoveries
-    margin = 0.0 if cohort == "demo_geo" else 2 * np.sqrt(ALPHA * (1 - ALPHA) / discoveries)
-    assert fdp <= ALPHA + margin, f"{cohort}: FDP {fdp:.3f} ({false}/{discoveries})"
+    assert fdp <= ALPHA, f"{cohort}: FDP {fdp:.3f} ({false}/{discoveries})"
     strong = truth.index[truth["planted_log2fc"].abs() >= 1]
     found = called.reindex(strong, fill_value=False).mean()
     assert found >= 0.80, f"{cohort}: only {found:.1%} of {len(strong)} planted |log2FC| >= 1 genes found"
