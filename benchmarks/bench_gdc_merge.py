@@ -1,7 +1,7 @@
 """Benchmark (not a test): assemble a cohort from 424 GDC STAR files at full size (60,660 genes).
 
-    python benchmarks/gdc_merge.py [outdir]          # generates once, then times harmonisation
-    /usr/bin/time -v taskset -c 0,1 python benchmarks/gdc_merge.py   # peak RSS on 2 cores
+    python benchmarks/bench_gdc_merge.py [outdir]          # generates once, then times harmonisation
+    /usr/bin/time -v taskset -c 0,1 python benchmarks/bench_gdc_merge.py   # peak RSS on 2 cores
 """
 
 from __future__ import annotations
