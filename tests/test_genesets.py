@@ -111,11 +111,13 @@ def test_filter_sets_records_why(tmp_path):
     assert reasons["NONE"] == "no gene of the set was tested"
 
 
-def test_catalogue_sets(tmp_path):
-    (tmp_path / "ferroptosis.yaml").write_text(
-        "- id: fps_he\n  status: VERIFIED\n  genes: {pro: [ACSL4, TF], anti: [NQO1]}\n  citation: He\n"
-        "- id: hidden\n  status: UNVERIFIED\n  genes: [A]\n"
-        "- id: mrnasi\n  status: VERIFIED\n  file: weights.tsv\n")
-    sets, notes = catalogue_sets(tmp_path)
-    assert set(sets) == {"fps_he_pro", "fps_he_anti"} and sets["fps_he_pro"].genes == ("ACSL4", "TF")
-    assert any("UNVERIFIED" in n for n in notes) and any("mrnasi" in n for n in notes)
+def test_catalogue_sets():
+    sets, notes = catalogue_sets(REPO / "resources" / "signatures")
+    assert len(sets["wp4313_ferroptosis"].genes) == 64
+    assert {"fps_he_melanoma_pro", "fps_he_melanoma_anti", "estimate_stromal", "estimate_immune"} <= set(sets)
+    assert "CAVIN2" in sets["mcpcounter_Endothelial_cells"].genes  # MCP-counter's broken "C" row, fixed
+    assert "doi" in sets["cyt_rooney2015"].description.lower() or "http" in sets["cyt_rooney2015"].description
+    assert any("hcc_frg10_liang2020: a weighted score" in n for n in notes)
+    assert any("mrnasi_malta2018: genes come from resource pcbc_stemsig" in n for n in notes)
+
+

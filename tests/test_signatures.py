@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from ferrostem.errors import ConfigError, InputFormatError
+from ferrostem.genesets import read_ferrdb, read_gmt
 from ferrostem.scoring import METHODS, score_cohort
 from ferrostem.signatures import (DEFAULT_CATALOGUE, AliasTable, Signature, load_alias_table, load_catalogue,
-                                  load_hgnc_complete_set, map_signature, read_charoentong, read_ferrdb, read_gmt,
+                                  load_hgnc_complete_set, map_signature,
                                   read_mcpcounter, read_pcbc_weights, resolve_resources, select_signatures,
                                   validate_entries)
 
@@ -72,16 +73,16 @@ def test_include_exclude(catalogue: dict[str, Signature]) -> None:
 def test_inline_lists_match_reference_files(catalogue: dict[str, Signature], shared_reference: Path) -> None:
     wp = (shared_reference / "genesets" / "WP4313_ferroptosis_hgnc_symbols.txt").read_text().split()
     assert set(catalogue["wp4313_ferroptosis"].sets[""]) == set(wp) and len(wp) == 64
-    gobp = read_gmt(shared_reference / "genesets" / "msigdb_v2023.2_GOBP_FERROPTOSIS.gmt")["GOBP_FERROPTOSIS"]
+    gobp = read_gmt(shared_reference / "genesets" / "msigdb_v2023.2_GOBP_FERROPTOSIS.gmt")["GOBP_FERROPTOSIS"].genes
     assert set(catalogue["msigdb_gobp_ferroptosis"].sets[""]) == set(gobp)
     estimate = read_gmt(shared_reference / "immune" / "ESTIMATE_SI_geneset.gmt")
-    assert set(catalogue["estimate"].sets["stromal"]) == set(estimate["StromalSignature"])
-    assert set(catalogue["estimate"].sets["immune"]) == set(estimate["ImmuneSignature"])
+    assert set(catalogue["estimate"].sets["stromal"]) == set(estimate["StromalSignature"].genes)
+    assert set(catalogue["estimate"].sets["immune"]) == set(estimate["ImmuneSignature"].genes)
     stem = read_gmt(shared_reference / "genesets" / "msigdb_v7.1_stemness_subset.gmt")
     for sid, name in [("msigdb_benporath_es_2", "BENPORATH_ES_2"), ("msigdb_benporath_es_core_nine", "BENPORATH_ES_CORE_NINE"),
                       ("msigdb_bhattacharya_embryonic_stem_cell", "BHATTACHARYA_EMBRYONIC_STEM_CELL"),
                       ("msigdb_malta_curated_stemness_markers", "MALTA_CURATED_STEMNESS_MARKERS")]:
-        assert set(catalogue[sid].sets[""]) == set(stem[name]), sid
+        assert set(catalogue[sid].sets[""]) == set(stem[name].genes), sid
     # MCP-counter: the upstream file's broken "C" row (Entrez 8436) is CAVIN2, in the file reader and the catalogue
     mcp_file = read_mcpcounter(shared_reference / "immune" / "MCPcounter_genes.txt")
     mcp = catalogue["mcpcounter"]
@@ -110,11 +111,13 @@ def test_resource_readers_and_sizes(catalogue: dict[str, Signature], shared_refe
     assert "Effector_memeory_CD4_T_cell" in charoentong and "Immature_B_cell" in charoentong
     assert {"ClQA", "ClQB"} <= {g for genes in charoentong.values() for g in genes}  # the published typos
     # FerrDb: driver.csv's symbol column is Symbol_or_reported_abbr; 'Validate' is normalised to 'validated'
-    drivers = read_ferrdb(files["ferrdb_v2_driver"])
+    drivers = read_ferrdb(files["ferrdb_v2_driver"], "driver")[0].genes
+    assert set(by_id["ferrdb_v2_drivers"].sets[""]) == set(drivers)  # the same filter as the enrichment sets
     raw = pd.read_csv(files["ferrdb_v2_driver"], dtype=str)
-    typo_rows = raw.loc[raw["Confidence"].eq("Validate"), "Symbol_or_reported_abbr"]
-    assert len(typo_rows) and set(typo_rows) <= set(drivers)
-    assert len(drivers) == len(set(drivers)) > 400
+    typo = raw["Confidence"].eq("Validate") & raw["Exp_organism"].str.contains("human", case=False) \
+        & raw["HGNC_ID"].str.startswith("HGNC:", na=False)
+    assert typo.any() and set(raw.loc[typo, "Symbol_or_reported_abbr"].str.strip()) <= set(drivers)
+    assert len(drivers) == len(set(drivers)) > 300
     assert len(read_pcbc_weights(files["pcbc_stemsig"])) == 12956
 
 

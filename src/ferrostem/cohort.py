@@ -20,6 +20,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .config import settings_from_block
 from .errors import CohortError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,7 @@ class HarmonisationRules:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> HarmonisationRules:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"harmonise: unknown keys {sorted(unknown)}; allowed {sorted(cls.__dataclass_fields__)}")
-        return cls(**values)
+        return settings_from_block(cls, values, "harmonise")
 
 
 @dataclass

@@ -7,13 +7,30 @@ problem at once, in plain words, before any job starts.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
 
 from .errors import ConfigError
+
+
+SettingsT = TypeVar("SettingsT")
+
+
+def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, block: str,
+                        ignore: Collection[str] = ()) -> SettingsT:
+    """A settings dataclass from one config block; keys the class does not know are refused by name.
+
+    `ignore` lists keys of the block that other code reads (for example enrichment collections).
+    """
+    values = {key: value for key, value in dict(values or {}).items() if key not in ignore}
+    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{block}: unknown keys {unknown}; allowed {sorted(known | set(ignore))}")
+    return cls(**values)
 
 
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ Giving log values to DESeq2 or raw counts to the linear model is refused (`check
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
+from .config import settings_from_block
 from .errors import CohortError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,7 @@ class DESettings:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> DESettings:
-        values = dict(values or {})
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"de: unknown keys {sorted(unknown)}; allowed {sorted(cls.__dataclass_fields__)}")
-        return cls(**values)
+        return settings_from_block(cls, values, "de")
 
 
 @dataclass

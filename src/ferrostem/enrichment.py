@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control, hypergeom
 
+from .config import settings_from_block
 from .errors import ConfigError, InputFormatError
 from .genesets import (
     FERRDB_CATEGORIES,
@@ -54,12 +55,7 @@ class EnrichmentSettings:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> EnrichmentSettings:
-        values = {k: v for k, v in dict(values or {}).items() if k not in ("collections", "user_gmts")}
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"enrichment: unknown keys {sorted(unknown)}; allowed "
-                              f"{sorted(cls.__dataclass_fields__) + ['collections', 'user_gmts']}")
-        return cls(**values)
+        return settings_from_block(cls, values, "enrichment", ignore=("collections", "user_gmts"))
 
 
 @dataclass

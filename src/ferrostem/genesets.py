@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from .errors import ConfigError, InputFormatError
 from .files import atomic_write
@@ -113,7 +112,7 @@ def normalise_confidence(value: object) -> str:
 
 
 def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = "human",
-                confidence: str = "Validated") -> tuple[GeneSet, FerrdbReport]:
+                confidence: str | Iterable[str] = "Validated") -> tuple[GeneSet, FerrdbReport]:
     """One FerrDb V2 table (driver/suppressor/marker.csv) -> one set of unique HGNC symbols.
 
     Keeps rows whose `Exp_organism` mentions `organism` (case-insensitive; 'Human, mice' counts as human),
@@ -137,7 +136,9 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     normalised = table["Confidence"].map(normalise_confidence)
     unknown = sorted(set(normalised) - set(CONFIDENCE_SPELLINGS.values()))
     human = table["Exp_organism"].str.contains(organism, case=False, regex=False)
-    validated = normalised.eq(confidence)
+    levels = [confidence] if isinstance(confidence, str) else list(confidence)
+    wanted = {normalise_confidence(level) for level in levels}
+    validated = normalised.isin(wanted)
     symbols = table[symbol_column].str.strip()
     has_hgnc = table["HGNC_ID"].str.strip().str.startswith("HGNC:") & symbols.ne("") & symbols.ne("_NA_")
     type_column = next((c for c in table.columns if c.startswith("Gene_type")), None)
@@ -151,9 +152,10 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
         duplicate_symbols=int(len(kept) - len(genes)), genes=len(genes),
         confidence_values={str(k): int(v) for k, v in normalised.value_counts().items()}, unknown_confidence=unknown,
     )
+    label = "/".join(sorted(wanted))
     if not genes:
-        raise InputFormatError(f"{path}: no {organism} {confidence} genes with an HGNC symbol among {rows} rows")
-    description = (f"FerrDb V2 {category}s, {organism}, {confidence}, unique HGNC symbols "
+        raise InputFormatError(f"{path}: no {organism} {label} genes with an HGNC symbol among {rows} rows")
+    description = (f"FerrDb V2 {category}s, {organism}, {label}, unique HGNC symbols "
                    "(Zhou N et al. Nucleic Acids Res 2023, doi:10.1093/nar/gkac935)")
     return GeneSet(f"FERRDB_V2_{category.upper()}", genes, description, "ferrdb_v2"), report
 
@@ -194,39 +196,27 @@ def stemness_subset(sets: Mapping[str, GeneSet], patterns: Iterable[str] = STEMN
 
 
 def catalogue_sets(folder: str | os.PathLike[str], collection: str = "catalogue") -> tuple[dict[str, GeneSet], list[str]]:
-    """Unweighted gene lists from the signature catalogue (resources/signatures/*.yaml), when it exists.
+    """The gene lists of the signature catalogue (resources/signatures/*.yaml) as enrichment sets.
 
-    An entry is a mapping with `id` and `genes` (a list, or {group: list} for multi-set signatures, which
-    become `<id>_<group>`); entries marked UNVERIFIED and entries whose genes live in a `file:` are skipped,
-    with a note. Returns the sets and the notes.
+    Read through `ferrostem.signatures.load_catalogue`, so entries are schema-validated and published symbol
+    typos are fixed (MCP-counter's `C` -> CAVIN2). A multi-part signature gives one set per part
+    (`<id>_<part>`); weighted scores and lists that come from a locked resource are skipped, with a note.
     """
-    folder = Path(folder)
+    from .signatures import load_catalogue  # signatures reads its resources with this module's readers
+
     sets: dict[str, GeneSet] = {}
     notes: list[str] = []
-    for path in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
-        with open(path, encoding="utf-8") as handle:
-            content = yaml.safe_load(handle)
-        entries = content.get("signatures", []) if isinstance(content, dict) else content or []
-        if isinstance(content, dict) and "id" in content:
-            entries = [content]
-        for entry in entries:
-            if not isinstance(entry, dict) or "id" not in entry:
-                continue
-            status = str(entry.get("status", "")).upper()
-            if status.startswith("UNVERIFIED"):
-                notes.append(f"{path.name}: {entry['id']} skipped (UNVERIFIED)")
-                continue
-            genes = entry.get("genes")
-            citation = str(entry.get("citation", "")).replace("\t", " ")
-            if isinstance(genes, list) and genes:
-                sets[entry["id"]] = GeneSet(entry["id"], _unique(map(str, genes)), citation, collection)
-            elif isinstance(genes, dict):
-                for group, members in genes.items():
-                    if isinstance(members, list) and members:
-                        name = f"{entry['id']}_{group}"
-                        sets[name] = GeneSet(name, _unique(map(str, members)), citation, collection)
-            else:
-                notes.append(f"{path.name}: {entry['id']} has no inline gene list (skipped)")
+    for signature in load_catalogue(folder):
+        if signature.needs_resource:
+            notes.append(f"{signature.id}: genes come from resource {signature.resource['id']} (skipped)")
+            continue
+        if not signature.sets:
+            notes.append(f"{signature.id}: a weighted score, not a gene set (skipped)")
+            continue
+        for part, genes in signature.sets.items():
+            name = f"{signature.id}_{part}" if part else signature.id
+            fixed = _unique(signature.symbol_fixes.get(g, g) for g in genes)
+            sets[name] = GeneSet(name, fixed, signature.citation_text, collection)
     return sets, notes
 
 

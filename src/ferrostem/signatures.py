@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from .genesets import read_ferrdb, read_gmt
 from .errors import ConfigError, InputFormatError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,23 +177,6 @@ def select_signatures(signatures: Sequence[Signature], include: Sequence[str] = 
 # Resource-backed lists (files come from the resource lock; tests pass ../shared copies)
 # ---------------------------------------------------------------------------------------------------
 
-FERRDB_CONFIDENCE = {"validated": "validated", "validate": "validated", "screened": "screened",
-                     "deduced": "deduced", "deduecd": "deduced"}
-
-
-def read_gmt(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
-    sets: dict[str, tuple[str, ...]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.rstrip("\n\r").split("\t")
-            if not fields[0]:
-                continue
-            if len(fields) < 3:
-                raise InputFormatError(f"{path}: line {number}: a GMT line needs name, description and genes")
-            sets[fields[0]] = tuple(dict.fromkeys(g for g in fields[2:] if g))
-    return sets
-
-
 def read_pcbc_weights(path: str | os.PathLike[str]) -> dict[str, float]:
     """The mRNAsi weight vector `SC_PCBC_stemSig` from TCGAbiolinks' .rda (or a gene<TAB>weight TSV)."""
     path = Path(path)
@@ -219,23 +203,6 @@ def read_charoentong(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]
     for cell_type, rows in frame.groupby("Cell type", sort=False):
         sets[part_name(cell_type)] = tuple(dict.fromkeys(rows["Metagene"].str.strip()))
     return sets
-
-
-def read_ferrdb(path: str | os.PathLike[str], confidence: Iterable[str] = ("validated",)) -> tuple[str, ...]:
-    """Unique symbols of a FerrDb V2 CSV whose (typo-normalised) Confidence is in `confidence`.
-
-    Quirks handled: driver.csv names its symbol column `Symbol_or_reported_abbr`; Confidence carries the
-    typos 'Validate', 'validated' and 'Deduecd'; a regulator appears once per evidence row.
-    """
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    symbol_column = "Symbol" if "Symbol" in frame.columns else "Symbol_or_reported_abbr"
-    if symbol_column not in frame.columns or "Confidence" not in frame.columns:
-        raise InputFormatError(f"{path}: expected FerrDb columns Symbol (or Symbol_or_reported_abbr) and Confidence")
-    wanted = {FERRDB_CONFIDENCE.get(c.strip().lower(), c.strip().lower()) for c in confidence}
-    level = frame["Confidence"].str.strip().str.lower().map(lambda c: FERRDB_CONFIDENCE.get(c, c))
-    symbols = frame.loc[level.isin(wanted), symbol_column].str.strip()
-    symbols = symbols[symbols.ne("") & symbols.ne("_NA_")]
-    return tuple(dict.fromkeys(symbols))
 
 
 def read_mcpcounter(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
@@ -274,12 +241,13 @@ def resolve_resources(signatures: Sequence[Signature],
             name = sig.resource["set"]
             if name not in sets:
                 raise InputFormatError(f"{path}: gene set {name} (signature {sig.id}) not found")
-            ready.append(replace(sig, sets={SINGLE: sets[name]}))
+            ready.append(replace(sig, sets={SINGLE: sets[name].genes}))
         elif fmt == "charoentong_tsv":
             ready.append(replace(sig, sets=read_charoentong(path)))
-        elif fmt == "ferrdb_csv":
-            confidence = sig.params.get("confidence", ["validated"])
-            ready.append(replace(sig, sets={SINGLE: read_ferrdb(path, confidence)}))
+        elif fmt == "ferrdb_csv":  # the same filter as the enrichment sets: human, HGNC symbols, confidence
+            gene_set, _ = read_ferrdb(path, rid.removeprefix("ferrdb_v2_"),
+                                      confidence=sig.params.get("confidence", ["validated"]))
+            ready.append(replace(sig, sets={SINGLE: gene_set.genes}))
         elif fmt == "mcpcounter_txt":
             ready.append(replace(sig, sets=read_mcpcounter(path)))
         else:  # the schema lists the formats; this guards a schema edit without a reader
