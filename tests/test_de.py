@@ -281,3 +281,19 @@ def test_workflow_de_outputs(workflow_run, cohort, method):
     assert len(section["context"]["figures"]) == 5  # volcano, MA, PCA, top-gene and core-regulator heatmaps
     html = (base / "report.html").read_text()
     assert "Differential expression: tumour_vs_normal" in html and "Gene-set enrichment: tumour_vs_normal" in html
+
+
+def test_vectorised_initial_means_equal_pydeseq2_per_gene_fits():
+    """linear_model_inference().lin_reg_mu is PyDESeq2's per-gene fit_lin_mu, done for all genes at once."""
+    from pydeseq2.default_inference import DefaultInference
+
+    from ferrostem.de import linear_model_inference
+
+    rng = np.random.default_rng(5)
+    counts = rng.negative_binomial(5, 0.05, size=(30, 200)).astype(float)
+    counts[:, :3] = 0  # genes whose means are clipped at min_mu
+    size_factors = rng.uniform(0.5, 2.0, size=30)
+    design = np.column_stack([np.ones(30), np.repeat([0.0, 1.0], 15), rng.normal(size=30)])
+    expected = DefaultInference(n_cpus=1).lin_reg_mu(counts, size_factors, design, 0.5)
+    observed = linear_model_inference(1).lin_reg_mu(counts, size_factors, design, 0.5)
+    np.testing.assert_allclose(observed, expected, rtol=1e-9, atol=1e-9)
