@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+CONFIG ?= config/config.yaml
 
 .PHONY: demo test lint bench clean-demo prefetch
 
