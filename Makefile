@@ -24,7 +24,6 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 # Fetch everything a config needs (cohorts, TCGA-CDR, locked resources) on a node with network.
-CONFIG ?= config/config.yaml
 prefetch: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) prefetch --configfile $(CONFIG)
 
