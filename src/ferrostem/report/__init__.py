@@ -86,5 +86,6 @@ def render_report(sections: list[Section], *, cohort: str, title: str, simulated
     summary = [line for s in ordered for line in s.summary]
     return env.get_template("report.html.j2").render(
         cohort=cohort, title=title, simulated=simulated, sections=rendered, summary=summary,
+        script=(TEMPLATES / "static" / "tables.js").read_text(encoding="utf-8"),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )

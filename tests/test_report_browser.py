@@ -1,0 +1,144 @@
+"""The demo reports in a real browser: Playwright drives Debian's headless Chromium (no browser download).
+
+Checks what a reader does: the page loads without console errors, every image decodes, a header click sorts a
+table, typing in its search box filters it, every navigation link lands with its heading visible below the sticky
+bar, and nothing is wider than the window except inside a scroll box. Screenshots are written beside each report
+(`report-screenshots/`) for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = os.environ.get("FERROSTEM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a closed network: without the background-networking ones Chromium keeps dialling out.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e .[test])")
+    if not CHROMIUM:
+        pytest.skip("Chromium not found: `apt-get install chromium` (.ci/run installs it), or set FERROSTEM_CHROMIUM")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def reports(workflow_run: Path) -> list[Path]:
+    found = sorted(workflow_run.glob("results/*/report.html"))
+    assert len(found) >= 3, found
+    return found
+
+
+def open_report(browser, report: Path):
+    page = browser.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+    return page, errors
+
+
+def test_reports_load_cleanly_and_fit_the_window(browser, workflow_run):
+    for report in reports(workflow_run):
+        page, errors = open_report(browser, report)
+        shots = report.parent / "report-screenshots"
+        shots.mkdir(exist_ok=True)
+        page.screenshot(path=str(shots / "top.png"))
+        page.screenshot(path=str(shots / "full.png"), full_page=True)
+        assert errors == [], f"{report}: console errors {errors}"
+        broken = page.evaluate("""() => Array.from(document.images)
+            .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.alt || img.src.slice(0, 60))""")
+        assert broken == [], f"{report}: images that do not decode: {broken}"
+        svgs = page.evaluate("() => Array.from(document.querySelectorAll('svg')).filter(s => !s.getBBox).length")
+        assert svgs == 0
+        too_wide = page.evaluate("""() => {
+            const limit = document.documentElement.clientWidth;
+            return Array.from(document.querySelectorAll('body *'))
+              .filter(el => el.getBoundingClientRect().right > limit + 1)
+              .filter(el => !el.closest('.table-box, pre'))
+              .map(el => el.tagName + (el.id ? '#' + el.id : '') + ' ' + Math.round(el.getBoundingClientRect().right));
+        }""")
+        assert too_wide == [], f"{report}: wider than the {VIEWPORT['width']} px window: {too_wide[:5]}"
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        page.close()
+
+
+def test_navigation_links_land_with_the_heading_visible(browser, workflow_run):
+    for report in reports(workflow_run):
+        page, _ = open_report(browser, report)
+        targets = page.evaluate("() => Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'))")
+        assert targets, f"{report}: no navigation links"
+        nav_height = page.evaluate("() => document.querySelector('nav').getBoundingClientRect().height")
+        for target in targets:
+            page.click(f"nav a[href='{target}']")
+            page.wait_for_timeout(50)
+            top = page.evaluate(f"() => document.querySelector('{target} h2').getBoundingClientRect().top")
+            assert nav_height - 1 <= top < VIEWPORT["height"], f"{report}: {target} heading at {top}px (bar {nav_height}px)"
+        page.close()
+
+
+def test_tables_sort_filter_and_download(browser, workflow_run):
+    report = workflow_run / "results/demo_tcga/report.html"
+    page, _ = open_report(browser, report)
+    assert page.locator(".table-box table.table").count() >= 5
+    assert page.locator(".table-tools a[download]").count() == page.locator(".table-box table.table").count()
+    long_table = page.locator(".table-box table.table").filter(has=page.locator("tbody tr:nth-child(30)")).first
+    box = long_table.locator("xpath=..")
+    column = long_table.locator("thead tr").last.locator("th")
+    numeric = next(i for i in range(column.count()) if page.evaluate(
+        """([table, i]) => Array.from(table.tBodies[0].rows).every(r => r.cells[i].textContent.trim() === '' ||
+               !isNaN(Number(r.cells[i].textContent.trim())))""", [long_table.element_handle(), i]))
+
+    def shown_values() -> list[float]:
+        return page.evaluate("""([table, i]) => Array.from(table.tBodies[0].rows)
+            .filter(r => r.style.display !== 'none' && r.cells[i].textContent.trim() !== '')
+            .map(r => Number(r.cells[i].textContent.trim()))""", [long_table.element_handle(), numeric])
+
+    assert len(shown_values()) <= 25, "long tables are paginated"
+    column.nth(numeric).click()
+    ascending = shown_values()
+    assert ascending == sorted(ascending)
+    column.nth(numeric).click()
+    descending = shown_values()
+    assert descending == sorted(descending, reverse=True) and descending != ascending
+    first_cell = long_table.locator("tbody tr").first.locator("td").first.inner_text()
+    tools = box.locator("xpath=preceding-sibling::div[contains(@class,'table-tools')][1]")
+    tools.locator("input[type=search]").fill(first_cell)
+    shown = long_table.locator("tbody tr:visible")
+    assert 1 <= shown.count() < 25
+    assert all(first_cell.lower() in shown.nth(i).inner_text().lower() for i in range(shown.count()))
+    tsv = tools.locator("a[download]").get_attribute("href")
+    assert tsv.startswith("data:text/tab-separated-values")
+    page.screenshot(path=str(report.parent / "report-screenshots" / "filtered-table.png"))
+    page.close()
+
+
+def test_gene_jump_box_finds_a_gene(browser, workflow_run):
+    report = workflow_run / "results/demo_tcga/report.html"
+    page, _ = open_report(browser, report)
+    page.fill("#gene-jump input", "GPX4")
+    page.press("#gene-jump input", "Enter")
+    status = page.inner_text("#gene-jump-status")
+    assert status and status != "not found", status
+    filtered = page.evaluate("""() => Array.from(document.querySelectorAll('.table-tools'))
+        .filter(tools => tools.querySelector('input').value === 'GPX4')
+        .map(tools => Array.from(tools.nextElementSibling.querySelectorAll('tbody tr'))
+             .filter(row => row.style.display !== 'none').map(row => row.textContent))""")
+    assert filtered, "no table was filtered to the gene"
+    assert all(rows and all("GPX4" in row.upper() for row in rows) for rows in filtered), filtered
+    page.fill("#gene-jump input", "NOTAGENE1")
+    page.press("#gene-jump input", "Enter")
+    assert page.inner_text("#gene-jump-status") == "not found"
+    page.close()
