@@ -40,6 +40,15 @@ def test_report_names_harmonisation_decisions(workflow_run):
     assert "TCGA-ZZ-0012-01B" in html  # a second tumour vial, dropped by the one-sample-per-patient rule
 
 
+def test_de_section_shows_symbols_and_the_real_table_path(workflow_run):
+    html = (workflow_run / "results/demo_tcga/report.html").read_text()
+    assert "&lt;cohort&gt;" not in html
+    assert "results/demo_tcga/de/tumour_vs_normal/de.tsv" in html
+    top = html[html.index("Top genes by adjusted p-value"):]
+    first_row = re.search(r"<tbody>\s*<tr>\s*<td>([^<]+)</td>\s*<td>(ENSG\d+)", top)
+    assert first_row and not first_row.group(1).startswith("ENSG"), "symbol first, Ensembl id beside it"
+
+
 def test_rerun_is_a_no_op(workflow_run):
     result = run_snakemake(workflow_run, "--configfile", str(workflow_run / "config/config.yaml"), "-n")
     assert "Nothing to be done" in result.stdout + result.stderr

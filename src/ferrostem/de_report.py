@@ -94,7 +94,14 @@ def heatmap_figure(expression: pd.DataFrame, genes: list[str], groups: pd.Series
     return fig
 
 
-def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, simulated: bool) -> Section:
+def _symbol_first(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The gene symbol (the table's index) first, its Ensembl or probe id beside it."""
+    shown = ranked.drop(columns=[c for c in ("symbol",) if c in ranked]).reset_index(names="gene")
+    return shown[["gene", *[c for c in shown.columns if c != "gene"]]]
+
+
+def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, simulated: bool,
+               table_path: str) -> Section:
     plan, table = result.plan, result.table
     comparison = plan.comparison
     labels = {"test": comparison.test, "reference": comparison.reference}
@@ -147,7 +154,7 @@ def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, s
         id=f"de_{comparison.name}", title=f"Differential expression: {comparison.name}", template="de.html.j2",
         order=20, warnings=warnings, summary=lines,
         context={"facts": facts, "simulated": simulated,
-                 "top": table_html(ranked.head(30).drop(columns=[c for c in ("symbol",) if c in ranked])),
+                 "top": table_html(_symbol_first(ranked.head(30))), "table_path": table_path,
                  "core": table_html(core_table), "figures": figures},
     )
 

@@ -25,7 +25,7 @@ summary = result.summary(settings.alpha)
 with atomic_write(snakemake.output.summary, "w") as handle:
     json.dump(summary, handle, indent=1, default=str)
 section = de_section(result, cohort=cohort, alpha=settings.alpha, top_genes=settings.top_genes,
-                     simulated=bool(snakemake.params.simulated))
+                     simulated=bool(snakemake.params.simulated), table_path=str(snakemake.output.table))
 write_section(section, snakemake.output.section)
 log.info("%s %s: %s, %d genes tested, %d at padj < %s", cohort, comparison.name, result.method,
          result.genes_tested, summary["significant"], settings.alpha)
