@@ -21,25 +21,37 @@ GROUP_COLOURS = {"test": TISSUE_COLOURS["tumor"], "reference": TISSUE_COLOURS["n
 
 
 def volcano_figure(table: pd.DataFrame, alpha: float, title: str) -> plt.Figure:
-    fig, ax = new_figure(6.5, 5.0)
+    from adjustText import adjust_text
+
+    fig, ax = new_figure(6.5, 5.6)
     data = table.dropna(subset=["pvalue"])
     y = -np.log10(np.clip(data["pvalue"].to_numpy(), 1e-300, None))
     sig = (data["padj"] < alpha).to_numpy()
-    colours = np.where(~sig, "#b3b6b7", np.where(data["log2FC"] > 0, TISSUE_COLOURS["tumor"], TISSUE_COLOURS["normal"]))
+    up = (data["log2FC"] > 0).to_numpy()
+    colours = np.where(~sig, "#b3b6b7", np.where(up, TISSUE_COLOURS["tumor"], TISSUE_COLOURS["normal"]))
     ax.scatter(data["log2FC"], y, c=colours, s=5, alpha=.6, edgecolors="none", rasterized=True)
+    labels = []
     for genes, colour, marker in ((FERROPTOSIS_CORE_REGULATORS, "#7d3c98", "o"), (STEMNESS_LABEL_MARKERS, "#d68910", "s")):
         present = data.index.intersection(list(genes))
         px, py = data.loc[present, "log2FC"], -np.log10(np.clip(data.loc[present, "pvalue"], 1e-300, None))
         ax.scatter(px, py, s=22, facecolors="none", edgecolors=colour, marker=marker, linewidths=1.1)
-        for gene, gx, gy in zip(present, px, py):
-            ax.annotate(gene, (gx, gy), fontsize=7, color=colour, xytext=(3, 2), textcoords="offset points")
+        labels += [ax.text(gx, gy, gene, fontsize=7, color=colour) for gene, gx, gy in zip(present, px, py)]
+    if labels:
+        # Labels of neighbouring regulators (GPX4, AIFM2, SLC3A2, ...) otherwise print over each other.
+        adjust_text(labels, ax=ax, arrowprops={"arrowstyle": "-", "color": "#7f8c8d", "lw": .5})
     ax.axvline(0, color="#555", lw=.5)
-    ax.set_xlabel("log2 fold change")
+    ax.set_xlabel("log2 fold change (test / reference)")
     ax.set_ylabel("-log10 p-value")
     ax.set_title(title)
-    ax.scatter([], [], s=22, facecolors="none", edgecolors="#7d3c98", label="ferroptosis core regulators")
-    ax.scatter([], [], s=22, facecolors="none", edgecolors="#d68910", marker="s", label="stemness markers")
-    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    handles = [
+        ax.scatter([], [], s=12, c=TISSUE_COLOURS["tumor"], label=f"padj < {alpha}, up"),
+        ax.scatter([], [], s=12, c=TISSUE_COLOURS["normal"], label=f"padj < {alpha}, down"),
+        ax.scatter([], [], s=12, c="#b3b6b7", label="not significant"),
+        ax.scatter([], [], s=22, facecolors="none", edgecolors="#7d3c98", label="ferroptosis core regulators"),
+        ax.scatter([], [], s=22, facecolors="none", edgecolors="#d68910", marker="s", label="stemness markers"),
+    ]
+    # Below the axes, so that the legend never covers points.
+    ax.legend(handles=handles, frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(.5, -.13), ncol=3)
     return fig
 
 
@@ -74,7 +86,8 @@ def pca_figure(expression: pd.DataFrame, groups: pd.Series, labels: dict[str, st
     return fig
 
 
-def heatmap_figure(expression: pd.DataFrame, genes: list[str], groups: pd.Series, title: str) -> plt.Figure:
+def heatmap_figure(expression: pd.DataFrame, genes: list[str], groups: pd.Series, title: str,
+                   labels: dict[str, str]) -> plt.Figure:
     order = np.argsort(groups.map({"reference": 0, "test": 1}).to_numpy(), kind="stable")
     sub = expression.iloc[order][genes].to_numpy(dtype=float)
     z = (sub - sub.mean(axis=0)) / np.where(sub.std(axis=0) > 0, sub.std(axis=0), 1)
@@ -86,10 +99,13 @@ def heatmap_figure(expression: pd.DataFrame, genes: list[str], groups: pd.Series
                                                                                    GROUP_COLOURS["test"]]))
     bar.set_yticks([])
     bar.set_title(title, fontsize=9)
+    bar.legend(handles=[plt.matplotlib.patches.Patch(color=GROUP_COLOURS[level], label=labels[level])
+                        for level in ("reference", "test")], fontsize=7, frameon=False, ncol=2,
+               loc="lower right", bbox_to_anchor=(1, 1))
     image = ax.imshow(np.clip(z.T, -3, 3), aspect="auto", cmap="RdBu_r", vmin=-3, vmax=3, interpolation="nearest")
     ax.set_yticks(range(len(genes)), genes, fontsize=6.5)
     ax.set_xticks([])
-    ax.set_xlabel("samples (reference, then test)")
+    ax.set_xlabel(f"samples ({labels['reference']}, then {labels['test']})")
     fig.colorbar(image, ax=ax, fraction=.03, label="z-score")
     return fig
 
@@ -124,11 +140,11 @@ def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, s
     ]
     if top:
         figures.append({"uri": figure_uri(heatmap_figure(result.expression, top, groups,
-                                                         f"Top {len(top)} DE genes (row z-scores)")),
+                                                         f"Top {len(top)} DE genes (row z-scores)", labels)),
                         "caption": f"The {len(top)} genes with the smallest padj."})
     if core:
         figures.append({"uri": figure_uri(heatmap_figure(result.expression, core, groups,
-                                                         "Ferroptosis core regulators (row z-scores)")),
+                                                         "Ferroptosis core regulators (row z-scores)", labels)),
                         "caption": "Ferroptosis core regulators: " + ", ".join(core) + "."})
     facts = {
         "method": method_name, "design": comparison.formula,

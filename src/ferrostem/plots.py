@@ -17,10 +17,15 @@ from matplotlib.figure import Figure  # noqa: E402
 TISSUE_COLOURS = {"tumor": "#c0392b", "normal": "#2471a3", "other": "#7f8c8d"}
 
 
+# Figures are rendered at twice the resolution they are shown at, for sharp high-density screens; the report
+# shows every PNG at half its pixel width (report.show_at_half_size).
+PIXEL_DENSITY = 2
+
+
 def figure_uri(fig: Figure, dpi: int = 110) -> str:
-    """Render `fig` as PNG and return a data URI; the figure is closed."""
+    """Render `fig` as PNG at PIXEL_DENSITY x `dpi` and return a data URI; the figure is closed."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi * PIXEL_DENSITY, bbox_inches="tight")
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

@@ -7,8 +7,10 @@ editing another: write a template in templates/sections/ and a rule that produce
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
+import re
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -19,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from ..files import atomic_write
+from ..plots import PIXEL_DENSITY
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -64,6 +67,19 @@ def table_html(frame: pd.DataFrame, *, index: bool = False, float_format: str = 
     return text
 
 
+_PNG_IMAGE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def show_at_half_size(page: str) -> str:
+    """Give every embedded PNG a display width of its pixel width / PIXEL_DENSITY (read from its IHDR header)."""
+    def sized(match: re.Match[str]) -> str:
+        header = base64.b64decode(match.group(1)[:32])
+        width = int.from_bytes(header[16:20], "big") // PIXEL_DENSITY
+        return f'{match.group(0)} width="{width}"'
+
+    return _PNG_IMAGE.sub(sized, page)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -84,8 +100,8 @@ def render_report(sections: list[Section], *, cohort: str, title: str, simulated
         body = env.get_template(f"sections/{section.template}").render(**section.context, section=section)
         rendered.append({"id": section.id, "title": section.title, "body": body, "warnings": section.warnings})
     summary = [line for s in ordered for line in s.summary]
-    return env.get_template("report.html.j2").render(
+    return show_at_half_size(env.get_template("report.html.j2").render(
         cohort=cohort, title=title, simulated=simulated, sections=rendered, summary=summary,
         script=(TEMPLATES / "static" / "tables.js").read_text(encoding="utf-8"),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    )
+    ))

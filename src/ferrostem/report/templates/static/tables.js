@@ -142,8 +142,24 @@
     });
   }
 
+  function figureDownloads() {
+    Array.prototype.forEach.call(document.querySelectorAll("figure"), function (figure, number) {
+      var image = figure.querySelector("img[src^='data:image/png']");
+      var caption = figure.querySelector("figcaption");
+      if (!image || !caption) { return; }
+      var link = document.createElement("a");
+      link.textContent = "PNG";
+      link.title = "Download this figure (" + image.naturalWidth + " x " + image.naturalHeight + " px)";
+      link.href = image.src;
+      link.download = (caption.textContent.trim().slice(0, 40).replace(/[^A-Za-z0-9]+/g, "_") || "figure") +
+                      "-" + (number + 1) + ".png";
+      caption.appendChild(link);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("table.table:not(.facts)"), enhance);
+    figureDownloads();
     geneJump();
   });
 })();

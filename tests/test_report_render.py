@@ -1,0 +1,35 @@
+"""The report's page assembly: figures at twice the pixel density they are shown at, the inlined script."""
+
+from __future__ import annotations
+
+import base64
+
+import matplotlib.pyplot as plt
+
+from ferrostem.plots import PIXEL_DENSITY, figure_uri
+from ferrostem.report import Section, render_report, show_at_half_size
+
+
+def png_width(uri: str) -> int:
+    return int.from_bytes(base64.b64decode(uri.split(",", 1)[1][:32])[16:20], "big")
+
+
+def test_figures_are_rendered_at_twice_their_display_width() -> None:
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 1])
+    uri = figure_uri(fig, dpi=100)
+    assert PIXEL_DENSITY == 2
+    assert 700 <= png_width(uri) <= 820  # 4 in x 200 px/in, give or take the tight bounding box
+    page = show_at_half_size(f'<figure><img src="{uri}" alt="x"></figure>')
+    assert f'width="{png_width(uri) // 2}"' in page and uri in page
+
+
+def test_report_inlines_its_script_and_sizes_every_image() -> None:
+    fig, ax = plt.subplots(figsize=(3, 2))
+    uri = figure_uri(fig)
+    section = Section(id="s", title="S", template="cohort.html.j2", order=1)
+    page = render_report([], cohort="c", title="t", simulated=False)
+    assert "function enhance(table" in page and "<script src" not in page
+    sized = show_at_half_size(f'<img src="{uri}"><img src="{uri}">')
+    assert sized.count('width="') == 2
+    assert section.id == "s"
