@@ -164,12 +164,37 @@ def read_probemap(path: str | os.PathLike[str]) -> pd.DataFrame:
 def read_survival(path: str | os.PathLike[str]) -> pd.DataFrame:
     """GDC-hub `survival.tsv`: patient-level OS and OS.time (days)."""
     path = Path(path)
-    table = pd.read_csv(path, sep="\t", dtype={"sample": str, "_PATIENT": str})
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     missing = [c for c in ("sample", "OS", "_PATIENT", "OS.time") if c not in table.columns]
     if missing:
         raise InputFormatError(f"{path}: Xena survival table lacks columns {missing}; found {list(table.columns)}")
-    return (table.drop_duplicates("_PATIENT").set_index("_PATIENT")[["OS", "OS.time"]]
-            .rename_axis("patient_id").astype(float))
+    patients = table.drop_duplicates("_PATIENT").set_index("_PATIENT").rename_axis("patient_id")
+    return _endpoint_columns(patients, ["OS", "OS.time"], path)
+
+
+# what the CDR and survival tables write for "no value"
+_NO_VALUE = {"", "na", "nan", "#n/a", "n/a", "[not available]", "[not applicable]", "[discrepancy]"}
+
+
+def _endpoint_columns(table: pd.DataFrame, columns: list[str], path: Path) -> pd.DataFrame:
+    """Endpoint columns as numbers: events 0/1, times in days >= 0; anything else names the column and patient."""
+    out = pd.DataFrame(index=table.index)
+    for column in columns:
+        raw = table[column]
+        text = raw.astype("string").str.strip()
+        numbers = pd.to_numeric(text.where(~text.str.lower().isin(_NO_VALUE)), errors="coerce")
+        bad = numbers.isna() & text.notna() & ~text.str.lower().isin(_NO_VALUE)
+        if not column.endswith(".time"):
+            bad |= numbers.notna() & ~numbers.isin([0, 1])
+        else:
+            bad |= numbers < 0
+        if bad.any():
+            patient = bad[bad].index[0]
+            raise InputFormatError(f"{path}: column {column!r} holds {raw[patient]!r} for {patient} "
+                                   f"({int(bad.sum())} such values); expected "
+                                   + ("days >= 0" if column.endswith(".time") else "an event indicator 0 or 1"))
+        out[column] = numbers.astype(float)
+    return out
 
 
 # GDC-hub phenotype columns are `<field>.<node>` (xena-GDC-ETL reverses GDC's `node.field`); the BRCA
@@ -204,7 +229,7 @@ def parse_cell(text: str, *, path: Path, column: str, sample: str) -> str | list
     None are accepted (`ast.literal_eval`, never `eval`).
     """
     stripped = text.strip()
-    if not (stripped.startswith("[") and stripped.endswith("]")):
+    if not (stripped.startswith("[") or stripped.endswith("]")):
         return text
     try:
         value = ast.literal_eval(stripped)
@@ -344,7 +369,12 @@ def read_cdr(path: str | os.PathLike[str], project: str | None = None) -> pd.Dat
     Patients marked `Redaction` (withdrawn from TCGA) get no endpoints.
     """
     path = Path(path)
-    table = pd.read_csv(path, sep="\t", dtype={"sample": str, "_PATIENT": str}, low_memory=False)
+    with open(path, "rb") as handle:  # served plain (C2), but a gzipped copy from a mirror is read as well
+        compression = "gzip" if handle.read(2) == b"\x1f\x8b" else None
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression=compression)
+    except (UnicodeDecodeError, pd.errors.ParserError) as error:
+        raise InputFormatError(f"{path}: not a readable TCGA-CDR table ({error})") from error
     needed = ["_PATIENT", "cancer type abbreviation", *[c for e in ENDPOINTS for c in (e, f"{e}.time")]]
     missing = [c for c in needed if c not in table.columns]
     if missing:
@@ -355,7 +385,7 @@ def read_cdr(path: str | os.PathLike[str], project: str | None = None) -> pd.Dat
         if table.empty:
             raise CohortError(f"{path}: no TCGA-CDR rows for cancer type {code!r} (project {project})")
     patients = table.drop_duplicates("_PATIENT").set_index("_PATIENT")
-    endpoints = patients[needed[2:]].apply(pd.to_numeric, errors="coerce")
+    endpoints = _endpoint_columns(patients, needed[2:], path)
     if "Redaction" in patients.columns:
         redacted = patients["Redaction"].fillna("").astype(str).str.strip().str.lower().eq("redacted")
         endpoints.loc[redacted] = np.nan
