@@ -17,6 +17,7 @@ from ferrostem.demo import DEMO_GPL, DEMO_GSE, DEMO_PROJECT
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.harmonise import harmonise_cohort
+from ferrostem.summary import cohort_summary_section
 from ferrostem.sources import gdc, geo, xena
 
 
@@ -172,6 +173,10 @@ def test_xena_cohort_with_cdr_survival(served: LoopbackServer, demo_dir: Path, d
     assert stage_lists["list_cells"] == 3 and stage_lists["by_diagnosis_is_primary_disease"] == 1
     assert stage_lists["records_agree"] == 1 and list(stage_lists["ambiguous_patients"]) == [listed["ambiguous"]]
     assert any("ambiguous (set missing) for 1" in w and listed["ambiguous"] in w for w in harmonisation["warnings"])
+    section = cohort_summary_section(adata, "xena")  # what the report's cohort section shows of both rules
+    assert "counts: hub-averaged counts" in section.context["facts"]["layers"]
+    assert any("hub-averaged counts" in w for w in section.warnings)
+    assert any("several diagnosis records for stage" in w for w in section.warnings)
     by_patient = cdr.set_index("_PATIENT")
     redacted = by_patient.index[0]
     for endpoint in ("DSS", "PFI.time"):

@@ -1,9 +1,12 @@
 """UCSC Xena: the GDC hub's STAR matrices and phenotypes, and the TCGA-CDR survival table (PanCanAtlas hub).
 
 Formats (../shared/docs/data-sources.md A2; UCSCXenaTools `XenaData`): `TCGA-<X>.star_counts.tsv.gz` is
-genes x samples with first column `Ensembl_ID` (GENCODE v36, versioned) in **log2(count+1)**;
+genes x samples with first column `Ensembl_ID` (GENCODE v36, versioned) in **log2(count+1)** of the mean of a
+sample's files (the hub averages aliquots, so back-transformed counts can be x.5: `counts_from_log2`);
 `star_tpm` is log2(TPM+1); `survival.tsv` has `sample, OS, _PATIENT, OS.time`; the probe map
-`gencode.v36.annotation.gtf.gene.probemap` has `id, gene, chrom, chromStart, chromEnd, strand`.
+`gencode.v36.annotation.gtf.gene.probemap` has `id, gene, chrom, chromStart, chromEnd, strand`; `clinical.tsv`
+is per sample with `<field>.<node>` columns, and a case with several diagnosis records has Python list text in
+its diagnosis cells (`read_clinical`).
 The TCGA-CDR (Liu et al., Cell 2018, doi:10.1016/j.cell.2018.02.052) is
 `Survival_SupplementalTable_S1_20171025_xena_sp`, one row per sample with `sample, _PATIENT,
 cancer type abbreviation` and the CDR fields, among them OS, DSS, DFI, PFI and their `.time` in days.
