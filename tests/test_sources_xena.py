@@ -187,3 +187,10 @@ def test_cdr_with_missing_columns_or_odd_values_is_an_error(tmp_path: Path):
     pd.DataFrame(columns | {"DFI": ["#N/A"], "DFI.time": ["#N/A"]}).to_csv(path, sep="\t", index=False)
     cdr = xena.read_cdr(path, "TCGA-LIHC")
     assert cdr.loc["TCGA-AA-0001", "OS"] == 1 and np.isnan(cdr.loc["TCGA-AA-0001", "DFI.time"])
+
+
+def test_probemap_of_another_gene_model_is_an_error(tmp_path: Path):
+    probemap = pd.DataFrame({"gene": ["A", "B"]}, index=pd.Index(["ENSG1.1", "ENSG2.1"], name="id"))
+    xena.check_probemap_covers(probemap, ["ENSG1.1", "ENSG2.1"], tmp_path / "map", tmp_path / "counts")
+    with pytest.raises(InputFormatError, match=r"counts: 1 of 2 Ensembl_ID rows are not in .*map.*different gene"):
+        xena.check_probemap_covers(probemap, ["ENSG1.1", "ENSG2.2"], tmp_path / "map", tmp_path / "counts")

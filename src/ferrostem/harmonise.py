@@ -120,6 +120,7 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     counts = counts[:, count_columns]
     tpm = np.exp2(tpm_matrix.values[np.ix_(gene_rows, tpm_columns)]) - 1.0
     probemap = xena.read_probemap(raw / xena.PROBEMAP)
+    xena.check_probemap_covers(probemap, count_matrix.ids, raw / xena.PROBEMAP, counts_path)
     genes = pd.DataFrame({"gene_id": count_matrix.ids,
                           "gene_name": probemap["gene"].reindex(count_matrix.ids).fillna("").to_numpy(),
                           "gene_type": ""})

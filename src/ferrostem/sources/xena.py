@@ -164,6 +164,21 @@ def read_probemap(path: str | os.PathLike[str]) -> pd.DataFrame:
     return table.set_index("id")
 
 
+# the hub's matrices and its probe map list the same GENCODE v36 ids; a few absent ids are tolerated (named in
+# the log), more mean another gene model
+PROBEMAP_MAX_MISSING = 0.01
+
+
+def check_probemap_covers(probemap: pd.DataFrame, ids: list[str], probemap_path: Path, matrix_path: Path) -> None:
+    absent = [i for i in ids if i not in probemap.index]
+    if len(absent) > PROBEMAP_MAX_MISSING * max(len(ids), 1):
+        raise InputFormatError(f"{matrix_path}: {len(absent)} of {len(ids)} Ensembl_ID rows are not in {probemap_path} "
+                               f"(e.g. {absent[:3]}); the matrix and the probe map are of different gene models")
+    if absent:
+        log.warning("%s: %d ids not in %s (kept without a symbol): %s", matrix_path, len(absent), probemap_path,
+                    ", ".join(absent[:5]))
+
+
 def read_survival(path: str | os.PathLike[str]) -> pd.DataFrame:
     """GDC-hub `survival.tsv`: patient-level OS and OS.time (days)."""
     path = Path(path)
