@@ -151,10 +151,14 @@ def test_sex_at_birth_fills_a_missing_gender_and_absent_fields_are_reported(tmp_
     path = _clinical(tmp_path, [
         {"sample": "TCGA-AA-0001-01A", "gender.demographic": "Male", "sex_at_birth.demographic": "male"},
         {"sample": "TCGA-AA-0002-01A", "gender.demographic": "not reported", "sex_at_birth.demographic": "female"},
+        {"sample": "TCGA-AA-0003-01A", "gender.demographic": "female", "sex_at_birth.demographic": "male"},
     ])
     clinical, report = xena.read_clinical(path)
-    assert clinical["sex"].tolist() == ["male", "female"]
+    assert clinical["sex"].tolist() == ["male", "female", "female"]
     assert report["clinical_columns"]["sex"] == "gender.demographic"
+    assert report["clinical_rows_by_column"]["sex"] == {"gender.demographic": 2, "sex_at_birth.demographic": 1}
+    assert report["clinical_column_conflicts"]["sex"] == [
+        "TCGA-AA-0003 (gender.demographic 'female', sex_at_birth.demographic 'male')"]
     assert report["clinical_fields_missing"] == ["age", "stage", "grade"]
 
 

@@ -192,6 +192,11 @@ def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
             f"classification_of_tumor for {resolution['by_classification_of_tumor']}, records agree for "
             f"{resolution['records_agree']}, ambiguous (set missing) for {len(ambiguous)}"
             + (f": {', '.join(ambiguous[:10])}" if ambiguous else ""))
+    for field_name, by_column in report["clinical_rows_by_column"].items():
+        notes.append(f"{path.name}: {field_name} read from " + ", ".join(f"{c} ({n} patients)" for c, n in by_column.items()))
+    for field_name, found in report["clinical_column_conflicts"].items():
+        notes.append(f"{path.name}: {len(found)} patients have conflicting {field_name} columns (the first is used): "
+                     + "; ".join(found[:5]))
     for field_name in report["clinical_fields_missing"]:
         notes.append(f"{path.name}: no column for {field_name} (looked for "
                      f"{', '.join(xena.CLINICAL_FIELDS[field_name])}); {field_name} is missing for every patient")

@@ -18,7 +18,7 @@ import ast
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -268,12 +268,12 @@ class ListResolution:
     primary_flag: int = 0
     classification: int = 0
     records_agree: int = 0
-    ambiguous: list[str] | None = None
+    ambiguous: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"list_cells": self.list_cells, "by_diagnosis_is_primary_disease": self.primary_flag,
                 "by_classification_of_tumor": self.classification, "records_agree": self.records_agree,
-                "ambiguous_set_missing": len(self.ambiguous or []), "ambiguous_patients": sorted(self.ambiguous or [])}
+                "ambiguous_set_missing": len(self.ambiguous), "ambiguous_patients": sorted(self.ambiguous)}
 
 
 def _primary_position(flags: dict[str, Any], length: int, *, path: Path, column: str, sample: str) -> tuple[int, str] | None:
@@ -316,13 +316,19 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
     out = pd.DataFrame(index=pd.Index(table["_patient"], name="patient_id"))
     resolutions: dict[str, ListResolution] = {}
     missing_fields = []
+    filled_by: dict[str, dict[str, int]] = {}
+    conflicts: dict[str, list[str]] = {}
     for field_name, columns in chosen.items():
         values: list[Any] = [None] * len(table)
-        resolution = ListResolution(ambiguous=[])
+        resolution = ListResolution()
         for column in columns:
             cells = table[column].tolist()
             for row, (sample, cell, patient) in enumerate(zip(table["sample"], cells, table["_patient"])):
-                if values[row] is not None:
+                if values[row] is not None:  # a later spelling only fills gaps; a different value is reported
+                    if not _missing(cell) and not cell.strip().startswith("[") and \
+                            cell.strip().lower() != str(values[row][1]).strip().lower():
+                        conflicts.setdefault(field_name, []).append(f"{patient} ({values[row][0]} {values[row][1]!r}, "
+                                                                    f"{column} {cell.strip()!r})")
                     continue
                 parsed = parse_cell(cell, path=path, column=column, sample=sample)
                 if isinstance(parsed, list):
@@ -337,12 +343,17 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
         resolutions[field_name] = resolution
         if not columns:
             missing_fields.append(field_name)
+        used = pd.Series([v[0] for v in values if v is not None], dtype=str).value_counts()
+        if len(used) > 1 or (len(used) == 1 and used.index[0] != columns[0]):
+            filled_by[field_name] = {str(k): int(n) for k, n in used.items()}
         out[field_name] = [_convert(field_name, v) for v in values]
     report: dict[str, Any] = {
         "clinical_columns": {k: (v[0] if v else "") for k, v in chosen.items()},
         "clinical_fields_missing": missing_fields,
         "clinical_list_rule": LIST_RULE,
         "clinical_list_cells": {k: r.as_dict() for k, r in resolutions.items() if r.list_cells},
+        "clinical_rows_by_column": filled_by,
+        "clinical_column_conflicts": conflicts,
     }
     return out, report
 
@@ -362,7 +373,6 @@ def _resolve_list(values: list[str | None], flags: dict[str, Any], resolution: L
     if len(known) <= 1:
         resolution.records_agree += 1
         return known[0] if known else None
-    assert resolution.ambiguous is not None
     resolution.ambiguous.append(patient)
     return None
 
