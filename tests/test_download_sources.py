@@ -6,6 +6,7 @@ import gzip
 import shutil
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -173,7 +174,8 @@ def test_xena_cohort_with_cdr_survival(served: LoopbackServer, demo_dir: Path, d
     assert stage_lists["list_cells"] == 3 and stage_lists["by_diagnosis_is_primary_disease"] == 1
     assert stage_lists["records_agree"] == 1 and list(stage_lists["ambiguous_patients"]) == [listed["ambiguous"]]
     assert any("ambiguous (set missing) for 1" in w and listed["ambiguous"] in w for w in harmonisation["warnings"])
-    section = cohort_summary_section(adata, "xena")  # what the report's cohort section shows of both rules
+    adata.write_h5ad(tmp_path / "cohort.h5ad")  # the new uns records are storable
+    section = cohort_summary_section(ad.read_h5ad(tmp_path / "cohort.h5ad"), "xena")  # what the report shows
     assert "counts: hub-averaged counts" in section.context["facts"]["layers"]
     assert any("hub-averaged counts" in w for w in section.warnings)
     assert any("several diagnosis records for stage" in w for w in section.warnings)
