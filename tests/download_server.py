@@ -17,6 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 GDC_PREFIX = "/gdcapi"
 
 
@@ -188,3 +191,28 @@ class LoopbackServer:
 
 def gzip_bytes(text: str) -> bytes:
     return gzip.compress(text.encode(), mtime=0)
+
+
+# -- UCSC Xena GDC hub files, written as xena-GDC-ETL writes them ---------------------------------------------
+def xena_hub_matrix(per_file: pd.DataFrame, sample_of_file: dict[str, str]) -> pd.DataFrame:
+    """What the hub ETL (`xena_dataset.merge_sample_cols`) makes of per-file STAR columns (genes x files):
+    the files of one sample averaged, then log2(x+1). Columns are the samples, in first-seen order."""
+    samples = [sample_of_file[f] for f in per_file.columns]
+    merged = per_file.T.groupby(samples, sort=False).mean().T
+    return np.log2(merged.astype(float) + 1.0)
+
+
+def write_xena_matrix(path: Path, log2_values: pd.DataFrame) -> None:
+    """A hub genomic matrix: `Ensembl_ID` then one column per sample, full double precision, gzipped."""
+    frame = log2_values.copy()
+    frame.index.name = "Ensembl_ID"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip_bytes(frame.to_csv(sep="\t")))
+
+
+def write_xena_table(path: Path, table: pd.DataFrame) -> None:
+    """A hub clinicalMatrix (clinical.tsv, survival.tsv), gzipped. A cell holding a Python list is written
+    as its repr, as the ETL's `format_multiple_data` (`groupby('id').agg(list)` then `to_csv`) leaves a case
+    with several diagnosis records: "['Stage IIIA', '']" (missing elements are '' after its `fillna('')`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip_bytes(table.to_csv(sep="\t", index=False)))

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +20,8 @@ from conftest import REPO, run_snakemake
 from download_server import LoopbackServer
 from test_download_http import quick_client
 
-from ferrostem.resources import ResourceChecksumError, fetch_resource, get_resource, load_lock
+from ferrostem.resources import (ResourceChecksumError, ensure_cached, fetch_resource, get_resource, load_lock,
+                                 verified_resource_files)
 from ferrostem.errors import ConfigError
 
 SHARED_FILES = {  # resource id -> file in ../shared/reference (the byte copies the lock pins)
@@ -44,6 +47,81 @@ def test_every_downloadable_resource_is_pinned():
     lock = load_lock()
     assert set(SHARED_FILES) == {i for i, r in lock.items() if not r.restricted}
     assert {"cibersort_lm22", "kegg_hsa04216"} <= {i for i, r in lock.items() if r.restricted}
+
+
+def _sources_row(sources: str, filename: str) -> str:
+    """The row of ../shared/reference/SOURCES.md whose first cell names `filename`."""
+    for line in sources.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and filename in [n.strip() for n in cells[0].split(",")]:
+            return line
+    raise AssertionError(f"SOURCES.md has no row for {filename}")
+
+
+def test_every_lock_url_serves_the_pinned_bytes(shared_reference: Path):
+    """Each entry's url is the commit-pinned copy that SOURCES.md says the shared bytes were taken from, the
+    pinned sha256/size are those bytes, and a canonical URL named there is the url itself or the upstream."""
+    sources = (shared_reference / "SOURCES.md").read_text()
+    for resource_id, relative in SHARED_FILES.items():
+        resource = get_resource(resource_id)
+        data = (shared_reference / relative).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == resource.sha256 and len(data) == resource.size, resource_id
+        row = _sources_row(sources, Path(relative).name)
+        match = re.fullmatch(r"https://raw\.githubusercontent\.com/([^/]+/[^/]+)/([0-9a-f]{40})/(.+)", resource.url)
+        assert match, f"{resource_id}: url {resource.url} is not a commit-pinned copy"
+        repo, commit, path = match.groups()
+        assert f"`{repo}`" in row, f"{resource_id}: SOURCES.md names another origin than {repo}: {row}"
+        assert any(commit.startswith(token) for token in re.findall(r"\b[0-9a-f]{8,40}\b", row)), \
+            f"{resource_id}: commit {commit} is not the one SOURCES.md names: {row}"
+        assert path in row or path.replace(resource.filename, "<file>") in row, f"{resource_id}: {path} vs {row}"
+        for url in re.findall(r"`(https?://[^`\s]+)`", row):  # a canonical URL SOURCES.md names
+            assert url in (resource.url, resource.upstream), f"{resource_id}: neither url nor upstream is {url}"
+        if resource.upstream:
+            assert resource.upstream != resource.url and resource.upstream.startswith(("https://", "http://"))
+    assert get_resource("msigdb_c2_v7_1").upstream == \
+        "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/7.1/c2.all.v7.1.symbols.gmt"
+
+
+def test_lock_rejects_an_upstream_that_is_not_a_url(tmp_path: Path):
+    lock = yaml.safe_load((REPO / "resources" / "lock.yaml").read_text())
+    lock["resources"]["mcpcounter_genes"]["upstream"] = "the MCPcounter repository (copy)"
+    (tmp_path / "lock.yaml").write_text(yaml.safe_dump(lock))
+    with pytest.raises(ConfigError, match=r"mcpcounter_genes.*upstream must be an http\(s\) URL.*note"):
+        load_lock(tmp_path / "lock.yaml")
+
+
+def test_edited_cached_resource_is_fetched_again_or_refused(shared_reference: Path, tmp_path: Path):
+    mirror = resource_mirror(shared_reference, tmp_path / "mirror")
+    client = quick_client(tmp_path / "store", mirror=str(mirror))
+    resource = get_resource("mcpcounter_genes")
+    cached = resource.cache_path(tmp_path)
+    fetch_resource(resource, cached, client)
+    pinned = cached.read_bytes()
+    cached.write_bytes(pinned.replace(b"CD8B", b"CD8X"))  # same size, other bytes: edited in place
+    verified_resource_files({"immune": [str(cached)]}, client)
+    assert cached.read_bytes() == pinned
+    with open(cached, "ab") as handle:
+        handle.write(b"EXTRA\tgene\n")
+    edited = hashlib.sha256(cached.read_bytes()).hexdigest()
+    with pytest.raises(ResourceChecksumError) as error:  # no way to fetch: the run stops, naming what to do
+        ensure_cached(resource, cached, client=None)
+    message = str(error.value)
+    assert str(cached) in message and resource.sha256 in message and edited in message
+    assert "delete" in message and "make prefetch" in message
+    ensure_cached(resource, cached, client)
+    assert cached.read_bytes() == pinned
+
+
+def test_cached_user_copy_must_equal_the_users_file(tmp_path: Path):
+    resource = get_resource("cibersort_lm22")
+    own = tmp_path / "LM22.txt"
+    own.write_text("Gene symbol\tB cells naive\nABCB4\t555.7\n")
+    cached = resource.cache_path(tmp_path)
+    fetch_resource(resource, cached, None, user_copy=own)
+    cached.unlink()
+    cached.write_text("Gene symbol\tB cells naive\nABCB4\t1.0\n")  # edited (a new file, no longer the link)
+    verified_resource_files({"lm22": str(cached)}, None, {"cibersort_lm22": str(own)})
+    assert cached.read_text() == own.read_text()
 
 
 def test_resources_from_mirror_match_the_lock(shared_reference: Path, tmp_path: Path):

@@ -6,17 +6,19 @@ import gzip
 import shutil
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import DEMO_GEO_MAPPING
-from download_server import LoopbackServer, gzip_bytes
+from download_server import LoopbackServer, gzip_bytes, write_xena_matrix, write_xena_table, xena_hub_matrix
 from test_download_http import quick_client as _quick_client
 
 from ferrostem.demo import DEMO_GPL, DEMO_GSE, DEMO_PROJECT
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.harmonise import harmonise_cohort
+from ferrostem.summary import cohort_summary_section
 from ferrostem.sources import gdc, geo, xena
 
 
@@ -65,31 +67,54 @@ def test_gdc_batch_with_bad_member_falls_back_to_single_files(served: LoopbackSe
     assert (tmp_path / "raw" / "data" / victim["file_id"] / victim["file_name"]).read_bytes() == good
 
 
-def _xena_files(demo_rnaseq, raw_gdc: Path, folder: Path, project: str) -> None:
-    """Xena GDC-hub files made from the demo's STAR files (log2(x+1) as the hub stores them)."""
+# planted in the Xena hub files: one sample whose counts are the mean of two files (odd sums give x.5), and
+# list cells for three patients (primary flag, records that agree, ambiguous records)
+AVERAGED_SAMPLE_INDEX = 3
+LIST_PATIENTS = {"flagged": 0, "agree": 1, "ambiguous": 2}
+
+
+def _xena_files(demo_rnaseq, raw_gdc: Path, folder: Path, project: str) -> dict[str, object]:
+    """Xena GDC-hub files made from the demo's STAR files as the hub ETL writes them; returns what was planted."""
     hits = gdc.load_json_hits(raw_gdc / "files.json")
     sheet = gdc.file_sheet(hits)
     matrix = gdc.merge_star_files([raw_gdc / "data" / r.file_id / r.file_name for r in sheet.itertuples()],
-                                  list(sheet["sample_id"] + "-" + sheet["file_id"].str[:4]))
-    keep = ~sheet["sample_id"].duplicated().to_numpy()
-    samples = sheet["sample_id"][keep].tolist()
+                                  list(sheet["file_id"]))
     ids = matrix.genes["gene_id"]
-    counts = pd.DataFrame(np.log2(matrix.counts[:, keep] + 1.0), index=ids, columns=samples)
-    tpm = pd.DataFrame(np.log2(matrix.tpm[:, keep] + 1.0), index=ids, columns=samples)
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind, frame in {"star_counts": counts, "star_tpm": tpm}.items():
-        frame.index.name = "Ensembl_ID"
-        (folder / f"{project}.{kind}.tsv.gz").write_bytes(gzip_bytes(frame.to_csv(sep="\t", float_format="%.10f")))
+    files = list(sheet["file_id"])
+    sample_of_file = dict(zip(sheet["file_id"], sheet["sample_id"]))
+    counts = pd.DataFrame(matrix.counts, index=ids, columns=files)
+    tpm = pd.DataFrame(matrix.tpm, index=ids, columns=files)
+    averaged = sheet["sample_id"].iloc[AVERAGED_SAMPLE_INDEX]
+    first_file = sheet["file_id"].iloc[AVERAGED_SAMPLE_INDEX]
+    second = counts[first_file] + np.arange(len(ids)) % 3  # a second aliquot file of the same sample
+    counts["second-aliquot"], tpm["second-aliquot"] = second, tpm[first_file]
+    sample_of_file["second-aliquot"] = averaged
+    write_xena_matrix(folder / f"{project}.star_counts.tsv.gz", xena_hub_matrix(counts, sample_of_file))
+    write_xena_matrix(folder / f"{project}.star_tpm.tsv.gz", xena_hub_matrix(tpm, sample_of_file))
     probemap = pd.DataFrame({"id": ids, "gene": matrix.genes["gene_name"], "chrom": "chr1", "chromStart": 1,
                              "chromEnd": 2, "strand": "+"})
     (folder / xena.PROBEMAP).write_text(probemap.to_csv(sep="\t", index=False))
     obs = demo_rnaseq.obs.astype({"sample_id": str, "patient_id": str, "sex": str, "stage": str})
-    survival = pd.DataFrame({"sample": obs["sample_id"], "OS": obs["OS"], "_PATIENT": obs["patient_id"],
-                             "OS.time": obs["OS.time"]})
-    (folder / f"{project}.survival.tsv.gz").write_bytes(gzip_bytes(survival.to_csv(sep="\t", index=False)))
+    write_xena_table(folder / f"{project}.survival.tsv.gz", pd.DataFrame(
+        {"sample": obs["sample_id"], "OS": obs["OS"], "_PATIENT": obs["patient_id"], "OS.time": obs["OS.time"]}))
     clinical = pd.DataFrame({"sample": obs["sample_id"], "age_at_index.demographic": obs["age"].round(),
-                             "gender.demographic": obs["sex"], "ajcc_pathologic_stage.diagnoses": obs["stage"]})
-    (folder / f"{project}.clinical.tsv.gz").write_bytes(gzip_bytes(clinical.to_csv(sep="\t", index=False)))
+                             "gender.demographic": obs["sex"], "ajcc_pathologic_stage.diagnoses": obs["stage"],
+                             "diagnosis_is_primary_disease.diagnoses": "True", "tumor_grade.diagnoses": "G2"})
+    patients = list(dict.fromkeys(obs["patient_id"]))
+    planted = {"averaged_sample": averaged, "odd_cells": int(((counts[first_file] + second) % 2 == 1).sum()),
+               "averaged_expected": np.floor((counts[first_file] + second) / 2 + 0.5),  # halves round up
+               "list_patients": {rule: patients[i] for rule, i in LIST_PATIENTS.items()}}
+    for rule, patient in planted["list_patients"].items():
+        rows = clinical.index[obs["patient_id"].to_numpy() == patient]
+        stage, flags, grade = {"flagged": (["Stage IIIA", "Stage I"], ["False", "True"], ["G3", "G1"]),
+                               "agree": (["Stage II", "", "Stage II"], ["", "", ""], ["G2", "G2", ""]),
+                               "ambiguous": (["Stage IV", "Stage II"], "", ["G1", "G3"])}[rule]
+        for row in rows:
+            clinical.at[row, "ajcc_pathologic_stage.diagnoses"] = stage
+            clinical.at[row, "diagnosis_is_primary_disease.diagnoses"] = flags
+            clinical.at[row, "tumor_grade.diagnoses"] = grade
+    write_xena_table(folder / f"{project}.clinical.tsv.gz", clinical)
+    return planted
 
 
 def _cdr(demo_rnaseq, code: str) -> pd.DataFrame:
@@ -109,7 +134,7 @@ def _cdr(demo_rnaseq, code: str) -> pd.DataFrame:
 def test_xena_cohort_with_cdr_survival(served: LoopbackServer, demo_dir: Path, demo_rnaseq, tmp_path: Path):
     project = "TCGA-DEMO"
     hub = served.root / "hub" / "download"
-    _xena_files(demo_rnaseq, demo_dir / "gdc", hub, project)
+    planted = _xena_files(demo_rnaseq, demo_dir / "gdc", hub, project)
     cdr = _cdr(demo_rnaseq, "DEMO")
     (served.root / "pancan" / "download").mkdir(parents=True)
     (served.root / "pancan" / "download" / xena.CDR_DATASET).write_text(cdr.to_csv(sep="\t", index=False))
@@ -118,12 +143,42 @@ def test_xena_cohort_with_cdr_survival(served: LoopbackServer, demo_dir: Path, d
     cdr_path = xena.download_cdr(client, tmp_path / "cdr.tsv", served.url + "/pancan")
     cohort = {"source": "xena", "project": project, "survival_source": "cdr"}
     adata = harmonise_cohort(cohort, raw, cdr_path)
-    assert adata.uns["harmonisation"]["counts_back_transformed"] is True
-    assert adata.uns["harmonisation"]["counts_max_rounding"] < 1e-3
+    harmonisation = adata.uns["harmonisation"]
+    assert harmonisation["counts_back_transformed"] is True
+    # the averaged sample: x.5 cells counted, rounded (halves up), named; the layer says hub-averaged
+    averaged = planted["averaged_sample"]
+    rounding = harmonisation["counts_rounding"]
+    assert list(rounding["samples_with_averaged_counts"]) == [averaged]
+    assert rounding["non_integer_samples"] == 1 and rounding["non_integer_cells"] == planted["odd_cells"] > 0
+    assert rounding["max_rounding"] == pytest.approx(0.5)
+    assert adata.uns["layer_scales"]["counts"].startswith("hub-averaged counts")
+    assert adata.uns["provenance"]["counts_rounding"]["non_integer_cells"] == planted["odd_cells"]
+    assert any("hub-averaged counts" in w and averaged in w for w in harmonisation["warnings"])
+    genes = demo_rnaseq.var_names
     common = adata.obs_names.intersection(demo_rnaseq.obs_names)
     assert len(common) == demo_rnaseq.n_obs
-    genes = demo_rnaseq.var_names
-    assert np.array_equal(adata[common, genes].layers["counts"], demo_rnaseq[common, genes].layers["counts"])
+    single = common.drop(averaged)
+    assert np.array_equal(adata[single, genes].layers["counts"], demo_rnaseq[single, genes].layers["counts"])
+    expected = planted["averaged_expected"].rename(lambda g: g.split(".")[0])
+    expected = expected[~expected.index.duplicated(keep=False)].reindex(adata.var["gene_id"]).to_numpy()
+    compared = ~np.isnan(expected)
+    assert compared.mean() > 0.9
+    assert np.array_equal(np.asarray(adata[averaged].layers["counts"][0])[compared], expected[compared])
+    # list cells: the primary record's element, agreeing records, ambiguous -> missing and named
+    by_patient = adata.obs.drop_duplicates("patient_id").set_index("patient_id")
+    listed = planted["list_patients"]
+    assert by_patient.loc[listed["flagged"], "stage"] == "Stage I" and by_patient.loc[listed["flagged"], "grade"] == "G1"
+    assert by_patient.loc[listed["agree"], "stage"] == "Stage II" and by_patient.loc[listed["agree"], "grade"] == "G2"
+    assert pd.isna(by_patient.loc[listed["ambiguous"], "stage"]) and pd.isna(by_patient.loc[listed["ambiguous"], "grade"])
+    stage_lists = harmonisation["clinical_list_cells"]["stage"]
+    assert stage_lists["list_cells"] == 3 and stage_lists["by_diagnosis_is_primary_disease"] == 1
+    assert stage_lists["records_agree"] == 1 and list(stage_lists["ambiguous_patients"]) == [listed["ambiguous"]]
+    assert any("ambiguous (set missing) for 1" in w and listed["ambiguous"] in w for w in harmonisation["warnings"])
+    adata.write_h5ad(tmp_path / "cohort.h5ad")  # the new uns records are storable
+    section = cohort_summary_section(ad.read_h5ad(tmp_path / "cohort.h5ad"), "xena")  # what the report shows
+    assert "counts: hub-averaged counts" in section.context["facts"]["layers"]
+    assert any("hub-averaged counts" in w for w in section.warnings)
+    assert any("several diagnosis records for stage" in w for w in section.warnings)
     by_patient = cdr.set_index("_PATIENT")
     redacted = by_patient.index[0]
     for endpoint in ("DSS", "PFI.time"):

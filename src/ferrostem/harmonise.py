@@ -120,6 +120,7 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     counts = counts[:, count_columns]
     tpm = np.exp2(tpm_matrix.values[np.ix_(gene_rows, tpm_columns)]) - 1.0
     probemap = xena.read_probemap(raw / xena.PROBEMAP)
+    xena.check_probemap_covers(probemap, count_matrix.ids, raw / xena.PROBEMAP, counts_path)
     genes = pd.DataFrame({"gene_id": count_matrix.ids,
                           "gene_name": probemap["gene"].reindex(count_matrix.ids).fillna("").to_numpy(),
                           "gene_type": ""})
@@ -132,8 +133,16 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     }, index=samples)
     kept, excluded, dropped = select_samples(sheet, rules)
     columns = [sheet.index.get_loc(i) for i in kept.index]
-    clinical = xena.read_clinical(raw / names["clinical"]).join(xena.read_survival(raw / names["survival"]), how="outer")
+    clinical, clinical_report = xena.read_clinical(raw / names["clinical"])
+    clinical = clinical.join(xena.read_survival(raw / names["survival"]), how="outer")
     obs, orphans, missing, warnings = join_clinical(kept.set_index("sample_id", drop=False), clinical, rules)
+    warnings += _xena_clinical_notes(clinical_report, raw / names["clinical"])
+    counts_rounding = rounding.for_samples(kept["xena_column"].tolist())
+    if counts_rounding["non_integer_samples"]:
+        warnings.append(
+            f"{names['star_counts']}: {counts_rounding['non_integer_samples']} samples hold hub-averaged counts "
+            f"(means of several aliquot files; {counts_rounding['non_integer_cells']} non-integer cells, rounded): "
+            f"{', '.join(counts_rounding['samples_with_averaged_counts'][:10])}")
     if only_one:
         warnings.append(f"{len(only_one)} samples are in only one of star_counts / star_tpm and were left out: "
                         f"{', '.join(only_one[:10])}")
@@ -152,20 +161,46 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     record = provenance(
         "xena", release="GDC hub (see download.json)", simulated=simulated, urls=_download_urls(raw),
         inputs=_digests(inputs, raw),
-        extra={"project": project, "counts_transform": "2**x - 1 of log2(count+1), rounded to integers",
-               "counts_max_rounding": rounding, "gene_model": "GENCODE v36 (Xena probe map)"},
+        extra={"project": project, "counts_transform": XENA_COUNTS_SCALE, "counts_rounding": counts_rounding,
+               "gene_model": "GENCODE v36 (Xena probe map)"},
     )
     return build_anndata(
         obs=obs.drop(columns=["depth", "vial", "xena_column"]),
         var=genes,
         layers={"counts": counts_h.T, "tpm": tpm_h.T, "log2": np.log2(tpm_h.T + 1.0)},
-        layer_scales={"counts": "raw counts (Xena star_counts back-transformed from log2(count+1), rounded)",
+        layer_scales={"counts": XENA_COUNTS_SCALE,
                       "tpm": "TPM (Xena star_tpm back-transformed from log2(TPM+1))", "log2": "log2(TPM+1)"},
         assay="rnaseq",
         provenance_record=record,
         harmonisation={"rules": rules.__dict__, **report_dict(gene_report, sample_report), **survival_report,
-                       "counts_back_transformed": True, "counts_max_rounding": rounding},
+                       "counts_back_transformed": True, "counts_rounding": counts_rounding, **clinical_report},
     )
+
+
+XENA_COUNTS_SCALE = ("hub-averaged counts (Xena star_counts: the hub averages a sample's aliquot files, then "
+                     "log2(x+1); back-transformed 2**x - 1 and rounded to integers)")
+
+
+def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
+    """Report lines for what read_clinical did: list cells resolved or left missing, fields not found."""
+    notes = []
+    for field_name, resolution in report["clinical_list_cells"].items():
+        ambiguous = resolution["ambiguous_patients"]
+        notes.append(
+            f"{path.name}: {resolution['list_cells']} patients have several diagnosis records for {field_name}; "
+            f"primary diagnosis flag used for {resolution['by_diagnosis_is_primary_disease']}, "
+            f"classification_of_tumor for {resolution['by_classification_of_tumor']}, records agree for "
+            f"{resolution['records_agree']}, ambiguous (set missing) for {len(ambiguous)}"
+            + (f": {', '.join(ambiguous[:10])}" if ambiguous else ""))
+    for field_name, by_column in report["clinical_rows_by_column"].items():
+        notes.append(f"{path.name}: {field_name} read from " + ", ".join(f"{c} ({n} patients)" for c, n in by_column.items()))
+    for field_name, found in report["clinical_column_conflicts"].items():
+        notes.append(f"{path.name}: {len(found)} patients have conflicting {field_name} columns (the first is used): "
+                     + "; ".join(found[:5]))
+    for field_name in report["clinical_fields_missing"]:
+        notes.append(f"{path.name}: no column for {field_name} (looked for "
+                     f"{', '.join(xena.CLINICAL_FIELDS[field_name])}); {field_name} is missing for every patient")
+    return notes
 
 
 def needs_log_transform(values: np.ndarray) -> bool:

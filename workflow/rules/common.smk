@@ -54,7 +54,7 @@ def resource_path(resource_id):
     """Where the locked resource `resource_id` is cached (rule fetch_resource puts it there)."""
     if resource_id not in RESOURCE_LOCK:
         raise ValueError(f"resource {resource_id!r} is not in resources/lock.yaml; known: {sorted(RESOURCE_LOCK)}")
-    return f"resources/cache/{resource_id}/{RESOURCE_LOCK[resource_id].filename}"
+    return str(RESOURCE_LOCK[resource_id].cache_path())
 
 
 def mirror_inputs(wildcards):

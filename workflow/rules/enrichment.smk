@@ -24,6 +24,8 @@ rule enrichment:
         de_settings=config["de"],
         collections=enrichment_collections(),
         resource_files=enrichment_resource_files(),
+        download=DOWNLOAD,
+        resource_paths=config["resources"]["paths"],
         test=lambda wc: comparison_config(wc.cohort, wc.comparison)["test"],
     threads: 1
     resources:

@@ -38,6 +38,8 @@ rule signature_scores:
         settings=config["signatures"],
         catalogue_dir=lambda wildcards, input: os.path.dirname(input.aliases),
         resource_files=signature_resource_files(),
+        download=DOWNLOAD,
+        resource_paths=config["resources"]["paths"],
     conda:
         "../../envs/ferrostem.yaml"
     log:

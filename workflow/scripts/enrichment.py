@@ -7,14 +7,18 @@ import pandas as pd  # noqa: E402
 
 from ferrostem.de import DESettings  # noqa: E402
 from ferrostem.de_report import enrichment_section  # noqa: E402
+from ferrostem.download import make_client  # noqa: E402
 from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
+from ferrostem.resources import verified_resource_files  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 
 log = script_logging()
 settings = EnrichmentSettings.from_config(snakemake.params.settings)
 alpha = DESettings.from_config(snakemake.params.de_settings).alpha
+verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
+                        snakemake.params.resource_paths)
 collections = [(CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
                for name, spec in snakemake.params.collections.items()]
 table = pd.read_csv(snakemake.input.table, sep="\t", keep_default_na=False, na_values=[""])

@@ -6,8 +6,10 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ferrostem.download import make_client  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
+from ferrostem.resources import verified_resource_files  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 from ferrostem.scoring import score_cohort  # noqa: E402
 from ferrostem.signature_report import annotate, immune_section, signatures_section  # noqa: E402
@@ -18,6 +20,8 @@ log = script_logging()
 settings = snakemake.params.settings
 catalogue = select_signatures(load_catalogue(snakemake.params.catalogue_dir),
                               settings.get("include", []), settings.get("exclude", []))
+verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
+                        snakemake.params.resource_paths)
 signatures, unavailable = resolve_resources(catalogue, snakemake.params.resource_files)
 aliases = load_alias_table(snakemake.input.aliases)
 if settings.get("hgnc_table"):
