@@ -33,3 +33,17 @@ def test_report_inlines_its_script_and_sizes_every_image() -> None:
     sized = show_at_half_size(f'<img src="{uri}"><img src="{uri}">')
     assert sized.count('width="') == 2
     assert section.id == "s"
+
+
+def test_group_difference_names_its_test_and_p() -> None:
+    import numpy as np
+
+    from ferrostem.signature_report import group_difference, significance_marks
+
+    rng = np.random.default_rng(1)
+    two = [("tumor", rng.normal(1, 1, 40)), ("normal", rng.normal(0, 1, 40))]
+    assert group_difference(two).startswith("Mann-Whitney p = ")
+    three = [*two, ("other", rng.normal(0, 1, 10))]
+    assert group_difference(three).startswith("Kruskal-Wallis p = ")
+    assert group_difference([("tumor", np.array([1.0]))]) == "too few samples to compare"
+    assert list(significance_marks(np.array([0.0005, 0.005, 0.04, 0.2]))) == ["***", "**", "*", ""]

@@ -201,8 +201,12 @@ def dot_plot_figure(gsea: pd.DataFrame, per_collection: int = 10) -> plt.Figure:
     ax.set_yticks(range(len(chosen)), [f"{s} [{c}]" for s, c in zip(chosen["set"], chosen["collection"])], fontsize=7)
     ax.axvline(0, color="#555", lw=.5)
     ax.set_xlabel("normalised enrichment score (NES)")
-    ax.set_title("GSEA across collections (size: -log10 FDR)", fontsize=9)
+    ax.set_title("GSEA across collections", fontsize=9)
     fig.colorbar(scatter, ax=ax, fraction=.03, label="NES")
+    size_key = [ax.scatter([], [], s=20 + 40 * k, facecolors="none", edgecolors="#333", label=f"FDR {fdr}")
+                for k, fdr in ((0, "1"), (1, "0.1"), (2, "0.01"), (4, "\u2264 1e-4"))]
+    ax.legend(handles=size_key, title="dot size", fontsize=7, title_fontsize=7, frameon=False,
+              loc="upper left", bbox_to_anchor=(1.12, 1))
     return fig
 
 

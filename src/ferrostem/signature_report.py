@@ -65,20 +65,48 @@ def _distribution_figure(annotated: pd.DataFrame, scores: list[str], by: str, gr
             ax.scatter(np.full(len(d), j) + np.random.default_rng(j).uniform(-.15, .15, len(d)), d, s=5,
                        c="#1b2631", alpha=.5, edgecolors="none")
         ax.set_xticks(range(1, len(present) + 1), [g.replace("Stage ", "") for g, _ in present], fontsize=7)
-        ax.set_title(score, fontsize=7)
+        ax.set_ylabel("score", fontsize=7)
+        ax.set_title(f"{score}\n{group_difference(present)}", fontsize=7)
         ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return figure_uri(fig)
 
 
+def group_difference(groups: Sequence[tuple[str, np.ndarray]]) -> str:
+    """The test a reader expects above a box plot: Mann-Whitney U for two groups, Kruskal-Wallis for more."""
+    if len(groups) < 2 or any(len(values) < 2 for _, values in groups):
+        return "too few samples to compare"
+    if len(groups) == 2:
+        return f"Mann-Whitney p = {stats.mannwhitneyu(groups[0][1], groups[1][1]).pvalue:.2g}"
+    return f"Kruskal-Wallis p = {stats.kruskal(*[values for _, values in groups]).pvalue:.2g}"
+
+
+def significance_marks(q: np.ndarray) -> np.ndarray:
+    """'***' q < 0.001, '**' < 0.01, '*' < 0.05 (BH-adjusted over the whole heatmap), else ''."""
+    return np.select([q < 0.001, q < 0.01, q < 0.05], ["***", "**", "*"], default="")
+
+
 def _correlation_heatmap(frame: pd.DataFrame, rows: list[str], cols: list[str], title: str) -> tuple[str, pd.DataFrame]:
     rho = pd.DataFrame(index=rows, columns=cols, dtype=float)
+    pvalue = pd.DataFrame(np.nan, index=rows, columns=cols)
     for r in rows:
         for c in cols:
-            rho.loc[r, c] = stats.spearmanr(frame[r], frame[c], nan_policy="omit")[0] if r != c else 1.0
+            if r == c:
+                rho.loc[r, c] = 1.0
+                continue
+            rho.loc[r, c], pvalue.loc[r, c] = stats.spearmanr(frame[r], frame[c], nan_policy="omit")
+    tested = np.isfinite(pvalue.to_numpy())
+    q = np.full(pvalue.shape, np.nan)
+    if tested.any():
+        q[tested] = stats.false_discovery_control(pvalue.to_numpy()[tested], method="bh")
+    marks = significance_marks(np.where(tested, q, 1.0))
     fig, ax = new_figure(max(5.0, 0.32 * len(cols) + 3), max(4.0, 0.28 * len(rows) + 2))
     image = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for (i, j), mark in np.ndenumerate(marks):
+        if mark:
+            ax.text(j, i, mark, ha="center", va="center", fontsize=5, color="#1b2631")
+    ax.set_xlabel("* q < 0.05, ** q < 0.01, *** q < 0.001 (Spearman, BH over the heatmap)", fontsize=6)
     ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=6)
     ax.set_yticks(range(len(rows)), rows, fontsize=6)
     fig.colorbar(image, ax=ax, label="Spearman rho", shrink=.7)
