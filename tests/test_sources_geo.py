@@ -1,4 +1,5 @@
 import gzip
+import io
 
 import numpy as np
 import pandas as pd
@@ -96,3 +97,182 @@ def test_collapse_probes_rules():
     mean, _ = geo.collapse_probes(table, annotation, "mean", "split")
     assert mean.loc["A"].tolist() == [5.0, 19 / 3]
     assert mean.loc["C"].tolist() == [9.0, 9.0]
+
+
+# -- characteristics: keys matched ignoring case, repeated keys joined (issue 9 item 4) --------------------
+
+MIXED_MATRIX = """!Series_geo_accession\t"GSE2"
+!Series_platform_id\t"GPL1"
+!Sample_title\t"a"\t"b"\t"c"
+!Sample_geo_accession\t"GSM1"\t"GSM2"\t"GSM3"
+!Sample_description\t"d1"\t"d2"\t"d3"
+!Sample_characteristics_ch1\t"Tissue: Liver Tumor Tissue"\t"tissue: Liver Non-Tumor Tissue"\t"Tissue: Liver Tumor Tissue"
+!Sample_characteristics_ch1\t"Individual: P1"\t"individual: P1"\t"INDIVIDUAL: P2"
+!Sample_characteristics_ch1\t"treatment: sorafenib"\t"treatment: none"\t"description: x"
+!Sample_characteristics_ch1\t"treatment: TACE"\t""\t"Description: y"
+!Sample_characteristics_ch2\t"tissue: reference pool"\t"tissue: reference pool"\t"tissue: reference pool"
+!series_matrix_table_begin
+"ID_REF"\t"GSM1"\t"GSM2"\t"GSM3"
+"1007_s_at"\t1\t2\t3
+!series_matrix_table_end
+"""
+
+
+def test_characteristics_keys_ignore_case_and_repeated_keys_join(tmp_path):
+    parsed = geo.read_series_matrix(write(tmp_path, MIXED_MATRIX, "GSE2_series_matrix.txt.gz"))
+    samples = parsed.samples
+    # one column per key whatever its case, named by the first spelling met; nothing half-empty
+    assert samples["Tissue"].tolist() == ["Liver Tumor Tissue", "Liver Non-Tumor Tissue", "Liver Tumor Tissue"]
+    assert samples["Individual"].tolist() == ["P1", "P1", "P2"]
+    assert "tissue" not in samples.columns and "individual" not in samples.columns
+    # a key given twice for one sample keeps both values (GEOquery joins them)
+    assert samples["treatment"].fillna("").tolist() == ["sorafenib; TACE", "none", ""]
+    assert samples.loc["GSM3", "description"] == "x; y"
+    # the characteristic takes the plain name; the !Sample_description field keeps its GEO name
+    assert samples["Sample_description"].tolist() == ["d1", "d2", "d3"]
+    # channel 2 (the reference of a two-colour array) is its own column, not joined into channel 1
+    assert samples["tissue:ch2"].unique().tolist() == ["reference pool"]
+    report = parsed.characteristics_report
+    assert report.key_spellings_merged == {"Tissue": ["Tissue", "tissue"], "Individual": ["Individual", "individual", "INDIVIDUAL"],
+                                           "description": ["description", "Description"]}
+    assert report.repeated_keys_joined == {"treatment": 1, "description": 1}
+    assert report.sample_fields_renamed == {"description": "Sample_description"}
+    assert any("'Tissue'" in note and "case-insensitively" in note for note in report.notes())
+
+
+def test_probe_ids_match_the_platform_ignoring_case():
+    table = pd.DataFrame({"S1": [1.0, 2.0, 3.0, 4.0]}, index=["1007_S_AT", "1053_at", "ambig", "absent"])
+    annotation = pd.DataFrame({"probe_id": ["1007_s_at", "1053_at", "AMBIG", "Ambig"],
+                               "symbols": [["DDR1"], ["RFC2"], ["X"], ["Y"]], "entrez": ""})
+    genes, report = geo.collapse_probes(table, annotation)
+    assert genes["S1"].to_dict() == {"DDR1": 1.0, "RFC2": 2.0}
+    assert report.probes_matched_ignoring_case == 1  # 1007_S_AT; "ambig" matches two platform ids: unmapped
+    assert report.probes_unmapped == 2
+
+
+# -- platform tables: .annot and SOFT records, streamed (issue 9 items 5 and 10) ----------------------------
+
+def record_text(header, rows, declared=None, platform="GPL9"):
+    lines = [f"^PLATFORM = {platform}", f"!Platform_geo_accession = {platform}",
+             f"!Platform_data_row_count = {len(rows) if declared is None else declared}", "!platform_table_begin",
+             "\t".join(header), *["\t".join(r) for r in rows], "!platform_table_end"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("symbol, entrez", [("Gene Symbol", "ENTREZ_GENE_ID"), ("GENE_SYMBOL", "GENE_ID"),
+                                            ("Symbol", "Entrez Gene"), ("gene_symbol", "Gene ID")])
+def test_soft_platform_table_spellings(tmp_path, symbol, entrez):
+    path = tmp_path / "GPL9.soft"
+    path.write_text(record_text(["ID", "SEQUENCE", symbol, entrez],
+                                [["p1", "ACGT", "GPX4", "2879"], ["p2", "ACGT", "SNX3 /// NR2E1", "8724 /// 7101"],
+                                 ["p3", "ACGT", "---", ""]]))
+    table = geo.read_platform_annotation(path, "GPL9")
+    assert table["symbols"].tolist() == [["GPX4"], ["SNX3", "NR2E1"], []]
+    assert table["entrez"].tolist() == ["2879", "8724 /// 7101", ""]
+
+
+def test_platform_without_symbol_column_names_platform_and_columns(tmp_path):
+    path = tmp_path / "GPL9.soft"
+    path.write_text(record_text(["ID", "SEQUENCE", "SPOT_ID"], [["p1", "ACGT", "x"]]))
+    with pytest.raises(InputFormatError, match=r"GPL9.*no recognisable gene symbol column.*'ID', 'SEQUENCE', 'SPOT_ID'"):
+        geo.read_platform_annotation(path, "GPL9")
+
+
+def test_incomplete_platform_record_is_an_error(tmp_path):
+    path = tmp_path / "GPL9.soft"
+    rows = [["p1", "GPX4"], ["p2", "ACSL4"]]
+    path.write_text(record_text(["ID", "Gene Symbol"], rows, declared=3))
+    with pytest.raises(InputFormatError, match=r"GPL9 declares 3 rows.*has 2"):
+        geo.read_platform_annotation(path, "GPL9")
+    path.write_text(record_text(["ID", "Gene Symbol"], rows).replace("!platform_table_end\n", ""))
+    with pytest.raises(InputFormatError, match=r"GPL9.soft: no !platform_table_end.*truncated"):
+        geo.verify_platform_record(path, "GPL9")
+    path.write_text(record_text(["ID", "Gene Symbol"], rows, platform="GPL8"))
+    with pytest.raises(InputFormatError, match="platform GPL8, expected GPL9"):
+        geo.verify_platform_record(path, "GPL9")
+
+
+class CountingLines:
+    """An iterator over lines that remembers how many were read."""
+
+    def __init__(self, lines):
+        self.lines, self.read = lines, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.read >= len(self.lines):
+            raise StopIteration
+        self.read += 1
+        return self.lines[self.read - 1]
+
+
+@pytest.mark.shared
+def test_real_gpl20814_family_soft_excerpt(shared_reference):
+    path = shared_reference / "real_formats/geo/GPL20814_family.soft.GEOparse-test-excerpt.txt"
+    lines = path.read_text().splitlines(keepends=True)
+    begin = lines.index("!platform_table_begin\n")
+    series_line = next(i for i, line in enumerate(lines) if line.startswith("^SERIES"))
+    # GEOparse trimmed the middle of the family file: the platform table runs straight into the last row of a
+    # sample table and its !sample_table_end. Streaming stops right there, an incomplete record, never reading on.
+    counted = CountingLines(lines)
+    table = geo.iter_platform_table(counted, path.name)
+    assert table.platform == "GPL20814" and table.declared_rows == 2088
+    assert table.header == ["ID", "Reporter Name", "miRNA_ID", "SPOT_ID"]
+    rows = []
+    with pytest.raises(InputFormatError, match=r"line 42 with '!sample_table_end'.*not !platform_table_end"):
+        for row in table.rows:
+            rows.append(row)
+    assert [r[:3] for r in rows[:2]] == [["272", "hsa-miR-99b-5p", "MIMAT0000689"], ["271", "hsa-miR-99b-3p", "MIMAT0004678"]]
+    assert counted.read == series_line == 42  # the lines before ^SERIES, not one more
+    # with the platform table closed where GEO closes it, reading ends at !platform_table_end: the sample
+    # tables and the ^SERIES record that follow are never read
+    closed = lines[:begin + 4] + ["!platform_table_end\n"] + lines[begin + 4:]
+    counted = CountingLines(closed)
+    table = geo.iter_platform_table(counted, path.name)
+    assert [r[0] for r in table.rows] == ["272", "271"]
+    assert counted.read == begin + 5
+    # the whole record through the reader: a miRNA platform has no gene symbols, a clear error naming it
+    with pytest.raises(InputFormatError, match=r"platform GPL20814 has no recognisable gene symbol column.*"
+                                               r"'ID', 'Reporter Name', 'miRNA_ID', 'SPOT_ID'"):
+        geo.read_platform_annotation(path, "GPL20814")
+
+
+@pytest.mark.shared
+def test_real_gpl97_annot_head(shared_reference):
+    path = shared_reference / "real_formats/geo/GPL97.annot.head30.cols1-4.tsv"
+    table = geo.iter_platform_table(iter(path.read_text().splitlines(keepends=True)), path.name)
+    assert table.platform == "GPL97" and table.declared_rows is None
+    assert table.header == ["ID", "Gene title", "Gene symbol", "Gene ID"]
+    rows = []
+    with pytest.raises(InputFormatError, match="no !platform_table_end line; the download is truncated"):
+        for row in table.rows:
+            rows.append(row)
+    assert [(r[0], r[2], r[3]) for r in rows] == [("200000_s_at", "PRPF8", "10594"), ("200001_at", "CAPNS1", "826")]
+    with pytest.raises(InputFormatError, match="truncated"):  # a head is not a complete annotation
+        geo.read_platform_annotation(path)
+
+
+@pytest.mark.shared
+def test_real_gpl97_annot_multi_symbol_rows(shared_reference):
+    table = geo.read_platform_annotation(shared_reference / "geo/GPL97.annot.gz", "GPL97").set_index("probe_id")
+    assert table.loc["200067_x_at", "symbols"] == ["SNX3", "NR2E1"]
+    assert table.loc["200089_s_at", "symbols"] == ["SNORD16", "RPL4", "EPB49"]
+    assert table.loc["200089_s_at", "entrez"] == "595097///6124///2039"
+    assert table.loc["200088_x_at", "symbols"] == []
+
+
+@pytest.mark.shared
+def test_real_gse14520_extra_supplement_head(shared_reference):
+    """What the GSE14520 supplement table yields read as a whitespace table (the excerpt is R's print of it,
+    with the row numbers R adds and the dots R put in the column names)."""
+    path = shared_reference / "real_formats/geo/GSE14520_Extra_Supplement.head6.Rprint.txt"
+    lines = [line[2:] for line in path.read_text().splitlines() if line.startswith("# ")]
+    header_at = next(i for i, line in enumerate(lines) if line.startswith("Affy_GSM"))
+    table = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep=r"\s+")
+    assert list(table.columns) == ["Affy_GSM", "Survival.status", "Survival.months", "Recurr.status", "Recurr.months"]
+    assert table["Affy_GSM"].tolist() == ["GSM363205", "GSM363115", "GSM362970", "GSM363354", "GSM363039", "GSM363209"]
+    assert table["Survival.status"].tolist() == [0, 0, 0, 1, 0, 0]
+    assert table.loc[table["Affy_GSM"] == "GSM363354", "Survival.months"].item() == 10.4
+    assert (table["Recurr.months"] <= table["Survival.months"]).all()
