@@ -276,3 +276,73 @@ def test_real_gse14520_extra_supplement_head(shared_reference):
     assert table["Survival.status"].tolist() == [0, 0, 0, 1, 0, 0]
     assert table.loc[table["Affy_GSM"] == "GSM363354", "Survival.months"].item() == 10.4
     assert (table["Recurr.months"] <= table["Survival.months"]).all()
+
+
+# -- declared scale against the data (issue 10 item 2; log-ratios, issue 11 item 6) -------------------------
+
+def geo_raw(tmp_path, values: np.ndarray, accession="GSE7", platform="GPL7"):
+    """A raw GEO folder: a series matrix of `values` (probes x samples) and its platform's .annot."""
+    samples = [f"GSM{i + 1}" for i in range(values.shape[1])]
+    probes = [f"p{i}" for i in range(values.shape[0])]
+    lines = [f'!Series_geo_accession\t"{accession}"', f'!Series_platform_id\t"{platform}"',
+             "!Sample_geo_accession\t" + "\t".join(f'"{s}"' for s in samples),
+             "!Sample_characteristics_ch1\t" + "\t".join(f'"tissue: {"tumor" if i % 2 else "normal"}"'
+                                                       for i in range(len(samples))),
+             "!series_matrix_table_begin", "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples])]
+    lines += ["\t".join([f'"{p}"'] + [f"{v:.6g}" for v in row]) for p, row in zip(probes, values)]
+    write(tmp_path, "\n".join(lines + ["!series_matrix_table_end"]) + "\n", f"{accession}_series_matrix.txt.gz")
+    annot = ["^Annotation", f"!Annotation_platform = {platform}", "!platform_table_begin", "ID\tGene symbol\tGene ID"]
+    annot += [f"{p}\tG{i}\t{i}" for i, p in enumerate(probes)] + ["!platform_table_end"]
+    write(tmp_path, "\n".join(annot) + "\n", f"{platform}.annot.gz")
+    return tmp_path
+
+
+def load(raw, **settings):
+    from ferrostem.cohort import HarmonisationRules
+    from ferrostem.harmonise import load_geo_cohort
+
+    mapping = {"fields": {"tissue": "tissue"}, **settings}
+    return load_geo_cohort(raw, "GSE7", mapping, HarmonisationRules(), label="test cohort")
+
+
+LOG2_VALUES = np.random.default_rng(5).normal(8, 1.5, size=(50, 6))
+
+
+def test_log2_data_declared_linear_is_an_error(tmp_path):
+    raw = geo_raw(tmp_path, LOG2_VALUES)
+    with pytest.raises(ConfigError, match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'linear' but the "
+                                          r"values look log2.*log them twice.*trust_declared_scale"):
+        load(raw, scale="linear")
+
+
+def test_linear_data_declared_log2_is_an_error(tmp_path):
+    raw = geo_raw(tmp_path, 2.0 ** LOG2_VALUES)
+    with pytest.raises(ConfigError, match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'log2' but the "
+                                          r"values look linear"):
+        load(raw, scale="log2")
+
+
+def test_agreeing_declaration_and_trusted_override(tmp_path):
+    raw = geo_raw(tmp_path, LOG2_VALUES)
+    agreed = load(raw, scale="log2")
+    assert agreed.uns["harmonisation"]["log_transformed"] in (False, 0)
+    assert agreed.uns["harmonisation"]["detected_scale"] == "log2"
+    assert np.allclose(agreed[:, "G3"].X.ravel(), LOG2_VALUES[3], atol=1e-4)
+    trusted = load(raw, scale="linear", trust_declared_scale=True)
+    record = trusted.uns["harmonisation"]
+    assert record["log_transformed"] in (True, 1) and record["detected_scale"] == "log2"
+    assert "CONTRADICTS" in record["scale_rule"] and any("trust_declared_scale" in w for w in record["warnings"])
+    assert np.allclose(trusted[:, "G3"].X.ravel(), np.log2(LOG2_VALUES[3] + 1), atol=1e-4)
+
+
+def test_centred_log_ratios_are_log_scale(tmp_path):
+    ratios = np.random.default_rng(6).normal(0, 1.2, size=(50, 6))
+    adata = load(geo_raw(tmp_path, ratios))
+    record = adata.uns["harmonisation"]
+    assert record["detected_scale"] == "log2 ratio" and record["log_transformed"] in (False, 0)
+    assert np.allclose(adata[:, "G3"].X.ravel(), ratios[3], atol=1e-4)  # not logged, not clipped
+    assert (adata.layers["tpm"] > 0).all()  # the linear layer holds ratios (2**x), never a negative "intensity"
+    assert "ratio" in adata.uns["layer_scales"]["log2"]
+    assert any("log2 ratios" in w for w in record["warnings"])
+    with pytest.raises(ConfigError, match="declared 'linear' but the values look log2 ratio"):
+        load(geo_raw(tmp_path, ratios), scale="linear")

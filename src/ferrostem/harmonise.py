@@ -272,8 +272,7 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> 
     return obs
 
 
-def _cohort_name(accession: str, mapping: Mapping[str, Any]) -> str:
-    label = mapping.get("label")
+def _cohort_name(accession: str, label: str | None) -> str:
     return f"{accession} ({label})" if label else accession
 
 
@@ -289,7 +288,8 @@ def platform_annotation_file(raw: Path, platform: str) -> Path:
 
 
 def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Mapping[str, Any],
-                    rules: HarmonisationRules, *, simulated: bool = False, urls: list[str] | None = None) -> ad.AnnData:
+                    rules: HarmonisationRules, *, simulated: bool = False, urls: list[str] | None = None,
+                    label: str | None = None) -> ad.AnnData:
     raw = Path(raw_dir)
     matrices = sorted(raw.glob(f"{accession}*_series_matrix.txt*"))
     if not matrices:
@@ -307,7 +307,7 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     values = genes.to_numpy(dtype=float)
     scale = mapping.get("scale", "auto")
     transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
-                                                      _cohort_name(accession, mapping))
+                                                      _cohort_name(accession, label))
     log_values = np.log2(np.clip(values, 0, None) + 1.0) if transformed else values
     obs = geo_obs(series.samples, mapping, matrices[0])
     duplicated = obs.index[obs.index.duplicated()].unique().tolist()
@@ -475,5 +475,6 @@ def harmonise_cohort(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
         settings = cohort.get("geo", {})
         if settings.get("rnaseq_counts"):
             return load_geo_rnaseq_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated)
-        return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls)
+        return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls,
+                               label=cohort.get("label"))
     raise ConfigError(f"cohort source {source!r} has no harmoniser yet")
