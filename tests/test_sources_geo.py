@@ -346,3 +346,9 @@ def test_centred_log_ratios_are_log_scale(tmp_path):
     assert any("log2 ratios" in w for w in record["warnings"])
     with pytest.raises(ConfigError, match="declared 'linear' but the values look log2 ratio"):
         load(geo_raw(tmp_path, ratios), scale="linear")
+
+
+def test_characteristics_line_of_the_wrong_width_is_named(tmp_path):
+    text = MATRIX.replace('"grade: G1"\t"grade: G2"\t"grade: G3"', '"grade: G1"\t"grade: G2"\t"grade: G3"\t"grade: G4"')
+    with pytest.raises(InputFormatError, match=r"!Sample_characteristics_ch1 line 3 has 4 cells for 3 samples"):
+        geo.read_series_matrix(write(tmp_path, text))

@@ -200,6 +200,10 @@ def read_series_matrix(path: str | os.PathLike[str], *, require_table: bool = Tr
     for name, values in sample_fields.items():
         if len(values) != len(accessions):
             raise InputFormatError(f"{path}: !Sample_{name} has {len(values)} cells for {len(accessions)} samples")
+    for number, (channel, cells) in enumerate(characteristic_rows, start=1):
+        if len(cells) != len(accessions):
+            raise InputFormatError(f"{path}: !Sample_characteristics_{channel} line {number} has {len(cells)} cells "
+                                   f"for {len(accessions)} samples")
     characteristics, report = parse_characteristics(characteristic_rows, accessions)
     taken = {str(c).casefold() for c in characteristics.columns}
     report.sample_fields_renamed = {name: f"Sample_{name}" for name in sample_fields if name.casefold() in taken}
