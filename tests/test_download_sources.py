@@ -231,16 +231,30 @@ def test_geo_mixed_case_and_repeated_keys_over_http(served: LoopbackServer, tmp_
     (matrix_dir / f"{gse}-GPL571{geo.MATRIX_SUFFIX}").write_bytes(gzip_bytes(series_matrix(gse, "GPL571", samples[:1], [], {})))
     served.geo_platform_records[gpl] = platform_record(gpl, ["ID", "Gene Symbol", "ENTREZ_GENE_ID"], [
         ["1007_s_at", "DDR1 /// MIR4640", "780 /// 100616237"], ["1053_at", "RFC2", "5982"], ["117_at", "HSPA6", "3310"]])
-    client = quick_client(tmp_path / "store")
-    raw = geo.download_series(client, gse, tmp_path / "raw", base=served.url + "/geo", platform=gpl,
-                              query=served.url + "/geo/query/acc.cgi")
+    suppl = served.root / "geo" / "series" / "GSE14nnn" / gse / "suppl"
+    suppl.mkdir(parents=True)
+    supplement = ("Affy_GSM\tTissue Type\tSurvival status\tSurvival months\tRecurr status\tRecurr months\tAge\tGender\n"
+                  + "".join(f"{s}\t{'Non-Tumor' if i % 2 else 'Tumor'}\t{i % 3 == 0:d}\t{12.0 + i}\t0\t{12.0 + i}\t{50 + i}\t"
+                            f"{'M' if i < 3 else 'F'}\n" for i, s in enumerate(samples[:5]))
+                  + "GSM999999\tTumor\t1\t3.0\t1\t3.0\t60\tM\n")  # a GPL571 sample: not in this matrix
+    (suppl / "GSE14520_Extra_Supplement.txt.gz").write_bytes(gzip_bytes(supplement))
     shipped = yaml.safe_load((REPO / "config/cohorts/gse14520.yaml").read_text())["cohorts"]["gse14520"]
-    settings_ = {**shipped["geo"], "fields": {"tissue": shipped["geo"]["fields"]["tissue"], "patient_id": "individual"}}
-    adata = harmonise_cohort({"source": "geo", "accession": gse, "geo": settings_,
-                              "harmonise": {"multi_symbol_probes": "split"}}, raw)
+    cohort = {**shipped, "geo": {**shipped["geo"], "fields": {**shipped["geo"]["fields"], "patient_id": "individual"}},
+              "harmonise": {"multi_symbol_probes": "split"}}
+    download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
+                                      "geo_query": served.url + "/geo/query/acc.cgi"}})
+    raw = download_cohort(cohort, download, tmp_path / "raw", quick_client(tmp_path / "store"))
+    adata = harmonise_cohort(cohort, raw)
     assert adata.obs["tissue"].tolist() == ["tumor", "normal"] * 3
     assert adata.obs["patient_id"].tolist() == [f"P{i // 2}" for i in range(6)]
+    assert adata.obs["OS"].tolist()[:5] == [1.0, 0.0, 0.0, 1.0, 0.0] and np.isnan(adata.obs["OS"].iloc[5])
+    assert adata.obs["OS.time"].iloc[4] == pytest.approx(16.0 * 365.25 / 12)
+    assert adata.obs["age"].tolist()[:2] == [50, 51] and adata.obs["sex"].astype(str).tolist()[2:4] == ["M", "F"]
     record = adata.uns["harmonisation"]
+    table_record = record["sample_table"]
+    assert table_record["samples_matched"] == 5 and list(table_record["samples_without_row"]) == [samples[5]]
+    assert list(table_record["rows_without_sample"]) == ["GSM999999"]
+    assert "GSE14520_Extra_Supplement.txt.gz" in adata.uns["provenance"]["input_sha256"]
     assert record["characteristics_key_spellings_merged"] == {"tissue": ["tissue", "Tissue"]}
     assert record["probes_matched_ignoring_case"] == 1
     assert sorted(adata.var_names) == ["DDR1", "HSPA6", "MIR4640", "RFC2"]
@@ -248,6 +262,7 @@ def test_geo_mixed_case_and_repeated_keys_over_http(served: LoopbackServer, tmp_
     warnings = list(record["warnings"])
     assert any("'note'" in w and "joined" in w for w in warnings)
     assert any("ignoring case" in w for w in warnings)
+    assert any("GSM999999" in w and "not samples of this series" in w for w in warnings)
 
 
 def test_geo_missing_characteristics_key_lists_keys_found(demo_dir: Path):

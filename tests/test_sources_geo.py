@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrostem.errors import ConfigError, InputFormatError
+from ferrostem.errors import CohortError, ConfigError, InputFormatError
 from ferrostem.sources import geo
 
 MATRIX = """!Series_title\t"A test series"
@@ -263,21 +263,6 @@ def test_real_gpl97_annot_multi_symbol_rows(shared_reference):
     assert table.loc["200088_x_at", "symbols"] == []
 
 
-@pytest.mark.shared
-def test_real_gse14520_extra_supplement_head(shared_reference):
-    """What the GSE14520 supplement table yields read as a whitespace table (the excerpt is R's print of it,
-    with the row numbers R adds and the dots R put in the column names)."""
-    path = shared_reference / "real_formats/geo/GSE14520_Extra_Supplement.head6.Rprint.txt"
-    lines = [line[2:] for line in path.read_text().splitlines() if line.startswith("# ")]
-    header_at = next(i for i, line in enumerate(lines) if line.startswith("Affy_GSM"))
-    table = pd.read_csv(io.StringIO("\n".join(lines[header_at:])), sep=r"\s+")
-    assert list(table.columns) == ["Affy_GSM", "Survival.status", "Survival.months", "Recurr.status", "Recurr.months"]
-    assert table["Affy_GSM"].tolist() == ["GSM363205", "GSM363115", "GSM362970", "GSM363354", "GSM363039", "GSM363209"]
-    assert table["Survival.status"].tolist() == [0, 0, 0, 1, 0, 0]
-    assert table.loc[table["Affy_GSM"] == "GSM363354", "Survival.months"].item() == 10.4
-    assert (table["Recurr.months"] <= table["Survival.months"]).all()
-
-
 # -- declared scale against the data (issue 10 item 2; log-ratios, issue 11 item 6) -------------------------
 
 def geo_raw(tmp_path, values: np.ndarray, accession="GSE7", platform="GPL7"):
@@ -352,3 +337,79 @@ def test_characteristics_line_of_the_wrong_width_is_named(tmp_path):
     text = MATRIX.replace('"grade: G1"\t"grade: G2"\t"grade: G3"', '"grade: G1"\t"grade: G2"\t"grade: G3"\t"grade: G4"')
     with pytest.raises(InputFormatError, match=r"!Sample_characteristics_ch1 line 3 has 4 cells for 3 samples"):
         geo.read_series_matrix(write(tmp_path, text))
+
+
+# -- sample tables outside the series matrix (issue 11 item 3) ---------------------------------------------
+
+SUPPLEMENT = ("Affy_GSM\tTissue Type\tSurvival status\tSurvival months\tRecurr status\tRecurr months\tAge\tGender\n"
+              "GSM1\tTumor\t1\t10.4\t1\t10.4\t55\tM\n"
+              "GSM3 \tTumor\tNA\t\t0\t60.8\t61\tF\n"
+              "GSM9\tTumor\t0\t58.0\t0\t58.0\t40\tM\n")
+
+
+def test_sample_table_read_and_joined(tmp_path):
+    path = write(tmp_path, SUPPLEMENT, "GSE1_Extra_Supplement.txt.gz")
+    table = geo.read_sample_table(path, "affy_gsm")
+    assert list(table.index) == ["GSM1", "GSM3", "GSM9"] and table.index.name == "Affy_GSM"
+    assert table["Survival months"].dtype.kind == "f" and np.isnan(table.loc["GSM3", "Survival months"])
+    assert np.isnan(table.loc["GSM3", "Survival status"])
+    samples = geo.read_series_matrix(write(tmp_path, MATRIX)).samples
+    joined, record = geo.join_sample_table(samples, table, str(path))
+    assert joined.loc["GSM1", "Survival months"] == 10.4 and joined.loc["GSM1", "tissue"] == "tumor"
+    assert np.isnan(joined.loc["GSM2", "Survival months"])
+    assert record["samples_matched"] == 2
+    assert record["samples_without_row"] == ["GSM2"] and record["rows_without_sample"] == ["GSM9"]
+    notes = geo.sample_table_notes(record)
+    assert any("1 samples of the series have no row" in n and "GSM2" in n for n in notes)
+    assert any("1 rows are not samples of this series" in n and "GSM9" in n for n in notes)
+
+
+def test_sample_table_errors_name_file_and_column(tmp_path):
+    path = write(tmp_path, SUPPLEMENT, "S.txt.gz")
+    with pytest.raises(InputFormatError, match=r"S.txt.gz: the sample table has no key column 'GSM'.*'Affy_GSM', 'Tissue Type'"):
+        geo.read_sample_table(path, "GSM")
+    twice = write(tmp_path, SUPPLEMENT + "GSM1\tTumor\t0\t1\t0\t1\t50\tF\n", "twice.txt.gz")
+    with pytest.raises(InputFormatError, match=r"twice.txt.gz: key column 'Affy_GSM' repeats 1 id\(s\): \['GSM1'\]"):
+        geo.read_sample_table(twice, "Affy_GSM")
+    keyless = write(tmp_path, SUPPLEMENT + "\tTumor\t0\t1\t0\t1\t50\tF\n", "keyless.txt.gz")
+    with pytest.raises(InputFormatError, match=r"keyless.txt.gz: rows \[5\] have no 'Affy_GSM' value"):
+        geo.read_sample_table(keyless, "Affy_GSM")
+    other = geo.read_sample_table(write(tmp_path, SUPPLEMENT.replace("GSM", "XX"), "other.txt.gz"), "Affy_XX")
+    samples = geo.read_series_matrix(write(tmp_path, MATRIX)).samples
+    with pytest.raises(CohortError, match=r"other.txt.gz: no 'Affy_XX' value is a sample of the series"):
+        geo.join_sample_table(samples, other, str(tmp_path / "other.txt.gz"))
+
+
+def test_numeric_status_with_missing_cells_counts_events():
+    from ferrostem.harmonise import geo_obs
+
+    samples = pd.DataFrame({"status": [1.0, 0.0, np.nan], "months": [10.0, 20.0, 30.0]}, index=["GSM1", "GSM2", "GSM3"])
+    obs = geo_obs(samples, {"fields": {"OS": "Status", "OS.time": "months"}, "event_values": ["1"],
+                            "time_unit": "months"}, "x")
+    assert obs["OS"].tolist()[:2] == [1.0, 0.0] and np.isnan(obs["OS"].iloc[2])
+
+
+@pytest.mark.shared
+def test_real_gse14520_supplement_through_the_sample_table_reader(shared_reference, tmp_path):
+    """The real GSE14520_Extra_Supplement values, laid out as the file is (tab-separated, the header with
+    spaces; the excerpt is R's print with row numbers and R's dotted names), through read_sample_table."""
+    path = shared_reference / "real_formats/geo/GSE14520_Extra_Supplement.head6.Rprint.txt"
+    lines = [line[2:].split() for line in path.read_text().splitlines() if line.startswith("# ")]
+    header_at = next(i for i, cells in enumerate(lines) if cells[:1] == ["Affy_GSM"])
+    header = [name.replace(".", " ") for name in lines[header_at]]
+    rows = [cells[1:] for cells in lines[header_at + 1:]]  # drop R's row numbers
+    table_file = write(tmp_path, "\n".join("\t".join(r) for r in [header, *rows]) + "\n",
+                       "GSE14520_Extra_Supplement.txt.gz")
+    table = geo.read_sample_table(table_file, "Affy_GSM")
+    assert list(table.columns) == ["Survival status", "Survival months", "Recurr status", "Recurr months"]
+    assert list(table.index) == ["GSM363205", "GSM363115", "GSM362970", "GSM363354", "GSM363039", "GSM363209"]
+    assert table["Survival status"].tolist() == [0, 0, 0, 1, 0, 0]
+    assert table.loc["GSM363354", "Survival months"] == 10.4 and table.loc["GSM363205", "Recurr months"] == 58.0
+    from ferrostem.harmonise import geo_obs
+
+    samples = pd.DataFrame({"Tissue": ["Liver Tumor Tissue"] * 6}, index=list(table.index))
+    joined, _ = geo.join_sample_table(samples, table, str(table_file))
+    obs = geo_obs(joined, {"fields": {"OS": "survival status", "OS.time": "Survival months"}, "event_values": ["1"],
+                           "time_unit": "months"}, table_file)
+    assert obs.loc["GSM363354", "OS"] == 1 and obs["OS"].sum() == 1
+    assert obs.loc["GSM363354", "OS.time"] == pytest.approx(10.4 * 365.25 / 12)

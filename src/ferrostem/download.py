@@ -55,5 +55,6 @@ def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_
         options = cohort.get("geo") or {}
         return geo.download_series(client, cohort["accession"], raw_dir, base=download["geo_ftp"],
                                    platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
-                                   ncbi_base=download["geo_download"], query=download["geo_query"])
+                                   ncbi_base=download["geo_download"], query=download["geo_query"],
+                                   sample_table=options.get("sample_table"))
     raise ConfigError(f"cohort source {source!r} cannot be downloaded")

@@ -217,7 +217,7 @@ def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohor
     )
 
 
-def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Path) -> pd.Series:
+def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Path | str) -> pd.Series:
     column = geo.find_column(samples, key)
     if column is None:
         found = [c for c in samples.columns if not c.startswith(("title", "geo_accession", "status", "submission",
@@ -229,7 +229,31 @@ def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Pat
     return samples[column]
 
 
-def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> pd.DataFrame:
+def _event_text(values: pd.Series) -> pd.Series:
+    """Status cells as text to compare with `event_values`: a numeric column with missing cells is float, so
+    1.0 is written "1" (else it would never equal the event value "1")."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.map(lambda v: "" if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)))
+    return values.astype(str).str.strip().str.lower()
+
+
+def with_sample_table(raw: Path, samples: pd.DataFrame, mapping: Mapping[str, Any],
+                      accession: str) -> tuple[pd.DataFrame, dict[str, Any] | None, Path | None]:
+    """Join config `geo.sample_table` (a supplementary or local per-sample table) onto the series' samples,
+    so that `geo.fields` can name its columns like characteristics keys."""
+    settings = mapping.get("sample_table")
+    if not settings:
+        return samples, None, None
+    path = raw / geo.sample_table_name(settings, accession)
+    if not path.is_file():
+        raise InputFormatError(f"{raw}: the sample table {path.name} (geo.sample_table) is missing; download the "
+                               "cohort again")
+    table = geo.read_sample_table(path, settings["key"], settings.get("sheet"))
+    joined, record = geo.join_sample_table(samples, table, str(path))
+    return joined, record, path
+
+
+def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | str) -> pd.DataFrame:
     """Sample sheet from GEO characteristics through the config mapping (GEO has no standard keys)."""
     fields: Mapping[str, str] = mapping.get("fields", {})
     obs = pd.DataFrame(index=samples.index)
@@ -261,7 +285,7 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> 
         if column.endswith(".time"):
             obs[column] = pd.to_numeric(values, errors="coerce") * to_days[unit]
         elif column in {"OS", "DSS", "DFI", "PFI"}:
-            text = values.astype(str).str.strip().str.lower()
+            text = _event_text(values)
             obs[column] = np.where(values.isna() | text.isin({"", "nan", "na"}), np.nan, text.isin(events).astype(float))
         elif column == "age":
             obs[column] = pd.to_numeric(values, errors="coerce")
@@ -309,7 +333,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
                                                       _cohort_name(accession, label))
     log_values = np.log2(np.clip(values, 0, None) + 1.0) if transformed else values
-    obs = geo_obs(series.samples, mapping, matrices[0])
+    samples, table_record, table_path = with_sample_table(raw, series.samples, mapping, accession)
+    obs = geo_obs(samples, mapping, matrices[0] if table_path is None else f"{matrices[0]} + {table_path.name}")
     duplicated = obs.index[obs.index.duplicated()].unique().tolist()
     if duplicated:
         raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
@@ -318,11 +343,11 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
     record = provenance(
         "geo", release=series.series.get("last_update_date", ["unknown"])[0], simulated=simulated, urls=urls or [],
-        inputs=_digests([matrices[0], annotation_path], raw),
+        inputs=_digests([matrices[0], annotation_path] + ([table_path] if table_path else []), raw),
         extra={"accession": accession, "platform": platform, "samples": len(obs),
                "platform_annotation": annotation_path.name},
     )
-    warnings = series.characteristics_report.notes()
+    warnings = series.characteristics_report.notes() + (geo.sample_table_notes(table_record) if table_record else [])
     if collapse.probes_matched_ignoring_case:
         warnings.append(f"{collapse.probes_matched_ignoring_case} probe ids matched the platform {platform} only "
                         "ignoring case (as GEO matches them)")
@@ -343,7 +368,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
         scales = {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"}
     sample_report = {"samples_in": len(obs), "samples_out": len(obs), "warnings": warnings,
                      "log_transformed": transformed, "declared_scale": scale, "detected_scale": detected,
-                     "scale_rule": scale_rule, **_characteristics_record(series.characteristics_report)}
+                     "scale_rule": scale_rule, **_characteristics_record(series.characteristics_report),
+                     **({"sample_table": table_record} if table_record else {})}
     return build_anndata(
         obs=obs,
         var=var,
@@ -376,7 +402,9 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     shared = [c for c in table.columns if c in samples.index]
     if not shared:
         raise CohortError(f"{counts_path}: no column is a sample of {[m.name for m in matrices]}")
+    samples, table_record, table_path = with_sample_table(raw, samples, mapping, accession)
     warnings = [note for p in parsed for note in p.characteristics_report.notes()]
+    warnings += geo.sample_table_notes(table_record) if table_record else []
     not_in_series = [c for c in table.columns if c not in samples.index]
     without_counts = [s for s in samples.index if s not in set(table.columns)]
     if not_in_series:
@@ -404,7 +432,7 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     obs["library_size"] = counts.sum(axis=0)
     record = provenance("geo", release=samples.get("last_update_date", pd.Series(["unknown"])).iloc[0],
                         simulated=simulated, urls=_download_urls(raw),
-                        inputs=_digests([*matrices, counts_path, annotation_path], raw),
+                        inputs=_digests([*matrices, counts_path, annotation_path, *([table_path] if table_path else [])], raw),
                         extra={"accession": accession, "counts": f"NCBI-generated raw counts ({species} {build})",
                                "genome_build": build, "species": species})
     return build_anndata(
@@ -414,7 +442,8 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         assay="rnaseq", provenance_record=record,
         harmonisation={"rules": rules.__dict__, **report_dict(gene_report), "warnings": warnings,
                        "count_columns_not_in_series": [str(c) for c in not_in_series],
-                       "series_samples_without_counts": without_counts},
+                       "series_samples_without_counts": without_counts,
+                       **({"sample_table": table_record} if table_record else {})},
     )
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, InputFormatError
+from ..errors import CohortError, ConfigError, InputFormatError
 from ..files import atomic_write, file_digest
 from .http import Client, NotFoundError, link_or_copy, page_links
 
@@ -359,6 +359,88 @@ def read_platform_annotation(path: str | os.PathLike[str], platform: str | None 
     })
 
 
+# ------------------------------------------------------------------------------------------------
+# Sample tables outside the series matrix (many series keep survival in a supplementary file)
+# ------------------------------------------------------------------------------------------------
+
+MISSING_CELLS = {"", "na", "n/a", "nan", "null", "none", "-", "--", "---"}
+
+
+def read_sample_table(path: str | os.PathLike[str], key: str, sheet: str | int | None = None) -> pd.DataFrame:
+    """A per-sample table (TSV/TXT, CSV, or XLSX; gzip allowed) indexed by the GSM ids of its `key` column.
+
+    Column names and cells are stripped; empty and NA-like cells are missing; columns are typed as the
+    characteristics are. A missing key column, a row without a key, or a key given twice is an
+    InputFormatError naming the file and the column.
+    """
+    path = Path(path)
+    name = path.name.lower().removesuffix(".gz")
+    try:
+        if name.endswith((".xlsx", ".xls")):
+            frame = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=str)
+        else:
+            frame = pd.read_csv(path, sep="," if name.endswith(".csv") else "\t", dtype=str, keep_default_na=False,
+                                encoding_errors="replace", skip_blank_lines=True)
+    except ImportError as error:
+        raise InputFormatError(f"{path}: reading a spreadsheet needs openpyxl ({error}); install it, or save the "
+                               "sheet as a TSV and name that file") from error
+    except (OSError, EOFError, ValueError, pd.errors.ParserError) as error:
+        raise InputFormatError(f"{path}: not a readable sample table ({error})") from error
+    frame.columns = [str(c).strip() for c in frame.columns]
+    column = find_column(frame, key)
+    if column is None:
+        raise InputFormatError(f"{path}: the sample table has no key column {key!r} (matched ignoring case); "
+                               f"columns found: {list(frame.columns)}")
+    frame = frame.apply(lambda values: values.fillna("").astype(str).str.strip())
+    frame = frame.loc[(frame != "").any(axis=1)]
+    ids = frame[column]
+    if (ids == "").any():
+        rows = [int(i) + 2 for i in np.flatnonzero((ids == "").to_numpy())][:10]
+        raise InputFormatError(f"{path}: rows {rows} have no {column!r} value")
+    repeated = sorted(ids[ids.duplicated()].unique())
+    if repeated:
+        raise InputFormatError(f"{path}: key column {column!r} repeats {len(repeated)} id(s): {repeated[:10]}")
+    table = frame.drop(columns=column).set_index(pd.Index(ids.to_numpy(), name=column))
+    table = table.mask(table.apply(lambda values: values.str.lower().isin(MISSING_CELLS)))
+    return table.apply(_coerce)
+
+
+def join_sample_table(samples: pd.DataFrame, table: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The series' samples with the sample table's columns (matched on GSM id); what matched is recorded.
+
+    Samples without a row keep missing values; rows without a sample are left out; a table column named like
+    a column of the series (ignoring case) replaces it. No GSM in common is an error naming the file.
+    """
+    matched = [s for s in samples.index if s in table.index]
+    if not matched:
+        raise CohortError(f"{source}: no {table.index.name!r} value is a sample of the series (table ids like "
+                          f"{list(table.index[:3])}, series samples like {list(samples.index[:3])})")
+    replaced = [c for c in samples.columns if any(str(c).casefold() == str(t).casefold() for t in table.columns)]
+    joined = samples.drop(columns=replaced).join(table, how="left")
+    record = {
+        "file": Path(source).name, "key": str(table.index.name), "samples_matched": len(matched),
+        "samples_without_row": [s for s in samples.index if s not in table.index],
+        "rows_without_sample": [str(r) for r in table.index if r not in samples.index],
+        "columns_replaced": replaced,
+    }
+    return joined, record
+
+
+def sample_table_notes(record: dict[str, Any]) -> list[str]:
+    """The cohort section's sentences about a joined sample table."""
+    name, key = record["file"], record["key"]
+    notes = [f"sample table {name} joined on {key!r}: {record['samples_matched']} samples matched"]
+    for field_name, what in (("samples_without_row", "samples of the series have no row (their table values are "
+                                                     "missing)"), ("rows_without_sample", "rows are not samples "
+                                                                                           "of this series (left out)")):
+        ids = record[field_name]
+        if ids:
+            notes.append(f"{name}: {len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
+    if record["columns_replaced"]:
+        notes.append(f"{name}: its columns replace the series' {record['columns_replaced']}")
+    return notes
+
+
 CollapseMethod = Literal["max_mean", "mean"]
 MultiSymbolRule = Literal["drop", "split"]
 
@@ -445,6 +527,23 @@ HUMAN = "Human"
 
 def matrix_directory(accession: str, base: str = GEO_FTP) -> str:
     return f"{base.rstrip('/')}/series/{series_stub(accession)}/{accession}/matrix/"
+
+
+def sample_table_name(settings: Mapping[str, Any], accession: str) -> str:
+    """The raw-folder name of a configured sample table (`file`, or the base name of `path`; exactly one)."""
+    given = [k for k in ("file", "path") if settings.get(k)]
+    if len(given) != 1 or not settings.get("key"):
+        raise ConfigError(f"{accession}: geo.sample_table needs `key` and exactly one of `file` (in the series' "
+                          f"suppl/ folder) or `path` (a local file); got {sorted(settings)}")
+    name = Path(str(settings[given[0]])).name
+    if given[0] == "file" and name != settings["file"]:
+        raise ConfigError(f"{accession}: geo.sample_table.file {settings['file']!r} must be a file name of suppl/")
+    return name
+
+
+def suppl_url(accession: str, name: str, base: str = GEO_FTP) -> str:
+    """A file of the series' supplementary folder (GEOquery getGEOSuppFiles)."""
+    return f"{base.rstrip('/')}/series/{series_stub(accession)}/{accession}/suppl/{name}"
 
 
 def annotation_url(platform: str, base: str = GEO_FTP) -> str:
@@ -588,8 +687,11 @@ def _platform_annotation(client: Client, platform: str, raw: Path, base: str, qu
 
 def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[str], *, base: str = GEO_FTP,
                     platform: str | None = None, rnaseq_counts: bool = False,
-                    ncbi_base: str = NCBI_GEO_DOWNLOAD, query: str = GEO_QUERY) -> Path:
-    """Series matrices (+ platform annotation, or NCBI counts) into `raw_dir` in the layout harmonise reads."""
+                    ncbi_base: str = NCBI_GEO_DOWNLOAD, query: str = GEO_QUERY,
+                    sample_table: Mapping[str, Any] | None = None) -> Path:
+    """Series matrices (+ platform annotation, or NCBI counts, + a sample table) into `raw_dir` in the layout
+    harmonise reads. `sample_table` is config `geo.sample_table`: `file` (in the series' suppl/ folder, fetched
+    and verified by the client) or `path` (a local file, copied)."""
     raw = Path(raw_dir)
     directory = matrix_directory(accession, base)
     names = choose_matrices(client.list_directory(directory), accession, platform, client.source_of(directory))
@@ -616,6 +718,19 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
     else:
         record["annotations"] = [_platform_annotation(client, gpl, raw, base, query) for gpl in platforms]
         urls += [a["url"] for a in record["annotations"]]
+    if sample_table:
+        name = sample_table_name(sample_table, accession)
+        if sample_table.get("file"):
+            url = suppl_url(accession, name, base)
+            path = client.fetch(url)
+            urls.append(url)
+        else:
+            path = Path(sample_table["path"])
+            if not path.is_file():
+                raise ConfigError(f"{accession}: geo.sample_table.path {str(path)!r} is not a file")
+        link_or_copy(path, raw / name)
+        record["sample_table"] = {"file": name, "from": url if sample_table.get("file") else str(path),
+                                  "sha256": file_digest(path)}
     with atomic_write(raw / "download.json") as handle:
         json.dump({**record, "urls": urls}, handle, indent=1)
     return raw
