@@ -413,3 +413,17 @@ def test_real_gse14520_supplement_through_the_sample_table_reader(shared_referen
                            "time_unit": "months"}, table_file)
     assert obs.loc["GSM363354", "OS"] == 1 and obs["OS"].sum() == 1
     assert obs.loc["GSM363354", "OS.time"] == pytest.approx(10.4 * 365.25 / 12)
+
+
+def test_ncbi_counts_links_prefer_ncbi_generated_files():
+    base = "http://mirror.example/geo/download/"
+    links = ["/geo/download/?acc=GSE5&format=file&file=GSE5_raw_counts_by_author.txt.gz",  # a supplement
+             "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz",
+             "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_norm_counts_TPM_GRCh38.p13_NCBI.tsv.gz",
+             "/geo/download/?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz"]
+    found = geo.ncbi_counts_links(links, "GSE5", "page", base)
+    assert found.counts_url == base + "?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+    assert found.annotation_url == base + "?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz"
+    assert (found.species, found.build) == ("Human", "GRCh38.p13")
+    with pytest.raises(InputFormatError, match="different genome builds"):
+        geo.ncbi_counts_links([links[1], links[3].replace("GRCh38.p13", "GRCh38.p14")], "GSE5", "page", base)

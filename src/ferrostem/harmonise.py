@@ -200,7 +200,8 @@ def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohor
     `geo.trust_declared_scale` is true (then the declaration wins and the report says so)."""
     detected = detect_scale(values)
     if declared == "auto":
-        return detected == "linear", detected, f"detected {detected} (GEO2R's rule)"
+        return detected == "linear", detected, (f"detected {detected} (GEO2R's rule; log values centred on 0 with "
+                                                "negatives are log2 ratios)")
     if declared not in {"log2", "linear"}:
         raise ConfigError(f"cohort {cohort}: geo.scale {declared!r} is not one of auto, log2, linear")
     if (declared == "linear") == (detected == "linear"):
@@ -423,7 +424,9 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         rate = counts / length_kb
         tpm, tpm_scale = rate / rate.sum(axis=0, keepdims=True) * 1e6, "TPM (NCBI gene lengths)"
     else:
-        tpm, tpm_scale = counts / counts.sum(axis=0, keepdims=True) * 1e6, "CPM (the annotation has no gene lengths)"
+        why = ("the annotation has no Length column" if "Length" not in info.columns else
+               f"Length is missing or not a number for {int(pd.to_numeric(info['Length'], errors='coerce').isna().sum())} GeneIDs")
+        tpm, tpm_scale = counts / counts.sum(axis=0, keepdims=True) * 1e6, f"CPM ({why})"
     genes, counts, tpm, gene_report = harmonise_genes(genes, counts, tpm, rules)
     entrez = genes["gene_id"].astype(str)
     genes["entrez"] = entrez.to_numpy()

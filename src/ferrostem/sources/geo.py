@@ -602,11 +602,17 @@ def ncbi_counts_links(links: list[str], accession: str, page: str, base: str = N
     set and signature of the workflow is in human symbols) or counts and annotation of different builds.
     """
     files: dict[str, str] = {}
+    generated: set[str] = set()  # type=rnaseq_counts links: NCBI's own files, not a submitter's supplement
     for href in links:
-        query = urllib.parse.urlsplit(urllib.parse.unquote(href.replace("&amp;", "&"))).query
-        name = urllib.parse.parse_qs(query).get("file", [""])[0]
+        query = urllib.parse.urlsplit(urllib.parse.unquote(href)).query
+        params = urllib.parse.parse_qs(query)
+        name = params.get("file", [""])[0]
         if name:
             files.setdefault(name, f"{base}?{query}")
+            if params.get("type") == ["rnaseq_counts"]:
+                generated.add(name)
+    if generated:
+        files = {name: url for name, url in files.items() if name in generated}
     counts = sorted(n for n in files if "raw_counts" in n)
     annotations = sorted(n for n in files if n.endswith("annot.tsv.gz"))
     if not counts:
