@@ -208,7 +208,8 @@ def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohor
         return declared == "linear", detected, f"declared {declared}, agrees with the detected {detected}"
     if trust_declared:
         return (declared == "linear", detected,
-                f"declared {declared}, CONTRADICTS the detected {detected}; kept because geo.trust_declared_scale is true")
+                f"declared {declared}, CONTRADICTS the detected {detected}; kept because "
+                "geo.trust_declared_scale is true")
     q = _scale_quantiles(values)
     raise ConfigError(
         f"cohort {cohort}: geo.scale is declared {declared!r} but the values look {detected} (GEO2R's rule: "
@@ -424,8 +425,9 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         rate = counts / length_kb
         tpm, tpm_scale = rate / rate.sum(axis=0, keepdims=True) * 1e6, "TPM (NCBI gene lengths)"
     else:
-        why = ("the annotation has no Length column" if "Length" not in info.columns else
-               f"Length is missing or not a number for {int(pd.to_numeric(info['Length'], errors='coerce').isna().sum())} GeneIDs")
+        unknown = int(pd.to_numeric(info["Length"], errors="coerce").isna().sum()) if "Length" in info.columns else 0
+        why = (f"Length is missing or not a number for {unknown} GeneIDs" if "Length" in info.columns
+               else "the annotation has no Length column")
         tpm, tpm_scale = counts / counts.sum(axis=0, keepdims=True) * 1e6, f"CPM ({why})"
     genes, counts, tpm, gene_report = harmonise_genes(genes, counts, tpm, rules)
     entrez = genes["gene_id"].astype(str)
@@ -435,7 +437,8 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     obs["library_size"] = counts.sum(axis=0)
     record = provenance("geo", release=samples.get("last_update_date", pd.Series(["unknown"])).iloc[0],
                         simulated=simulated, urls=_download_urls(raw),
-                        inputs=_digests([*matrices, counts_path, annotation_path, *([table_path] if table_path else [])], raw),
+                        inputs=_digests([*matrices, counts_path, annotation_path,
+                                         *([table_path] if table_path else [])], raw),
                         extra={"accession": accession, "counts": f"NCBI-generated raw counts ({species} {build})",
                                "genome_build": build, "species": species})
     return build_anndata(

@@ -94,7 +94,8 @@ class CharacteristicsReport:
         return notes
 
 
-def parse_characteristics(rows: list[tuple[str, list[str]]], samples: list[str]) -> tuple[pd.DataFrame, CharacteristicsReport]:
+def parse_characteristics(rows: list[tuple[str, list[str]]],
+                          samples: list[str]) -> tuple[pd.DataFrame, CharacteristicsReport]:
     """Turn repeated `!Sample_characteristics_ch*` rows of "key: value" cells into typed columns.
 
     `rows` are (channel, cells) pairs. Keys are matched case-insensitively (series mix `Tissue:` and
@@ -224,7 +225,7 @@ PLATFORM_TABLE_END = "!platform_table_end"
 # Spellings of the platform-table columns, compared after casefolding and turning "_"/"-" into spaces:
 # `.annot` files write "Gene symbol" / "Gene ID"; submitter SOFT tables "Gene Symbol", "GENE_SYMBOL",
 # "Symbol", "ENTREZ_GENE_ID", "Entrez Gene", ... (GEOparse and GEOquery read the table as the submitter wrote it).
-SYMBOL_COLUMNS = ("gene symbol", "gene symbols", "symbol", "symbols", "gene symbol s")
+SYMBOL_COLUMNS = ("gene symbol", "gene symbols", "symbol", "symbols")
 ENTREZ_COLUMNS = ("gene id", "entrez gene id", "entrez gene", "entrez id", "entrezid", "entrez gene ids", "entrez")
 
 
@@ -506,7 +507,8 @@ def collapse_probes(
     else:
         raise ConfigError(f"probe collapse method {method!r} is not one of max_mean, mean")
     report = CollapseReport(
-        probes_in=len(table), probes_matched_ignoring_case=ignoring_case, probes_unmapped=int(unmapped.sum()), probes_multi_symbol=int(multi.sum()),
+        probes_in=len(table), probes_matched_ignoring_case=ignoring_case, probes_unmapped=int(unmapped.sum()),
+        probes_multi_symbol=int(multi.sum()),
         multi_symbol_rule=multi_symbol, method=method, genes_out=len(genes),
     )
     return genes, report
