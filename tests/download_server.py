@@ -1,12 +1,18 @@
 """A loopback HTTP server for the download tests: a static mirror (GEO/Xena/resources layout, HTML
 directory indexes, Range requests) and an imitation of the GDC API (POST /files and /cases with paging,
-GET /status, GET /data/<id>, POST /data answering a tar.gz), with scripted faults per path."""
+GET /status, GET /data/<id>, POST /data answering a tar.gz), with scripted faults per path.
+
+GEO and NCBI as they answer beyond static files: `.../geo/query/acc.cgi?targ=self&acc=GPL...&form=text&view=full`
+answers the platform-only SOFT record (`geo_platform_records`), and `.../geo/download/?acc=GSE...` answers the
+series' download page, whose site-relative links (`/geo/download/?type=rnaseq_counts&acc=...&file=...`, the shape
+GEOquery rnaseq.R reads) name the NCBI counts and annotation files present in that folder."""
 
 from __future__ import annotations
 
 import gzip
 import io
 import json
+import re
 import socket
 import tarfile
 import threading
@@ -33,6 +39,8 @@ class LoopbackServer:
         self.gdc_status: dict[str, Any] = {"status": "OK", "data_release": "Data Release 99.0 (loopback)"}
         self.gdc_data: dict[str, bytes] = {}
         self.tar_extra: list[tuple[tarfile.TarInfo, bytes]] = []  # members added to every /data tar
+        self.geo_platform_records: dict[str, str] = {}  # GPL -> SOFT text acc.cgi answers
+        self.geo_queries: list[dict[str, str]] = []  # acc.cgi and download-page queries, as asked
         self.stall = threading.Event()
         self.stalled = threading.Event()
         server = self
@@ -129,6 +137,9 @@ class LoopbackServer:
     def _answer(self, method: str, path: str, body: bytes, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, dict[str, str]]:
         if path.startswith(GDC_PREFIX + "/"):
             return self._gdc(method, path[len(GDC_PREFIX):], body)
+        geo_answer = self._geo(path, handler) if method == "GET" else None
+        if geo_answer is not None:
+            return geo_answer
         file = self.root / path.lstrip("/")
         if file.is_dir() or path.endswith("/"):
             if not file.is_dir():
@@ -180,6 +191,22 @@ class LoopbackServer:
             return 200, buffer.getvalue(), {"Content-Type": "application/x-tar"}
         raise FileNotFoundError(path)
 
+    def _geo(self, path: str, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, dict[str, str]] | None:
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(handler.path.partition("?")[2]).items()}
+        if path.endswith("/geo/query/acc.cgi"):
+            self.geo_queries.append(query)
+            record = self.geo_platform_records.get(query.get("acc", ""))
+            if record is None:  # GEO answers an unknown accession with a page, not a 404
+                return 200, b"<html><body>Could not find a public or private accession</body></html>", \
+                    {"Content-Type": "text/html"}
+            return 200, record.encode(), {"Content-Type": "text/plain"}
+        if path.rstrip("/").endswith("/geo/download") and "acc" in query and "file" not in query:
+            self.geo_queries.append(query)
+            folder = self.root / path.strip("/")
+            page = ncbi_download_page(query["acc"], sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [])
+            return 200, page.encode(), {"Content-Type": "text/html"}
+        return None
+
     # -- set-up helpers --------------------------------------------------------------------
     def load_gdc_mirror(self, mirror: Path, project: str) -> None:
         """Serve a demo GDC mirror (files/<project>.json, cases/..., data/<id>) through the imitated API."""
@@ -216,3 +243,49 @@ def write_xena_table(path: Path, table: pd.DataFrame) -> None:
     with several diagnosis records: "['Stage IIIA', '']" (missing elements are '' after its `fillna('')`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip_bytes(table.to_csv(sep="\t", index=False)))
+
+
+# -- GEO / NCBI formats --------------------------------------------------------------------------
+
+def ncbi_download_page(accession: str, files: list[str]) -> str:
+    """A series' download page as GEOquery rnaseq.R reads it: site-relative `/geo/download/?...&file=` links
+    for the series' raw counts (and the normalised tables beside them) and for the annotation of the counts'
+    build; the raw-data and supplementary links every series has. `&` is written `&amp;`, as HTML requires."""
+    stub = re.sub(r"\d{1,3}$", "nnn", accession)
+    links = [f"/geo/download/?acc={accession}&format=file",
+             f"ftp://ftp.ncbi.nlm.nih.gov/geo/series/{stub}/{accession}/suppl/"]
+    for name in files:
+        if name.startswith(f"{accession}_") and "_counts_" in name:
+            links.append(f"/geo/download/?type=rnaseq_counts&acc={accession}&format=file&file={name}")
+            build = name.rsplit("_counts_", 1)[1].removesuffix("_NCBI.tsv.gz").split("_")[-1]
+            links += [f"/geo/download/?format=file&type=rnaseq_counts&file={a}" for a in files
+                      if a.endswith(f".{build}.annot.tsv.gz")]
+    anchors = "\n".join(f'<a href="{link.replace("&", "&amp;")}">{link.rsplit("=", 1)[-1]}</a>'
+                         for link in dict.fromkeys(links))
+    return f"<html><body><h1>{accession}</h1>\n{anchors}\n</body></html>\n"
+
+
+def platform_record(platform: str, header: list[str], rows: list[list[str]], declared_rows: int | None = None) -> str:
+    """A platform-only SOFT record as acc.cgi `targ=self&form=text&view=full` answers it (GEOparse's layout)."""
+    lines = [f"^PLATFORM = {platform}", f"!Platform_title = loopback platform {platform}",
+             f"!Platform_geo_accession = {platform}", "!Platform_organism = Homo sapiens",
+             f"!Platform_data_row_count = {len(rows) if declared_rows is None else declared_rows}",
+             *[f"#{c} = " for c in header], "!platform_table_begin", "\t".join(header),
+             *["\t".join(r) for r in rows], "!platform_table_end"]
+    return "\n".join(lines) + "\n"
+
+
+def series_matrix(accession: str, platform: str, samples: list[str], characteristics: list[list[str]],
+                  table: dict[str, list[float]], extra: tuple[str, ...] = ()) -> str:
+    """A series matrix: every cell quoted, one `!Sample_characteristics_ch1` line per entry of
+    `characteristics` (a "key: value" cell per sample; keys may differ in case or repeat, as real series do)."""
+    q = lambda values: "\t".join(f'"{v}"' for v in values)  # noqa: E731
+    lines = [f'!Series_title\t"loopback {accession}"', f'!Series_geo_accession\t"{accession}"',
+             f'!Series_platform_id\t"{platform}"', f"!Sample_title\t{q(samples)}",
+             f"!Sample_geo_accession\t{q(samples)}", *extra,
+             *[f"!Sample_characteristics_ch1\t{q(cells)}" for cells in characteristics],
+             f"!Sample_platform_id\t{q([platform] * len(samples))}", "!series_matrix_table_begin",
+             "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples]),
+             *["\t".join([f'"{probe}"'] + [str(v) for v in values]) for probe, values in table.items()],
+             "!series_matrix_table_end"]
+    return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from pathlib import Path
 
@@ -10,13 +11,16 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DEMO_GEO_MAPPING
-from download_server import LoopbackServer, gzip_bytes, write_xena_matrix, write_xena_table, xena_hub_matrix
+import yaml
+from conftest import DEMO_GEO_MAPPING, REPO
+from download_server import (LoopbackServer, gzip_bytes, platform_record, series_matrix, write_xena_matrix,
+                             write_xena_table, xena_hub_matrix)
 from test_download_http import quick_client as _quick_client
 
 from ferrostem.demo import DEMO_GPL, DEMO_GSE, DEMO_PROJECT
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
+from ferrostem.files import file_digest
 from ferrostem.harmonise import harmonise_cohort
 from ferrostem.summary import cohort_summary_section
 from ferrostem.sources import gdc, geo, xena
@@ -200,26 +204,121 @@ def test_xena_duplicate_ensembl_ids_are_an_error(tmp_path: Path):
         xena.read_matrix(path)
 
 
-def _geo_layout(served: LoopbackServer, demo_dir: Path, annot: bool = True) -> None:
+def _geo_layout(served: LoopbackServer, demo_dir: Path, annot: bool = True) -> int:
+    """The demo series on the server; without `annot`, its platform as an acc.cgi record. Returns the platform's rows."""
     geo_root = served.root / "geo"
     shutil.copytree(demo_dir / "mirror" / "ftp.ncbi.nlm.nih.gov" / "geo", geo_root)
-    if not annot:  # only the platform's full SOFT table, with `Gene Symbol` as submitters write it
-        annot_file = geo_root / "platforms" / "GPL0nnn" / DEMO_GPL / "annot" / f"{DEMO_GPL}.annot.gz"
-        text = gzip.decompress(annot_file.read_bytes()).decode().replace("\tGene symbol\t", "\tGene Symbol\t")
+    platform_dir = geo_root / "platforms" / "GPL0nnn" / DEMO_GPL
+    if not annot:  # no .annot (404): the platform is reachable only through acc.cgi, as the submitter wrote it
+        annot_file = platform_dir / "annot" / f"{DEMO_GPL}.annot.gz"
+        lines = gzip.decompress(annot_file.read_bytes()).decode().splitlines()
         annot_file.unlink()
-        soft = geo_root / "platforms" / "GPL0nnn" / DEMO_GPL / "soft"
-        soft.mkdir()
-        (soft / f"{DEMO_GPL}_family.soft.gz").write_bytes(gzip_bytes(f"^PLATFORM = {DEMO_GPL}\n" + text))
+        begin = lines.index("!platform_table_begin")
+        rows = [line.split("\t") for line in lines[begin + 2:] if not line.startswith("!")]
+        served.geo_platform_records[DEMO_GPL] = platform_record(
+            DEMO_GPL, ["ID", "GB_ACC", "Gene Symbol", "ENTREZ_GENE_ID"],
+            [[r[0], "", r[2], r[3]] for r in rows])
+        # the family SOFT (every sample's table too) is there, as on GEO, and must never be fetched
+        (platform_dir / "soft").mkdir()
+        (platform_dir / "soft" / f"{DEMO_GPL}_family.soft.gz").write_bytes(gzip_bytes(f"^PLATFORM = {DEMO_GPL}\n"))
+        return len(rows)
+    return 0
 
 
 @pytest.mark.parametrize("annot", [True, False])
 def test_geo_series_over_http(served: LoopbackServer, demo_dir: Path, demo_array, tmp_path: Path, annot: bool):
-    _geo_layout(served, demo_dir, annot)
+    platform_rows = _geo_layout(served, demo_dir, annot)
     client = quick_client(tmp_path / "store")
-    raw = geo.download_series(client, DEMO_GSE, tmp_path / "raw", base=served.url + "/geo")
+    query = served.url + "/ncbi/geo/query/acc.cgi"
+    raw = geo.download_series(client, DEMO_GSE, tmp_path / "raw", base=served.url + "/geo", query=query)
     adata = harmonise_cohort({"source": "geo", "accession": DEMO_GSE, "simulated": True, "geo": DEMO_GEO_MAPPING}, raw)
     assert np.allclose(adata.X, demo_array.X) and list(adata.var_names) == list(demo_array.var_names)
     assert served.count(f"/geo/platforms/GPL0nnn/{DEMO_GPL}/annot/{DEMO_GPL}.annot.gz") == 1
+    assert served.count(f"/geo/platforms/GPL0nnn/{DEMO_GPL}/soft/{DEMO_GPL}_family.soft.gz") == 0
+    record = json.loads((raw / "download.json").read_text())["annotations"][0]
+    stored = raw / record["file"]
+    assert record["sha256"] == file_digest(stored) == adata.uns["provenance"]["input_sha256"][record["file"]]
+    if annot:
+        assert record["file"] == f"{DEMO_GPL}.annot.gz" and not served.geo_queries
+        return
+    assert served.geo_queries == [{"targ": "self", "acc": DEMO_GPL, "form": "text", "view": "full"}]
+    assert record["file"] == f"{DEMO_GPL}.soft" and record["rows"] == platform_rows > 0
+    assert "no published checksum" in record["kind"]
+    assert adata.uns["provenance"]["platform_annotation"] == f"{DEMO_GPL}.soft"
+    # stored under its query, so another platform's record cannot take its place; a rerun asks nothing
+    assert (tmp_path / "store" / "127.0.0.1" / "ncbi/geo/query/acc.cgi" /
+            f"acc={DEMO_GPL}&form=text&targ=self&view=full").is_file()
+    geo.download_series(client, DEMO_GSE, tmp_path / "raw2", base=served.url + "/geo", query=query)
+    assert len(served.geo_queries) == 1
+
+
+def test_geo_incomplete_platform_record_is_not_kept(served: LoopbackServer, demo_dir: Path, tmp_path: Path):
+    _geo_layout(served, demo_dir, annot=False)
+    complete = served.geo_platform_records[DEMO_GPL]
+    served.geo_platform_records[DEMO_GPL] = complete.replace("!platform_table_end\n", "")
+    client = quick_client(tmp_path / "store")
+    query = served.url + "/ncbi/geo/query/acc.cgi"
+    with pytest.raises(InputFormatError, match=rf"acc.cgi\?targ=self&acc={DEMO_GPL}.*not a complete platform record "
+                                               r".*truncated.*run again"):
+        geo.download_series(client, DEMO_GSE, tmp_path / "raw", base=served.url + "/geo", query=query)
+    served.geo_platform_records[DEMO_GPL] = complete
+    raw = geo.download_series(client, DEMO_GSE, tmp_path / "raw", base=served.url + "/geo", query=query)
+    assert geo.verify_platform_record(raw / f"{DEMO_GPL}.soft", DEMO_GPL) > 0
+    del served.geo_platform_records[DEMO_GPL]  # GEO's answer for an unknown accession is a page, not a record
+    with pytest.raises(InputFormatError, match=r"not a complete platform record of GPL0000.*no !platform_table_begin"):
+        geo.download_series(quick_client(tmp_path / "store2"), DEMO_GSE, tmp_path / "raw3", base=served.url + "/geo",
+                            query=query)
+
+
+def test_geo_mixed_case_and_repeated_keys_over_http(served: LoopbackServer, tmp_path: Path):
+    """A GSE14520-shaped series: `Tissue:`/`tissue:` mixed, a key repeated in one sample, probe ids in another
+    case than the platform's, and the shipped config's characteristics keys."""
+    gse, gpl = "GSE14520", "GPL3921"
+    samples = [f"GSM36{i:04d}" for i in range(6)]
+    tissues = ["Liver Tumor Tissue", "Liver Non-Tumor Tissue"] * 3
+    characteristics = [[f"{'Tissue' if i % 3 else 'tissue'}: {t}" for i, t in enumerate(tissues)],
+                       [f"Individual: P{i // 2}" for i in range(6)],
+                       ["note: a", "", "", "", "", ""], ["note: b", "", "", "", "", ""]]
+    rng = np.random.default_rng(3)
+    table = {probe: list(np.round(rng.normal(8, 1, 6), 3)) for probe in ["1007_S_AT", "1053_at", "117_at"]}
+    matrix_dir = served.root / "geo" / "series" / "GSE14nnn" / gse / "matrix"
+    matrix_dir.mkdir(parents=True)
+    (matrix_dir / f"{gse}-{gpl}{geo.MATRIX_SUFFIX}").write_bytes(gzip_bytes(series_matrix(gse, gpl, samples, characteristics, table)))
+    (matrix_dir / f"{gse}-GPL571{geo.MATRIX_SUFFIX}").write_bytes(gzip_bytes(series_matrix(gse, "GPL571", samples[:1], [], {})))
+    served.geo_platform_records[gpl] = platform_record(gpl, ["ID", "Gene Symbol", "ENTREZ_GENE_ID"], [
+        ["1007_s_at", "DDR1 /// MIR4640", "780 /// 100616237"], ["1053_at", "RFC2", "5982"], ["117_at", "HSPA6", "3310"]])
+    suppl = served.root / "geo" / "series" / "GSE14nnn" / gse / "suppl"
+    suppl.mkdir(parents=True)
+    supplement = ("Affy_GSM\tTissue Type\tSurvival status\tSurvival months\tRecurr status\tRecurr months\tAge\tGender\n"
+                  + "".join(f"{s}\t{'Non-Tumor' if i % 2 else 'Tumor'}\t{i % 3 == 0:d}\t{12.0 + i}\t0\t{12.0 + i}\t{50 + i}\t"
+                            f"{'M' if i < 3 else 'F'}\n" for i, s in enumerate(samples[:5]))
+                  + "GSM999999\tTumor\t1\t3.0\t1\t3.0\t60\tM\n")  # a GPL571 sample: not in this matrix
+    (suppl / "GSE14520_Extra_Supplement.txt.gz").write_bytes(gzip_bytes(supplement))
+    shipped = yaml.safe_load((REPO / "config/cohorts/gse14520.yaml").read_text())["cohorts"]["gse14520"]
+    cohort = {**shipped, "geo": {**shipped["geo"], "fields": {**shipped["geo"]["fields"], "patient_id": "individual"}},
+              "harmonise": {"multi_symbol_probes": "split"}}
+    download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
+                                      "geo_query": served.url + "/geo/query/acc.cgi"}})
+    raw = download_cohort(cohort, download, tmp_path / "raw", quick_client(tmp_path / "store"))
+    adata = harmonise_cohort(cohort, raw)
+    assert adata.obs["tissue"].tolist() == ["tumor", "normal"] * 3
+    assert adata.obs["patient_id"].tolist() == [f"P{i // 2}" for i in range(6)]
+    assert adata.obs["OS"].tolist()[:5] == [1.0, 0.0, 0.0, 1.0, 0.0] and np.isnan(adata.obs["OS"].iloc[5])
+    assert adata.obs["OS.time"].iloc[4] == pytest.approx(16.0 * 365.25 / 12)
+    assert adata.obs["age"].tolist()[:2] == [50, 51] and adata.obs["sex"].astype(str).tolist()[2:4] == ["M", "F"]
+    record = adata.uns["harmonisation"]
+    table_record = record["sample_table"]
+    assert table_record["samples_matched"] == 5 and list(table_record["samples_without_row"]) == [samples[5]]
+    assert list(table_record["rows_without_sample"]) == ["GSM999999"]
+    assert "GSE14520_Extra_Supplement.txt.gz" in adata.uns["provenance"]["input_sha256"]
+    assert record["characteristics_key_spellings_merged"] == {"tissue": ["tissue", "Tissue"]}
+    assert record["probes_matched_ignoring_case"] == 1
+    assert sorted(adata.var_names) == ["DDR1", "HSPA6", "MIR4640", "RFC2"]
+    assert np.allclose(adata[:, "DDR1"].X.ravel(), table["1007_S_AT"], atol=1e-4)
+    warnings = list(record["warnings"])
+    assert any("'note'" in w and "joined" in w for w in warnings)
+    assert any("ignoring case" in w for w in warnings)
+    assert any("GSM999999" in w and "not samples of this series" in w for w in warnings)
 
 
 def test_geo_missing_characteristics_key_lists_keys_found(demo_dir: Path):
@@ -239,27 +338,62 @@ def test_geo_empty_series_table(tmp_path: Path):
     assert geo.read_series_matrix(path, require_table=False).samples["tissue"].tolist() == ["tumor", "normal"]
 
 
-def test_geo_ncbi_rnaseq_counts(served: LoopbackServer, tmp_path: Path):
-    gse = "GSE1"
-    matrix = ('!Series_geo_accession\t"GSE1"\n!Series_platform_id\t"GPL20301"\n!Sample_geo_accession\t"GSM1"\t"GSM2"\n'
-              '!Sample_characteristics_ch1\t"tissue: tumor"\t"tissue: normal"\n!series_matrix_table_begin\n'
-              '"ID_REF"\t"GSM1"\t"GSM2"\n!series_matrix_table_end\n')
+def _rnaseq_series(served: LoopbackServer, gse: str, counts: dict[str, str]) -> dict[str, object]:
+    matrix = ('!Series_geo_accession\t"{0}"\n!Series_platform_id\t"GPL20301"\n!Sample_geo_accession\t"GSM1"\t"GSM2"\n'
+              '!Sample_characteristics_ch1\t"tissue: tumor"\t"Tissue: normal"\n!series_matrix_table_begin\n'
+              '"ID_REF"\t"GSM1"\t"GSM2"\n!series_matrix_table_end\n').format(gse)
     matrix_dir = served.root / "geo" / "series" / "GSEnnn" / gse / "matrix"
     matrix_dir.mkdir(parents=True)
     (matrix_dir / f"{gse}_series_matrix.txt.gz").write_bytes(gzip_bytes(matrix))
     ncbi = served.root / "ncbi" / "geo" / "download"
-    ncbi.mkdir(parents=True)
-    (ncbi / f"{gse}_raw_counts_GRCh38.p13_NCBI.tsv.gz").write_bytes(
-        gzip_bytes("GeneID\tGSM1\tGSM2\n2879\t100\t50\n6520\t30\t60\n1\t5\t5\n"))
-    (ncbi / geo.NCBI_HUMAN_ANNOTATION).write_bytes(gzip_bytes(
-        "GeneID\tSymbol\tGeneType\tEnsemblGeneID\n2879\tGPX4\tprotein-coding\tENSG00000167468\n"
-        "6520\tSLC3A2\tprotein-coding\tENSG00000168003\n1\tA1BG\tprotein-coding\tENSG00000121410\n"))
+    ncbi.mkdir(parents=True, exist_ok=True)
+    for name, text in counts.items():
+        (ncbi / name).write_bytes(gzip_bytes(text))
+    return {"source": "geo", "accession": gse, "geo": {"rnaseq_counts": True, "fields": {"tissue": "tissue"}}}
+
+
+HUMAN_ANNOTATION = ("GeneID\tSymbol\tGeneType\tEnsemblGeneID\n2879\tGPX4\tprotein-coding\tENSG00000167468\n"
+                    "6520\tSLC3A2\tprotein-coding\tENSG00000168003\n1\tA1BG\tprotein-coding\tENSG00000121410\n")
+
+
+def test_geo_ncbi_rnaseq_counts_found_by_the_download_page(served: LoopbackServer, tmp_path: Path):
+    gse = "GSE1"
+    cohort = _rnaseq_series(served, gse, {
+        f"{gse}_raw_counts_GRCh38.p14_NCBI.tsv.gz": "GeneID\tGSM1\tGSM2\tGSM9\n2879\t100\t50\t1\n6520\t30\t60\t1\n1\t5\t5\t1\n",
+        f"{gse}_norm_counts_TPM_GRCh38.p14_NCBI.tsv.gz": "GeneID\tGSM1\tGSM2\n2879\t1.5\t2.5\n",
+        "Human.GRCh38.p14.annot.tsv.gz": HUMAN_ANNOTATION,
+        "Human.GRCh38.p13.annot.tsv.gz": HUMAN_ANNOTATION.replace("GPX4", "WRONG"),
+    })
     download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
                                       "geo_download": served.url + "/ncbi/geo/download/"}})
-    cohort = {"source": "geo", "accession": gse, "geo": {"rnaseq_counts": True, "fields": {"tissue": "tissue"}}}
     raw = download_cohort(cohort, download, tmp_path / "raw", quick_client(tmp_path / "store"))
+    assert {"acc": gse} in served.geo_queries
+    record = json.loads((raw / "download.json").read_text())["ncbi_counts"]
+    assert (record["build"], record["species"]) == ("GRCh38.p14", "Human")
+    assert record["counts"] == f"{gse}_raw_counts_GRCh38.p14_NCBI.tsv.gz"
+    assert served.count(f"/ncbi/geo/download/{gse}_norm_counts_TPM_GRCh38.p14_NCBI.tsv.gz") == 0
     adata = harmonise_cohort(cohort, raw)
     assert adata.uns["assay"] == "rnaseq"
     assert adata["GSM1", "GPX4"].layers["counts"][0, 0] == 100
     assert adata.var.loc["SLC3A2", "gene_id"] == "ENSG00000168003" and adata.var.loc["GPX4", "entrez"] == "2879"
     assert adata.obs["tissue"].tolist() == ["tumor", "normal"]
+    assert adata.uns["provenance"]["genome_build"] == "GRCh38.p14"
+    assert list(adata.uns["harmonisation"]["count_columns_not_in_series"]) == ["GSM9"]
+
+
+def test_geo_series_without_ncbi_counts_is_named(served: LoopbackServer, tmp_path: Path):
+    cohort = _rnaseq_series(served, "GSE2", {})
+    download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
+                                      "geo_download": served.url + "/ncbi/geo/download/"}})
+    with pytest.raises(ConfigError, match=r"GSE2: NCBI has no generated RNA-seq counts.*download/\?acc=GSE2"):
+        download_cohort(cohort, download, tmp_path / "raw", quick_client(tmp_path / "store"))
+
+
+def test_geo_mouse_ncbi_counts_are_refused(served: LoopbackServer, tmp_path: Path):
+    cohort = _rnaseq_series(served, "GSE3", {"GSE3_raw_counts_GRCm39_NCBI.tsv.gz": "GeneID\tGSM1\tGSM2\n1\t1\t1\n",
+                                            "Mouse.GRCm39.annot.tsv.gz": "GeneID\tSymbol\n1\tGpx4\n"})
+    download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
+                                      "geo_download": served.url + "/ncbi/geo/download/"}})
+    with pytest.raises(ConfigError, match=r"GSE3: NCBI's counts are for Mouse \(GRCm39.*only human series"):
+        download_cohort(cohort, download, tmp_path / "raw", quick_client(tmp_path / "store"))
+    assert served.count("/ncbi/geo/download/GSE3_raw_counts_GRCm39_NCBI.tsv.gz") == 0

@@ -26,6 +26,7 @@ DEFAULTS = {
     "xena_pancan_hub": xena.PANCAN_HUB,
     "geo_ftp": geo.GEO_FTP,
     "geo_download": geo.NCBI_GEO_DOWNLOAD,
+    "geo_query": geo.GEO_QUERY,
     "gdc_page_size": 500,
     "gdc_batch_files": 50,
 }
@@ -54,5 +55,6 @@ def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_
         options = cohort.get("geo") or {}
         return geo.download_series(client, cohort["accession"], raw_dir, base=download["geo_ftp"],
                                    platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
-                                   ncbi_base=download["geo_download"])
+                                   ncbi_base=download["geo_download"], query=download["geo_query"],
+                                   sample_table=options.get("sample_table"))
     raise ConfigError(f"cohort source {source!r} cannot be downloaded")

@@ -4,8 +4,9 @@ Raw layouts (what the download rules write, from the source or a mirror):
 - gdc: files.json (/files hits), cases.json (/cases hits), status.json (/status), data/<file_id>/<file_name>
 - xena: <project>.star_counts.tsv.gz, <project>.star_tpm.tsv.gz, <project>.survival.tsv.gz,
   <project>.clinical.tsv.gz, gencode.v36.annotation.gtf.gene.probemap
-- geo: <GSE>[-<GPL>]_series_matrix.txt.gz and <GPL>.annot.gz (or <GPL>_family.soft.gz); RNA-seq series with
-  `geo.rnaseq_counts`: <GSE>_raw_counts_GRCh38.p13_NCBI.tsv.gz and Human.GRCh38.p13.annot.tsv.gz
+- geo: <GSE>[-<GPL>]_series_matrix.txt.gz and <GPL>.annot.gz (or <GPL>.soft, the platform record from acc.cgi);
+  RNA-seq series with `geo.rnaseq_counts`: <GSE>_raw_counts_<build>_NCBI.tsv.gz and Human.<build>.annot.tsv.gz
+  (the names NCBI's download page links)
 TCGA cohorts (gdc or xena) can take OS/DSS/DFI/PFI from the TCGA-CDR table (`survival_source`).
 """
 
@@ -203,25 +204,93 @@ def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
     return notes
 
 
+def _scale_quantiles(values: np.ndarray) -> np.ndarray:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise CohortError("the expression matrix has no finite value")
+    return np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
+
+
 def needs_log_transform(values: np.ndarray) -> bool:
     """GEO2R's rule: values look linear when the 99th percentile exceeds 100 or the range is wide and positive."""
-    finite = values[np.isfinite(values)]
-    q = np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
+    q = _scale_quantiles(values)
     return bool(q[4] > 100 or (q[5] - q[0] > 50 and q[1] > 0))
 
 
-def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Path) -> pd.Series:
-    if key not in samples.columns:
+LOG2_RATIO = "log2 ratio"
+
+
+def detect_scale(values: np.ndarray) -> str:
+    """`linear` (GEO2R's rule says log-transform), `log2 ratio` (log scale, centred on 0 with negative values:
+    a two-colour array's log-ratios) or `log2` (log intensities)."""
+    if needs_log_transform(values):
+        return "linear"
+    q = _scale_quantiles(values)
+    return LOG2_RATIO if q[0] < 0 and abs(q[2]) < 1 else "log2"
+
+
+def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohort: str) -> tuple[bool, str, str]:
+    """Whether to log-transform, the detected scale and the rule used. The detection always runs: a declared
+    `geo.scale` that it contradicts is a ConfigError naming the cohort and both scales, unless
+    `geo.trust_declared_scale` is true (then the declaration wins and the report says so)."""
+    detected = detect_scale(values)
+    if declared == "auto":
+        return detected == "linear", detected, (f"detected {detected} (GEO2R's rule; log values centred on 0 with "
+                                                "negatives are log2 ratios)")
+    if declared not in {"log2", "linear"}:
+        raise ConfigError(f"cohort {cohort}: geo.scale {declared!r} is not one of auto, log2, linear")
+    if (declared == "linear") == (detected == "linear"):
+        return declared == "linear", detected, f"declared {declared}, agrees with the detected {detected}"
+    if trust_declared:
+        return (declared == "linear", detected,
+                f"declared {declared}, CONTRADICTS the detected {detected}; kept because "
+                "geo.trust_declared_scale is true")
+    q = _scale_quantiles(values)
+    raise ConfigError(
+        f"cohort {cohort}: geo.scale is declared {declared!r} but the values look {detected} (GEO2R's rule: "
+        f"99th percentile {q[4]:.4g}, range {q[0]:.4g} to {q[5]:.4g}, lower quartile {q[1]:.4g}); "
+        + ("logging them would log them twice. " if declared == "linear" else "they would be used unlogged. ")
+        + "Set geo.scale: auto, or geo.trust_declared_scale: true if the declaration is right after all"
+    )
+
+
+def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Path | str) -> pd.Series:
+    column = geo.find_column(samples, key)
+    if column is None:
         found = [c for c in samples.columns if not c.startswith(("title", "geo_accession", "status", "submission",
                                                                     "last_update", "type", "channel", "source"))]
         raise ConfigError(
-            f"{source}: characteristics key {key!r} (configured for {field_name}) is not in the series; "
-            f"keys found: {found}"
+            f"{source}: characteristics key {key!r} (configured for {field_name}) is not in the series "
+            f"(keys are matched ignoring case); keys found: {found}"
         )
-    return samples[key]
+    return samples[column]
 
 
-def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> pd.DataFrame:
+def _event_text(values: pd.Series) -> pd.Series:
+    """Status cells as text to compare with `event_values`: a numeric column with missing cells is float, so
+    1.0 is written "1" (else it would never equal the event value "1")."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.map(lambda v: "" if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)))
+    return values.astype(str).str.strip().str.lower()
+
+
+def with_sample_table(raw: Path, samples: pd.DataFrame, mapping: Mapping[str, Any],
+                      accession: str) -> tuple[pd.DataFrame, dict[str, Any] | None, Path | None]:
+    """Join config `geo.sample_table` (a supplementary or local per-sample table) onto the series' samples,
+    so that `geo.fields` can name its columns like characteristics keys."""
+    settings = mapping.get("sample_table")
+    if not settings:
+        return samples, None, None
+    path = raw / geo.sample_table_name(settings, accession)
+    if not path.is_file():
+        raise InputFormatError(f"{raw}: the sample table {path.name} (geo.sample_table) is missing; download the "
+                               "cohort again")
+    table = geo.read_sample_table(path, settings["key"], settings.get("sheet"))
+    joined, record = geo.join_sample_table(samples, table, str(path))
+    return joined, record, path
+
+
+def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | str) -> pd.DataFrame:
     """Sample sheet from GEO characteristics through the config mapping (GEO has no standard keys)."""
     fields: Mapping[str, str] = mapping.get("fields", {})
     obs = pd.DataFrame(index=samples.index)
@@ -253,7 +322,7 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> 
         if column.endswith(".time"):
             obs[column] = pd.to_numeric(values, errors="coerce") * to_days[unit]
         elif column in {"OS", "DSS", "DFI", "PFI"}:
-            text = values.astype(str).str.strip().str.lower()
+            text = _event_text(values)
             obs[column] = np.where(values.isna() | text.isin({"", "nan", "na"}), np.nan, text.isin(events).astype(float))
         elif column == "age":
             obs[column] = pd.to_numeric(values, errors="coerce")
@@ -264,8 +333,24 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path) -> 
     return obs
 
 
+def _cohort_name(accession: str, label: str | None) -> str:
+    return f"{accession} ({label})" if label else accession
+
+
+def platform_annotation_file(raw: Path, platform: str) -> Path:
+    """`{GPL}.annot.gz` (GEO's annotation), else `{GPL}.soft` (the platform record from acc.cgi), else a
+    local `{GPL}_family.soft.gz` (read only up to its `!platform_table_end`)."""
+    for pattern in (f"{platform}.annot*", f"{platform}{geo.PLATFORM_RECORD_SUFFIX}", f"{platform}_family.soft*"):
+        found = sorted(raw.glob(pattern))
+        if found:
+            return found[0]
+    raise InputFormatError(f"{raw}: no platform annotation for {platform} ({platform}.annot.gz or "
+                           f"{platform}{geo.PLATFORM_RECORD_SUFFIX})")
+
+
 def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Mapping[str, Any],
-                    rules: HarmonisationRules, *, simulated: bool = False, urls: list[str] | None = None) -> ad.AnnData:
+                    rules: HarmonisationRules, *, simulated: bool = False, urls: list[str] | None = None,
+                    label: str | None = None) -> ad.AnnData:
     raw = Path(raw_dir)
     matrices = sorted(raw.glob(f"{accession}*_series_matrix.txt*"))
     if not matrices:
@@ -277,16 +362,16 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
         matrices = [m for m in matrices if f"-{platform}_" in m.name]
     series = geo.read_series_matrix(matrices[0])
     platform = platform or series.series.get("platform_id", [""])[0]
-    annotation_files = sorted(raw.glob(f"{platform}.annot*")) + sorted(raw.glob(f"{platform}_family.soft*"))
-    if not annotation_files:
-        raise InputFormatError(f"{raw}: no platform annotation {platform}.annot.gz for {accession}")
-    annotation = geo.read_platform_annotation(annotation_files[0])
+    annotation_path = platform_annotation_file(raw, platform)
+    annotation = geo.read_platform_annotation(annotation_path, platform)
     genes, collapse = geo.collapse_probes(series.table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
     values = genes.to_numpy(dtype=float)
     scale = mapping.get("scale", "auto")
-    transformed = scale == "linear" or (scale == "auto" and needs_log_transform(values))
+    transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
+                                                      _cohort_name(accession, label))
     log_values = np.log2(np.clip(values, 0, None) + 1.0) if transformed else values
-    obs = geo_obs(series.samples, mapping, matrices[0])
+    samples, table_record, table_path = with_sample_table(raw, series.samples, mapping, accession)
+    obs = geo_obs(samples, mapping, matrices[0] if table_path is None else f"{matrices[0]} + {table_path.name}")
     duplicated = obs.index[obs.index.duplicated()].unique().tolist()
     if duplicated:
         raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
@@ -295,20 +380,48 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
     record = provenance(
         "geo", release=series.series.get("last_update_date", ["unknown"])[0], simulated=simulated, urls=urls or [],
-        inputs=_digests([matrices[0], annotation_files[0]], raw),
-        extra={"accession": accession, "platform": platform, "samples": len(obs)},
+        inputs=_digests([matrices[0], annotation_path] + ([table_path] if table_path else []), raw),
+        extra={"accession": accession, "platform": platform, "samples": len(obs),
+               "platform_annotation": annotation_path.name},
     )
-    sample_report = {"samples_in": len(obs), "samples_out": len(obs), "warnings": [],
-                     "log_transformed": transformed, "declared_scale": scale}
+    warnings = series.characteristics_report.notes() + (geo.sample_table_notes(table_record) if table_record else [])
+    if collapse.probes_matched_ignoring_case:
+        warnings.append(f"{collapse.probes_matched_ignoring_case} probe ids matched the platform {platform} only "
+                        "ignoring case (as GEO matches them)")
+    if scale != "auto" and "CONTRADICTS" in scale_rule:
+        warnings.append(f"scale: {scale_rule}")
+    if detected == LOG2_RATIO:
+        warnings.append("the values are centred log2 ratios (two-colour array): used as log scale, not logged; the "
+                        "linear layer holds ratios to the reference channel, not intensities")
+    if transformed:
+        layers = {"tpm": values.T, "log2": log_values.T}
+        scales = {"tpm": "normalised intensity (linear)", "log2": "log2(intensity+1)"}
+    elif detected == LOG2_RATIO:
+        layers = {"tpm": (2.0 ** values).T, "log2": values.T}
+        scales = {"tpm": "ratio to the reference channel (2**log2 ratio), not an intensity",
+                  "log2": "log2 ratio (two-colour array)"}
+    else:
+        layers = {"tpm": (2.0 ** values - 1.0).T, "log2": values.T}
+        scales = {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"}
+    sample_report = {"samples_in": len(obs), "samples_out": len(obs), "warnings": warnings,
+                     "log_transformed": transformed, "declared_scale": scale, "detected_scale": detected,
+                     "scale_rule": scale_rule, **_characteristics_record(series.characteristics_report),
+                     **({"sample_table": table_record} if table_record else {})}
     return build_anndata(
         obs=obs,
         var=var,
-        layers={"tpm": (2.0 ** log_values - 1.0).T if not transformed else values.T, "log2": log_values.T},
-        layer_scales={"tpm": "normalised intensity (linear)", "log2": "log2 intensity"},
+        layers=layers,
+        layer_scales=scales,
         assay="microarray",
         provenance_record=record,
         harmonisation={"rules": rules.__dict__, **collapse.as_dict(), **sample_report},
     )
+
+
+def _characteristics_record(report: geo.CharacteristicsReport) -> dict[str, Any]:
+    return {"characteristics_key_spellings_merged": report.key_spellings_merged,
+            "characteristics_repeated_keys_joined": report.repeated_keys_joined,
+            "sample_fields_renamed": report.sample_fields_renamed}
 
 
 def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Mapping[str, Any],
@@ -318,14 +431,25 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     matrices = sorted(raw.glob(f"{accession}*_series_matrix.txt*"))
     if not matrices:
         raise InputFormatError(f"{raw}: no {accession}*_series_matrix.txt.gz file")
-    samples = pd.concat([geo.read_series_matrix(m, require_table=False).samples for m in matrices])
-    counts_path = raw / f"{accession}_raw_counts_GRCh38.p13_NCBI.tsv.gz"
-    annotation_path = raw / geo.NCBI_HUMAN_ANNOTATION
+    parsed = [geo.read_series_matrix(m, require_table=False) for m in matrices]
+    samples = pd.concat([p.samples for p in parsed])
+    counts_path, annotation_path, species, build = ncbi_counts_files(raw, accession)
     table = geo.read_ncbi_counts(counts_path)
     annotation = geo.read_ncbi_annotation(annotation_path)
     shared = [c for c in table.columns if c in samples.index]
     if not shared:
         raise CohortError(f"{counts_path}: no column is a sample of {[m.name for m in matrices]}")
+    samples, table_record, table_path = with_sample_table(raw, samples, mapping, accession)
+    warnings = [note for p in parsed for note in p.characteristics_report.notes()]
+    warnings += geo.sample_table_notes(table_record) if table_record else []
+    not_in_series = [c for c in table.columns if c not in samples.index]
+    without_counts = [s for s in samples.index if s not in set(table.columns)]
+    if not_in_series:
+        warnings.append(f"{len(not_in_series)} count columns of {counts_path.name} are not samples of the series "
+                        f"matrix and were left out: {', '.join(map(str, not_in_series[:10]))}")
+    if without_counts:
+        warnings.append(f"{len(without_counts)} samples of the series matrix have no column in {counts_path.name} "
+                        f"and were left out: {', '.join(without_counts[:10])}")
     obs = geo_obs(samples.loc[shared], mapping, matrices[0])
     info = annotation.reindex(table.index)
     genes = pd.DataFrame({"gene_id": table.index.to_numpy(), "gene_name": info["Symbol"].fillna("").to_numpy(),
@@ -336,7 +460,10 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         rate = counts / length_kb
         tpm, tpm_scale = rate / rate.sum(axis=0, keepdims=True) * 1e6, "TPM (NCBI gene lengths)"
     else:
-        tpm, tpm_scale = counts / counts.sum(axis=0, keepdims=True) * 1e6, "CPM (the annotation has no gene lengths)"
+        unknown = int(pd.to_numeric(info["Length"], errors="coerce").isna().sum()) if "Length" in info.columns else 0
+        why = (f"Length is missing or not a number for {unknown} GeneIDs" if "Length" in info.columns
+               else "the annotation has no Length column")
+        tpm, tpm_scale = counts / counts.sum(axis=0, keepdims=True) * 1e6, f"CPM ({why})"
     genes, counts, tpm, gene_report = harmonise_genes(genes, counts, tpm, rules)
     entrez = genes["gene_id"].astype(str)
     genes["entrez"] = entrez.to_numpy()
@@ -345,15 +472,39 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     obs["library_size"] = counts.sum(axis=0)
     record = provenance("geo", release=samples.get("last_update_date", pd.Series(["unknown"])).iloc[0],
                         simulated=simulated, urls=_download_urls(raw),
-                        inputs=_digests([*matrices, counts_path, annotation_path], raw),
-                        extra={"accession": accession, "counts": "NCBI-generated raw counts (GRCh38.p13)"})
+                        inputs=_digests([*matrices, counts_path, annotation_path,
+                                         *([table_path] if table_path else [])], raw),
+                        extra={"accession": accession, "counts": f"NCBI-generated raw counts ({species} {build})",
+                               "genome_build": build, "species": species})
     return build_anndata(
         obs=obs, var=genes,
         layers={"counts": counts.T, "tpm": tpm.T, "log2": np.log2(tpm.T + 1.0)},
         layer_scales={"counts": "raw counts (NCBI GEO RNA-seq pipeline)", "tpm": tpm_scale, "log2": f"log2({tpm_scale.split()[0]}+1)"},
         assay="rnaseq", provenance_record=record,
-        harmonisation={"rules": rules.__dict__, **report_dict(gene_report)},
+        harmonisation={"rules": rules.__dict__, **report_dict(gene_report), "warnings": warnings,
+                       "count_columns_not_in_series": [str(c) for c in not_in_series],
+                       "series_samples_without_counts": without_counts,
+                       **({"sample_table": table_record} if table_record else {})},
     )
+
+
+def ncbi_counts_files(raw: Path, accession: str) -> tuple[Path, Path, str, str]:
+    """The NCBI counts and annotation files of a raw folder, with the species and build their names give.
+
+    Exactly one `{GSE}_raw_counts_*.tsv.gz` and one `*.annot.tsv.gz`; a non-human annotation, or counts and
+    annotation of different builds, is an error naming the files.
+    """
+    counts = sorted(raw.glob(f"{accession}_raw_counts_*.tsv.gz"))
+    annotations = sorted(raw.glob("*.annot.tsv.gz"))
+    if len(counts) != 1 or len(annotations) != 1:
+        raise InputFormatError(f"{raw}: expected one {accession}_raw_counts_<build>_NCBI.tsv.gz and one "
+                               f"<Species>.<build>.annot.tsv.gz, found {[p.name for p in counts + annotations]}")
+    species, build = geo.annotation_genome(annotations[0].name)
+    if species != geo.HUMAN:
+        raise ConfigError(f"{annotations[0]}: {accession}'s counts are for {species}; only human series can be analysed")
+    if geo.counts_build(counts[0].name, accession) != build:
+        raise InputFormatError(f"{raw}: {counts[0].name} and {annotations[0].name} are of different genome builds")
+    return counts[0], annotations[0], species, build
 
 
 def uses_cdr(cohort: Mapping[str, Any]) -> bool:
@@ -394,5 +545,6 @@ def harmonise_cohort(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
         settings = cohort.get("geo", {})
         if settings.get("rnaseq_counts"):
             return load_geo_rnaseq_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated)
-        return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls)
+        return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls,
+                               label=cohort.get("label"))
     raise ConfigError(f"cohort source {source!r} has no harmoniser yet")

@@ -94,8 +94,10 @@ def store_relpath(url: str) -> str:
     """Where a URL lives in a store or mirror: `{host}/{path}`.
 
     A query such as NCBI's `.../geo/download/?acc=GSE1&file=GSE1_raw_counts.tsv.gz` is stored under the
-    `file=` value (`www.ncbi.nlm.nih.gov/geo/download/GSE1_raw_counts.tsv.gz`); a trailing slash (a
-    directory listing) maps to the directory itself.
+    `file=` value (`www.ncbi.nlm.nih.gov/geo/download/GSE1_raw_counts.tsv.gz`); any other query is kept, its
+    parameters sorted, as the last name (`.../geo/query/acc.cgi?targ=self&acc=GPL1&form=text&view=full` ->
+    `www.ncbi.nlm.nih.gov/geo/query/acc.cgi/acc=GPL1&form=text&targ=self&view=full`), so that answers to
+    different queries never share a file; a trailing slash (a directory listing) maps to the directory itself.
     """
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in {"http", "https", "ftp"} or not parsed.netloc:
@@ -104,6 +106,9 @@ def store_relpath(url: str) -> str:
     query = urllib.parse.parse_qs(parsed.query)
     if "file" in query:
         path = f"{path.rstrip('/')}/{query['file'][0]}"
+    elif query:
+        pairs = sorted(urllib.parse.parse_qsl(parsed.query))
+        path = f"{path.rstrip('/')}/" + "&".join(f"{k}={v}" for k, v in pairs)
     parts = [p for p in f"{parsed.hostname}/{path}".split("/") if p]
     if any(p in {".", ".."} for p in parts):
         raise DownloadError(f"{url!r}: '.' or '..' in the path cannot be stored safely")
@@ -165,6 +170,13 @@ class _Links(html.parser.HTMLParser):
             href = dict(attrs).get("href")
             if href:
                 self.links.append(href)
+
+
+def page_links(text: str) -> list[str]:
+    """The href of every <a> of an HTML page, in page order (entities such as &amp; decoded)."""
+    parser = _Links()
+    parser.feed(text)
+    return parser.links
 
 
 @dataclass
@@ -383,9 +395,8 @@ class Client:
             try:
                 response = self._open("GET", source)
                 with response:
-                    parser = _Links()
-                    parser.feed(response.text)
-                names = [urllib.parse.unquote(h.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in parser.links]
+                    links = page_links(response.text)
+                names = [urllib.parse.unquote(h.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in links]
                 return sorted({n for n in names if n and not n.startswith((".", "?"))})
             except _Retryable as error:
                 last_error = error
