@@ -398,3 +398,19 @@ def test_batch_tar_like_the_real_one(gdc_server: LoopbackServer, tmp_path: Path,
     assert done == set(ids)  # MANIFEST.txt and annotations.txt are skipped, every wanted file verified
     stored = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
     assert stored == ids
+
+
+def test_demo_cases_with_several_diagnoses_use_the_primary(demo_dir: Path, demo_rnaseq):
+    truth = json.loads((demo_dir / "truth/truth.json").read_text())["gdc"]
+    cases = gdc.load_json_hits(demo_dir / "mirror/api.gdc.cancer.gov/cases/TCGA-DEMO.json")
+    several = {c["submitter_id"]: c["diagnoses"] for c in cases if len(c["diagnoses"]) > 1}
+    assert len(several) == truth["cases_with_a_recurrence_record_first"] == 17
+    rules = demo_rnaseq.uns["harmonisation"]["clinical_rules"]
+    assert rules["diagnosis_is_primary_disease"]["count"] == 17
+    assert set(rules) == {"single_record", "diagnosis_is_primary_disease"}  # the demo has no contradictions
+    tumours = demo_rnaseq.obs[demo_rnaseq.obs["tissue"] == "tumor"].set_index("patient_id")
+    for patient, diagnoses in several.items():
+        primary = diagnoses[1]
+        assert diagnoses[0]["classification_of_tumor"] == "recurrence"
+        assert tumours.loc[patient, "stage"] == gdc._stage(primary["ajcc_pathologic_stage"])
+        assert tumours.loc[patient, "age"] == pytest.approx(primary["age_at_diagnosis"] / 365.25)
