@@ -34,6 +34,7 @@ class LoopbackServer:
         self.gdc_annotations: dict[str, str] = {}  # file id -> text of its `<id>/annotations.txt` tar member
         self.gdc_page_overlap = False  # the second page starts one hit early, as an unstable order would
         self.gdc_result_window: int | None = None  # hits beyond this offset are never served (empty pages)
+        self.gdc_honour_range = False  # GET /data/<id> answers `Range: bytes=N-` with 206 (else 200, the whole file)
         self.gdc_queries: list[bytes] = []  # bodies of POST /files and /cases, in order
         self.gdc_answers: list[dict[str, Any]] = []  # their answers
         self.stall = threading.Event()
@@ -174,6 +175,11 @@ class LoopbackServer:
             if file_id not in self.gdc_data:
                 raise FileNotFoundError(path)
             data = self.gdc_data[file_id]
+            wanted = self.requests[-1][2].get("Range", "")  # this request's headers (the client asks one at a time)
+            if self.gdc_honour_range and wanted.startswith("bytes=") and wanted.endswith("-"):
+                start = int(wanted[6:-1])
+                return 206, data[start:], {"Content-Type": "text/tab-separated-values",
+                                           "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
             return 200, data, {"Content-Type": "text/tab-separated-values", "Accept-Ranges": "bytes"}
         if path == "/data" and method == "POST":
             ids = json.loads(body)["ids"]

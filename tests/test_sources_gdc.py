@@ -414,3 +414,66 @@ def test_demo_cases_with_several_diagnoses_use_the_primary(demo_dir: Path, demo_
         assert diagnoses[0]["classification_of_tumor"] == "recurrence"
         assert tumours.loc[patient, "stage"] == gdc._stage(primary["ajcc_pathologic_stage"])
         assert tumours.loc[patient, "age"] == pytest.approx(primary["age_at_diagnosis"] / 365.25)
+
+
+def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_dir: Path, tmp_path: Path):
+    import shutil
+
+    from ferrostem.harmonise import harmonise_cohort
+    from ferrostem.summary import cohort_summary_section
+
+    raw = tmp_path / "gdc"
+    shutil.copytree(demo_dir / "gdc", raw)
+    files = json.loads((raw / "files.json").read_text())
+    normal = next(h for h in files["data"]["hits"] if h["cases"][0]["samples"][0]["submitter_id"][13:15] == "11")
+    normal["cases"][0]["samples"][0]["sample_type"] = "Primary Tumor"  # the barcode says -11, normal tissue
+    (raw / "files.json").write_text(json.dumps(files))
+    cases = json.loads((raw / "cases.json").read_text())
+    by_id = {c["submitter_id"]: c for c in cases["data"]["hits"]}
+    alive = sorted(p for p, c in by_id.items() if c["demographic"]["vital_status"] == "Alive" and p[8] == "0")[:2]
+    dead = sorted(p for p, c in by_id.items() if c["demographic"]["vital_status"] == "Dead")[0]
+    by_id[alive[0]]["demographic"]["days_to_death"] = 10  # a death time on a living patient
+    del by_id[alive[1]]["demographic"]["vital_status"]  # no vital status
+    by_id[dead]["follow_ups"] = [{"days_to_follow_up": by_id[dead]["demographic"]["days_to_death"] + 100}]
+    (raw / "cases.json").write_text(json.dumps(cases))
+
+    adata = harmonise_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True}, raw)
+    rules = adata.uns["harmonisation"]["clinical_rules"]
+    sample = normal["cases"][0]["samples"][0]["submitter_id"]
+    assert list(rules["sample_type_conflict"]["ids"]) == [
+        f"{sample} (GDC: Primary Tumor; barcode 11: Solid Tissue Normal)"]
+    assert adata.obs.loc[sample, "tissue"] == "normal" and adata.obs.loc[sample, "sample_type"] == "Solid Tissue Normal"
+    assert list(rules["death_time_on_alive"]["ids"]) == [alive[0]]
+    assert list(rules["vital_status_missing"]["ids"]) == [alive[1]]
+    assert list(rules["death_before_follow_up"]["ids"]) == [dead]
+    tumours = adata.obs[adata.obs["tissue"] == "tumor"].set_index("patient_id")
+    assert tumours.loc[alive, "OS"].isna().all()
+    assert tumours.loc[dead, "OS.time"] == by_id[dead]["demographic"]["days_to_death"]
+
+    section = cohort_summary_section(adata, "planted")
+    table = section.context["rules_applied"]
+    for text in [sample, alive[0], alive[1], dead, "diagnosis_is_primary_disease == true"]:
+        assert text in table
+    warned = " | ".join(section.warnings)
+    for text in [sample, alive[0], alive[1], dead]:
+        assert text in warned
+    assert "diagnosis_is_primary_disease == true" not in warned  # a routine choice: in the table only
+
+
+@pytest.mark.parametrize("honour_range", [False, True])
+def test_cut_single_file_resumes_or_restarts(gdc_server: LoopbackServer, tmp_path: Path, honour_range: bool):
+    # whether GDC answers an open-ended `Range: bytes=N-` is unknown (real-services.md G18): both answers end in
+    # the verified file, a 206 by appending, a 200 by starting again
+    import hashlib
+
+    data = ("gene\tcount\n" + "ENSG00000000003\t1\n" * 40_000).encode()  # 800 kB: several network chunks
+    hit = {"file_id": "f00", "file_name": "a.tsv", "md5sum": hashlib.md5(data).hexdigest(), "file_size": len(data)}
+    gdc_server.gdc_files, gdc_server.gdc_data = [hit], {"f00": data}
+    gdc_server.gdc_honour_range = honour_range
+    gdc_server.faults["/gdcapi/data/f00"] = ["truncate"]
+    client = quick_client(tmp_path / "store", read_timeout=5.0)
+    paths = gdc.download_data(client, [hit], gdc_server.gdc_api, batch_files=1)
+    assert paths["f00"].read_bytes() == data
+    ranges = [headers.get("Range") for method, path, headers in gdc_server.requests if path == "/gdcapi/data/f00"]
+    assert len(ranges) == 2 and ranges[0] is None
+    assert 0 < int(ranges[1].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
