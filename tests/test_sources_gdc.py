@@ -185,6 +185,7 @@ EXPECTED_GROUPS = {
     "Stage X": None, "Unknown": None, "Not Reported": None, "Not Allowed To Collect": None,
     # older dictionary releases (ajcc_clinical_stage / figo spellings also seen in ajcc_pathologic_stage)
     "Stage IB Cervix": "Stage I", "Stage II Cervix": "Stage II", "Stage IIA Cervix": "Stage II", "Stage IIC1": "Stage II",
+    "IS": "Stage IS", "I/II NOS": None,
 }
 
 
@@ -204,6 +205,9 @@ def test_every_dictionary_stage_is_mapped():
         assert math.isnan(parse_stage(gdc._stage(value)))
     assert [parse_stage(gdc._stage(v)) for v in ["Stage IA3", "Stage IIC", "Stage IIID", "Stage IVC"]] == [1, 2, 3, 4]
     assert gdc._stage(None) is None and gdc._stage("--") is None and gdc._stage(float("nan")) is None
+    # legacy spellings (tumor_stage, TCGA bracketed labels) and a 2016 value spanning two groups
+    assert [gdc._stage(v) for v in ["stage iiia", "STAGE IVB", "IS", "I/II NOS", "[Not Available]", "[Discrepancy]"]] == [
+        "Stage III", "Stage IV", "Stage IS", None, None, None]
 
 
 def test_unknown_stage_value_is_named_never_guessed():

@@ -248,7 +248,9 @@ def _number(value: Any) -> float:
 # patients leave a multivariable Cox with a stage covariate (with the note of the dropped rows) instead of
 # being counted as stage I. "Stage IS" (AJCC testis: any T, N0 M0 with raised serum markers) is kept as it is
 # for the same reason: AJCC groups it under stage I but its prognosis and treatment differ. X, Unknown,
-# Not Reported and Not Allowed To Collect are missing.
+# Not Reported and Not Allowed To Collect are missing, and so is "I/II NOS" (a 2016 value spanning two groups);
+# TCGA's bracketed legacy labels ("[Not Available]", "[Discrepancy]", ...) are missing too. Matching ignores case
+# (the legacy `tumor_stage` field wrote "stage iiia").
 STAGE_GROUPS: dict[str, str | None] = {
     "Stage 0": "Stage 0", "Stage 0a": "Stage 0", "Stage 0is": "Stage 0", "Stage Tis": "Stage 0",
     "Stage IS": "Stage IS",
@@ -263,7 +265,9 @@ STAGE_GROUPS: dict[str, str | None] = {
     "Stage IIID": "Stage III",
     "Stage IV": "Stage IV", "Stage IVA": "Stage IV", "Stage IVB": "Stage IV", "Stage IVC": "Stage IV",
     "Stage X": None, "Unknown": None, "Not Reported": None, "Not Allowed To Collect": None,
+    "IS": "Stage IS", "I/II NOS": None,
 }
+_STAGE_KEYS = {key.casefold(): group for key, group in STAGE_GROUPS.items()}
 
 
 class UnknownStageError(InputFormatError):
@@ -280,13 +284,17 @@ def _stage(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "--"}:
         return None
     text = str(value).strip()
-    if text not in STAGE_GROUPS:
+    if text.startswith("[") and text.endswith("]"):  # TCGA legacy "[Not Available]", "[Unknown]", "[Discrepancy]"
+        return None
+    if text.casefold() not in _STAGE_KEYS:
         raise UnknownStageError(value)
-    return STAGE_GROUPS[text]
+    return _STAGE_KEYS[text.casefold()]
 
 
 def _missing_label(value: Any) -> bool:
-    return value is None or str(value).strip() in {"", "--", "Not Reported", "Unknown", "not reported"}
+    """None, "--", Unknown, Not Reported and the older dictionaries' lower-case and other no-answer labels."""
+    return value is None or str(value).strip().casefold() in {
+        "", "--", "not reported", "unknown", "not allowed to collect", "lost to follow-up", "pending"}
 
 
 # How the primary diagnosis of a case is chosen among its `diagnoses` records (since Data Release 42 a TCGA
