@@ -481,3 +481,32 @@ def test_cut_single_file_resumes_or_restarts(gdc_server: LoopbackServer, tmp_pat
     ranges = [headers.get("Range") for method, path, headers in gdc_server.requests if path == "/gdcapi/data/f00"]
     assert len(ranges) == 2 and ranges[0] is None
     assert 0 < int(ranges[1].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
+    # with the TCGA-CDR as survival source the GDC-derived OS is replaced, so its rules are not reported
+    patients = sorted(set(adata.obs["patient_id"].astype(str)))
+    cdr = pd.DataFrame({"sample": [f"{p}-01" for p in patients], "_PATIENT": patients,
+                        "cancer type abbreviation": "DEMO", "Redaction": ""})
+    for endpoint in ("OS", "DSS", "DFI", "PFI"):
+        cdr[endpoint], cdr[f"{endpoint}.time"] = 0, 100
+    cdr.to_csv(tmp_path / "cdr.tsv", sep="\t", index=False)
+    with_cdr = harmonise_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True, "survival_source": "cdr"},
+                                raw, tmp_path / "cdr.tsv")
+    assert set(with_cdr.uns["harmonisation"]["clinical_rules"]) == {
+        "sample_type_conflict", "single_record", "diagnosis_is_primary_disease"}
+
+
+def test_query_project_asks_for_what_the_parsers_read(gdc_server: LoopbackServer, tmp_path: Path):
+    gdc_server.gdc_status = json.loads('{"commit": "23e5f2ae", "data_release": "Data Release 42.0 - December 3, 2024",'
+                                       ' "status": "OK", "tag": "7.3.0", "version": 1}')
+    client = quick_client(tmp_path / "store", read_timeout=5.0)
+    answers = gdc.query_project(client, "TCGA-DEMO", gdc_server.gdc_api, page_size=4)
+    assert [h["file_id"] for h in answers["files"]] == sorted(h["file_id"] for h in gdc_server.gdc_files)
+    assert [h["case_id"] for h in answers["cases"]] == ["c0", "c1", "c2"]
+    bodies = [json.loads(b) for b in gdc_server.gdc_queries]
+    files_body, cases_body = bodies[0], bodies[-1]
+    assert {"file_id", "file_name", "md5sum", "file_size", "cases.samples.submitter_id",
+            "cases.samples.sample_type"} <= set(files_body["fields"].split(","))
+    assert files_body["sort"] == "file_id:asc" and files_body["format"] == "JSON"
+    assert cases_body["expand"] == "demographic,diagnoses,follow_ups" and "fields" not in cases_body
+    assert cases_body["sort"] == "case_id:asc"
+    assert cases_body["filters"] == {"op": "in", "content": {"field": "cases.project.project_id", "value": ["TCGA-DEMO"]}}
+    assert gdc.parse_status(answers["status"], "loopback")["release_number"] == "42.0"

@@ -65,6 +65,8 @@ def load_gdc_cohort(raw_dir: str | os.PathLike[str], rules: HarmonisationRules, 
     samples = kept.set_index("sample_id", drop=False)
     clinical, clinical_rules = gdc.clinical_table(gdc.load_json_hits(raw / "cases.json"))
     clinical_rules = {**gdc.sample_type_conflicts(sheet), **clinical_rules}
+    if cdr is not None:  # the CDR replaces every endpoint: the rules of the GDC-derived OS no longer apply
+        clinical_rules = {name: record for name, record in clinical_rules.items() if name not in gdc.SURVIVAL_RULES}
     obs, orphans, missing, warnings = join_clinical(
         samples.drop(columns=["file_name", "md5sum", "file_size", "gdc_sample_type"]), clinical, rules)
     warnings += rule_warnings(clinical_rules, informational=gdc.INFORMATIONAL_RULES)

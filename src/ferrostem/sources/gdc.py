@@ -354,6 +354,8 @@ CLINICAL_RULES: dict[str, str] = {
 }
 
 
+SURVIVAL_RULES = frozenset({"death_before_follow_up", "death_time_on_alive", "dead_without_death_time",
+                            "alive_without_follow_up", "vital_status_missing"})
 INFORMATIONAL_RULES = frozenset({"single_record", *(rule for rule, _ in DIAGNOSIS_RULES)})
 
 
