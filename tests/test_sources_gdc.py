@@ -462,6 +462,17 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     for text in [sample, alive[0], alive[1], dead]:
         assert text in warned
     assert "diagnosis_is_primary_disease == true" not in warned  # a routine choice: in the table only
+    # with the TCGA-CDR as survival source the GDC-derived OS is replaced, so its rules are not reported
+    patients = sorted(set(adata.obs["patient_id"].astype(str)))
+    cdr = pd.DataFrame({"sample": [f"{p}-01" for p in patients], "_PATIENT": patients,
+                        "cancer type abbreviation": "DEMO", "Redaction": ""})
+    for endpoint in ("OS", "DSS", "DFI", "PFI"):
+        cdr[endpoint], cdr[f"{endpoint}.time"] = 0, 100
+    cdr.to_csv(tmp_path / "cdr.tsv", sep="\t", index=False)
+    with_cdr = harmonise_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True, "survival_source": "cdr"},
+                                raw, tmp_path / "cdr.tsv")
+    assert set(with_cdr.uns["harmonisation"]["clinical_rules"]) == {
+        "sample_type_conflict", "single_record", "diagnosis_is_primary_disease"}
 
 
 @pytest.mark.parametrize("honour_range", [False, True])
@@ -481,17 +492,7 @@ def test_cut_single_file_resumes_or_restarts(gdc_server: LoopbackServer, tmp_pat
     ranges = [headers.get("Range") for method, path, headers in gdc_server.requests if path == "/gdcapi/data/f00"]
     assert len(ranges) == 2 and ranges[0] is None
     assert 0 < int(ranges[1].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
-    # with the TCGA-CDR as survival source the GDC-derived OS is replaced, so its rules are not reported
-    patients = sorted(set(adata.obs["patient_id"].astype(str)))
-    cdr = pd.DataFrame({"sample": [f"{p}-01" for p in patients], "_PATIENT": patients,
-                        "cancer type abbreviation": "DEMO", "Redaction": ""})
-    for endpoint in ("OS", "DSS", "DFI", "PFI"):
-        cdr[endpoint], cdr[f"{endpoint}.time"] = 0, 100
-    cdr.to_csv(tmp_path / "cdr.tsv", sep="\t", index=False)
-    with_cdr = harmonise_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True, "survival_source": "cdr"},
-                                raw, tmp_path / "cdr.tsv")
-    assert set(with_cdr.uns["harmonisation"]["clinical_rules"]) == {
-        "sample_type_conflict", "single_record", "diagnosis_is_primary_disease"}
+
 
 
 def test_query_project_asks_for_what_the_parsers_read(gdc_server: LoopbackServer, tmp_path: Path):
@@ -510,3 +511,9 @@ def test_query_project_asks_for_what_the_parsers_read(gdc_server: LoopbackServer
     assert cases_body["sort"] == "case_id:asc"
     assert cases_body["filters"] == {"op": "in", "content": {"field": "cases.project.project_id", "value": ["TCGA-DEMO"]}}
     assert gdc.parse_status(answers["status"], "loopback")["release_number"] == "42.0"
+
+
+def test_non_numeric_clinical_day_count_names_case_and_field():
+    case = {"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Dead", "days_to_death": "ten"}}
+    with pytest.raises(InputFormatError, match=r"TCGA-AA-0001: demographic.days_to_death 'ten' is not a number"):
+        gdc.clinical_table([case])

@@ -235,18 +235,21 @@ def sample_type_conflicts(sheet: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return {"sample_type_conflict": _rule_record("sample_type_conflict", ids)} if ids else {}
 
 
-def _number(value: Any) -> float:
+def _number(value: Any, field: str = "value", patient: str = "?") -> float:
     if value is None or value == "" or value == "--":
         return math.nan
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise InputFormatError(f"GDC case {patient}: {field} {value!r} is not a number") from error
 
 
 # Every `ajcc_pathologic_stage` value of the GDC data dictionary (gdcdictionary
 # src/gdcdictionary/schemas/diagnosis.yaml, release 3.0.3, plus the values of earlier releases) and the
 # stage group ferrostem records. Sub-stages fold into their group (IIIA -> Stage III). Stage 0 (0, 0a, 0is,
 # Tis: carcinoma in situ) is its own group, never Stage I; survival.parse_stage gives it no number, so these
-# patients leave a multivariable Cox with a stage covariate (with the note of the dropped rows) instead of
-# being counted as stage I. "Stage IS" (AJCC testis: any T, N0 M0 with raised serum markers) is kept as it is
+# patients leave a multivariable Cox with a stage covariate (complete cases; its mv_n counts them out)
+# instead of being counted as stage I. "Stage IS" (AJCC testis: any T, N0 M0 with raised serum markers) is kept as it is
 # for the same reason: AJCC groups it under stage I but its prognosis and treatment differ. X, Unknown,
 # Not Reported and Not Allowed To Collect are missing, and so is "I/II NOS" (a 2016 value spanning two groups);
 # TCGA's bracketed legacy labels ("[Not Available]", "[Discrepancy]", ...) are missing too. Matching ignores case
@@ -367,7 +370,7 @@ def _overall_survival(patient: str, demographic: Mapping[str, Any], last_follow_
                       applied: dict[str, list[str]]) -> tuple[float, float]:
     """(OS, OS.time) under TCGAbiolinks' convention, resolving contradictions by the CLINICAL_RULES."""
     raw = demographic.get("vital_status")
-    death = _number(demographic.get("days_to_death"))
+    death = _number(demographic.get("days_to_death"), "demographic.days_to_death", patient)
     vital = None if _missing_label(raw) else str(raw).strip().capitalize()
     if vital not in (None, "Alive", "Dead"):
         raise InputFormatError(f"GDC case {patient}: vital_status {raw!r} is none of Alive, Dead, Unknown, "
@@ -407,8 +410,8 @@ def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str,
         diagnoses = case.get("diagnoses") or []
         follow_ups = case.get("follow_ups") or []
         last_follow_up = max(
-            [_number(d.get("days_to_last_follow_up")) for d in diagnoses]
-            + [_number(f.get("days_to_follow_up")) for f in follow_ups]
+            [_number(d.get("days_to_last_follow_up"), "diagnoses.days_to_last_follow_up", patient) for d in diagnoses]
+            + [_number(f.get("days_to_follow_up"), "follow_ups.days_to_follow_up", patient) for f in follow_ups]
             + [math.nan],
             key=lambda v: -math.inf if math.isnan(v) else v,
         )
@@ -420,7 +423,7 @@ def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str,
             applied["unknown_stage"].append(f"{patient} ({error.value!r})")
             stage = None
         os_event, os_time = _overall_survival(patient, demographic, last_follow_up, applied)
-        age_days = _number(primary.get("age_at_diagnosis"))
+        age_days = _number(primary.get("age_at_diagnosis"), "diagnoses.age_at_diagnosis", patient)
         grade = primary.get("tumor_grade")
         rows.append({
             "patient_id": patient,
