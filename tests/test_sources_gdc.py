@@ -164,12 +164,6 @@ def test_case_without_diagnosis_counted():
     assert rules["no_diagnosis"]["ids"] == ["TCGA-AA-0001"]
 
 
-def test_cases_request_expands_diagnoses():
-    # the diagnoses expand returns whole records (the real DR42 hit above carries diagnosis_is_primary_disease,
-    # classification_of_tumor and submitter_id of every record); `fields` would cut the default case fields
-    assert "diagnoses" in gdc.CASE_EXPAND.split(",")
-
-
 # -- stage values (issue 9 item 3) -------------------------------------------------------------------------
 
 # gdcdictionary src/gdcdictionary/schemas/diagnosis.yaml @ 3.0.3 (5c3ab29c), ajcc_pathologic_stage enum

@@ -558,7 +558,9 @@ def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int
 
 
 def _hits_document(hits: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"data": {"hits": hits, "pagination": {"count": len(hits), "total": len(hits), "from": 0}}, "warnings": {}}
+    """All pages' hits as one answer, with the real API's pagination object (one page holding everything)."""
+    pagination = {"count": len(hits), "total": len(hits), "size": len(hits), "from": 0, "sort": "", "page": 1, "pages": 1}
+    return {"data": {"hits": hits, "pagination": pagination}, "warnings": {}}
 
 
 def query_project(client: Client, project: str, api: str = GDC_API, page_size: int = 500) -> dict[str, Any]:
