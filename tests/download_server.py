@@ -36,11 +36,18 @@ class LoopbackServer:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.gdc_files: list[dict[str, Any]] = []
         self.gdc_cases: list[dict[str, Any]] = []
-        self.gdc_status: dict[str, Any] = {"status": "OK", "data_release": "Data Release 99.0 (loopback)"}
+        self.gdc_status: dict[str, Any] = {"commit": "0" * 40, "data_release": "Data Release 99.0 (loopback)",
+                                           "status": "OK", "tag": "loopback", "version": 1}
         self.gdc_data: dict[str, bytes] = {}
         self.tar_extra: list[tuple[tarfile.TarInfo, bytes]] = []  # members added to every /data tar
         self.geo_platform_records: dict[str, str] = {}  # GPL -> SOFT text acc.cgi answers
         self.geo_queries: list[dict[str, str]] = []  # acc.cgi and download-page queries, as asked
+        self.gdc_annotations: dict[str, str] = {}  # file id -> text of its `<id>/annotations.txt` tar member
+        self.gdc_page_overlap = False  # the second page starts one hit early, as an unstable order would
+        self.gdc_result_window: int | None = None  # hits beyond this offset are never served (empty pages)
+        self.gdc_honour_range = False  # GET /data/<id> answers `Range: bytes=N-` with 206 (else 200, the whole file)
+        self.gdc_queries: list[bytes] = []  # bodies of POST /files and /cases, in order
+        self.gdc_answers: list[dict[str, Any]] = []  # their answers
         self.stall = threading.Event()
         self.stalled = threading.Event()
         server = self
@@ -163,11 +170,17 @@ class LoopbackServer:
         js = {"Content-Type": "application/json"}
         if path in {"/files", "/cases"} and method == "POST":
             query = json.loads(body)
-            hits = self.gdc_files if path == "/files" else self.gdc_cases
+            hits = self._gdc_sorted(self.gdc_files if path == "/files" else self.gdc_cases, query.get("sort"))
             start, size = int(query.get("from", 0)), int(query.get("size", 10))
-            page = hits[start:start + size]
-            answer = {"data": {"hits": page, "pagination": {"count": len(page), "total": len(hits), "from": start,
-                                                             "size": size}}, "warnings": {}}
+            if self.gdc_page_overlap and start == size:
+                start -= 1
+            page = hits[start:start + size] if self.gdc_result_window is None or start < self.gdc_result_window else []
+            pagination = {"count": len(page), "total": len(hits), "size": size, "from": start,
+                          "sort": str(query.get("sort") or ""), "page": start // size + 1 if size else 1,
+                          "pages": -(-len(hits) // size) if size else 1}
+            answer = {"data": {"hits": page, "pagination": pagination}, "warnings": {}}
+            self.gdc_queries.append(body)
+            self.gdc_answers.append(answer)
             return 200, json.dumps(answer).encode(), js
         if path == "/status":
             return 200, json.dumps(self.gdc_status).encode(), js
@@ -176,16 +189,31 @@ class LoopbackServer:
             if file_id not in self.gdc_data:
                 raise FileNotFoundError(path)
             data = self.gdc_data[file_id]
+            wanted = self.requests[-1][2].get("Range", "")  # this request's headers (the client asks one at a time)
+            if self.gdc_honour_range and wanted.startswith("bytes=") and wanted.endswith("-"):
+                start = int(wanted[6:-1])
+                return 206, data[start:], {"Content-Type": "text/tab-separated-values",
+                                           "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
             return 200, data, {"Content-Type": "text/tab-separated-values", "Accept-Ranges": "bytes"}
         if path == "/data" and method == "POST":
             ids = json.loads(body)["ids"]
             names = {h["file_id"]: h["file_name"] for h in self.gdc_files}
+            md5s = {h["file_id"]: h.get("md5sum", "") for h in self.gdc_files}
             buffer = io.BytesIO()
             with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+                # real /data tars carry a root MANIFEST.txt (gdc-client skips it by name); its exact content is
+                # unpublished, so the Data Transfer Tool manifest columns stand in
+                manifest = "id\tfilename\tmd5\tsize\tstate\n" + "".join(
+                    f"{i}\t{names[i]}\t{md5s[i]}\t{len(self.gdc_data[i])}\treleased\n" for i in ids)
+                members = [("MANIFEST.txt", manifest.encode())]
                 for file_id in ids:
-                    info = tarfile.TarInfo(f"{file_id}/{names[file_id]}")
-                    info.size = len(self.gdc_data[file_id])
-                    tar.addfile(info, io.BytesIO(self.gdc_data[file_id]))
+                    members.append((f"{file_id}/{names[file_id]}", self.gdc_data[file_id]))
+                    if file_id in self.gdc_annotations:
+                        members.append((f"{file_id}/annotations.txt", self.gdc_annotations[file_id].encode()))
+                for name, data in members:
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
                 for info, data in self.tar_extra:
                     tar.addfile(info, io.BytesIO(data) if data else None)
             return 200, buffer.getvalue(), {"Content-Type": "application/x-tar"}
@@ -207,12 +235,26 @@ class LoopbackServer:
             return 200, page.encode(), {"Content-Type": "text/html"}
         return None
 
+    @staticmethod
+    def _gdc_sorted(hits: list[dict[str, Any]], sort: str | None) -> list[dict[str, Any]]:
+        """Hits in the order of a GDC `sort` ("field:asc", "field:desc", comma-separated); unsorted as given."""
+        ordered = list(hits)
+        for key in reversed([k for k in str(sort or "").split(",") if k]):
+            field, _, direction = key.partition(":")
+            ordered.sort(key=lambda hit: str(hit.get(field, "")), reverse=direction == "desc")
+        return ordered
+
     # -- set-up helpers --------------------------------------------------------------------
     def load_gdc_mirror(self, mirror: Path, project: str) -> None:
-        """Serve a demo GDC mirror (files/<project>.json, cases/..., data/<id>) through the imitated API."""
+        """Serve a demo GDC mirror (files/<project>.json, cases/..., data/<id>) through the imitated API.
+
+        Hits are held in the order the client's `sort` gives (file_id, case_id), so `gdc_files[k]` is the k-th
+        file the client asks for."""
         api = mirror / "api.gdc.cancer.gov"
-        self.gdc_files = json.loads((api / "files" / f"{project}.json").read_text())["data"]["hits"]
-        self.gdc_cases = json.loads((api / "cases" / f"{project}.json").read_text())["data"]["hits"]
+        files = json.loads((api / "files" / f"{project}.json").read_text())["data"]["hits"]
+        cases = json.loads((api / "cases" / f"{project}.json").read_text())["data"]["hits"]
+        self.gdc_files = self._gdc_sorted(files, "file_id:asc")
+        self.gdc_cases = self._gdc_sorted(cases, "case_id:asc")
         self.gdc_data = {h["file_id"]: (api / "data" / h["file_id"]).read_bytes() for h in self.gdc_files}
 
 

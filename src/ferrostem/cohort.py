@@ -12,7 +12,7 @@ import importlib.metadata
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -301,3 +301,15 @@ def report_dict(*reports: Any) -> dict[str, Any]:
     for report in reports:
         merged.update(asdict(report) if hasattr(report, "__dataclass_fields__") else dict(report))
     return merged
+
+
+def rule_warnings(rules: Mapping[str, Mapping[str, Any]], informational: Collection[str] = ()) -> list[str]:
+    """One warning per applied data rule ({rule, count, ids} records, e.g. `clinical_rules`), naming up to ten
+    ids; `informational` rules (routine choices) are listed in the report's rules table only."""
+    lines = []
+    for name, record in rules.items():
+        if name in informational or not record.get("count"):
+            continue
+        ids = list(record.get("ids", []))
+        lines.append(f"{record['count']} x {record['rule']}: {', '.join(ids[:10])}" + (" ..." if len(ids) > 10 else ""))
+    return lines

@@ -32,6 +32,7 @@ from .cohort import (
     join_clinical,
     provenance,
     report_dict,
+    rule_warnings,
     select_samples,
 )
 from .errors import CohortError, ConfigError, InputFormatError
@@ -63,14 +64,20 @@ def load_gdc_cohort(raw_dir: str | os.PathLike[str], rules: HarmonisationRules, 
     kept, excluded, dropped = select_samples(sheet, rules)
     columns = [sheet.index.get_loc(i) for i in kept.index]
     samples = kept.set_index("sample_id", drop=False)
-    clinical = gdc.clinical_table(gdc.load_json_hits(raw / "cases.json"))
-    obs, orphans, missing, warnings = join_clinical(samples.drop(columns=["file_name", "md5sum", "file_size"]), clinical, rules)
+    clinical, clinical_rules = gdc.clinical_table(gdc.load_json_hits(raw / "cases.json"))
+    clinical_rules = {**gdc.sample_type_conflicts(sheet), **clinical_rules}
+    if cdr is not None:  # the CDR replaces every endpoint: the rules of the GDC-derived OS no longer apply
+        clinical_rules = {name: record for name, record in clinical_rules.items() if name not in gdc.SURVIVAL_RULES}
+    obs, orphans, missing, warnings = join_clinical(
+        samples.drop(columns=["file_name", "md5sum", "file_size", "gdc_sample_type"]), clinical, rules)
+    warnings += rule_warnings(clinical_rules, informational=gdc.INFORMATIONAL_RULES)
     genes, counts, tpm, gene_report = harmonise_genes(matrix.genes, matrix.counts[:, columns], matrix.tpm[:, columns], rules)
     obs["library_size"] = counts.sum(axis=0)
     survival_report = {"survival_source": "GDC /cases (TCGAbiolinks OS convention)"}
     if cdr is not None:
         obs, survival_report = xena.apply_cdr(obs, *cdr)
-    status = json.loads((raw / "status.json").read_text()) if (raw / "status.json").is_file() else {}
+    status = gdc.parse_status(json.loads((raw / "status.json").read_text()), str(raw / "status.json")) \
+        if (raw / "status.json").is_file() else gdc.parse_status({}, str(raw / "status.json"))
     sample_report = SampleReport(
         samples_in=len(sheet), excluded_sample_types=excluded, duplicates_dropped=dropped,
         duplicate_rule="one per patient and sample type: first vial, then deepest library"
@@ -78,9 +85,9 @@ def load_gdc_cohort(raw_dir: str | os.PathLike[str], rules: HarmonisationRules, 
         clinical_without_samples=orphans, samples_without_clinical=missing, samples_out=len(obs), warnings=warnings,
     )
     record = provenance(
-        "gdc", release=str(status.get("data_release", "unknown")), simulated=simulated, urls=urls or [],
+        "gdc", release=status["data_release"], simulated=simulated, urls=urls or [],
         inputs=_digests([raw / "files.json", raw / "cases.json"], raw),
-        extra={"gene_model": matrix.gene_model, "files": len(paths),
+        extra={"gene_model": matrix.gene_model, "files": len(paths), "gdc_status": status,
                "file_md5": dict(zip(sheet["file_id"], sheet["md5sum"].astype(str)))},
     )
     return build_anndata(
@@ -90,7 +97,8 @@ def load_gdc_cohort(raw_dir: str | os.PathLike[str], rules: HarmonisationRules, 
         layer_scales={"counts": "raw counts (STAR unstranded)", "tpm": "TPM", "log2": "log2(TPM+1)"},
         assay="rnaseq",
         provenance_record=record,
-        harmonisation={"rules": rules.__dict__, **report_dict(gene_report, sample_report), **survival_report},
+        harmonisation={"rules": rules.__dict__, **report_dict(gene_report, sample_report), **survival_report,
+                       "clinical_rules": clinical_rules},
     )
 
 

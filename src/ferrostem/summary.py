@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import anndata as ad
@@ -101,6 +102,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
     harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
     warnings = list(harmonisation.get("warnings", []))
+    rules_applied = rules_table(harmonisation.get("clinical_rules", {}))
     figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                 else "Distribution of log2 intensities per sample."}]
@@ -122,9 +124,20 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
     return Section(
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,
         context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",
-                 "clinical": table_html(pd.DataFrame(clinical)), "figures": figures},
+                 "clinical": table_html(pd.DataFrame(clinical)), "figures": figures,
+                 "rules_applied": table_html(rules_applied) if len(rules_applied) else ""},
         warnings=warnings, summary=summary,
     )
+
+
+def rules_table(rules: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The {rule, count, ids} records of `uns["harmonisation"]` (e.g. `clinical_rules`) as a report table."""
+    rows = []
+    for record in rules.values():
+        ids = list(record.get("ids", []))
+        rows.append({"rule": record.get("rule", ""), "records": int(record.get("count", len(ids))),
+                     "ids": ", ".join(ids[:10]) + (f" ... ({len(ids) - 10} more)" if len(ids) > 10 else "")})
+    return pd.DataFrame(rows, columns=["rule", "records", "ids"])
 
 
 def _yaml(value: Any) -> str:

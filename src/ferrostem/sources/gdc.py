@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -194,7 +195,11 @@ def _first_sample(hit: dict[str, Any]) -> dict[str, Any]:
 
 
 def file_sheet(hits: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per GDC file hit: ids, checksum, and the sample it belongs to (barcode-derived fields)."""
+    """One row per GDC file hit: ids, checksum, and the sample it belongs to (barcode-derived fields).
+
+    `sample_type` is the barcode's (TCGA's code table defines the sample type by the two digits); the API's
+    label is kept as `gdc_sample_type` so that `sample_type_conflicts` can name the samples where they differ.
+    """
     rows = []
     for hit in hits:
         sample = _first_sample(hit)
@@ -207,7 +212,8 @@ def file_sheet(hits: list[dict[str, Any]]) -> pd.DataFrame:
             "sample_id": barcode.sample_id,
             "patient_id": barcode.patient_id,
             "sample_type_code": barcode.code,
-            "sample_type": sample.get("sample_type") or barcode.sample_type,
+            "sample_type": barcode.sample_type,
+            "gdc_sample_type": sample.get("sample_type"),
             "tissue": barcode.tissue,
             "case_submitter_id": sample["case_submitter_id"],
         })
@@ -220,27 +226,182 @@ def file_sheet(hits: list[dict[str, Any]]) -> pd.DataFrame:
     return sheet.drop(columns="case_submitter_id")
 
 
-def _number(value: Any) -> float:
+def sample_type_conflicts(sheet: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The `sample_type_conflict` rule record of a `file_sheet` (empty when every GDC label agrees)."""
+    given = sheet["gdc_sample_type"]
+    differs = given.notna() & (given.astype(str) != sheet["sample_type"].astype(str))
+    ids = [f"{row.sample_id} (GDC: {row.gdc_sample_type}; barcode {row.sample_type_code}: {row.sample_type})"
+           for row in sheet.loc[differs].drop_duplicates("sample_id").itertuples()]
+    return {"sample_type_conflict": _rule_record("sample_type_conflict", ids)} if ids else {}
+
+
+def _number(value: Any, field: str = "value", patient: str = "?") -> float:
     if value is None or value == "" or value == "--":
         return math.nan
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise InputFormatError(f"GDC case {patient}: {field} {value!r} is not a number") from error
+
+
+# Every `ajcc_pathologic_stage` value of the GDC data dictionary (gdcdictionary
+# src/gdcdictionary/schemas/diagnosis.yaml, release 3.0.3, plus the values of earlier releases) and the
+# stage group ferrostem records. Sub-stages fold into their group (IIIA -> Stage III). Stage 0 (0, 0a, 0is,
+# Tis: carcinoma in situ) is its own group, never Stage I; survival.parse_stage gives it no number, so these
+# patients leave a multivariable Cox with a stage covariate (complete cases; its mv_n counts them out)
+# instead of being counted as stage I. "Stage IS" (AJCC testis: any T, N0 M0 with raised serum markers) is kept as it is
+# for the same reason: AJCC groups it under stage I but its prognosis and treatment differ. X, Unknown,
+# Not Reported and Not Allowed To Collect are missing, and so is "I/II NOS" (a 2016 value spanning two groups);
+# TCGA's bracketed legacy labels ("[Not Available]", "[Discrepancy]", ...) are missing too. Matching ignores case
+# (the legacy `tumor_stage` field wrote "stage iiia").
+STAGE_GROUPS: dict[str, str | None] = {
+    "Stage 0": "Stage 0", "Stage 0a": "Stage 0", "Stage 0is": "Stage 0", "Stage Tis": "Stage 0",
+    "Stage IS": "Stage IS",
+    "Stage I": "Stage I", "Stage IA": "Stage I", "Stage IA1": "Stage I", "Stage IA2": "Stage I",
+    "Stage IA3": "Stage I", "Stage IB": "Stage I", "Stage IB1": "Stage I", "Stage IB2": "Stage I",
+    "Stage IB Cervix": "Stage I", "Stage IC": "Stage I",
+    "Stage II": "Stage II", "Stage II Cervix": "Stage II", "Stage IIA": "Stage II", "Stage IIA Cervix": "Stage II",
+    "Stage IIA1": "Stage II", "Stage IIA2": "Stage II", "Stage IIB": "Stage II", "Stage IIC": "Stage II",
+    "Stage IIC1": "Stage II",
+    "Stage III": "Stage III", "Stage IIIA": "Stage III", "Stage IIIA1": "Stage III", "Stage IIIA2": "Stage III",
+    "Stage IIIB": "Stage III", "Stage IIIC": "Stage III", "Stage IIIC1": "Stage III", "Stage IIIC2": "Stage III",
+    "Stage IIID": "Stage III",
+    "Stage IV": "Stage IV", "Stage IVA": "Stage IV", "Stage IVB": "Stage IV", "Stage IVC": "Stage IV",
+    "Stage X": None, "Unknown": None, "Not Reported": None, "Not Allowed To Collect": None,
+    "IS": "Stage IS", "I/II NOS": None,
+}
+_STAGE_KEYS = {key.casefold(): group for key, group in STAGE_GROUPS.items()}
+
+
+class UnknownStageError(InputFormatError):
+    """A stage value that is not in the GDC data dictionary: never guessed."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        super().__init__(f"ajcc_pathologic_stage {value!r} is not a GDC data-dictionary value; known values: "
+                         f"{', '.join(STAGE_GROUPS)}")
 
 
 def _stage(value: Any) -> str | None:
-    if not value or value in {"--", "Not Reported", "Unknown"}:
+    """The stage group of one GDC stage value (see STAGE_GROUPS); UnknownStageError for anything else."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "--"}:
         return None
-    text = str(value).replace("Stage ", "").strip().upper()
-    roman = "".join(ch for ch in text if ch in "IV")
-    return f"Stage {roman}" if roman else None
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):  # TCGA legacy "[Not Available]", "[Unknown]", "[Discrepancy]"
+        return None
+    if text.casefold() not in _STAGE_KEYS:
+        raise UnknownStageError(value)
+    return _STAGE_KEYS[text.casefold()]
 
 
-def clinical_table(cases: list[dict[str, Any]]) -> pd.DataFrame:
-    """Patient-level clinical columns and OS from GDC /cases records (TCGAbiolinks' OS convention).
+def _missing_label(value: Any) -> bool:
+    """None, "--", Unknown, Not Reported and the older dictionaries' lower-case and other no-answer labels."""
+    return value is None or str(value).strip().casefold() in {
+        "", "--", "not reported", "unknown", "not allowed to collect", "lost to follow-up", "pending"}
 
-    OS.time is days_to_death for the dead and the longest days_to_last_follow_up (diagnoses and
-    follow_ups) for the living; OS is 1 when vital_status is Dead.
+
+# How the primary diagnosis of a case is chosen among its `diagnoses` records (since Data Release 42 a TCGA
+# case can hold several, the primary not necessarily first). Each rule narrows the candidates; the first rule
+# that leaves exactly one names the choice. Ties that survive every rule take the first remaining record.
+DIAGNOSIS_RULES: list[tuple[str, str]] = [
+    ("diagnosis_is_primary_disease", "the record with diagnosis_is_primary_disease == true"),
+    ("classification_of_tumor", 'the record with classification_of_tumor == "primary"'),
+    ("submitter_id_suffix", "the record whose submitter_id ends in _diagnosis"),
+]
+
+
+def _diagnosis_rule_matches(rule: str, record: Mapping[str, Any]) -> bool:
+    if rule == "diagnosis_is_primary_disease":
+        return record.get("diagnosis_is_primary_disease") in (True, "true", "True")
+    if rule == "classification_of_tumor":
+        return str(record.get("classification_of_tumor") or "").strip().lower() == "primary"
+    return str(record.get("submitter_id") or "").endswith("_diagnosis")
+
+
+def primary_diagnosis(diagnoses: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], str]:
+    """The primary diagnosis record of a case and the rule that chose it (see DIAGNOSIS_RULES).
+
+    Rules: `single_record` (only one record), one of DIAGNOSIS_RULES, `first_record` (no rule singled one out:
+    the first of the remaining candidates), `no_diagnosis` (an empty list gives an empty record).
+    """
+    if not diagnoses:
+        return {}, "no_diagnosis"
+    if len(diagnoses) == 1:
+        return diagnoses[0], "single_record"
+    candidates = list(diagnoses)
+    for rule, _ in DIAGNOSIS_RULES:
+        matches = [d for d in candidates if _diagnosis_rule_matches(rule, d)]
+        if len(matches) == 1:
+            return matches[0], rule
+        if matches:
+            candidates = matches
+    return candidates[0], "first_record"
+
+
+CLINICAL_RULES: dict[str, str] = {
+    "sample_type_conflict": "GDC sample_type differs from the barcode's sample-type code: the barcode's type "
+                            "(TCGA code table) is used for sample_type and tissue",
+    "single_record": "primary diagnosis: the case has one diagnosis record",
+    **{rule: f"primary diagnosis: {text}" for rule, text in DIAGNOSIS_RULES},
+    "first_record": "primary diagnosis: several records and no rule singled one out; the first was used",
+    "no_diagnosis": "no diagnosis record: age, stage, grade and primary diagnosis are missing",
+    "unknown_stage": "stage value not in the GDC data dictionary: stage set missing",
+    "death_before_follow_up": "days_to_death earlier than the last follow-up: OS.time = days_to_death "
+                              "(the recorded death is the event; a later follow-up date cannot be right)",
+    "death_time_on_alive": "days_to_death given for a patient whose vital_status is Alive: status uncertain, "
+                           "OS and OS.time set missing (left out of survival)",
+    "dead_without_death_time": "vital_status Dead without days_to_death: OS.time missing (left out of survival)",
+    "alive_without_follow_up": "vital_status Alive without any follow-up time: OS.time missing "
+                               "(left out of survival)",
+    "vital_status_missing": "vital_status missing, Unknown or Not Reported: OS missing (left out of survival)",
+}
+
+
+SURVIVAL_RULES = frozenset({"death_before_follow_up", "death_time_on_alive", "dead_without_death_time",
+                            "alive_without_follow_up", "vital_status_missing"})
+INFORMATIONAL_RULES = frozenset({"single_record", *(rule for rule, _ in DIAGNOSIS_RULES)})
+
+
+def _rule_record(rule: str, ids: list[str]) -> dict[str, Any]:
+    return {"rule": CLINICAL_RULES[rule], "count": len(ids), "ids": sorted(ids)}
+
+
+def _overall_survival(patient: str, demographic: Mapping[str, Any], last_follow_up: float,
+                      applied: dict[str, list[str]]) -> tuple[float, float]:
+    """(OS, OS.time) under TCGAbiolinks' convention, resolving contradictions by the CLINICAL_RULES."""
+    raw = demographic.get("vital_status")
+    death = _number(demographic.get("days_to_death"), "demographic.days_to_death", patient)
+    vital = None if _missing_label(raw) else str(raw).strip().capitalize()
+    if vital not in (None, "Alive", "Dead"):
+        raise InputFormatError(f"GDC case {patient}: vital_status {raw!r} is none of Alive, Dead, Unknown, "
+                               "Not Reported")
+    if vital is None:
+        applied["vital_status_missing"].append(patient)
+        return math.nan, math.nan
+    if vital == "Dead":
+        if math.isnan(death):
+            applied["dead_without_death_time"].append(patient)
+        elif not math.isnan(last_follow_up) and death < last_follow_up:
+            applied["death_before_follow_up"].append(patient)
+        return 1.0, death
+    if not math.isnan(death):
+        applied["death_time_on_alive"].append(patient)
+        return math.nan, math.nan
+    if math.isnan(last_follow_up):
+        applied["alive_without_follow_up"].append(patient)
+    return 0.0, last_follow_up
+
+
+def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Patient-level clinical columns and OS from GDC /cases records (TCGAbiolinks' OS convention), and the
+    rules applied (CLINICAL_RULES name -> {rule, count, ids}; only rules that applied are listed).
+
+    Age, stage, grade and primary diagnosis come from the primary diagnosis record (`primary_diagnosis`).
+    OS.time is days_to_death for the dead and the longest days_to_last_follow_up (diagnoses) or
+    days_to_follow_up (follow_ups) for the living; OS is 1 when vital_status is Dead.
     """
     rows = []
+    applied: dict[str, list[str]] = {rule: [] for rule in CLINICAL_RULES}
     for case in cases:
         patient = case.get("submitter_id")
         if not patient:
@@ -248,29 +409,29 @@ def clinical_table(cases: list[dict[str, Any]]) -> pd.DataFrame:
         demographic = case.get("demographic") or {}
         diagnoses = case.get("diagnoses") or []
         follow_ups = case.get("follow_ups") or []
-        vital = demographic.get("vital_status")
         last_follow_up = max(
-            [_number(d.get("days_to_last_follow_up")) for d in diagnoses]
-            + [_number(f.get("days_to_follow_up")) for f in follow_ups]
+            [_number(d.get("days_to_last_follow_up"), "diagnoses.days_to_last_follow_up", patient) for d in diagnoses]
+            + [_number(f.get("days_to_follow_up"), "follow_ups.days_to_follow_up", patient) for f in follow_ups]
             + [math.nan],
             key=lambda v: -math.inf if math.isnan(v) else v,
         )
-        death = _number(demographic.get("days_to_death"))
-        primary = diagnoses[0] if diagnoses else {}
-        age_days = _number(primary.get("age_at_diagnosis"))
-        if vital == "Dead":
-            os_event, os_time = 1.0, death
-        elif vital == "Alive":
-            os_event, os_time = 0.0, last_follow_up
-        else:
-            os_event, os_time = math.nan, math.nan
+        primary, rule = primary_diagnosis(diagnoses)
+        applied[rule].append(patient)
+        try:
+            stage = _stage(primary.get("ajcc_pathologic_stage"))
+        except UnknownStageError as error:
+            applied["unknown_stage"].append(f"{patient} ({error.value!r})")
+            stage = None
+        os_event, os_time = _overall_survival(patient, demographic, last_follow_up, applied)
+        age_days = _number(primary.get("age_at_diagnosis"), "diagnoses.age_at_diagnosis", patient)
+        grade = primary.get("tumor_grade")
         rows.append({
             "patient_id": patient,
-            "vital_status": vital,
+            "vital_status": demographic.get("vital_status"),
             "age": age_days / 365.25 if not math.isnan(age_days) else math.nan,
             "sex": (demographic.get("sex_at_birth") or demographic.get("gender") or None),
-            "stage": _stage(primary.get("ajcc_pathologic_stage")),
-            "grade": primary.get("tumor_grade") if primary.get("tumor_grade") not in (None, "--", "Not Reported") else None,
+            "stage": stage,
+            "grade": None if _missing_label(grade) else grade,
             "primary_diagnosis": primary.get("primary_diagnosis"),
             "OS": os_event,
             "OS.time": os_time,
@@ -281,7 +442,34 @@ def clinical_table(cases: list[dict[str, Any]]) -> pd.DataFrame:
         raise CohortError(f"GDC clinical records list these patients more than once: {duplicated[:5]}")
     if table["sex"].notna().any():
         table["sex"] = table["sex"].str.lower()
-    return table.set_index("patient_id")
+    rules = {rule: _rule_record(rule, ids) for rule, ids in applied.items() if ids}
+    return table.set_index("patient_id"), rules
+
+
+_RELEASE = re.compile(r"^Data Release (?P<number>\S+)(?:\s*-\s*(?P<date>.+))?$")
+
+
+def parse_status(status: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The provenance fields of a GDC `/status` answer: `data_release` ("Data Release 8.0 - August 22, 2017"),
+    its number and date, and the API's `status`, `tag`, `version` and `commit`.
+
+    A missing `data_release` (older API versions) or one in another format is recorded as such, with a
+    warning: it only labels the provenance, the data are unaffected.
+    """
+    release = status.get("data_release")
+    match = _RELEASE.match(str(release).strip()) if isinstance(release, str) else None
+    if release is None:
+        log.warning("%s: /status has no data_release; the release is recorded as unknown", where)
+    elif match is None:
+        log.warning("%s: /status data_release %r is not 'Data Release N - date'; recorded as given", where, release)
+    if status.get("status") not in (None, "OK"):
+        log.warning("%s: /status says status %r", where, status.get("status"))
+    return {
+        "data_release": str(release) if release is not None else "unknown (no data_release in /status)",
+        "release_number": match.group("number") if match else None,
+        "release_date": match.group("date") if match and match.group("date") else None,
+        **{key: status.get(key) for key in ("status", "tag", "version", "commit")},
+    }
 
 
 def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -331,27 +519,48 @@ def project_filter(project: str) -> dict[str, Any]:
     return {"op": "in", "content": {"field": "cases.project.project_id", "value": [project]}}
 
 
-def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int) -> list[dict[str, Any]]:
-    """POST one query page by page (`from`, `size`) until `data.pagination.total` hits are in."""
+def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int, id_field: str) -> list[dict[str, Any]]:
+    """POST one query page by page (`from`, `size`, `sort` on `id_field` ascending) until
+    `data.pagination.total` hits are in, and check that the pages hold exactly `total` distinct ids.
+
+    GDC does not promise a stable order without `sort` (real-services.md G10), so pages could overlap or
+    leave gaps; with a sort on a unique id they cannot, and if the answers still disagree (the project
+    changed between pages, a short or repeated page) the download stops, naming what was seen.
+    """
     hits: list[dict[str, Any]] = []
     total: int | None = None
     while total is None or len(hits) < total:
-        payload = client.request_json(url, body={**body, "format": "JSON", "size": page_size, "from": len(hits)})
+        query = {**body, "format": "JSON", "size": page_size, "from": len(hits), "sort": f"{id_field}:asc"}
+        payload = client.request_json(url, body=query)
         try:
             data = payload["data"]
-            page, total = data["hits"], int(data["pagination"]["total"])
-        except (KeyError, TypeError) as error:
+            page, page_total = data["hits"], int(data["pagination"]["total"])
+        except (KeyError, TypeError, ValueError) as error:
             raise InputFormatError(f"{url}: answer has no data.hits / data.pagination.total ({str(payload)[:200]})") from error
+        if total is not None and page_total != total:
+            raise InputFormatError(f"{url}: data.pagination.total changed from {total} to {page_total} while paging "
+                                   f"(at from={len(hits)}); the project changed during the download, run it again")
+        total = page_total
         if not page:
             break
         hits.extend(page)
-    if total is not None and len(hits) != total:
-        raise InputFormatError(f"{url}: pagination stopped at {len(hits)} of {total} hits")
+    missing_ids = [i for i, hit in enumerate(hits) if not hit.get(id_field)]
+    if missing_ids:
+        raise InputFormatError(f"{url}: hit {missing_ids[0]} has no {id_field!r} ({str(hits[missing_ids[0]])[:200]})")
+    ids = pd.Index([hit[id_field] for hit in hits])
+    if total is not None and (len(hits) != total or ids.nunique() != total):
+        repeated = ids[ids.duplicated()].unique().tolist()
+        raise InputFormatError(
+            f"{url}: pagination.total is {total} but the pages (sorted by {id_field}, {page_size} per page) held "
+            f"{len(hits)} hits with {ids.nunique()} distinct {id_field}s"
+            + (f"; repeated: {repeated[:5]}" if repeated else "") + "; nothing was saved, run the download again")
     return hits
 
 
 def _hits_document(hits: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"data": {"hits": hits, "pagination": {"count": len(hits), "total": len(hits), "from": 0}}, "warnings": {}}
+    """All pages' hits as one answer, with the real API's pagination object (one page holding everything)."""
+    pagination = {"count": len(hits), "total": len(hits), "size": len(hits), "from": 0, "sort": "", "page": 1, "pages": 1}
+    return {"data": {"hits": hits, "pagination": pagination}, "warnings": {}}
 
 
 def query_project(client: Client, project: str, api: str = GDC_API, page_size: int = 500) -> dict[str, Any]:
@@ -368,9 +577,10 @@ def query_project(client: Client, project: str, api: str = GDC_API, page_size: i
         status = client.read_json(status_url)
     else:
         files = _page_through(client, f"{api}/files",
-                              {"filters": star_counts_filters(project), "fields": ",".join(FILE_FIELDS)}, page_size)
+                              {"filters": star_counts_filters(project), "fields": ",".join(FILE_FIELDS)}, page_size,
+                              "file_id")
         cases = _page_through(client, f"{api}/cases", {"filters": project_filter(project), "expand": CASE_EXPAND},
-                              page_size)
+                              page_size, "case_id")
         status = client.request_json(status_url)
         client.save_json(_hits_document(files), files_doc)
         client.save_json(_hits_document(cases), cases_doc)
@@ -499,7 +709,7 @@ def download_project(client: Client, project: str, raw_dir: str | os.PathLike[st
     _write_json_atomic(raw / "status.json", answers["status"])
     _write_json_atomic(raw / "download.json", {
         "source": "gdc", "project": project, "api": api, "mirror": client.mirror,
-        "data_release": answers["status"].get("data_release"), "files": len(answers["files"]),
+        "data_release": parse_status(answers["status"], f"{api}/status")["data_release"], "files": len(answers["files"]),
         "cases": len(answers["cases"]), "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
     })
     return raw
