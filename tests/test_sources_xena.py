@@ -132,6 +132,16 @@ def test_list_cells_take_the_primary_diagnosis(tmp_path: Path):
     assert "primary diagnosis" in report["clinical_list_rule"]
 
 
+def test_a_stage_outside_the_dictionary_is_missing_and_named(tmp_path: Path):
+    path = _clinical(tmp_path, [
+        {"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": "Stage IIIA"},
+        {"sample": "TCGA-AA-0002-01A", "ajcc_pathologic_stage.diagnoses": "Stage 5"},
+    ])
+    clinical, report = xena.read_clinical(path)
+    assert clinical.loc["TCGA-AA-0001", "stage"] == "Stage III" and pd.isna(clinical.loc["TCGA-AA-0002", "stage"])
+    assert report["clinical_unknown_stage"] == ["TCGA-AA-0002 ('Stage 5')"]
+
+
 @pytest.mark.parametrize("cell", ["['Stage I', ", "[__import__('os').system('true')]", "[['Stage I']]", "[True]"])
 def test_malformed_list_cell_is_an_error_naming_file_column_sample(tmp_path: Path, cell: str):
     path = _clinical(tmp_path, [{"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": cell}])

@@ -206,6 +206,10 @@ def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
     for field_name, found in report["clinical_column_conflicts"].items():
         notes.append(f"{path.name}: {len(found)} patients have conflicting {field_name} columns (the first is used): "
                      + "; ".join(found[:5]))
+    if report["clinical_unknown_stage"]:
+        found = report["clinical_unknown_stage"]
+        notes.append(f"{path.name}: {len(found)} patients have a stage value outside the GDC data dictionary "
+                     "(set missing): " + ", ".join(found[:10]))
     for field_name in report["clinical_fields_missing"]:
         notes.append(f"{path.name}: no column for {field_name} (looked for "
                      f"{', '.join(xena.CLINICAL_FIELDS[field_name])}); {field_name} is missing for every patient")

@@ -318,6 +318,7 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
     missing_fields = []
     filled_by: dict[str, dict[str, int]] = {}
     conflicts: dict[str, list[str]] = {}
+    unknown_stage: list[str] = []
     for field_name, columns in chosen.items():
         values: list[Any] = [None] * len(table)
         resolution = ListResolution()
@@ -346,8 +347,16 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
         used = pd.Series([v[0] for v in values if v is not None], dtype=str).value_counts()
         if len(used) > 1 or (len(used) == 1 and used.index[0] != columns[0]):
             filled_by[field_name] = {str(k): int(n) for k, n in used.items()}
-        out[field_name] = [_convert(field_name, v) for v in values]
+        converted = []
+        for patient, found in zip(table["_patient"], values):
+            try:
+                converted.append(_convert(field_name, found))
+            except gdc.UnknownStageError as error:  # never guessed: missing, and named (as for the GDC source)
+                unknown_stage.append(f"{patient} ({error.value!r})")
+                converted.append(None)
+        out[field_name] = converted
     report: dict[str, Any] = {
+        "clinical_unknown_stage": unknown_stage,
         "clinical_columns": {k: (v[0] if v else "") for k, v in chosen.items()},
         "clinical_fields_missing": missing_fields,
         "clinical_list_rule": LIST_RULE,
