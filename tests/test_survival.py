@@ -87,14 +87,33 @@ def test_harrell_c_matches_r_concordance(fixture_data, reference, score):
     assert c == pytest.approx(ref(reference, "cox_univariate", score, "concordance"), abs=0.005)
 
 
-def test_random_effects_meta_matches_metafor_dl(reference):
-    studies = [f"study{i}" for i in range(1, 6)]
-    log_hr = np.array([ref(reference, "meta_input", s, "log_hr") for s in studies])
-    se = np.array([ref(reference, "meta_input", s, "se") for s in studies])
+@pytest.mark.parametrize("studies", ["moderate", "concordant2", "concordant3", "discordant"])
+def test_random_effects_meta_matches_metafor_dl(reference, studies):
+    # concordant sets have Q < k - 1: tau^2 must be truncated at 0 (statsmodels' combine_effects leaves it
+    # negative and pooled log(1.46) and log(1.47) to log(1.06) with no SE)
+    inputs = reference.loc[f"meta_input_{studies}"]
+    names = sorted({term for term, _ in inputs.index})
+    log_hr = np.array([ref(reference, f"meta_input_{studies}", s, "log_hr") for s in names])
+    se = np.array([ref(reference, f"meta_input_{studies}", s, "se") for s in names])
     meta = sv.random_effects_meta(log_hr, se)
+    expected = lambda quantity: ref(reference, f"meta_dl_{studies}", "pooled", quantity)  # noqa: E731
     for quantity, value in [("log_hr", meta.log_hr), ("se", meta.se), ("tau2", meta.tau2), ("i2", meta.i2),
-                            ("p", meta.p), ("q", meta.q)]:
-        assert value == pytest.approx(ref(reference, "meta_dl", "pooled", quantity), rel=0.01), quantity
+                            ("p", meta.p), ("q", meta.q), ("ci_lower", np.log(meta.hr_lower)),
+                            ("ci_upper", np.log(meta.hr_upper))]:
+        assert value == pytest.approx(expected(quantity), rel=1e-6, abs=1e-9), quantity
+    assert meta.k == len(names)
+    assert log_hr.min() - 1e-12 <= meta.log_hr <= log_hr.max() + 1e-12
+
+
+def test_cross_cohort_table_pools_two_concordant_cohorts_between_them():
+    from ferrostem.survival_report import cross_cohort_tables
+
+    tables = {cohort: pd.DataFrame({"endpoint": ["OS"], "score": ["FTH1"], "coef": [np.log(hr)], "se": [se],
+                                    "hr": [hr], "p_wald": [0.001]})
+              for cohort, hr, se in [("a", 1.46, 0.10), ("b", 1.47, 0.12)]}
+    row = cross_cohort_tables(tables).iloc[0]
+    assert 1.46 <= row["meta_hr"] <= 1.47 and row["tau2"] == 0
+    assert row["meta_hr_lower"] < 1.46 and row["meta_hr_upper"] > 1.47 and 0 < row["meta_p"] < 1e-5
 
 
 def test_ph_check_agrees_with_r_and_flags_a_planted_violation(fixture_data, reference):

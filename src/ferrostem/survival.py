@@ -18,8 +18,9 @@ Methods and where they come from
 - Harrell's C and the cumulative/dynamic time-dependent AUC (Uno et al. 2007 estimator with inverse
   probability of censoring weights) come from scikit-survival; the Schoenfeld-residual test of
   proportional hazards (Grambsch & Therneau 1994) from lifelines; Kaplan-Meier curves and at-risk
-  tables from lifelines; Benjamini-Hochberg FDR and the DerSimonian-Laird random-effects meta-analysis
-  (DerSimonian & Laird 1986) from statsmodels.
+  tables from lifelines; Benjamini-Hochberg FDR from statsmodels. The DerSimonian-Laird random-effects
+  meta-analysis (DerSimonian & Laird 1986) is written out here because statsmodels' version does not
+  truncate a negative between-study variance at 0 (see `random_effects_meta`).
 """
 
 from __future__ import annotations
@@ -481,7 +482,7 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 
 
 # --------------------------------------------------------------------------------------------------
-# Proportional hazards (lifelines), FDR and meta-analysis (statsmodels)
+# Proportional hazards (lifelines), FDR (statsmodels) and DerSimonian-Laird meta-analysis
 # --------------------------------------------------------------------------------------------------
 
 def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event",
@@ -525,27 +526,35 @@ class MetaResult:
 
 
 def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
-    """DerSimonian-Laird random-effects pooling of log hazard ratios (statsmodels combine_effects)."""
-    from statsmodels.stats.meta_analysis import combine_effects
+    """DerSimonian-Laird random-effects pooling of log hazard ratios (DerSimonian & Laird 1986, Control Clin
+    Trials 7:177), as R `metafor::rma(method = "DL")`.
 
+    The moment estimate of the between-study variance, tau^2 = (Q - (k - 1)) / (sum w - sum w^2 / sum w), is
+    truncated at 0 (a variance cannot be negative). statsmodels' `combine_effects` (0.14/0.15, method_re "dl"
+    and "chi2") does not truncate it: for concordant studies (Q < k - 1) the random-effects weights go
+    negative, the pooled HR leaves the range of the studies (1.46 and 1.47 pooled to 1.06) and the SE becomes
+    NaN. I^2 is metafor's 100 tau^2 / (tau^2 + s^2), s^2 the typical within-study variance.
+    """
     log_hr, se = np.asarray(log_hr, dtype=float), np.asarray(se, dtype=float)
     ok = np.isfinite(log_hr) & np.isfinite(se) & (se > 0)
     log_hr, se = log_hr[ok], se[ok]
-    if len(log_hr) == 0:
+    k = len(log_hr)
+    if k == 0:
         return MetaResult(*([math.nan] * 9), k=0)
-    if len(log_hr) == 1:
-        z = stats.norm.ppf(0.975)
-        return MetaResult(log_hr[0], se[0], math.exp(log_hr[0]), math.exp(log_hr[0] - z * se[0]),
-                          math.exp(log_hr[0] + z * se[0]), float(2 * stats.norm.sf(abs(log_hr[0] / se[0]))),
-                          0.0, 0.0, 0.0, 1)
-    result = combine_effects(log_hr, se ** 2, method_re="chi2")  # chi2 = DerSimonian-Laird moments
-    pooled, pooled_se = float(result.mean_effect_re), float(result.sd_eff_w_re)
-    q = float(result.q)
-    i2 = max(0.0, (q - (len(log_hr) - 1)) / q) * 100 if q > 0 else 0.0
+    weight = 1 / se ** 2
+    fixed = float(np.sum(weight * log_hr) / np.sum(weight))
+    q = float(np.sum(weight * (log_hr - fixed) ** 2))
+    scaling = float(np.sum(weight) - np.sum(weight ** 2) / np.sum(weight))
+    tau2 = max(0.0, (q - (k - 1)) / scaling) if k > 1 else 0.0
+    typical_variance = (k - 1) / scaling if k > 1 else 0.0
+    i2 = 100 * tau2 / (tau2 + typical_variance) if tau2 > 0 else 0.0
+    random_weight = 1 / (se ** 2 + tau2)
+    pooled = float(np.sum(random_weight * log_hr) / np.sum(random_weight))
+    pooled_se = float(math.sqrt(1 / np.sum(random_weight)))
     z = stats.norm.ppf(0.975)
     return MetaResult(pooled, pooled_se, math.exp(pooled), math.exp(pooled - z * pooled_se),
                       math.exp(pooled + z * pooled_se), float(2 * stats.norm.sf(abs(pooled / pooled_se))),
-                      float(result.tau2), i2, q, len(log_hr))
+                      tau2, i2, q, k)
 
 
 # --------------------------------------------------------------------------------------------------
