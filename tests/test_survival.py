@@ -275,3 +275,64 @@ def test_endpoint_without_events_is_skipped_and_bad_status_names_the_sample():
 def test_parse_stage(value, expected):
     result = sv.parse_stage(value)
     assert (np.isnan(result) and np.isnan(expected)) or result == expected
+
+
+def test_reported_c_index_is_the_model_concordance_as_r_coxph(fixture_data, reference):
+    # x4 is protective (R: HR 0.64 per SD): R's coxph concordance is 0.648, C of the score itself 0.352
+    obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
+    result = sv.analyse_endpoint(obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings(covariates=[]))
+    table = result.table.set_index("score")
+    for score in ["x1", "x2", "x4"]:
+        assert table.at[score, "c_index"] == pytest.approx(ref(reference, "cox_univariate", score, "concordance"),
+                                                           abs=1e-6), score
+    assert table.at["x4", "hr"] < 1 and table.at["x4", "direction"] == "higher score, lower risk"
+    assert table.at["x1", "direction"] == "higher score, higher risk"
+    # the time-dependent AUC follows the same fitted direction
+    assert all(table.at["x4", f"auc_{y:g}y"] > 0.5 for y in result.auc_years)
+
+
+def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
+    from ferrostem.report import render_report
+    from ferrostem.survival_report import survival_section
+
+    obs, scores = _toy_obs(n=60)
+    # zero in 56 of 60 samples, the 4 others the earliest deaths: per SD it would be the "strongest" hit
+    zero_gene = pd.Series(0.0, index=obs.index)
+    earliest = obs[obs["OS"] == 1].sort_values("OS.time").index[:4]
+    zero_gene[earliest] = [5.0, 6.0, 7.0, 8.0]
+    scores["zero_gene"] = zero_gene
+    # 27 of 60 tied at 0 (45%): analysed, its median split and cutpoint exist but its tertiles cannot be made
+    tied = scores["signal"].rank().astype(float)
+    tied[tied <= 27] = 0.0
+    scores["tied"] = tied
+    result = sv.analyse_endpoint(obs, scores, "OS", sv.SurvivalSettings(covariates=["age"]))
+    table = result.table.set_index("score")
+    assert table.at["zero_gene", "not_analysed"] == "5 distinct values; 0 in 56 of 60 samples"
+    assert table.loc["zero_gene", ["hr", "p_wald", "c_index", "km_median_p", "cutpoint", "mv_hr"]].isna().all()
+    assert table.at["tied", "not_analysed"] == "" and np.isfinite(table.at["tied", "hr"])
+    assert np.isnan(table.at["tied", "km_tertile_p"]) and np.isfinite(table.at["tied", "km_median_p"])
+    text = " ".join(result.warnings)
+    assert "too few distinct values" in text and "zero_gene (5 distinct values" in text
+    assert "tertiles not possible for 1 score(s)" in text and "tied" in text
+
+    info = pd.DataFrame({"category": ["ferroptosis"] * 4}, index=["signal", "noise", "zero_gene", "tied"])
+    section = survival_section("toy", [result], info, raw_scores=scores, models=[], notes=[], top=4)
+    assert not any("zero_gene" in line for line in section.summary)
+    html = render_report([section], cohort="toy", title="toy", simulated=True)
+    assert "Scores not analysed as continuous scores" in html and "no tertiles" in html
+
+
+@pytest.mark.parametrize("values,expected", [
+    (np.arange(10.0), ""),
+    (np.r_[np.zeros(6), np.arange(1.0, 11.0)], ""),                       # 6 of 16 tied: still continuous
+    (np.r_[np.zeros(9), np.arange(1.0, 9.0)], "9 distinct values; 0 in 9 of 17 samples"),
+    (np.arange(9.0), "9 distinct values; 0 in 1 of 9 samples"),
+])
+def test_discreteness_rule(values, expected):
+    assert sv.discreteness(pd.Series(values)) == expected
+
+
+@pytest.mark.parametrize("value,text", [(np.float64(-5.0), "-5"), (np.int64(3), "3"), (0.25, "0.25"),
+                                        (np.float32(1.23456789e-7), "1.235e-07"), ("a", "a")])
+def test_numbers_in_messages_are_plain(value, text):
+    assert sv.number(value) == text

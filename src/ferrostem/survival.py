@@ -164,7 +164,8 @@ class CoxBatch:
 
     @property
     def p_wald(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
+        with np.errstate(divide="ignore", invalid="ignore"):  # models without a fit (se 0) give NaN
+            return 2 * stats.norm.sf(np.abs(self.coef / self.se))
 
     @property
     def p_lr(self) -> np.ndarray:
@@ -607,12 +608,51 @@ def tertile_groups(values: pd.Series) -> pd.Series:
         return pd.Series(pd.NA, index=values.index, dtype="object")
 
 
+def median_groups(values: pd.Series | np.ndarray) -> np.ndarray:
+    """'high' above the median, 'low' at or below it (as R's `x > median(x)`)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(values > np.median(values), "high", "low")
+
+
+# A score analysed as continuous (HR per SD, C, AUC, median / tertile / optimal splits) needs at least this
+# many distinct values, and no single value in more than this share of the samples: a gene that is 0 in 420
+# of 424 tumours has an "HR per SD" driven by 4 samples and no median or tertiles.
+MIN_DISTINCT_VALUES = 10
+MAX_MODAL_FRACTION = 0.5
+
+
+def discreteness(values: pd.Series) -> str:
+    """Why `values` (NaN ignored) cannot be analysed as a continuous score, or '' when it can."""
+    known = values.dropna()
+    if known.empty:
+        return "no values"
+    counts = known.value_counts()
+    modal_fraction = counts.iloc[0] / len(known)
+    if len(counts) < MIN_DISTINCT_VALUES or modal_fraction > MAX_MODAL_FRACTION:
+        return (f"{len(counts)} distinct values; {number(counts.index[0])} in {int(counts.iloc[0])} of "
+                f"{len(known)} samples")
+    return ""
+
+
+def number(value: Any) -> str:
+    """A number for a message: 3, -5, 0.25, 1.2e-07 (never np.float64(-5.0))."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
 def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
                      settings: SurvivalSettings | None = None) -> EndpointResult:
     """Univariate and multivariable Cox, KM splits, cutpoint, C and AUC for every score on one endpoint.
 
     `scores`: samples x scores on the raw scale (index = sample ids, a subset of obs.index). Scores are
-    standardised over the samples with a usable follow-up.
+    standardised over the samples with a usable follow-up. Scores with too few distinct values
+    (`discreteness`) are not analysed (column `not_analysed` gives the reason); a split that cannot be made
+    is a note.
     """
     settings = settings or SurvivalSettings()
     surv, notes = endpoint_frame(obs.loc[obs.index.intersection(scores.index)], endpoint)
@@ -629,48 +669,83 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     if constant:
         notes.append(f"{endpoint}: {len(constant)} score(s) constant (or unknown) in every sample, no survival "
                      f"statistics: {', '.join(constant[:5])}{' ...' if len(constant) > 5 else ''}")
+    discrete = {c: discreteness(raw[c]) for c in z.columns if c not in constant}
+    discrete = {c: reason for c, reason in discrete.items() if reason}
+    if discrete:
+        notes.append(f"{endpoint}: {len(discrete)} score(s) with too few distinct values to be analysed as continuous "
+                     f"scores (fewer than {MIN_DISTINCT_VALUES} distinct values, or one value in more than "
+                     f"{MAX_MODAL_FRACTION:.0%} of the samples); no survival statistics: "
+                     + "; ".join(f"{c} ({r})" for c, r in list(discrete.items())[:5])
+                     + (" ..." if len(discrete) > 5 else ""))
+    excluded = set(constant) | set(discrete)
+    z_analysed = z.copy()
+    z_analysed[list(discrete)] = np.nan
     time, event = surv["time"].to_numpy(), surv["event"].to_numpy()
-    table = cox_univariate(time, event, z)
+    table = cox_univariate(time, event, z_analysed)
     table.insert(0, "endpoint", endpoint)
+    table["not_analysed"] = ["constant" if c in constant else discrete.get(c, "") for c in table.index]
     table["fdr"] = bh_fdr(table["p_wald"])
     table["fdr_lr"] = bh_fdr(table["p_lr"])
 
     auc_years, auc_notes = evaluable_times(time, event, settings.auc_years)
     notes.extend(f"{endpoint}: {n}" for n in auc_notes)
-    extra: dict[str, list[Any]] = {k: [] for k in ["c_index", "km_median_p", "km_median_no_event_group",
+    extra: dict[str, list[Any]] = {k: [] for k in ["c_index", "direction", "km_median_p", "km_median_no_event_group",
                                                     "km_tertile_p", "cutpoint", "cutpoint_statistic",
                                                     "cutpoint_p", "cutpoint_p_uncorrected", "cutpoint_n_high"]}
     for year in auc_years:
         extra[f"auc_{year:g}y"] = []
-    no_event_groups = []
+    no_event_groups: list[str] = []
+    impossible: dict[str, list[str]] = {"median split": [], "tertiles": [], "optimal cutpoint": []}
     for column in z.columns:
         values = z[column]
         ok = values.notna().to_numpy()
-        if column in constant or ok.sum() < 10:
+        if column in excluded or ok.sum() < 10:
             for key in extra:
-                extra[key].append(math.nan if key != "km_median_no_event_group" else "")
+                extra[key].append(math.nan if key not in ("km_median_no_event_group", "direction") else "")
             continue
         t, e, v = time[ok], event[ok], values.to_numpy()[ok]
-        extra["c_index"].append(harrell_c(t, e, v))
-        for year, auc in time_auc(t, e, v, auc_years).items():
+        # R coxph's concordance is that of the fitted linear predictor coef * score: a protective score
+        # (HR < 1) is concordant when a low score goes with early death, so C >= 0.5 in the fitted direction
+        coef = table.at[column, "coef"]
+        sign = float(np.sign(coef)) if np.isfinite(coef) and coef != 0 else 0.0
+        if sign == 0.0:  # no usable fit (monotone likelihood): the direction in which the score concords
+            sign = 1.0 if harrell_c(t, e, v) >= 0.5 else -1.0
+        extra["direction"].append("higher score, higher risk" if sign > 0 else "higher score, lower risk")
+        extra["c_index"].append(harrell_c(t, e, sign * v))
+        for year, auc in time_auc(t, e, sign * v, auc_years).items():
             extra[f"auc_{year:g}y"].append(auc)
-        high = np.where(v > np.median(v), "high", "low")
-        median_test = logrank_test(t, e, high)
-        extra["km_median_p"].append(median_test.p)
-        without = [g for g, o in median_test.observed.items() if o == 0]
-        extra["km_median_no_event_group"].append(",".join(without))
-        if without:
-            no_event_groups.append(f"{column} ({'/'.join(without)})")
+        high = median_groups(v)
+        if len(set(high)) < 2:
+            impossible["median split"].append(column)
+            extra["km_median_p"].append(math.nan)
+            extra["km_median_no_event_group"].append("")
+        else:
+            median_test = logrank_test(t, e, high)
+            extra["km_median_p"].append(median_test.p)
+            without = [g for g, o in median_test.observed.items() if o == 0]
+            extra["km_median_no_event_group"].append(",".join(without))
+            if without:
+                no_event_groups.append(f"{column} ({'/'.join(without)})")
         tert = tertile_groups(pd.Series(v))
-        extra["km_tertile_p"].append(logrank_test(t, e, tert.to_numpy()).p if tert.notna().all() else math.nan)
+        if tert.notna().all():
+            extra["km_tertile_p"].append(logrank_test(t, e, tert.to_numpy()).p)
+        else:
+            impossible["tertiles"].append(column)
+            extra["km_tertile_p"].append(math.nan)
         cut = maxstat_cutpoint(t, e, raw[column].to_numpy()[ok], minprop=settings.min_group_fraction,
                                maxprop=1 - settings.min_group_fraction, method=settings.cutpoint_method,
                                permutations=settings.permutations, seed=settings.seed)
+        if not np.isfinite(cut.cutpoint):
+            impossible["optimal cutpoint"].append(column)
         extra["cutpoint"].append(cut.cutpoint)
         extra["cutpoint_statistic"].append(cut.statistic)
         extra["cutpoint_p"].append(cut.p_corrected)
         extra["cutpoint_p_uncorrected"].append(cut.p_uncorrected)
         extra["cutpoint_n_high"].append(cut.n_high)
+    for split, columns in impossible.items():
+        if columns:
+            notes.append(f"{endpoint}: {split} not possible for {len(columns)} score(s) (tied values leave a group "
+                         f"empty or smaller than allowed): {', '.join(columns[:5])}{' ...' if len(columns) > 5 else ''}")
     for key, values in extra.items():
         table[key] = values
     if no_event_groups:
@@ -684,9 +759,10 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     ph: dict[str, pd.DataFrame] = {}
     for col in ["mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "mv_n", "mv_events", "ph_p", "ph_violation"]:
         table[col] = np.nan if col != "ph_violation" else ""
+    usable = [c for c in z.columns if c not in excluded]
     if covariates.shape[1] == 0:
         notes.append(f"{endpoint}: no usable clinical covariate; no multivariable model")
-    else:
+    elif usable:
         complete = covariates.notna().all(axis=1)
         mv_events = int(surv.loc[complete, "event"].sum())
         parameters = covariates.shape[1] + 1
@@ -698,7 +774,6 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
             if mv_events < 10 * parameters:
                 notes.append(f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
                              "model (fewer than 10 per parameter): estimates may be unstable")
-            usable = [c for c in z.columns if c not in constant]
             mv, terms = cox_multivariable(time, event, z[usable], covariates)
             table.loc[usable, "mv_hr"] = mv["hr"]
             table.loc[usable, "mv_hr_lower"] = mv["hr_lower"]
