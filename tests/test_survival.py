@@ -336,3 +336,30 @@ def test_discreteness_rule(values, expected):
                                         (np.float32(1.23456789e-7), "1.235e-07"), ("a", "a")])
 def test_numbers_in_messages_are_plain(value, text):
     assert sv.number(value) == text
+
+
+@pytest.mark.parametrize("n_tumours", [0, 3])
+def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
+    import anndata as ad
+
+    from ferrostem.survival_report import genes_section, immune_survival_section
+
+    rng = np.random.default_rng(n_tumours)
+    ids = [f"S{i}" for i in range(20 + n_tumours)]
+    obs = pd.DataFrame({"tissue": ["normal"] * 20 + ["tumor"] * n_tumours, "patient_id": ids}, index=ids)
+    genes = ["GPX4", "PDCD1", "CD274"]
+    adata = ad.AnnData(obs=obs, var=pd.DataFrame(index=genes),
+                       layers={"log2": rng.normal(5, 1, (len(ids), len(genes)))})
+    info = pd.DataFrame({"category": ["immune cell", "ferroptosis"]}, index=["tcells", "fer"])
+    scores = pd.DataFrame(rng.standard_normal((len(ids), 2)), index=ids, columns=list(info.index))
+    tumour_scores = scores.loc[obs.index[obs["tissue"] == "tumor"]]
+    expected = f"not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} (at least 5 needed)"
+
+    immune = immune_survival_section("few", [], info, tumour_scores)
+    assert any(expected in w for w in immune.warnings) and immune.summary == []
+    assert immune.context["correlation_table"] == ""
+
+    section = genes_section("few", adata, ["GPX4"], scores=scores, info=info, survival_tables=[],
+                            checkpoint_genes=["PDCD1", "CD274"], panels={})
+    assert any(expected in w for w in section.warnings)
+    assert section.context["correlation_table"] == ""
