@@ -263,8 +263,8 @@ def test_endpoint_without_events_is_skipped_and_bad_status_names_the_sample():
     obs["OS"] = 0.0
     result = sv.analyse_endpoint(obs, scores, "OS")
     assert result.table.empty and "endpoint not analysed" in result.warnings[-1]
-    obs.loc["s5", "OS"] = 2
-    with pytest.raises(CohortError, match="s5"):
+    obs.loc["s5", "OS"] = -5
+    with pytest.raises(CohortError, match=r"sample 's5' has -5 \(1 samples with other values\)"):
         sv.analyse_endpoint(obs, scores, "OS")
     present, notes = sv.available_endpoints(obs, ["OS", "DSS"])
     assert present == ["OS"] and "DSS" in notes[0]
@@ -363,3 +363,40 @@ def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
                             checkpoint_genes=["PDCD1", "CD274"], panels={})
     assert any(expected in w for w in section.warnings)
     assert section.context["correlation_table"] == ""
+
+
+def test_implausible_follow_up_is_flagged_for_the_declared_unit():
+    rng = np.random.default_rng(5)
+    obs = pd.DataFrame({"OS.time": rng.uniform(30, 1800, 80), "OS": (rng.uniform(size=80) < 0.4).astype(float)})
+    assert sv.follow_up_warnings(obs, "months") == []  # follow-up of a few years
+    months_as_days = obs.assign(**{"OS.time": obs["OS.time"] / (365.25 / 12)})
+    (warning,) = sv.follow_up_warnings(months_as_days, "days")
+    assert warning.startswith("OS: median follow-up is") and "declared time unit (days)" in warning
+    assert "under 90 days" in warning and "geo.time_unit" in warning
+    days_as_years = obs.assign(**{"OS.time": obs["OS.time"] * 365.25})
+    (warning,) = sv.follow_up_warnings(days_as_years, "years")
+    assert "over 50 years" in warning
+    zero = obs.assign(**{"OS.time": 0.0})
+    assert np.isnan(sv.median_follow_up_days(zero["OS.time"], zero["OS"]))
+    assert np.isnan(sv.median_follow_up_days(zero["OS.time"], 1 - zero["OS"]))  # was inf (60% censored at 0)
+    assert "median observed time is 0 days" in sv.follow_up_warnings(zero, "days")[0]
+
+
+def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array):
+    from ferrostem.report import render_report
+    from ferrostem.summary import cohort_summary_section
+
+    adata = demo_array.copy()
+    adata.obs["OS.time"] = adata.obs["OS.time"] / (365.25 / 12)  # the series' months read as days
+    section = cohort_summary_section(adata, "demo", time_unit="days")
+    assert any("under 90 days" in w for w in section.warnings)
+    other = cohort_summary_section(demo_array, "demo", time_unit="months")
+    assert not any("follow-up" in w for w in other.warnings)
+    html = render_report([section, other.__class__(id="later", title="Later", template=other.template,
+                                                   order=50, context=other.context)],
+                         cohort="demo", title="demo", simulated=True)
+    assert html.index("under 90 days") < html.index('id="later"')
+
+    adata.obs["OS.time"] = 0.0
+    section = cohort_summary_section(adata, "demo", time_unit="days")
+    assert "not estimable" in section.context["endpoints"] and "inf" not in section.context["endpoints"]

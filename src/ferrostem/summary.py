@@ -14,15 +14,7 @@ from lifelines import KaplanMeierFitter
 from .cohort import uns_to_python
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
-
-
-def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
-    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring treated as the event."""
-    mask = time.notna() & event.notna()
-    if mask.sum() == 0 or (event[mask] == 0).sum() == 0:
-        return float("nan")
-    fitter = KaplanMeierFitter().fit(time[mask], event_observed=1 - event[mask])
-    return float(fitter.median_survival_time_)
+from .survival import follow_up_warnings, median_follow_up_days
 
 
 def _pca_figure(adata: ad.AnnData) -> str:
@@ -79,7 +71,8 @@ def _km_overview(adata: ad.AnnData) -> str | None:
     return figure_uri(fig)
 
 
-def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
+def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
+    """The cohort section (first in the report). `time_unit`: the declared unit of a GEO cohort's times."""
     obs = adata.obs
     by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
     tumours = obs[obs["tissue"].astype(str) == "tumor"]
@@ -88,9 +81,10 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
         time, event = tumours[f"{endpoint}.time"], tumours[endpoint]
         known = int((time.notna() & event.notna()).sum())
         if known:
+            follow_up = median_follow_up_days(time, event) / (365.25 / 12)
             endpoints.append({
                 "endpoint": endpoint, "tumours with data": known, "events": int(event.sum()),
-                "median follow-up (months)": median_follow_up_days(time, event) / (365.25 / 12),
+                "median follow-up (months)": f"{follow_up:.1f}" if np.isfinite(follow_up) else "not estimable",
             })
     clinical = []
     for column in ["sex", "stage", "grade"]:
@@ -101,6 +95,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
     harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
     warnings = list(harmonisation.get("warnings", []))
+    warnings.extend(follow_up_warnings(tumours, time_unit))
     figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                 else "Distribution of log2 intensities per sample."}]

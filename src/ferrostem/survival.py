@@ -73,13 +73,14 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     known = event.dropna()
     bad = known[~known.isin([0, 1])]
     if len(bad):
-        raise CohortError(f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {bad.iloc[0]!r} "
+        raise CohortError(f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {number(bad.iloc[0])} "
                           f"({len(bad)} samples with other values)")
     notes = []
     missing = time.isna() | event.isna()
     if missing.any():
+        examples = ", ".join(map(str, time.index[missing][:5]))
         notes.append(f"{endpoint}: {int(missing.sum())} of {len(obs)} samples without follow-up time or status "
-                     "were left out")
+                     f"(no usable {endpoint} endpoint) were left out (e.g. {examples})")
     nonpositive = ~missing & (time <= 0)
     if nonpositive.any():
         examples = ", ".join(map(str, time.index[nonpositive][:3]))
@@ -88,6 +89,63 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     keep = ~missing & ~nonpositive
     frame = pd.DataFrame({"time": time[keep].astype(float), "event": event[keep].astype(int)})
     return frame, notes
+
+
+def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
+    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring treated as the event.
+
+    Only positive times count (as in the survival analysis: a time of 0 is no follow-up). NaN ("not
+    estimable") when no sample is censored after time 0 or the reverse KM never falls to 0.5.
+    """
+    from lifelines import KaplanMeierFitter
+
+    time, event = pd.to_numeric(time, errors="coerce"), pd.to_numeric(event, errors="coerce")
+    mask = time.notna() & event.notna() & (time > 0)
+    if mask.sum() == 0 or (event[mask] == 0).sum() == 0:
+        return math.nan
+    fitter = KaplanMeierFitter().fit(time[mask], event_observed=1 - event[mask])
+    median = float(fitter.median_survival_time_)
+    return median if math.isfinite(median) else math.nan
+
+
+# Follow-up outside these bounds (after conversion to days) almost always means a wrong time unit
+# (months declared as days gives a median of a few "days"; days declared as months or years, centuries).
+MIN_PLAUSIBLE_FOLLOW_UP_DAYS = 90.0
+MAX_PLAUSIBLE_FOLLOW_UP_YEARS = 50.0
+
+
+def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None) -> list[str]:
+    """Warnings for endpoints whose median follow-up (days in `obs`) is implausible for the declared unit.
+
+    The reverse-KM median is used; when it is not estimable (no censoring), the median observed time.
+    """
+    warnings_: list[str] = []
+    declared = f"the declared time unit ({time_unit})" if time_unit else "the source's time unit (days)"
+    for endpoint in ENDPOINTS:
+        if endpoint not in obs.columns or f"{endpoint}.time" not in obs.columns:
+            continue
+        time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
+        event = pd.to_numeric(obs[endpoint], errors="coerce")
+        known = time.notna() & event.notna()
+        if not known.any():
+            continue
+        median = median_follow_up_days(time[known], event[known])
+        what = "median follow-up"
+        if not math.isfinite(median):
+            median, what = float(time[known].median()), "median observed time"
+        years = median / DAYS_PER_YEAR
+        if median < MIN_PLAUSIBLE_FOLLOW_UP_DAYS:
+            problem = (f"under {MIN_PLAUSIBLE_FOLLOW_UP_DAYS:.0f} days, implausibly short for a survival cohort: "
+                       "are times in months or years declared as days?")
+        elif years > MAX_PLAUSIBLE_FOLLOW_UP_YEARS:
+            problem = (f"over {MAX_PLAUSIBLE_FOLLOW_UP_YEARS:.0f} years, implausibly long: are times in days "
+                       "declared as months or years?")
+        else:
+            continue
+        warnings_.append(f"{endpoint}: {what} is {median:.4g} days ({median / (DAYS_PER_YEAR / 12):.3g} months) "
+                         f"after conversion from {declared}; {problem} Check geo.time_unit against the series "
+                         "description; every time-dependent result depends on it.")
+    return warnings_
 
 
 def parse_stage(value: Any) -> float:
