@@ -316,7 +316,7 @@ def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
     assert "tertiles not possible for 1 score(s)" in text and "tied" in text
 
     info = pd.DataFrame({"category": ["ferroptosis"] * 4}, index=["signal", "noise", "zero_gene", "tied"])
-    section = survival_section("toy", [result], info, raw_scores=scores, models=[], notes=[], top=4)
+    section = survival_section("toy", [result], info, raw_scores=scores, models=[], notes=[], top=2, forest_rows=5)
     assert not any("zero_gene" in line for line in section.summary)
     html = render_report([section], cohort="toy", title="toy", simulated=True)
     assert "Scores not analysed as continuous scores" in html and "no tertiles" in html
