@@ -232,6 +232,8 @@ def test_zero_and_missing_follow_up_are_left_out_with_a_warning():
     assert result.table["n"].max() == 57
     text = " ".join(result.warnings)
     assert "2 of 60 samples without follow-up" in text and "zero or negative follow-up" in text and "s0" in text
+    # a missing status (e.g. no vital_status) is named with the endpoint it cannot be used for
+    assert "(no usable OS endpoint) were left out (e.g. s1, s2)" in text
 
 
 def test_constant_score_and_no_event_group_warn_without_crashing():
