@@ -397,7 +397,9 @@ def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array
     html = render_report([section, other.__class__(id="later", title="Later", template=other.template,
                                                    order=50, context=other.context)],
                          cohort="demo", title="demo", simulated=True)
-    assert html.index("under 90 days") < html.index('id="later"')
+    # first in the main findings, and again at the head of the cohort section
+    assert section.summary[0].startswith("Warning: OS: median follow-up is")
+    assert html.index("under 90 days") < html.index('id="cohort"') < html.rindex("under 90 days") < html.index('id="later"')
 
     adata.obs["OS.time"] = 0.0
     section = cohort_summary_section(adata, "demo", time_unit="days")

@@ -95,7 +95,9 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
     harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
     warnings = list(harmonisation.get("warnings", []))
-    warnings.extend(follow_up_warnings(tumours, time_unit))
+    # a wrong time unit changes every survival result: shown in the cohort section and in the main findings
+    implausible_follow_up = follow_up_warnings(tumours, time_unit)
+    warnings.extend(implausible_follow_up)
     figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                 else "Distribution of log2 intensities per sample."}]
@@ -114,6 +116,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
     n_tumour, n_normal = int((obs["tissue"] == "tumor").sum()), int((obs["tissue"] == "normal").sum())
     summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples, {adata.n_vars:,} genes"
                + (f", {endpoints[0]['events']} OS events" if endpoints else "") + "."]
+    summary = [f"Warning: {w}" for w in implausible_follow_up] + summary
     return Section(
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,
         context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",
