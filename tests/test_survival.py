@@ -404,3 +404,16 @@ def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array
     adata.obs["OS.time"] = 0.0
     section = cohort_summary_section(adata, "demo", time_unit="days")
     assert "not estimable" in section.context["endpoints"] and "inf" not in section.context["endpoints"]
+
+
+def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
+    from ferrostem.models import AppliedScore
+    from ferrostem.survival_report import model_block
+
+    obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
+    result = sv.analyse_endpoint(obs, fixture_data[["x4"]].rename(columns={"x4": "risk"}), "OS",
+                                 sv.SurvivalSettings(covariates=[]))
+    entry = {"id": "risk", "weights": {"A": 1.0, "B": -0.5}, "training_cohort": "other", "genes": ["A", "B"]}
+    block = model_block(entry, "fixture", result, cv=None, applied=AppliedScore(obs["x4"], ["A", "B"], [], 0.0))
+    assert "C = 0.65 (inverted here: higher score, lower risk)" in block["summary"]
+    assert "higher score, lower risk" in block["table"]

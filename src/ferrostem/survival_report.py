@@ -19,7 +19,7 @@ GROUP_COLOURS = {"low": "#2471a3", "mid": "#7f8c8d", "high": "#c0392b"}
 IMMUNE_CATEGORIES = ("immune cell", "immune response", "checkpoint")
 RESULT_COLUMNS = ["score", "category", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr", "fdr",
                   "c_index", "direction", "km_median_p", "km_tertile_p", "cutpoint", "cutpoint_p", "cutpoint_p_uncorrected",
-                  "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation"]
+                  "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation", "not_analysed"]
 
 
 def _fmt_p(p: float) -> str:
@@ -185,6 +185,13 @@ def results_table(result: EndpointResult, info: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def fitted_risk(result: EndpointResult, score: str) -> np.ndarray:
+    """The score in the direction of its fitted Cox coefficient: the linear predictor whose C and AUC are reported."""
+    row = result.table.set_index("score").loc[score]
+    sign = -1.0 if row.get("direction", "") == "higher score, lower risk" else 1.0
+    return sign * result.frame[score].to_numpy()
+
+
 def km_figures(result: EndpointResult, score: str, *, raw: pd.Series | None = None, cutpoint: float = np.nan,
                cutpoint_p: float = np.nan) -> dict[str, Any]:
     """Kaplan-Meier curves by median split, tertiles and the optimal cutpoint of one score.
@@ -245,7 +252,7 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
             if "not_analysed" in table.columns else pd.DataFrame()
         auc_names = list(ranked["score"].head(top))
         auc_figure = auc_curve_plot(result.frame["time"].to_numpy(), result.frame["event"].to_numpy(),
-                                    {s: result.frame[s].to_numpy() for s in auc_names},
+                                    {s: fitted_risk(result, s) for s in auc_names},
                                     title=f"Time-dependent AUC, {result.endpoint}") if auc_names else ""
         auc_columns = [f"auc_{y:g}y" for y in result.auc_years]
         shown = ranked[[c for c in RESULT_COLUMNS if c in ranked.columns] + auc_columns]
@@ -492,15 +499,19 @@ def model_block(entry: dict[str, Any], cohort: str, result: EndpointResult, *, c
     block["km"] = km_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
                           np.where(frame[score] > frame[score].median(), "high", "low"),
                           title=f"{entry['id']} in {cohort} ({result.endpoint})")
-    block["auc"] = auc_curve_plot(frame["time"].to_numpy(), frame["event"].to_numpy(), {score: frame[score].to_numpy()},
+    block["auc"] = auc_curve_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
+                                  {score: fitted_risk(result, score)[result.frame[score].notna().to_numpy()]},
                                   title=f"{entry['id']} in {cohort}")
     auc_cols = [f"auc_{y:g}y" for y in result.auc_years]
     block["table"] = table_html(result.table[["endpoint", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald",
-                                              "c_index", "km_median_p", *auc_cols]])
+                                              "c_index", "direction", "km_median_p", *auc_cols]])
     aucs = ", ".join(f"AUC {y:g}y {row[f'auc_{y:g}y']:.2f}" for y in result.auc_years)
     block["summary"] = (f"{entry['id']} ({len(weights)} genes, trained on {training}) in {cohort} "
                         f"[{'training' if training == cohort else 'validation'}]: HR {_fmt_hr(row)} per SD, "
-                        f"p = {_fmt_p(row['p_wald'])}, C = {row['c_index']:.2f}{', ' + aucs if aucs else ''}")
+                        f"p = {_fmt_p(row['p_wald'])}, C = {row['c_index']:.2f}"
+                        # C is that of the fitted direction: say so when the risk score came out protective here
+                        + (" (inverted here: higher score, lower risk)" if row.get("direction") == "higher score, lower risk" else "")
+                        + (f", {aucs}" if aucs else ""))
     return block
 
 
@@ -511,7 +522,7 @@ def documented_risk_block(tables: list[pd.DataFrame], info: pd.DataFrame) -> dic
     rows = pd.concat(rows) if rows else pd.DataFrame()
     if rows.empty:
         return None
-    columns = ["endpoint", "score", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "fdr", "c_index",
+    columns = ["endpoint", "score", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "fdr", "c_index", "direction",
                *[c for c in rows.columns if c.startswith("auc_")], "mv_hr", "mv_p"]
     citation = info["citation"] if "citation" in info.columns else pd.Series(dtype=str)
     described = rows.assign(citation=rows["score"].map(citation).fillna(""))
