@@ -417,3 +417,13 @@ def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
     block = model_block(entry, "fixture", result, cv=None, applied=AppliedScore(obs["x4"], ["A", "B"], [], 0.0))
     assert "C = 0.65 (inverted here: higher score, lower risk)" in block["summary"]
     assert "higher score, lower risk" in block["table"]
+
+
+@pytest.mark.parametrize("n_tumours", [0, 3])
+def test_cohort_summary_with_fewer_than_five_tumours_says_so(demo_array, n_tumours):
+    from ferrostem.summary import cohort_summary_section
+
+    tissue = demo_array.obs["tissue"].astype(str)
+    keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(demo_array.obs_names[tissue == "tumor"][:n_tumours])
+    section = cohort_summary_section(demo_array[keep].copy(), "few", time_unit="months")
+    assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(section.warnings)

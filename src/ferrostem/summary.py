@@ -12,6 +12,7 @@ import yaml
 from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
+from .models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days
@@ -61,7 +62,7 @@ def _depth_figure(adata: ad.AnnData) -> str:
 def _km_overview(adata: ad.AnnData) -> str | None:
     tumours = adata.obs[adata.obs["tissue"].astype(str) == "tumor"]
     mask = tumours["OS.time"].notna() & tumours["OS"].notna()
-    if mask.sum() < 5:
+    if too_few_tumours(int(mask.sum()), "overview"):
         return None
     fig, ax = new_figure(5.5, 4.0)
     KaplanMeierFitter(label="all tumours").fit(tumours.loc[mask, "OS.time"] / 365.25, tumours.loc[mask, "OS"]).plot_survival_function(ax=ax)
@@ -102,6 +103,9 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                 else "Distribution of log2 intensities per sample."}]
     km = _km_overview(adata)
+    few = too_few_tumours(len(tumours), "Kaplan-Meier overview of the tumours")
+    if few:
+        warnings.append(few)
     if km:
         figures.append({"uri": km, "caption": "Kaplan-Meier estimate of overall survival, all tumours."})
     facts = {
