@@ -17,11 +17,12 @@ Methods and where they come from
   The plain log-rank p-value at the chosen cutpoint is reported too, labelled as uncorrected.
 - Harrell's C and the cumulative/dynamic time-dependent AUC (Uno et al. 2007 estimator with inverse
   probability of censoring weights) come from scikit-survival, both of the fitted linear predictor
-  (coef x score) as R `coxph` reports its concordance, so a protective score has C >= 0.5 too; the Schoenfeld-residual test of
-  proportional hazards (Grambsch & Therneau 1994) from lifelines; Kaplan-Meier curves and at-risk
-  tables from lifelines; Benjamini-Hochberg FDR from statsmodels. The DerSimonian-Laird random-effects
-  meta-analysis (DerSimonian & Laird 1986) is written out here because statsmodels' version does not
-  truncate a negative between-study variance at 0 (see `random_effects_meta`).
+  (coef x score) as R `coxph` reports its concordance, so a protective score has C >= 0.5 too; the
+  Schoenfeld-residual test of proportional hazards (Grambsch & Therneau 1994) from lifelines;
+  Kaplan-Meier curves and at-risk tables from lifelines; Benjamini-Hochberg FDR from statsmodels.
+  The DerSimonian-Laird random-effects meta-analysis (DerSimonian & Laird 1986) is written out here
+  because statsmodels' version does not truncate a negative between-study variance at 0 (see
+  `random_effects_meta`).
 """
 
 from __future__ import annotations

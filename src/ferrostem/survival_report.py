@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (ferrostem.plots selects the Agg 
 GROUP_COLOURS = {"low": "#2471a3", "mid": "#7f8c8d", "high": "#c0392b"}
 IMMUNE_CATEGORIES = ("immune cell", "immune response", "checkpoint")
 RESULT_COLUMNS = ["score", "category", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr", "fdr",
-                  "c_index", "direction", "km_median_p", "km_tertile_p", "cutpoint", "cutpoint_p", "cutpoint_p_uncorrected",
-                  "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation", "not_analysed"]
+                  "c_index", "direction", "km_median_p", "km_tertile_p", "cutpoint", "cutpoint_p",
+                  "cutpoint_p_uncorrected", "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation", "not_analysed"]
 
 
 def _fmt_p(p: float) -> str:
@@ -255,7 +255,8 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
                                     {s: fitted_risk(result, s) for s in auc_names},
                                     title=f"Time-dependent AUC, {result.endpoint}") if auc_names else ""
         auc_columns = [f"auc_{y:g}y" for y in result.auc_years]
-        shown = ranked[[c for c in RESULT_COLUMNS if c in ranked.columns] + auc_columns]
+        # every ranked score was analysed: its not_analysed cell is empty (those scores have their own table)
+        shown = ranked[[c for c in RESULT_COLUMNS if c in ranked.columns and c != "not_analysed"] + auc_columns]
         flagged = table[table["ph_violation"].astype(str) != ""][["score", "ph_violation", "ph_p"]]
         endpoints.append({
             "endpoint": result.endpoint, "n": int(len(result.frame)), "events": int(result.frame["event"].sum()),
