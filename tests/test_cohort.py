@@ -106,6 +106,15 @@ def test_geo_missing_key_lists_found_keys():
         geo_obs(samples, {"fields": {"OS.time": "survival months"}}, source="GSE1_series_matrix.txt.gz")
 
 
+def test_geo_survival_times_need_a_declared_unit():
+    samples = pd.DataFrame({"tissue": ["tumor"], "survival months": [3.0]}, index=["GSM1"])
+    with pytest.raises(ConfigError, match=r"GSE1_series_matrix.txt.gz: geo.fields maps OS.time but geo.time_unit "
+                                          r"is not set"):
+        geo_obs(samples, {"fields": {"OS.time": "survival months"}}, source="GSE1_series_matrix.txt.gz")
+    obs = geo_obs(samples, {"fields": {"OS.time": "survival months"}, "time_unit": "months"}, "GSE1")
+    assert obs.at["GSM1", "OS.time"] == pytest.approx(3 * 365.25 / 12)
+
+
 def test_geo_unknown_tissue_value():
     samples = pd.DataFrame({"tissue": ["tumor", "cirrhosis"]}, index=["GSM1", "GSM2"])
     with pytest.raises(ConfigError, match="cirrhosis"):

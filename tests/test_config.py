@@ -39,6 +39,9 @@ def mutate(change):
          r"cohorts\.demo_tcga\.harmonise\.one_sample_per_patient = 'yes' should be of type boolean"),
         (lambda c: c["cohorts"]["demo_geo"]["geo"].update(time_unit="fortnights"),
          r"time_unit = 'fortnights' is not allowed; allowed values: days, weeks, months, years"),
+        (lambda c: c["cohorts"]["demo_geo"]["geo"].pop("time_unit"),
+         r"cohorts\.demo_geo\.geo: 'time_unit' is a required property: geo\.fields maps survival times: state "
+         r"their unit \(days, weeks, months or years\)"),
         (lambda c: c["cohorts"]["demo_geo"]["geo"]["fields"].update({"survival": "x"}),
          r"cohorts\.demo_geo\.geo\.fields: key 'survival' is not allowed"),
         (lambda c: c.update(cohorts={}), r"cohorts = \{\}: \{\} should be non-empty"),
@@ -70,3 +73,17 @@ def test_invalid_config_stops_before_any_job(tmp_path: Path):
     output = result.stdout + result.stderr
     assert "cohorts.demo_tcga.source = 'gdx' is not allowed; allowed values: gdc, xena, geo" in output
     assert not (tmp_path / "results").exists()
+
+
+def test_geo_time_unit_is_required_only_when_survival_times_are_mapped():
+    def without_times(c):
+        geo = c["cohorts"]["demo_geo"]["geo"]
+        geo.pop("time_unit")
+        geo["fields"] = {k: v for k, v in geo["fields"].items() if not k.endswith(".time")}
+    validate_config(mutate(without_times), SCHEMA)
+    for path in sorted((REPO / "config").glob("**/*.yaml")):
+        config = yaml.safe_load(path.read_text())
+        for cohort_id, cohort in config["cohorts"].items():
+            fields = cohort.get("geo", {}).get("fields", {})
+            if any(key.endswith(".time") for key in fields):
+                assert cohort["geo"].get("time_unit"), f"{path}: {cohort_id} maps survival times without time_unit"

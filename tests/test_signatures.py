@@ -271,3 +271,43 @@ def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
         report = (workflow_run / "results" / cohort / "report.html").read_text()
         assert 'id="signatures"' in report and 'id="immune"' in report
         assert "not available offline" in report and "Coverage per signature" in report
+
+
+def _few_tumour_scores(n_tumours: int):
+    """20 normals and `n_tumours` tumours scored for ferroptosis, stemness, immune and checkpoint scores."""
+    from ferrostem.scoring import CohortScores
+
+    rng = np.random.default_rng(n_tumours)
+    n = 20 + n_tumours
+    ids = [f"S{i}" for i in range(n)]
+    names = {"fer": "ferroptosis", "stem": "stemness", "cyt_rooney2015": "immune response",
+             "tcells": "immune cell", "PDCD1": "checkpoint"}
+    scores = pd.DataFrame(rng.standard_normal((n, len(names))), index=ids, columns=list(names))
+    info = pd.DataFrame({"score": list(names), "signature_id": list(names), "name": list(names),
+                         "category": list(names.values()), "method": "mean_z", "direction": "", "citation": ""})
+    coverage = pd.DataFrame({"signature_id": list(names), "name": list(names), "method": "mean_z",
+                             "category": list(names.values()), "genes_found": 5, "genes_total": 5, "coverage": 1.0,
+                             "weight_missing": 0.0, "remapped": "", "missing": "", "scored": True, "reason": ""})
+    obs = pd.DataFrame({"tissue": ["normal"] * 20 + ["tumor"] * n_tumours,
+                        "stage": [None] * 20 + ["Stage II"] * n_tumours}, index=ids)
+    return CohortScores(scores, info, coverage, []), obs
+
+
+@pytest.mark.parametrize("n_tumours", [0, 3])
+def test_tumour_summaries_with_fewer_than_five_tumours_say_so(n_tumours):
+    from ferrostem.report import render_report
+    from ferrostem.signature_report import annotate, immune_section, signatures_section
+
+    result, obs = _few_tumour_scores(n_tumours)
+    annotated = annotate(result.scores, obs)
+    signatures = signatures_section(result, annotated, order_by="fer", min_coverage=0.7, normalise_ssgsea=False)
+    immune = immune_section(result, annotated, order_by="fer")
+    expected = f"not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} (at least 5 needed)"
+    assert any(expected in w for w in signatures.warnings)
+    assert any(expected in w for w in immune.warnings)
+    # no correlation was computed on the normals in the tumours' place
+    assert signatures.context["correlations"] == "" and "rho" not in " ".join(signatures.summary + immune.summary)
+    html = render_report([signatures, immune], cohort="few", title="few", simulated=True)
+    import re
+
+    assert not re.search(r"\bnan\b", re.sub(r"data:image[^\"]+", "", html))

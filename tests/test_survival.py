@@ -87,14 +87,33 @@ def test_harrell_c_matches_r_concordance(fixture_data, reference, score):
     assert c == pytest.approx(ref(reference, "cox_univariate", score, "concordance"), abs=0.005)
 
 
-def test_random_effects_meta_matches_metafor_dl(reference):
-    studies = [f"study{i}" for i in range(1, 6)]
-    log_hr = np.array([ref(reference, "meta_input", s, "log_hr") for s in studies])
-    se = np.array([ref(reference, "meta_input", s, "se") for s in studies])
+@pytest.mark.parametrize("studies", ["moderate", "concordant2", "concordant3", "discordant"])
+def test_random_effects_meta_matches_metafor_dl(reference, studies):
+    # concordant sets have Q < k - 1: tau^2 must be truncated at 0 (statsmodels' combine_effects leaves it
+    # negative and pooled log(1.46) and log(1.47) to log(1.06) with no SE)
+    inputs = reference.loc[f"meta_input_{studies}"]
+    names = sorted({term for term, _ in inputs.index})
+    log_hr = np.array([ref(reference, f"meta_input_{studies}", s, "log_hr") for s in names])
+    se = np.array([ref(reference, f"meta_input_{studies}", s, "se") for s in names])
     meta = sv.random_effects_meta(log_hr, se)
+    expected = lambda quantity: ref(reference, f"meta_dl_{studies}", "pooled", quantity)  # noqa: E731
     for quantity, value in [("log_hr", meta.log_hr), ("se", meta.se), ("tau2", meta.tau2), ("i2", meta.i2),
-                            ("p", meta.p), ("q", meta.q)]:
-        assert value == pytest.approx(ref(reference, "meta_dl", "pooled", quantity), rel=0.01), quantity
+                            ("p", meta.p), ("q", meta.q), ("ci_lower", np.log(meta.hr_lower)),
+                            ("ci_upper", np.log(meta.hr_upper))]:
+        assert value == pytest.approx(expected(quantity), rel=1e-6, abs=1e-9), quantity
+    assert meta.k == len(names)
+    assert log_hr.min() - 1e-12 <= meta.log_hr <= log_hr.max() + 1e-12
+
+
+def test_cross_cohort_table_pools_two_concordant_cohorts_between_them():
+    from ferrostem.survival_report import cross_cohort_tables
+
+    tables = {cohort: pd.DataFrame({"endpoint": ["OS"], "score": ["FTH1"], "coef": [np.log(hr)], "se": [se],
+                                    "hr": [hr], "p_wald": [0.001]})
+              for cohort, hr, se in [("a", 1.46, 0.10), ("b", 1.47, 0.12)]}
+    row = cross_cohort_tables(tables).iloc[0]
+    assert 1.46 <= row["meta_hr"] <= 1.47 and row["tau2"] == 0
+    assert row["meta_hr_lower"] < 1.46 and row["meta_hr_upper"] > 1.47 and 0 < row["meta_p"] < 1e-5
 
 
 def test_ph_check_agrees_with_r_and_flags_a_planted_violation(fixture_data, reference):
@@ -213,6 +232,8 @@ def test_zero_and_missing_follow_up_are_left_out_with_a_warning():
     assert result.table["n"].max() == 57
     text = " ".join(result.warnings)
     assert "2 of 60 samples without follow-up" in text and "zero or negative follow-up" in text and "s0" in text
+    # a missing status (e.g. no vital_status) is named with the endpoint it cannot be used for
+    assert "(no usable OS endpoint) were left out (e.g. s1, s2)" in text
 
 
 def test_constant_score_and_no_event_group_warn_without_crashing():
@@ -244,8 +265,8 @@ def test_endpoint_without_events_is_skipped_and_bad_status_names_the_sample():
     obs["OS"] = 0.0
     result = sv.analyse_endpoint(obs, scores, "OS")
     assert result.table.empty and "endpoint not analysed" in result.warnings[-1]
-    obs.loc["s5", "OS"] = 2
-    with pytest.raises(CohortError, match="s5"):
+    obs.loc["s5", "OS"] = -5
+    with pytest.raises(CohortError, match=r"sample 's5' has -5 \(1 samples with other values\)"):
         sv.analyse_endpoint(obs, scores, "OS")
     present, notes = sv.available_endpoints(obs, ["OS", "DSS"])
     assert present == ["OS"] and "DSS" in notes[0]
@@ -256,3 +277,153 @@ def test_endpoint_without_events_is_skipped_and_bad_status_names_the_sample():
 def test_parse_stage(value, expected):
     result = sv.parse_stage(value)
     assert (np.isnan(result) and np.isnan(expected)) or result == expected
+
+
+def test_reported_c_index_is_the_model_concordance_as_r_coxph(fixture_data, reference):
+    # x4 is protective (R: HR 0.64 per SD): R's coxph concordance is 0.648, C of the score itself 0.352
+    obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
+    result = sv.analyse_endpoint(obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings(covariates=[]))
+    table = result.table.set_index("score")
+    for score in ["x1", "x2", "x4"]:
+        assert table.at[score, "c_index"] == pytest.approx(ref(reference, "cox_univariate", score, "concordance"),
+                                                           abs=1e-6), score
+    assert table.at["x4", "hr"] < 1 and table.at["x4", "direction"] == "higher score, lower risk"
+    assert table.at["x1", "direction"] == "higher score, higher risk"
+    # the time-dependent AUC follows the same fitted direction
+    assert all(table.at["x4", f"auc_{y:g}y"] > 0.5 for y in result.auc_years)
+
+
+def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
+    from ferrostem.report import render_report
+    from ferrostem.survival_report import survival_section
+
+    obs, scores = _toy_obs(n=60)
+    # zero in 56 of 60 samples, the 4 others the earliest deaths: per SD it would be the "strongest" hit
+    zero_gene = pd.Series(0.0, index=obs.index)
+    earliest = obs[obs["OS"] == 1].sort_values("OS.time").index[:4]
+    zero_gene[earliest] = [5.0, 6.0, 7.0, 8.0]
+    scores["zero_gene"] = zero_gene
+    # 27 of 60 tied at 0 (45%): analysed, its median split and cutpoint exist but its tertiles cannot be made
+    tied = scores["signal"].rank().astype(float)
+    tied[tied <= 27] = 0.0
+    scores["tied"] = tied
+    result = sv.analyse_endpoint(obs, scores, "OS", sv.SurvivalSettings(covariates=["age"]))
+    table = result.table.set_index("score")
+    assert table.at["zero_gene", "not_analysed"] == "5 distinct values; 0 in 56 of 60 samples"
+    assert table.loc["zero_gene", ["hr", "p_wald", "c_index", "km_median_p", "cutpoint", "mv_hr"]].isna().all()
+    assert table.at["tied", "not_analysed"] == "" and np.isfinite(table.at["tied", "hr"])
+    assert np.isnan(table.at["tied", "km_tertile_p"]) and np.isfinite(table.at["tied", "km_median_p"])
+    text = " ".join(result.warnings)
+    assert "too few distinct values" in text and "zero_gene (5 distinct values" in text
+    assert "tertiles not possible for 1 score(s)" in text and "tied" in text
+
+    info = pd.DataFrame({"category": ["ferroptosis"] * 4}, index=["signal", "noise", "zero_gene", "tied"])
+    section = survival_section("toy", [result], info, raw_scores=scores, models=[], notes=[], top=2, forest_rows=5)
+    assert not any("zero_gene" in line for line in section.summary)
+    html = render_report([section], cohort="toy", title="toy", simulated=True)
+    assert "Scores not analysed as continuous scores" in html and "no tertiles" in html
+
+
+@pytest.mark.parametrize("values,expected", [
+    (np.arange(10.0), ""),
+    (np.r_[np.zeros(6), np.arange(1.0, 11.0)], ""),                       # 6 of 16 tied: still continuous
+    (np.r_[np.zeros(9), np.arange(1.0, 9.0)], "9 distinct values; 0 in 9 of 17 samples"),
+    (np.arange(9.0), "9 distinct values; 0 in 1 of 9 samples"),
+])
+def test_discreteness_rule(values, expected):
+    assert sv.discreteness(pd.Series(values)) == expected
+
+
+@pytest.mark.parametrize("value,text", [(np.float64(-5.0), "-5"), (np.int64(3), "3"), (0.25, "0.25"),
+                                        (np.float32(1.23456789e-7), "1.235e-07"), ("a", "a")])
+def test_numbers_in_messages_are_plain(value, text):
+    assert sv.number(value) == text
+
+
+@pytest.mark.parametrize("n_tumours", [0, 3])
+def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
+    import anndata as ad
+
+    from ferrostem.survival_report import genes_section, immune_survival_section
+
+    rng = np.random.default_rng(n_tumours)
+    ids = [f"S{i}" for i in range(20 + n_tumours)]
+    obs = pd.DataFrame({"tissue": ["normal"] * 20 + ["tumor"] * n_tumours, "patient_id": ids}, index=ids)
+    genes = ["GPX4", "PDCD1", "CD274"]
+    adata = ad.AnnData(obs=obs, var=pd.DataFrame(index=genes),
+                       layers={"log2": rng.normal(5, 1, (len(ids), len(genes)))})
+    info = pd.DataFrame({"category": ["immune cell", "ferroptosis"]}, index=["tcells", "fer"])
+    scores = pd.DataFrame(rng.standard_normal((len(ids), 2)), index=ids, columns=list(info.index))
+    tumour_scores = scores.loc[obs.index[obs["tissue"] == "tumor"]]
+    expected = f"not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} (at least 5 needed)"
+
+    immune = immune_survival_section("few", [], info, tumour_scores)
+    assert any(expected in w for w in immune.warnings) and immune.summary == []
+    assert immune.context["correlation_table"] == ""
+
+    section = genes_section("few", adata, ["GPX4"], scores=scores, info=info, survival_tables=[],
+                            checkpoint_genes=["PDCD1", "CD274"], panels={})
+    assert any(expected in w for w in section.warnings)
+    assert section.context["correlation_table"] == ""
+
+
+def test_implausible_follow_up_is_flagged_for_the_declared_unit():
+    rng = np.random.default_rng(5)
+    obs = pd.DataFrame({"OS.time": rng.uniform(30, 1800, 80), "OS": (rng.uniform(size=80) < 0.4).astype(float)})
+    assert sv.follow_up_warnings(obs, "months") == []  # follow-up of a few years
+    months_as_days = obs.assign(**{"OS.time": obs["OS.time"] / (365.25 / 12)})
+    (warning,) = sv.follow_up_warnings(months_as_days, "days")
+    assert warning.startswith("OS: median follow-up is") and "declared time unit (days)" in warning
+    assert "under 90 days" in warning and "geo.time_unit" in warning
+    days_as_years = obs.assign(**{"OS.time": obs["OS.time"] * 365.25})
+    (warning,) = sv.follow_up_warnings(days_as_years, "years")
+    assert "over 50 years" in warning
+    zero = obs.assign(**{"OS.time": 0.0})
+    assert np.isnan(sv.median_follow_up_days(zero["OS.time"], zero["OS"]))
+    assert np.isnan(sv.median_follow_up_days(zero["OS.time"], 1 - zero["OS"]))  # was inf (60% censored at 0)
+    assert "median observed time is 0 days" in sv.follow_up_warnings(zero, "days")[0]
+
+
+def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array):
+    from ferrostem.report import render_report
+    from ferrostem.summary import cohort_summary_section
+
+    adata = demo_array.copy()
+    adata.obs["OS.time"] = adata.obs["OS.time"] / (365.25 / 12)  # the series' months read as days
+    section = cohort_summary_section(adata, "demo", time_unit="days")
+    assert any("under 90 days" in w for w in section.warnings)
+    other = cohort_summary_section(demo_array, "demo", time_unit="months")
+    assert not any("follow-up" in w for w in other.warnings)
+    html = render_report([section, other.__class__(id="later", title="Later", template=other.template,
+                                                   order=50, context=other.context)],
+                         cohort="demo", title="demo", simulated=True)
+    # first in the main findings, and again at the head of the cohort section
+    assert section.summary[0].startswith("Warning: OS: median follow-up is")
+    assert html.index("under 90 days") < html.index('id="cohort"') < html.rindex("under 90 days") < html.index('id="later"')
+
+    adata.obs["OS.time"] = 0.0
+    section = cohort_summary_section(adata, "demo", time_unit="days")
+    assert "not estimable" in section.context["endpoints"] and "inf" not in section.context["endpoints"]
+
+
+def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
+    from ferrostem.models import AppliedScore
+    from ferrostem.survival_report import model_block
+
+    obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
+    result = sv.analyse_endpoint(obs, fixture_data[["x4"]].rename(columns={"x4": "risk"}), "OS",
+                                 sv.SurvivalSettings(covariates=[]))
+    entry = {"id": "risk", "weights": {"A": 1.0, "B": -0.5}, "training_cohort": "other", "genes": ["A", "B"]}
+    block = model_block(entry, "fixture", result, cv=None, applied=AppliedScore(obs["x4"], ["A", "B"], [], 0.0))
+    assert "C = 0.65 (inverted here: higher score, lower risk)" in block["summary"]
+    assert "higher score, lower risk" in block["table"]
+
+
+@pytest.mark.parametrize("n_tumours", [0, 3])
+def test_cohort_summary_with_fewer_than_five_tumours_says_so(demo_array, n_tumours):
+    from ferrostem.summary import cohort_summary_section
+
+    tissue = demo_array.obs["tissue"].astype(str)
+    keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(demo_array.obs_names[tissue == "tumor"][:n_tumours])
+    section = cohort_summary_section(demo_array[keep].copy(), "few", time_unit="months")
+    assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(section.warnings)

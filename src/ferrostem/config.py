@@ -61,7 +61,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = ", ".join(sorted(schema.get("properties", {})))
         return f"{where}: {error.message}; allowed keys: {allowed}"
     if error.validator == "required":
-        return f"{where}: {error.message}"
+        # a conditional requirement (if/then) explains itself in the description of its `then`
+        hint = schema.get("description", "") if "then" in list(error.schema_path) else ""
+        return f"{where}: {error.message}" + (f": {hint.strip()}" if hint else "")
     if error.validator == "type":
         return f"{where} = {error.instance!r} should be of type {error.validator_value}"
     if error.validator in {"minimum", "maximum", "exclusiveMinimum", "minItems", "minProperties"}:

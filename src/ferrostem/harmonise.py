@@ -322,9 +322,10 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
         obs["tissue"] = "tumor"
     obs["sample_type"] = np.where(obs["tissue"] == "tumor", "Primary Tumor", "Solid Tissue Normal")
     obs["sample_type_code"] = np.where(obs["tissue"] == "tumor", "01", "11")
-    unit = mapping.get("time_unit", "days")
+    # no default unit: a series in months read as days shrinks every follow-up thirty-fold, silently
+    unit = mapping.get("time_unit")
     to_days = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
-    if unit not in to_days:
+    if unit is not None and unit not in to_days:
         raise ConfigError(f"geo.time_unit {unit!r} is not one of {sorted(to_days)}")
     events = {str(v).lower() for v in mapping.get("event_values", ["1", "dead", "deceased", "yes"])}
     for column, key in fields.items():
@@ -332,6 +333,10 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
             continue
         values = _mapped_column(samples, key, column, source)
         if column.endswith(".time"):
+            if unit is None:
+                timed = [c for c in fields if c.endswith(".time")]
+                raise ConfigError(f"{source}: geo.fields maps {', '.join(timed)} but geo.time_unit is not set; state "
+                                  f"the unit of the survival times in the series ({', '.join(to_days)})")
             obs[column] = pd.to_numeric(values, errors="coerce") * to_days[unit]
         elif column in {"OS", "DSS", "DFI", "PFI"}:
             text = _event_text(values)

@@ -229,6 +229,19 @@ def apply_risk_score(entry: dict[str, Any], expression: pd.DataFrame) -> Applied
 # Gene-of-interest mode
 # --------------------------------------------------------------------------------------------------
 
+# "In tumours" summaries (correlations, stage distributions, immune heatmaps) need this many tumour
+# samples; below it they are not computed (never silently on all samples) and the report says so.
+MIN_TUMOURS = 5
+
+
+def too_few_tumours(n_tumours: int, analysis: str) -> str:
+    """The note for `analysis` when a cohort has fewer than MIN_TUMOURS tumour samples, else ''."""
+    if n_tumours >= MIN_TUMOURS:
+        return ""
+    return (f"{analysis}: not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} "
+            f"(at least {MIN_TUMOURS} needed)")
+
+
 def tumour_vs_normal(adata, genes: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """Per gene: unpaired tumour vs normal (Mann-Whitney) and paired by patient (Wilcoxon signed-rank)."""
     notes = []

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure
 from .report import Section, table_html
 from .scoring import CohortScores
@@ -39,9 +40,9 @@ def _pick(info: pd.DataFrame, categories: Sequence[str], preferred: Sequence[str
 
 
 def _tumours(annotated: pd.DataFrame) -> pd.DataFrame:
+    """The tumour samples (all samples when there is no tissue column); never normals in their place."""
     tissue = annotated.get("tissue", pd.Series("tumor", index=annotated.index)).astype(str)
-    tumours = annotated[tissue.eq("tumor")]
-    return tumours if len(tumours) >= 5 else annotated
+    return annotated[tissue.eq("tumor")]
 
 
 def _distribution_figure(annotated: pd.DataFrame, scores: list[str], by: str, groups: list[str], title: str) -> str:
@@ -122,10 +123,14 @@ def _scatter(frame: pd.DataFrame, x: str, y: str, title: str) -> str:
         if mask.any():
             ax.scatter(frame.loc[mask, x], frame.loc[mask, y], s=14, c=colour, alpha=.75, edgecolors="none", label=name)
     tumours = _tumours(frame)
-    rho, p = stats.spearmanr(tumours[x], tumours[y], nan_policy="omit")
+    if too_few_tumours(len(tumours), "correlation"):
+        subtitle = f"tumours: {len(tumours)}, too few for a correlation"
+    else:
+        rho, p = stats.spearmanr(tumours[x], tumours[y], nan_policy="omit")
+        subtitle = f"tumours: Spearman rho = {rho:.2f}, p = {p:.2g}"
     ax.set_xlabel(x, fontsize=8)
     ax.set_ylabel(y, fontsize=8)
-    ax.set_title(f"{title}\ntumours: Spearman rho = {rho:.2f}, p = {p:.2g}", fontsize=8)
+    ax.set_title(f"{title}\n{subtitle}", fontsize=8)
     ax.legend(frameon=False, fontsize=7)
     return figure_uri(fig)
 
@@ -141,6 +146,10 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
                        normalise_ssgsea: bool) -> Section:
     info = result.info
     tumours = _tumours(annotated)
+    warnings = list(result.warnings)
+    few = too_few_tumours(len(tumours), "tumour correlations and scores by stage")
+    if few:
+        warnings.append(few)
     figures = []
     headline = _pick(info, ["ferroptosis", "risk score", "stemness"],
                      preferred=[order_by, "mrnasi_malta2018__minmax", "fps_he_melanoma", "wp4313_ferroptosis"])[:12]
@@ -148,14 +157,14 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
         figures.append({"uri": _distribution_figure(annotated, headline, "tissue", ["normal", "tumor"],
                                                     "Scores by tissue"),
                         "caption": "Ferroptosis, risk and stemness scores in tumour and normal samples."})
-    if headline and "stage" in annotated and tumours["stage"].notna().any():
+    if headline and "stage" in annotated and not few and tumours["stage"].notna().any():
         figures.append({"uri": _distribution_figure(tumours, headline, "stage", STAGES, "Scores by stage (tumours)"),
                         "caption": "The same scores in tumours by AJCC stage (stage unknown left out)."})
     ferro = _pick(info, ["ferroptosis", "risk score"])
     stem = _pick(info, ["stemness"], preferred=["mrnasi_malta2018__minmax"])
     immune = _pick(info, ["immune response", "microenvironment", "immune cell"])
     correlation_table = ""
-    if ferro and (stem or immune):
+    if ferro and (stem or immune) and not few:
         uri, rho = _correlation_heatmap(tumours, ferro, stem + immune,
                                         "Ferroptosis scores vs stemness and immune scores (tumours)")
         figures.append({"uri": uri, "caption": "Spearman correlation in tumours; rows ferroptosis and risk scores, "
@@ -176,7 +185,9 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
     summary = [f"Signatures: {scored} of {total} catalogue entries scored ({len(result.scores.columns)} score columns); "
                f"{total - scored} not scored (coverage or resource, see the coverage table)."]
     f_col = order_by if order_by in result.scores.columns else (ferro[0] if ferro else "")
-    if f_col and stemness_x:
+    if f_col and stemness_x and few:
+        summary.append(f"Tumours: {f_col} vs {stemness_x}: {few}.")
+    elif f_col and stemness_x:
         rho = stats.spearmanr(tumours[f_col], tumours[stemness_x], nan_policy="omit")[0]
         summary.append(f"Tumours: {f_col} vs {stemness_x}, Spearman rho = {rho:.2f}.")
     not_scored = result.coverage.loc[~result.coverage["scored"].astype(bool), ["signature_id", "reason"]]
@@ -187,7 +198,7 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
                  "correlations": correlation_table, "not_scored": table_html(not_scored, max_rows=400),
                  "n_not_scored": len(not_scored), "min_coverage": min_coverage, "normalise_ssgsea": normalise_ssgsea,
                  "scatter_note": scatter_note},
-        warnings=list(result.warnings), summary=summary)
+        warnings=warnings, summary=summary)
 
 
 def _immune_heatmap(frame: pd.DataFrame, cells: list[str], order_by: str) -> str:
@@ -217,6 +228,9 @@ def immune_section(result: CohortScores, annotated: pd.DataFrame, *, order_by: s
     tumours = _tumours(annotated)
     figures = []
     warnings = []
+    few = too_few_tumours(len(tumours), "immune heatmap, checkpoint correlations and immune summaries in tumours")
+    if few:
+        warnings.append(few)
     if order_by not in result.scores.columns:
         fallback = _pick(info, ["ferroptosis"])
         warnings.append(f"signatures.heatmap_order_by = {order_by!r} is not a score of this run; ordering by "
@@ -225,12 +239,12 @@ def immune_section(result: CohortScores, annotated: pd.DataFrame, *, order_by: s
     cells = list(info.loc[info["category"].isin(["immune cell", "microenvironment"]) &
                           ~info["score"].str.endswith("__purity"), "score"])
     response = list(info.loc[info["category"].eq("immune response"), "score"])
-    if cells and order_by:
+    if cells and order_by and not few:
         figures.append({"uri": _immune_heatmap(tumours, cells + response, order_by),
                         "caption": f"Immune and stromal cell scores (z-scored per row) in tumours ordered by {order_by}."})
     checkpoints = list(info.loc[info["category"].eq("checkpoint"), "score"])
     key_scores = _pick(info, ["ferroptosis", "risk score", "stemness", "immune response"], preferred=[order_by])[:15]
-    if checkpoints and key_scores:
+    if checkpoints and key_scores and not few:
         uri, _ = _correlation_heatmap(tumours, checkpoints, key_scores,
                                       "Checkpoint gene expression vs scores (tumours)")
         figures.append({"uri": uri, "caption": "Spearman correlation of immune checkpoint genes (log2 expression) "
@@ -239,12 +253,12 @@ def immune_section(result: CohortScores, annotated: pd.DataFrame, *, order_by: s
                         "caption": f"{checkpoints[0]} expression against {order_by}."})
     estimate_cols = [c for c in result.scores.columns if c.startswith("estimate__")]
     estimate_table = ""
-    if estimate_cols:
+    if estimate_cols and not few:
         described = tumours[estimate_cols].describe().T[["mean", "std", "min", "50%", "max"]]
         estimate_table = table_html(described.reset_index(names="score"))
     summary = []
     cytotoxic = [c for c in ("cyt_rooney2015", "mcpcounter__Cytotoxic_lymphocytes") if c in result.scores.columns]
-    if cytotoxic and order_by:
+    if cytotoxic and order_by and not few:
         rho = stats.spearmanr(tumours[cytotoxic[0]], tumours[order_by], nan_policy="omit")[0]
         summary.append(f"Immune: {cytotoxic[0]} vs {order_by} in tumours, Spearman rho = {rho:.2f}.")
     immune_cov = result.coverage[result.coverage["category"].isin(["immune cell", "immune response", "checkpoint",

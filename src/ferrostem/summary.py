@@ -13,17 +13,10 @@ import yaml
 from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
+from .models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
-
-
-def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
-    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring treated as the event."""
-    mask = time.notna() & event.notna()
-    if mask.sum() == 0 or (event[mask] == 0).sum() == 0:
-        return float("nan")
-    fitter = KaplanMeierFitter().fit(time[mask], event_observed=1 - event[mask])
-    return float(fitter.median_survival_time_)
+from .survival import follow_up_warnings, median_follow_up_days
 
 
 def _pca_figure(adata: ad.AnnData) -> str:
@@ -70,7 +63,7 @@ def _depth_figure(adata: ad.AnnData) -> str:
 def _km_overview(adata: ad.AnnData) -> str | None:
     tumours = adata.obs[adata.obs["tissue"].astype(str) == "tumor"]
     mask = tumours["OS.time"].notna() & tumours["OS"].notna()
-    if mask.sum() < 5:
+    if too_few_tumours(int(mask.sum()), "overview"):
         return None
     fig, ax = new_figure(5.5, 4.0)
     KaplanMeierFitter(label="all tumours").fit(tumours.loc[mask, "OS.time"] / 365.25, tumours.loc[mask, "OS"]).plot_survival_function(ax=ax)
@@ -80,7 +73,8 @@ def _km_overview(adata: ad.AnnData) -> str | None:
     return figure_uri(fig)
 
 
-def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
+def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
+    """The cohort section (first in the report). `time_unit`: the declared unit of a GEO cohort's times."""
     obs = adata.obs
     by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
     tumours = obs[obs["tissue"].astype(str) == "tumor"]
@@ -89,9 +83,10 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
         time, event = tumours[f"{endpoint}.time"], tumours[endpoint]
         known = int((time.notna() & event.notna()).sum())
         if known:
+            follow_up = median_follow_up_days(time, event) / (365.25 / 12)
             endpoints.append({
                 "endpoint": endpoint, "tumours with data": known, "events": int(event.sum()),
-                "median follow-up (months)": median_follow_up_days(time, event) / (365.25 / 12),
+                "median follow-up (months)": f"{follow_up:.1f}" if np.isfinite(follow_up) else "not estimable",
             })
     clinical = []
     for column in ["sex", "stage", "grade"]:
@@ -103,10 +98,16 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
     harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
     warnings = list(harmonisation.get("warnings", []))
     rules_applied = rules_table(harmonisation.get("clinical_rules", {}))
+    # a wrong time unit changes every survival result: shown in the cohort section and in the main findings
+    implausible_follow_up = follow_up_warnings(tumours, time_unit)
+    warnings.extend(implausible_follow_up)
     figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
                {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                 else "Distribution of log2 intensities per sample."}]
     km = _km_overview(adata)
+    few = too_few_tumours(len(tumours), "Kaplan-Meier overview of the tumours")
+    if few:
+        warnings.append(few)
     if km:
         figures.append({"uri": km, "caption": "Kaplan-Meier estimate of overall survival, all tumours."})
     facts = {
@@ -121,6 +122,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str) -> Section:
     n_tumour, n_normal = int((obs["tissue"] == "tumor").sum()), int((obs["tissue"] == "normal").sum())
     summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples, {adata.n_vars:,} genes"
                + (f", {endpoints[0]['events']} OS events" if endpoints else "") + "."]
+    summary = [f"Warning: {w}" for w in implausible_follow_up] + summary
     return Section(
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,
         context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",

@@ -16,10 +16,13 @@ Methods and where they come from
   approximation (`pmethod = "Lau92"`, conservative), or optionally by permutation of the log-rank scores.
   The plain log-rank p-value at the chosen cutpoint is reported too, labelled as uncorrected.
 - Harrell's C and the cumulative/dynamic time-dependent AUC (Uno et al. 2007 estimator with inverse
-  probability of censoring weights) come from scikit-survival; the Schoenfeld-residual test of
-  proportional hazards (Grambsch & Therneau 1994) from lifelines; Kaplan-Meier curves and at-risk
-  tables from lifelines; Benjamini-Hochberg FDR and the DerSimonian-Laird random-effects meta-analysis
-  (DerSimonian & Laird 1986) from statsmodels.
+  probability of censoring weights) come from scikit-survival, both of the fitted linear predictor
+  (coef x score) as R `coxph` reports its concordance, so a protective score has C >= 0.5 too; the
+  Schoenfeld-residual test of proportional hazards (Grambsch & Therneau 1994) from lifelines;
+  Kaplan-Meier curves and at-risk tables from lifelines; Benjamini-Hochberg FDR from statsmodels.
+  The DerSimonian-Laird random-effects meta-analysis (DerSimonian & Laird 1986) is written out here
+  because statsmodels' version does not truncate a negative between-study variance at 0 (see
+  `random_effects_meta`).
 """
 
 from __future__ import annotations
@@ -72,13 +75,14 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     known = event.dropna()
     bad = known[~known.isin([0, 1])]
     if len(bad):
-        raise CohortError(f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {bad.iloc[0]!r} "
+        raise CohortError(f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {number(bad.iloc[0])} "
                           f"({len(bad)} samples with other values)")
     notes = []
     missing = time.isna() | event.isna()
     if missing.any():
+        examples = ", ".join(map(str, time.index[missing][:5]))
         notes.append(f"{endpoint}: {int(missing.sum())} of {len(obs)} samples without follow-up time or status "
-                     "were left out")
+                     f"(no usable {endpoint} endpoint) were left out (e.g. {examples})")
     nonpositive = ~missing & (time <= 0)
     if nonpositive.any():
         examples = ", ".join(map(str, time.index[nonpositive][:3]))
@@ -87,6 +91,63 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     keep = ~missing & ~nonpositive
     frame = pd.DataFrame({"time": time[keep].astype(float), "event": event[keep].astype(int)})
     return frame, notes
+
+
+def median_follow_up_days(time: pd.Series, event: pd.Series) -> float:
+    """Reverse Kaplan-Meier median follow-up (Schemper & Smith 1996): censoring treated as the event.
+
+    Only positive times count (as in the survival analysis: a time of 0 is no follow-up). NaN ("not
+    estimable") when no sample is censored after time 0 or the reverse KM never falls to 0.5.
+    """
+    from lifelines import KaplanMeierFitter
+
+    time, event = pd.to_numeric(time, errors="coerce"), pd.to_numeric(event, errors="coerce")
+    mask = time.notna() & event.notna() & (time > 0)
+    if mask.sum() == 0 or (event[mask] == 0).sum() == 0:
+        return math.nan
+    fitter = KaplanMeierFitter().fit(time[mask], event_observed=1 - event[mask])
+    median = float(fitter.median_survival_time_)
+    return median if math.isfinite(median) else math.nan
+
+
+# Follow-up outside these bounds (after conversion to days) almost always means a wrong time unit
+# (months declared as days gives a median of a few "days"; days declared as months or years, centuries).
+MIN_PLAUSIBLE_FOLLOW_UP_DAYS = 90.0
+MAX_PLAUSIBLE_FOLLOW_UP_YEARS = 50.0
+
+
+def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None) -> list[str]:
+    """Warnings for endpoints whose median follow-up (days in `obs`) is implausible for the declared unit.
+
+    The reverse-KM median is used; when it is not estimable (no censoring), the median observed time.
+    """
+    warnings_: list[str] = []
+    declared = f"the declared time unit ({time_unit})" if time_unit else "the source's time unit (days)"
+    for endpoint in ENDPOINTS:
+        if endpoint not in obs.columns or f"{endpoint}.time" not in obs.columns:
+            continue
+        time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
+        event = pd.to_numeric(obs[endpoint], errors="coerce")
+        known = time.notna() & event.notna()
+        if not known.any():
+            continue
+        median = median_follow_up_days(time[known], event[known])
+        what = "median follow-up"
+        if not math.isfinite(median):
+            median, what = float(time[known].median()), "median observed time"
+        years = median / DAYS_PER_YEAR
+        if median < MIN_PLAUSIBLE_FOLLOW_UP_DAYS:
+            problem = (f"under {MIN_PLAUSIBLE_FOLLOW_UP_DAYS:.0f} days, implausibly short for a survival cohort: "
+                       "are times in months or years declared as days?")
+        elif years > MAX_PLAUSIBLE_FOLLOW_UP_YEARS:
+            problem = (f"over {MAX_PLAUSIBLE_FOLLOW_UP_YEARS:.0f} years, implausibly long: are times in days "
+                       "declared as months or years?")
+        else:
+            continue
+        warnings_.append(f"{endpoint}: {what} is {median:.4g} days ({median / (DAYS_PER_YEAR / 12):.3g} months) "
+                         f"after conversion from {declared}; {problem} Check geo.time_unit against the series "
+                         "description; every time-dependent result depends on it.")
+    return warnings_
 
 
 def parse_stage(value: Any) -> float:
@@ -163,7 +224,8 @@ class CoxBatch:
 
     @property
     def p_wald(self) -> np.ndarray:
-        return 2 * stats.norm.sf(np.abs(self.coef / self.se))
+        with np.errstate(divide="ignore", invalid="ignore"):  # models without a fit (se 0) give NaN
+            return 2 * stats.norm.sf(np.abs(self.coef / self.se))
 
     @property
     def p_lr(self) -> np.ndarray:
@@ -481,7 +543,7 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 
 
 # --------------------------------------------------------------------------------------------------
-# Proportional hazards (lifelines), FDR and meta-analysis (statsmodels)
+# Proportional hazards (lifelines), FDR (statsmodels) and DerSimonian-Laird meta-analysis
 # --------------------------------------------------------------------------------------------------
 
 def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event",
@@ -525,27 +587,35 @@ class MetaResult:
 
 
 def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
-    """DerSimonian-Laird random-effects pooling of log hazard ratios (statsmodels combine_effects)."""
-    from statsmodels.stats.meta_analysis import combine_effects
+    """DerSimonian-Laird random-effects pooling of log hazard ratios (DerSimonian & Laird 1986, Control Clin
+    Trials 7:177), as R `metafor::rma(method = "DL")`.
 
+    The moment estimate of the between-study variance, tau^2 = (Q - (k - 1)) / (sum w - sum w^2 / sum w), is
+    truncated at 0 (a variance cannot be negative). statsmodels' `combine_effects` (0.14/0.15, method_re "dl"
+    and "chi2") does not truncate it: for concordant studies (Q < k - 1) the random-effects weights go
+    negative, the pooled HR leaves the range of the studies (1.46 and 1.47 pooled to 1.06) and the SE becomes
+    NaN. I^2 is metafor's 100 tau^2 / (tau^2 + s^2), s^2 the typical within-study variance.
+    """
     log_hr, se = np.asarray(log_hr, dtype=float), np.asarray(se, dtype=float)
     ok = np.isfinite(log_hr) & np.isfinite(se) & (se > 0)
     log_hr, se = log_hr[ok], se[ok]
-    if len(log_hr) == 0:
+    k = len(log_hr)
+    if k == 0:
         return MetaResult(*([math.nan] * 9), k=0)
-    if len(log_hr) == 1:
-        z = stats.norm.ppf(0.975)
-        return MetaResult(log_hr[0], se[0], math.exp(log_hr[0]), math.exp(log_hr[0] - z * se[0]),
-                          math.exp(log_hr[0] + z * se[0]), float(2 * stats.norm.sf(abs(log_hr[0] / se[0]))),
-                          0.0, 0.0, 0.0, 1)
-    result = combine_effects(log_hr, se ** 2, method_re="chi2")  # chi2 = DerSimonian-Laird moments
-    pooled, pooled_se = float(result.mean_effect_re), float(result.sd_eff_w_re)
-    q = float(result.q)
-    i2 = max(0.0, (q - (len(log_hr) - 1)) / q) * 100 if q > 0 else 0.0
+    weight = 1 / se ** 2
+    fixed = float(np.sum(weight * log_hr) / np.sum(weight))
+    q = float(np.sum(weight * (log_hr - fixed) ** 2))
+    scaling = float(np.sum(weight) - np.sum(weight ** 2) / np.sum(weight))
+    tau2 = max(0.0, (q - (k - 1)) / scaling) if k > 1 else 0.0
+    typical_variance = (k - 1) / scaling if k > 1 else 0.0
+    i2 = 100 * tau2 / (tau2 + typical_variance) if tau2 > 0 else 0.0
+    random_weight = 1 / (se ** 2 + tau2)
+    pooled = float(np.sum(random_weight * log_hr) / np.sum(random_weight))
+    pooled_se = float(math.sqrt(1 / np.sum(random_weight)))
     z = stats.norm.ppf(0.975)
     return MetaResult(pooled, pooled_se, math.exp(pooled), math.exp(pooled - z * pooled_se),
                       math.exp(pooled + z * pooled_se), float(2 * stats.norm.sf(abs(pooled / pooled_se))),
-                      float(result.tau2), i2, q, len(log_hr))
+                      tau2, i2, q, k)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,12 +668,51 @@ def tertile_groups(values: pd.Series) -> pd.Series:
         return pd.Series(pd.NA, index=values.index, dtype="object")
 
 
+def median_groups(values: pd.Series | np.ndarray) -> np.ndarray:
+    """'high' above the median, 'low' at or below it (as R's `x > median(x)`)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(values > np.median(values), "high", "low")
+
+
+# A score analysed as continuous (HR per SD, C, AUC, median / tertile / optimal splits) needs at least this
+# many distinct values, and no single value in more than this share of the samples: a gene that is 0 in 420
+# of 424 tumours has an "HR per SD" driven by 4 samples and no median or tertiles.
+MIN_DISTINCT_VALUES = 10
+MAX_MODAL_FRACTION = 0.5
+
+
+def discreteness(values: pd.Series) -> str:
+    """Why `values` (NaN ignored) cannot be analysed as a continuous score, or '' when it can."""
+    known = values.dropna()
+    if known.empty:
+        return "no values"
+    counts = known.value_counts()
+    modal_fraction = counts.iloc[0] / len(known)
+    if len(counts) < MIN_DISTINCT_VALUES or modal_fraction > MAX_MODAL_FRACTION:
+        return (f"{len(counts)} distinct values; {number(counts.index[0])} in {int(counts.iloc[0])} of "
+                f"{len(known)} samples")
+    return ""
+
+
+def number(value: Any) -> str:
+    """A number for a message: 3, -5, 0.25, 1.2e-07 (never np.float64(-5.0))."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
 def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
                      settings: SurvivalSettings | None = None) -> EndpointResult:
     """Univariate and multivariable Cox, KM splits, cutpoint, C and AUC for every score on one endpoint.
 
     `scores`: samples x scores on the raw scale (index = sample ids, a subset of obs.index). Scores are
-    standardised over the samples with a usable follow-up.
+    standardised over the samples with a usable follow-up. Scores with too few distinct values
+    (`discreteness`) are not analysed (column `not_analysed` gives the reason); a split that cannot be made
+    is a note.
     """
     settings = settings or SurvivalSettings()
     surv, notes = endpoint_frame(obs.loc[obs.index.intersection(scores.index)], endpoint)
@@ -620,48 +729,83 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     if constant:
         notes.append(f"{endpoint}: {len(constant)} score(s) constant (or unknown) in every sample, no survival "
                      f"statistics: {', '.join(constant[:5])}{' ...' if len(constant) > 5 else ''}")
+    discrete = {c: discreteness(raw[c]) for c in z.columns if c not in constant}
+    discrete = {c: reason for c, reason in discrete.items() if reason}
+    if discrete:
+        notes.append(f"{endpoint}: {len(discrete)} score(s) with too few distinct values to be analysed as continuous "
+                     f"scores (fewer than {MIN_DISTINCT_VALUES} distinct values, or one value in more than "
+                     f"{MAX_MODAL_FRACTION:.0%} of the samples); no survival statistics: "
+                     + "; ".join(f"{c} ({r})" for c, r in list(discrete.items())[:5])
+                     + (" ..." if len(discrete) > 5 else ""))
+    excluded = set(constant) | set(discrete)
+    z_analysed = z.copy()
+    z_analysed[list(discrete)] = np.nan
     time, event = surv["time"].to_numpy(), surv["event"].to_numpy()
-    table = cox_univariate(time, event, z)
+    table = cox_univariate(time, event, z_analysed)
     table.insert(0, "endpoint", endpoint)
+    table["not_analysed"] = ["constant" if c in constant else discrete.get(c, "") for c in table.index]
     table["fdr"] = bh_fdr(table["p_wald"])
     table["fdr_lr"] = bh_fdr(table["p_lr"])
 
     auc_years, auc_notes = evaluable_times(time, event, settings.auc_years)
     notes.extend(f"{endpoint}: {n}" for n in auc_notes)
-    extra: dict[str, list[Any]] = {k: [] for k in ["c_index", "km_median_p", "km_median_no_event_group",
+    extra: dict[str, list[Any]] = {k: [] for k in ["c_index", "direction", "km_median_p", "km_median_no_event_group",
                                                     "km_tertile_p", "cutpoint", "cutpoint_statistic",
                                                     "cutpoint_p", "cutpoint_p_uncorrected", "cutpoint_n_high"]}
     for year in auc_years:
         extra[f"auc_{year:g}y"] = []
-    no_event_groups = []
+    no_event_groups: list[str] = []
+    impossible: dict[str, list[str]] = {"median split": [], "tertiles": [], "optimal cutpoint": []}
     for column in z.columns:
         values = z[column]
         ok = values.notna().to_numpy()
-        if column in constant or ok.sum() < 10:
+        if column in excluded or ok.sum() < 10:
             for key in extra:
-                extra[key].append(math.nan if key != "km_median_no_event_group" else "")
+                extra[key].append(math.nan if key not in ("km_median_no_event_group", "direction") else "")
             continue
         t, e, v = time[ok], event[ok], values.to_numpy()[ok]
-        extra["c_index"].append(harrell_c(t, e, v))
-        for year, auc in time_auc(t, e, v, auc_years).items():
+        # R coxph's concordance is that of the fitted linear predictor coef * score: a protective score
+        # (HR < 1) is concordant when a low score goes with early death, so C >= 0.5 in the fitted direction
+        coef = table.at[column, "coef"]
+        sign = float(np.sign(coef)) if np.isfinite(coef) and coef != 0 else 0.0
+        if sign == 0.0:  # no usable fit (monotone likelihood): the direction in which the score concords
+            sign = 1.0 if harrell_c(t, e, v) >= 0.5 else -1.0
+        extra["direction"].append("higher score, higher risk" if sign > 0 else "higher score, lower risk")
+        extra["c_index"].append(harrell_c(t, e, sign * v))
+        for year, auc in time_auc(t, e, sign * v, auc_years).items():
             extra[f"auc_{year:g}y"].append(auc)
-        high = np.where(v > np.median(v), "high", "low")
-        median_test = logrank_test(t, e, high)
-        extra["km_median_p"].append(median_test.p)
-        without = [g for g, o in median_test.observed.items() if o == 0]
-        extra["km_median_no_event_group"].append(",".join(without))
-        if without:
-            no_event_groups.append(f"{column} ({'/'.join(without)})")
+        high = median_groups(v)
+        if len(set(high)) < 2:
+            impossible["median split"].append(column)
+            extra["km_median_p"].append(math.nan)
+            extra["km_median_no_event_group"].append("")
+        else:
+            median_test = logrank_test(t, e, high)
+            extra["km_median_p"].append(median_test.p)
+            without = [g for g, o in median_test.observed.items() if o == 0]
+            extra["km_median_no_event_group"].append(",".join(without))
+            if without:
+                no_event_groups.append(f"{column} ({'/'.join(without)})")
         tert = tertile_groups(pd.Series(v))
-        extra["km_tertile_p"].append(logrank_test(t, e, tert.to_numpy()).p if tert.notna().all() else math.nan)
+        if tert.notna().all():
+            extra["km_tertile_p"].append(logrank_test(t, e, tert.to_numpy()).p)
+        else:
+            impossible["tertiles"].append(column)
+            extra["km_tertile_p"].append(math.nan)
         cut = maxstat_cutpoint(t, e, raw[column].to_numpy()[ok], minprop=settings.min_group_fraction,
                                maxprop=1 - settings.min_group_fraction, method=settings.cutpoint_method,
                                permutations=settings.permutations, seed=settings.seed)
+        if not np.isfinite(cut.cutpoint):
+            impossible["optimal cutpoint"].append(column)
         extra["cutpoint"].append(cut.cutpoint)
         extra["cutpoint_statistic"].append(cut.statistic)
         extra["cutpoint_p"].append(cut.p_corrected)
         extra["cutpoint_p_uncorrected"].append(cut.p_uncorrected)
         extra["cutpoint_n_high"].append(cut.n_high)
+    for split, columns in impossible.items():
+        if columns:
+            notes.append(f"{endpoint}: {split} not possible for {len(columns)} score(s) (tied values leave a group "
+                         f"empty or smaller than allowed): {', '.join(columns[:5])}{' ...' if len(columns) > 5 else ''}")
     for key, values in extra.items():
         table[key] = values
     if no_event_groups:
@@ -675,9 +819,10 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     ph: dict[str, pd.DataFrame] = {}
     for col in ["mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "mv_n", "mv_events", "ph_p", "ph_violation"]:
         table[col] = np.nan if col != "ph_violation" else ""
+    usable = [c for c in z.columns if c not in excluded]
     if covariates.shape[1] == 0:
         notes.append(f"{endpoint}: no usable clinical covariate; no multivariable model")
-    else:
+    elif usable:
         complete = covariates.notna().all(axis=1)
         mv_events = int(surv.loc[complete, "event"].sum())
         parameters = covariates.shape[1] + 1
@@ -689,7 +834,6 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
             if mv_events < 10 * parameters:
                 notes.append(f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
                              "model (fewer than 10 per parameter): estimates may be unstable")
-            usable = [c for c in z.columns if c not in constant]
             mv, terms = cox_multivariable(time, event, z[usable], covariates)
             table.loc[usable, "mv_hr"] = mv["hr"]
             table.loc[usable, "mv_hr_lower"] = mv["hr_lower"]

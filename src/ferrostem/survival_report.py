@@ -10,15 +10,16 @@ import pandas as pd
 
 from .plots import figure_uri
 from .report import Section, table_html
-from .survival import DAYS_PER_YEAR, EndpointResult, logrank_test, random_effects_meta, tertile_groups
+from .survival import (DAYS_PER_YEAR, EndpointResult, logrank_test, median_groups, random_effects_meta,
+                       tertile_groups)
 
 import matplotlib.pyplot as plt  # noqa: E402  (ferrostem.plots selects the Agg backend first)
 
 GROUP_COLOURS = {"low": "#2471a3", "mid": "#7f8c8d", "high": "#c0392b"}
 IMMUNE_CATEGORIES = ("immune cell", "immune response", "checkpoint")
 RESULT_COLUMNS = ["score", "category", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr", "fdr",
-                  "c_index", "km_median_p", "km_tertile_p", "cutpoint", "cutpoint_p", "cutpoint_p_uncorrected",
-                  "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation"]
+                  "c_index", "direction", "km_median_p", "km_tertile_p", "cutpoint", "cutpoint_p",
+                  "cutpoint_p_uncorrected", "mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "ph_violation", "not_analysed"]
 
 
 def _fmt_p(p: float) -> str:
@@ -184,16 +185,39 @@ def results_table(result: EndpointResult, info: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def km_figures(result: EndpointResult, score: str) -> dict[str, str]:
-    """Kaplan-Meier curves by median split and by tertiles of one score."""
+def fitted_risk(result: EndpointResult, score: str) -> np.ndarray:
+    """The score in the direction of its fitted Cox coefficient: the linear predictor whose C and AUC are reported."""
+    row = result.table.set_index("score").loc[score]
+    sign = -1.0 if row.get("direction", "") == "higher score, lower risk" else 1.0
+    return sign * result.frame[score].to_numpy()
+
+
+def km_figures(result: EndpointResult, score: str, *, raw: pd.Series | None = None, cutpoint: float = np.nan,
+               cutpoint_p: float = np.nan) -> dict[str, Any]:
+    """Kaplan-Meier curves by median split, tertiles and the optimal cutpoint of one score.
+
+    Every key is present (empty when the split cannot be made, with the reason in `notes`): tied values
+    can leave a median group empty or make tertile edges coincide.
+    """
     frame = result.frame.dropna(subset=[score])
     time, event, values = frame["time"].to_numpy(), frame["event"].to_numpy(), frame[score]
-    out = {"score": score}
-    out["median"] = km_plot(time, event, np.where(values > values.median(), "high", "low"),
-                            title=f"{score}: median split ({result.endpoint})")
+    out: dict[str, Any] = {"score": score, "median": "", "tertiles": "", "cutpoint": "", "notes": []}
+    groups = median_groups(values)
+    if len(set(groups)) == 2:
+        out["median"] = km_plot(time, event, groups, title=f"{score}: median split ({result.endpoint})")
+    else:
+        out["notes"].append(f"{score}: no median split (more than half of the samples share the median value)")
     tertiles = tertile_groups(values)
     if tertiles.notna().all():
         out["tertiles"] = km_plot(time, event, tertiles.astype(str).to_numpy(), title=f"{score}: tertiles ({result.endpoint})")
+    else:
+        out["notes"].append(f"{score}: no tertiles (tied values make two tertile boundaries equal)")
+    if raw is not None and np.isfinite(cutpoint):
+        out["cutpoint"] = km_plot(time, event, np.where(raw.loc[frame.index] > cutpoint, "high", "low"),
+                                  title=f"{score}: optimal cutpoint {cutpoint:.3g} ({result.endpoint})",
+                                  note=f" (uncorrected); corrected p = {_fmt_p(cutpoint_p)}")
+    elif raw is not None:
+        out["notes"].append(f"{score}: no optimal cutpoint (no cut leaves both groups within the allowed sizes)")
     return out
 
 
@@ -220,29 +244,26 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
                                 title=f"Multivariable Cox adjusted for {', '.join(result.covariates.columns)}",
                                 colour_by="category") if len(mv) else ""
         km = []
-        for score in ranked["score"].head(top):
-            figures = km_figures(result, score)
-            cut = ranked.set_index("score").loc[score, "cutpoint"]
-            if np.isfinite(cut):
-                frame = result.frame.dropna(subset=[score])
-                raw = raw_scores.loc[frame.index, score]
-                figures["cutpoint"] = km_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
-                                              np.where(raw > cut, "high", "low"),
-                                              title=f"{score}: optimal cutpoint {cut:.3g} ({result.endpoint})",
-                                              note=f" (uncorrected); corrected p = {_fmt_p(ranked.set_index('score').loc[score, 'cutpoint_p'])}")
-            km.append(figures)
+        by_score = ranked.set_index("score")
+        for score in by_score.index[:top]:
+            km.append(km_figures(result, score, raw=raw_scores[score], cutpoint=by_score.at[score, "cutpoint"],
+                                 cutpoint_p=by_score.at[score, "cutpoint_p"]))
+        not_analysed = table[table["not_analysed"].astype(str) != ""][["score", "not_analysed"]] \
+            if "not_analysed" in table.columns else pd.DataFrame()
         auc_names = list(ranked["score"].head(top))
         auc_figure = auc_curve_plot(result.frame["time"].to_numpy(), result.frame["event"].to_numpy(),
-                                    {s: result.frame[s].to_numpy() for s in auc_names},
+                                    {s: fitted_risk(result, s) for s in auc_names},
                                     title=f"Time-dependent AUC, {result.endpoint}") if auc_names else ""
         auc_columns = [f"auc_{y:g}y" for y in result.auc_years]
-        shown = ranked[[c for c in RESULT_COLUMNS if c in ranked.columns] + auc_columns]
+        # every ranked score was analysed: its not_analysed cell is empty (those scores have their own table)
+        shown = ranked[[c for c in RESULT_COLUMNS if c in ranked.columns and c != "not_analysed"] + auc_columns]
         flagged = table[table["ph_violation"].astype(str) != ""][["score", "ph_violation", "ph_p"]]
         endpoints.append({
             "endpoint": result.endpoint, "n": int(len(result.frame)), "events": int(result.frame["event"].sum()),
             "covariates": list(result.covariates.columns), "forest_uni": forest_uni, "forest_mv": forest_mv,
             "table": table_html(shown, max_rows=60), "km": km, "auc": auc_figure,
             "auc_years": result.auc_years, "ph_flagged": table_html(flagged) if len(flagged) else "",
+            "not_analysed": table_html(not_analysed) if len(not_analysed) else "",
         })
     model_blocks = []
     for model in models:
@@ -259,7 +280,7 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
 def immune_survival_section(cohort_label: str, results: list[EndpointResult], info: pd.DataFrame,
                             scores: pd.DataFrame) -> Section:
     """Survival per immune cell type / response score, and immune scores vs ferroptosis and stemness scores."""
-    from .models import spearman_table
+    from .models import spearman_table, too_few_tumours
 
     immune = [s for s in scores.columns if info["category"].get(s, "") in IMMUNE_CATEGORIES]
     partners = [s for s in scores.columns if str(info["category"].get(s, "")).split("/")[0] in ("ferroptosis", "stemness")]
@@ -279,16 +300,21 @@ def immune_survival_section(cohort_label: str, results: list[EndpointResult], in
                        "forest": forest_plot(ranked, title=f"Immune scores, univariate Cox, {result.endpoint}", colour_by="category"),
                        "table": table_html(ranked[[c for c in RESULT_COLUMNS if c in ranked.columns]], max_rows=80)})
     correlation_figure, correlation_table = "", ""
-    if immune and partners:
+    few = too_few_tumours(len(scores), "correlation of immune scores with ferroptosis and stemness scores in tumours")
+    if immune and partners and few:
+        warnings.append(few)
+    elif immune and partners:
         corr = spearman_table(scores[partners], scores[immune])
         matrix = corr.pivot(index="score", columns="feature", values="rho").loc[immune, partners]
         correlation_figure = heatmap(matrix, title="Immune scores vs ferroptosis and stemness scores (tumours)")
-        strongest = corr.dropna(subset=["rho"]).reindex(corr["rho"].abs().sort_values(ascending=False).index).head(40)
+        known = corr.dropna(subset=["rho"])
+        strongest = known.loc[known["rho"].abs().sort_values(ascending=False).index].head(40)
         correlation_table = table_html(strongest)
-        top = strongest.head(1)
-        if len(top):
-            r = top.iloc[0]
+        if len(strongest):
+            r = strongest.iloc[0]
             summary.append(f"{cohort_label}: strongest immune correlation {r['score']} ~ {r['feature']} rho = {r['rho']:.2f}")
+        else:
+            warnings.append("no immune correlation could be computed (too few samples with both scores, or constant scores)")
     elif immune:
         warnings.append("no ferroptosis or stemness score to correlate the immune scores with")
     return Section(id="immune_survival", title="Immune infiltration and survival", template="immune_survival.html.j2",
@@ -343,7 +369,7 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
                   survival_tables: list[pd.DataFrame], checkpoint_genes: list[str], panels: dict[str, list[str]],
                   panel_folds: int = 5, seed: int = 0) -> Section:
     """Gene-of-interest mode (tumour vs normal, survival, immune correlations) and diagnostic panels."""
-    from .models import diagnostic_panel, log2_expression, spearman_table, tumour_vs_normal
+    from .models import diagnostic_panel, log2_expression, spearman_table, too_few_tumours, tumour_vs_normal
 
     warnings, summary = [], []
     context: dict[str, Any] = {"genes": [], "panels": []}
@@ -372,7 +398,11 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
         checkpoints = [g for g in checkpoint_genes if g in adata.var_names and g not in present]
         partners = pd.concat([scores.loc[scores.index.intersection(adata.obs_names[tumours]), immune],
                               log2_expression(adata[tumours.to_numpy()], checkpoints)], axis=1)
-        if present and partners.shape[1]:
+        few = too_few_tumours(int(tumours.sum()), "correlation of genes of interest with immune scores and checkpoints in tumours")
+        if present and few:
+            context["correlation_figure"], context["correlation_table"] = "", ""
+            warnings.append(few)
+        elif present and partners.shape[1]:
             corr = spearman_table(expression.loc[tumours.to_numpy()], partners)
             matrix = corr.pivot(index="feature", columns="score", values="rho").loc[present, list(partners.columns)]
             context["correlation_figure"] = heatmap(matrix, title="Genes of interest vs immune scores and checkpoints")
@@ -470,15 +500,19 @@ def model_block(entry: dict[str, Any], cohort: str, result: EndpointResult, *, c
     block["km"] = km_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
                           np.where(frame[score] > frame[score].median(), "high", "low"),
                           title=f"{entry['id']} in {cohort} ({result.endpoint})")
-    block["auc"] = auc_curve_plot(frame["time"].to_numpy(), frame["event"].to_numpy(), {score: frame[score].to_numpy()},
+    block["auc"] = auc_curve_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
+                                  {score: fitted_risk(result, score)[result.frame[score].notna().to_numpy()]},
                                   title=f"{entry['id']} in {cohort}")
     auc_cols = [f"auc_{y:g}y" for y in result.auc_years]
     block["table"] = table_html(result.table[["endpoint", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald",
-                                              "c_index", "km_median_p", *auc_cols]])
+                                              "c_index", "direction", "km_median_p", *auc_cols]])
     aucs = ", ".join(f"AUC {y:g}y {row[f'auc_{y:g}y']:.2f}" for y in result.auc_years)
     block["summary"] = (f"{entry['id']} ({len(weights)} genes, trained on {training}) in {cohort} "
                         f"[{'training' if training == cohort else 'validation'}]: HR {_fmt_hr(row)} per SD, "
-                        f"p = {_fmt_p(row['p_wald'])}, C = {row['c_index']:.2f}{', ' + aucs if aucs else ''}")
+                        f"p = {_fmt_p(row['p_wald'])}, C = {row['c_index']:.2f}"
+                        # C is that of the fitted direction: say so when the risk score came out protective here
+                        + (" (inverted here: higher score, lower risk)" if row.get("direction") == "higher score, lower risk" else "")
+                        + (f", {aucs}" if aucs else ""))
     return block
 
 
@@ -489,7 +523,7 @@ def documented_risk_block(tables: list[pd.DataFrame], info: pd.DataFrame) -> dic
     rows = pd.concat(rows) if rows else pd.DataFrame()
     if rows.empty:
         return None
-    columns = ["endpoint", "score", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "fdr", "c_index",
+    columns = ["endpoint", "score", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "fdr", "c_index", "direction",
                *[c for c in rows.columns if c.startswith("auc_")], "mv_hr", "mv_p"]
     citation = info["citation"] if "citation" in info.columns else pd.Series(dtype=str)
     described = rows.assign(citation=rows["score"].map(citation).fillna(""))

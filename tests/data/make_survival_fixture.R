@@ -9,6 +9,7 @@ x1 <- rnorm(n)
 x2 <- rnorm(n)
 x3 <- rnorm(n)
 x3[sample(n, 12)] <- NA                       # a score missing in some samples
+x4 <- -(x1 + 0.5 * x2)                        # a protective score (HR < 1); no random draw, so x1-x3 are unchanged
 age <- round(rnorm(n, 62, 9))
 stage <- sample(1:4, n, replace = TRUE, prob = c(0.4, 0.3, 0.2, 0.1))
 sex <- sample(c("female", "male"), n, replace = TRUE)
@@ -17,7 +18,7 @@ t_event <- rweibull(n, shape = 1.2, scale = 1500 * exp(-lin / 1.2))
 t_cens <- runif(n, 200, 3000)
 time <- ceiling(pmin(t_event, t_cens) / 30) * 30   # whole months in days: many tied times
 status <- as.integer(t_event <= t_cens)
-data <- data.frame(sample_id = sprintf("S%03d", 1:n), time = time, status = status, x1 = x1, x2 = x2, x3 = x3,
+data <- data.frame(sample_id = sprintf("S%03d", 1:n), time = time, status = status, x1 = x1, x2 = x2, x3 = x3, x4 = x4,
                    age = age, stage = stage, sex = sex)
 write.table(data, "tests/data/survival_fixture_data.tsv", sep = "\t", quote = FALSE, row.names = FALSE, na = "")
 
@@ -26,7 +27,7 @@ add <- function(analysis, term, quantity, value) {
   rows[[length(rows) + 1]] <<- data.frame(analysis = analysis, term = term, quantity = quantity, value = value)
 }
 
-for (v in c("x1", "x2", "x3")) {
+for (v in c("x1", "x2", "x3", "x4")) {
   d <- data[!is.na(data[[v]]), ]
   d$z <- (d[[v]] - mean(d[[v]])) / sd(d[[v]])          # HR per SD (sample SD)
   fit <- coxph(Surv(time, status) ~ z, data = d, ties = "efron")
@@ -38,6 +39,7 @@ for (v in c("x1", "x2", "x3")) {
   add("cox_univariate", v, "hr_upper", s$conf.int[1, "upper .95"])
   add("cox_univariate", v, "p_wald", s$coefficients[1, "Pr(>|z|)"])
   add("cox_univariate", v, "p_lr", s$logtest[["pvalue"]])
+  # coxph's concordance is that of the fitted linear predictor (coef * z): >= 0.5 whatever the HR direction
   add("cox_univariate", v, "concordance", s$concordance[["C"]])
   add("cox_univariate", v, "n", fit$n)
   add("cox_univariate", v, "events", fit$nevent)
@@ -71,20 +73,32 @@ for (term in rownames(ms$coefficients)) {
 zph <- cox.zph(mfit, transform = "km", terms = TRUE)
 for (term in rownames(zph$table)) add("cox_zph_km", term, "p", zph$table[term, "p"])
 
-# DerSimonian-Laird random-effects meta-analysis of log hazard ratios
-log_hr <- c(0.55, 0.30, 0.72, 0.10, 0.41)
-se <- c(0.15, 0.22, 0.30, 0.18, 0.25)
-meta <- rma(yi = log_hr, sei = se, method = "DL")
-for (i in seq_along(log_hr)) {
-  add("meta_input", paste0("study", i), "log_hr", log_hr[i])
-  add("meta_input", paste0("study", i), "se", se[i])
+# DerSimonian-Laird random-effects meta-analysis of log hazard ratios (tau^2 truncated at 0 by rma):
+# moderate heterogeneity, concordant studies (Q < k - 1, tau^2 = 0: two cohorts with HR 1.46 and 1.47, and
+# three close ones) and discordant studies (opposite directions)
+meta_sets <- list(
+  moderate = list(log_hr = c(0.55, 0.30, 0.72, 0.10, 0.41), se = c(0.15, 0.22, 0.30, 0.18, 0.25)),
+  concordant2 = list(log_hr = log(c(1.46, 1.47)), se = c(0.10, 0.12)),
+  concordant3 = list(log_hr = c(0.41, 0.43, 0.38), se = c(0.09, 0.11, 0.14)),
+  discordant = list(log_hr = c(0.90, -0.35, 0.50, 0.05), se = c(0.12, 0.15, 0.20, 0.10))
+)
+for (name in names(meta_sets)) {
+  set <- meta_sets[[name]]
+  meta <- rma(yi = set$log_hr, sei = set$se, method = "DL")
+  for (i in seq_along(set$log_hr)) {
+    add(paste0("meta_input_", name), paste0("study", i), "log_hr", set$log_hr[i])
+    add(paste0("meta_input_", name), paste0("study", i), "se", set$se[i])
+  }
+  analysis <- paste0("meta_dl_", name)
+  add(analysis, "pooled", "log_hr", as.numeric(meta$beta))
+  add(analysis, "pooled", "se", meta$se)
+  add(analysis, "pooled", "ci_lower", meta$ci.lb)
+  add(analysis, "pooled", "ci_upper", meta$ci.ub)
+  add(analysis, "pooled", "tau2", meta$tau2)
+  add(analysis, "pooled", "i2", meta$I2)
+  add(analysis, "pooled", "p", meta$pval)
+  add(analysis, "pooled", "q", meta$QE)
 }
-add("meta_dl", "pooled", "log_hr", as.numeric(meta$beta))
-add("meta_dl", "pooled", "se", meta$se)
-add("meta_dl", "pooled", "tau2", meta$tau2)
-add("meta_dl", "pooled", "i2", meta$I2)
-add("meta_dl", "pooled", "p", meta$pval)
-add("meta_dl", "pooled", "q", meta$QE)
 
 reference <- do.call(rbind, rows)
 reference$value <- formatC(reference$value, digits = 12, format = "g")

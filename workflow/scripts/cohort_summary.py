@@ -12,5 +12,7 @@ from ferrostem.summary import cohort_summary_section, provenance_section  # noqa
 script_logging()
 adata = ad.read_h5ad(snakemake.input[0])
 cohort = snakemake.params.cohort
-write_section(cohort_summary_section(adata, cohort.get("label", snakemake.wildcards.cohort)), snakemake.output.summary)
+time_unit = cohort.get("geo", {}).get("time_unit") if cohort.get("source") == "geo" else None
+write_section(cohort_summary_section(adata, cohort.get("label", snakemake.wildcards.cohort), time_unit=time_unit),
+              snakemake.output.summary)
 write_section(provenance_section(adata, cohort, snakemake.params.config), snakemake.output.provenance)
