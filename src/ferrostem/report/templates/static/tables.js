@@ -10,7 +10,7 @@
   }
 
   function asNumber(text) {
-    if (text === "" || text === "NA" || text === "nan") { return NaN; }
+    if (text === "" || /^NaN?$/i.test(text)) { return NaN; }  // blank, NA, NaN
     var number = Number(text.replace(/,/g, "").replace(/\u2212/g, "-"));
     return isNaN(number) ? NaN : number;
   }
