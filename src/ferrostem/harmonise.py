@@ -31,6 +31,7 @@ from .cohort import (
     join_clinical,
     provenance,
     report_dict,
+    resolve_missing,
     select_samples,
 )
 from .errors import CohortError, ConfigError, InputFormatError
@@ -241,12 +242,17 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
             raise ConfigError(f"{accession} has several platforms ({[m.name for m in matrices]}); set geo.platform")
         matrices = [m for m in matrices if f"-{platform}_" in m.name]
     series = geo.read_series_matrix(matrices[0])
+    repeated_probes = series.table.index[series.table.index.duplicated()].unique().tolist()
+    if repeated_probes:
+        raise InputFormatError(f"{matrices[0]}: {len(repeated_probes)} probe ids are listed more than once, "
+                               f"e.g. {repeated_probes[:5]}; a series matrix lists each probe once")
+    table, missing_record, missing_warnings = resolve_missing(series.table, rules.missing, str(matrices[0].name))
     platform = platform or series.series.get("platform_id", [""])[0]
     annotation_files = sorted(raw.glob(f"{platform}.annot*")) + sorted(raw.glob(f"{platform}_family.soft*"))
     if not annotation_files:
         raise InputFormatError(f"{raw}: no platform annotation {platform}.annot.gz for {accession}")
     annotation = geo.read_platform_annotation(annotation_files[0])
-    genes, collapse = geo.collapse_probes(series.table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
+    genes, collapse = geo.collapse_probes(table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
     values = genes.to_numpy(dtype=float)
     scale = mapping.get("scale", "auto")
     transformed = scale == "linear" or (scale == "auto" and needs_log_transform(values))
@@ -255,6 +261,7 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     duplicated = obs.index[obs.index.duplicated()].unique().tolist()
     if duplicated:
         raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
+    obs = obs.loc[obs.index.isin(genes.columns)]
     var = pd.DataFrame({"gene_id": pd.NA, "symbol": genes.index.astype(str), "biotype": pd.NA})
     entrez = annotation.explode("symbols").drop_duplicates("symbols").set_index("symbols")["entrez"]
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
@@ -263,8 +270,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
         inputs=_digests([matrices[0], annotation_files[0]], raw),
         extra={"accession": accession, "platform": platform, "samples": len(obs)},
     )
-    sample_report = {"samples_in": len(obs), "samples_out": len(obs), "warnings": [],
-                     "log_transformed": transformed, "declared_scale": scale}
+    sample_report = {"samples_in": len(series.table.columns), "samples_out": len(obs), "warnings": missing_warnings,
+                     "log_transformed": transformed, "declared_scale": scale, "missing_values": missing_record}
     return build_anndata(
         obs=obs,
         var=var,
