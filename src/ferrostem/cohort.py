@@ -331,6 +331,22 @@ def _h5ad_safe(value: Any) -> Any:
     return value
 
 
+def _float32_layer(name: str, values: np.ndarray, samples: pd.Index, genes: pd.Index) -> np.ndarray:
+    """A samples x genes layer as float32; an infinite value (overflow of 2**x or of float32) is an error."""
+    with np.errstate(over="ignore"):
+        stored = np.asarray(values, dtype=np.float32)
+    infinite = np.isinf(stored)
+    if infinite.any():
+        row, column = np.argwhere(infinite)[0]
+        original = float(np.asarray(values, dtype=np.float64)[row, column])
+        raise CohortError(
+            f"layer {name!r}: {int(infinite.sum())} values are infinite or beyond float32 (3.4e38), e.g. {original:.6g} "
+            f"for sample {samples[row]}, gene {genes[column]}; a log2 value this large means linear data read as "
+            "log2 (check the declared scale)"
+        )
+    return stored
+
+
 def build_anndata(
     obs: pd.DataFrame,
     var: pd.DataFrame,
@@ -352,13 +368,9 @@ def build_anndata(
     var.index = pd.Index(var["symbol"].astype(str), name=None)
     if var.index.duplicated().any():
         raise CohortError(f"duplicate gene symbols after harmonisation: {sorted(var.index[var.index.duplicated()])[:5]}")
-    adata = ad.AnnData(
-        X=np.asarray(layers["log2"], dtype=np.float32),
-        obs=standard_obs(obs),
-        var=var,
-        layers={name: (np.asarray(m, dtype=np.int64) if name == "counts" else np.asarray(m, dtype=np.float32))
-                for name, m in layers.items()},
-    )
+    stored = {name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
+              for name, m in layers.items()}
+    adata = ad.AnnData(X=stored["log2"].copy(), obs=standard_obs(obs), var=var, layers=stored)
     adata.uns["assay"] = assay
     adata.uns["layer_scales"] = dict(layer_scales)
     adata.uns["provenance"] = _h5ad_safe(provenance_record)

@@ -109,8 +109,10 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     counts, rounding = xena.counts_from_log2(count_matrix, counts_path)
     tpm_matrix = xena.read_matrix(tpm_path)
     if set(tpm_matrix.ids) != set(count_matrix.ids):
+        only_tpm, only_counts = sorted(set(tpm_matrix.ids) - set(count_matrix.ids)), sorted(set(count_matrix.ids) - set(tpm_matrix.ids))
         raise InputFormatError(f"{tpm_path}: genes differ from {counts_path} "
-                               f"({len(set(tpm_matrix.ids) ^ set(count_matrix.ids))} ids in only one of them)")
+                               f"({len(only_tpm) + len(only_counts)} ids in only one of them: "
+                               f"only in star_tpm {only_tpm[:5]}, only in star_counts {only_counts[:5]})")
     samples = [s for s in count_matrix.samples if s in set(tpm_matrix.samples)]
     only_one = sorted(set(count_matrix.samples) ^ set(tpm_matrix.samples))
     if not samples:
