@@ -33,6 +33,29 @@ def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, 
     return cls(**values)
 
 
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML (or JSON) config file as a dict; a missing file or a syntax error names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {os.fspath(path)} not found (working directory {os.getcwd()})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {os.fspath(path)} is a directory, not a YAML file") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{os.fspath(path)}, line {mark.line + 1}, column {mark.column + 1}" if mark else os.fspath(path)
+        context = (f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+                   if error.context and error.context_mark else "")
+        raise ConfigError(f"{where}: YAML syntax error: {error.problem}{context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{os.fspath(path)}: not valid YAML ({error})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"config file {os.fspath(path)} must hold a mapping of keys at top level, "
+                          f"found {type(document).__name__}")
+    return document
+
+
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
@@ -101,3 +124,31 @@ def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike[st
         messages = semantic_errors(config)
     if messages:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ferrostem.config FILE [--schema SCHEMA]`: check config files before Snakemake reads them.
+
+    Snakemake's own reader prints a traceback for a missing `--configfile` and names no line for a YAML
+    error; the make targets run this first.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ferrostem.config", description=main.__doc__)
+    parser.add_argument("files", nargs="+", help="config files, as given to --configfile")
+    parser.add_argument("--schema", help="also validate against this JSON Schema (workflow/schemas/config.schema.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        for path in args.files:
+            config = load_config_file(path)
+            if args.schema:
+                validate_config(config, args.schema)
+    except ConfigError as error:
+        print(f"ConfigError: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
