@@ -8,7 +8,7 @@ CONFIG ?= config/config.yaml
 
 # Snakemake reads --configfile before the workflow starts (a missing file is a traceback, a YAML error names
 # no line): every target that takes a config checks it first, naming the file, line and column.
-CHECK_CONFIG = $(BIN)/python -m ferrostem.config --schema workflow/schemas/config.schema.yaml
+CHECK_CONFIG = $(BIN)/python -m ferrostem.config --schema workflow/schemas/config.schema.yaml --catalogue resources/signatures
 
 .PHONY: demo run test lint bench clean-demo prefetch check-config
 

@@ -345,6 +345,18 @@ def uses_cdr(cohort: Mapping[str, Any]) -> bool:
     return str(cohort.get("project", "")).startswith("TCGA-") and not cohort.get("simulated", False)
 
 
+def harmonise_downloaded(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
+                         cdr_path: str | os.PathLike[str] | None = None, *, refetch: str | None = None) -> ad.AnnData:
+    """harmonise_cohort; a raw file that fails to parse also says how to fetch it again (`refetch`, for the
+    folders the download rule wrote: see download.refetch_hint)."""
+    try:
+        return harmonise_cohort(cohort, raw_dir, cdr_path)
+    except InputFormatError as error:
+        if not refetch:
+            raise
+        raise InputFormatError(f"{error}\n{refetch}") from error
+
+
 def harmonise_cohort(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
                      cdr_path: str | os.PathLike[str] | None = None) -> ad.AnnData:
     """Dispatch on the cohort's source; `cohort` is one validated entry of config `cohorts`.
