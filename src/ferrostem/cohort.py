@@ -161,7 +161,8 @@ def _sum_rows(matrix: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def resolve_missing(table: pd.DataFrame, rule: MissingValueRule, source: str) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
+                    source: str) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     """Apply `rule` to a probes x samples table with NaN for missing values (see MissingValueRule).
 
     Returns the complete table, the record for `uns["harmonisation"]["missing_values"]` (counts and ids)
@@ -209,7 +210,8 @@ def resolve_missing(table: pd.DataFrame, rule: MissingValueRule, source: str) ->
     if too_sparse_samples:
         parts.append(f"{len(too_sparse_samples)} samples dropped ({', '.join(too_sparse_samples[:10])})")
     if record["values_imputed"]:
-        parts.append(f"{record['values_imputed']} values in {record['probes_imputed']} probes filled with the probe's median")
+        parts.append(f"{record['values_imputed']} values in {record['probes_imputed']} probes filled with "
+                     "the probe's median")
     warning = (f"{record['values_missing']} missing values in {source}: " + "; ".join(parts)
                + f" (harmonise.missing: {rule.describe()})")
     return kept, record, [warning]

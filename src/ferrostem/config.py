@@ -138,7 +138,8 @@ def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str])
         if signature not in known:
             close = difflib.get_close_matches(signature, sorted(known), n=3)
             messages.append(f"signatures.heatmap_order_by = {order_by!r} is not a signature of the catalogue"
-                            + (f"; did you mean {', '.join(close)}?" if close else f"; known ids: {', '.join(sorted(known))}"))
+                            + (f"; did you mean {', '.join(close)}?" if close
+                               else f"; known ids: {', '.join(sorted(known))}"))
         elif signature not in scored:
             messages.append(f"signatures.heatmap_order_by = {order_by!r}: signature {signature!r} is not scored "
                             "(left out by signatures.include / exclude)")
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferrostem.config", description=main.__doc__)
     parser.add_argument("files", nargs="+", help="config files, as given to --configfile")
     parser.add_argument("--schema", help="also validate against this JSON Schema (workflow/schemas/config.schema.yaml)")
-    parser.add_argument("--catalogue", help="signature catalogue folder whose ids the config may name (resources/signatures)")
+    parser.add_argument("--catalogue",
+                        help="signature catalogue folder whose ids the config may name (resources/signatures)")
     args = parser.parse_args(argv)
     try:
         for path in args.files:

@@ -109,7 +109,8 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     counts, rounding = xena.counts_from_log2(count_matrix, counts_path)
     tpm_matrix = xena.read_matrix(tpm_path)
     if set(tpm_matrix.ids) != set(count_matrix.ids):
-        only_tpm, only_counts = sorted(set(tpm_matrix.ids) - set(count_matrix.ids)), sorted(set(count_matrix.ids) - set(tpm_matrix.ids))
+        only_tpm = sorted(set(tpm_matrix.ids) - set(count_matrix.ids))
+        only_counts = sorted(set(count_matrix.ids) - set(tpm_matrix.ids))
         raise InputFormatError(f"{tpm_path}: genes differ from {counts_path} "
                                f"({len(only_tpm) + len(only_counts)} ids in only one of them: "
                                f"only in star_tpm {only_tpm[:5]}, only in star_counts {only_counts[:5]})")

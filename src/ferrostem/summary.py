@@ -115,8 +115,8 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         record.get("duplicates_dropped"))
     add("clinical records without a sample", "left out", len(record.get("clinical_without_samples") or []),
         record.get("clinical_without_samples"))
-    add("samples without a clinical record", "kept, clinical data missing", len(record.get("samples_without_clinical") or []),
-        record.get("samples_without_clinical"))
+    add("samples without a clinical record", "kept, clinical data missing",
+        len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"))
     add("probes without a gene symbol", "dropped", record.get("probes_unmapped"))
     add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"))
     missing = record.get("missing_values") or {}
@@ -124,7 +124,8 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         missing.get("probes_dropped_ids"))
     add("samples with missing values", f"dropped ({missing.get('rule', '')})", len(missing.get("samples_dropped") or []),
         missing.get("samples_dropped"))
-    add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes", missing.get("values_imputed"))
+    add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes",
+        missing.get("values_imputed"))
     return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
 
 

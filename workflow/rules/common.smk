@@ -18,7 +18,8 @@ CATALOGUE_DIR = Path(workflow.basedir) / "resources" / "signatures"
 
 # first our readable messages (every problem at once, signature ids against the catalogue), then snakemake's
 # validate to fill the defaults
-validate_config(config, SCHEMA, catalogue_ids(CATALOGUE_DIR) if (config.get("signatures") or {}).get("enabled", True) else None)
+SIGNATURES_ENABLED = (config.get("signatures") or {}).get("enabled", True)
+validate_config(config, SCHEMA, catalogue_ids(CATALOGUE_DIR) if SIGNATURES_ENABLED else None)
 validate(config, str(SCHEMA))
 
 RESULTS = config["results"]
