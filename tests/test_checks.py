@@ -2,10 +2,12 @@
 
 import copy
 
+import pandas as pd
 import pytest
 import yaml
 
-from ferrostem.checks import check_cohort
+from ferrostem.checks import CohortAnnotations
+from ferrostem.checks import check_cohort as check_annotations
 from ferrostem.config import catalogue_ids, validate_config
 from ferrostem.errors import ConfigError
 
@@ -67,6 +69,19 @@ def test_heatmap_order_by_names_a_scored_signature():
 def test_lasso_universe_catalogue_ids():
     assert "survival.lasso.universe.catalogue: unknown signature id(s) ['hcc_frg_10']" in invalid(
         lambda c: c["survival"]["lasso"].update(universe={"catalogue": ["hcc_frg_10"]}))
+
+
+def check_cohort(adata, cohort, checks):
+    return check_annotations(CohortAnnotations.from_anndata(adata), cohort, checks)
+
+
+def test_annotations_read_from_the_h5ad_without_the_matrices(demo_array, tmp_path):
+    path = tmp_path / "cohort.h5ad"
+    demo_array.write_h5ad(path)
+    read = CohortAnnotations.read(path)
+    expected = CohortAnnotations.from_anndata(demo_array)
+    assert read.genes == expected.genes and read.assay == "microarray" and sorted(read.layers) == ["log2", "tpm"]
+    pd.testing.assert_frame_equal(read.obs, expected.obs)
 
 
 COMPARISON = {"name": "tumour_vs_normal", "column": "tissue", "test": "tumor", "reference": "normal"}

@@ -5,15 +5,13 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 
 import json  # noqa: E402
 
-import anndata as ad  # noqa: E402
-
-from ferrostem.checks import check_cohort  # noqa: E402
+from ferrostem.checks import CohortAnnotations, check_cohort  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 
 log = script_logging()
-adata = ad.read_h5ad(snakemake.input.cohort, backed="r")  # obs, var and uns only: the layers stay on disk
-record = check_cohort(adata, snakemake.wildcards.cohort, snakemake.params.checks)
+cohort = CohortAnnotations.read(snakemake.input.cohort)
+record = check_cohort(cohort, snakemake.wildcards.cohort, snakemake.params.checks)
 for note in record["notes"]:
     log.warning(note)
 with atomic_write(snakemake.output[0], "w") as handle:
