@@ -6,7 +6,11 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: demo test lint bench clean-demo prefetch
+# Snakemake reads --configfile before the workflow starts (a missing file is a traceback, a YAML error names
+# no line): every target that takes a config checks it first, naming the file, line and column.
+CHECK_CONFIG = $(BIN)/python -m ferrostem.config --schema workflow/schemas/config.schema.yaml --catalogue resources/signatures
+
+.PHONY: demo run test lint bench clean-demo prefetch check-config
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@$(CHECK_CONFIG) config/config.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 	@echo
 	@echo "Reports (open in a browser):"
@@ -23,8 +28,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# Run the workflow on a config: make run CONFIG=config/cohorts/tcga-lihc.yaml
+run: $(STAMP)
+	@$(CHECK_CONFIG) $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
+# Check a config (file, YAML syntax, schema and cross-key rules) without running anything.
+check-config: $(STAMP)
+	@$(CHECK_CONFIG) $(CONFIG)
+
 # Fetch everything a config needs (cohorts, TCGA-CDR, locked resources) on a node with network.
 prefetch: $(STAMP)
+	@$(CHECK_CONFIG) $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) prefetch --configfile $(CONFIG)
 
 lint: $(STAMP)

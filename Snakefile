@@ -1,14 +1,23 @@
 # ferrostem: ferroptosis and cancer stemness in public cancer expression cohorts.
 # Entry point: validates the config, includes one rule module per stage, and asks for every cohort's report.
 
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from ferrostem.config import load_config_file  # noqa: E402
 
 # The demo config is the default; a config given with --configfile replaces it instead of merging into it,
-# so a real analysis never carries the demo cohorts along.
+# so a real analysis never carries the demo cohorts along. It is read by ferrostem first, so that a missing
+# file or a YAML error is one line naming the file, line and column. (Files given with --configfile are read
+# by Snakemake before this file runs: `make run CONFIG=...` and `make prefetch` check them the same way.)
 if not workflow.overwrite_configfiles:
+    load_config_file("config/config.yaml")
 
     configfile: "config/config.yaml"
 

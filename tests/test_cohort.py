@@ -172,3 +172,97 @@ def test_missing_star_file_named(demo_dir, tmp_path):
     shutil.rmtree(victim)
     with pytest.raises(InputFormatError, match="STAR files listed in files.json are missing"):
         harmonise_cohort({"source": "gdc"}, broken)
+
+
+def test_missing_value_rule_drops_sparse_probes_and_samples_then_imputes_medians():
+    from ferrostem.cohort import MissingValueRule, resolve_missing
+
+    table = pd.DataFrame(
+        {"S1": [1.0, 5.0, np.nan, 2.0], "S2": [2.0, 6.0, np.nan, np.nan], "S3": [3.0, np.nan, 1.0, np.nan],
+         "S4": [4.0, 8.0, np.nan, np.nan], "S5": [5.0, 9.0, 2.0, np.nan], "S6": [6.0, 7.0, 3.0, np.nan]},
+        index=["p_complete", "p_one_missing", "p_half_missing", "p_mostly_missing"])
+    kept, record, warnings = resolve_missing(table, MissingValueRule(max_fraction=0.5), "GSE1_series_matrix.txt.gz")
+    assert list(kept.index) == ["p_complete", "p_one_missing", "p_half_missing"]  # 5 of 6 missing: dropped
+    assert record["probes_dropped_ids"] == ["p_mostly_missing"] and record["samples_dropped"] == []
+    assert kept.loc["p_one_missing", "S3"] == 7.0  # median of 5, 6, 8, 9, 7
+    assert kept.loc["p_half_missing", ["S1", "S2", "S4"]].tolist() == [2.0, 2.0, 2.0]
+    assert record["values_imputed"] == 4 and record["probes_imputed"] == 2 and record["values_missing"] == 9
+    assert "p_mostly_missing" in warnings[0] and "GSE1_series_matrix.txt.gz" in warnings[0]
+    assert not kept.isna().any().any()
+
+    kept, record, _ = resolve_missing(table, MissingValueRule(max_fraction=0.5, impute="drop"), "x")
+    assert list(kept.index) == ["p_complete"] and record["probes_dropped"] == 3 and record["values_imputed"] == 0
+
+    strict, record, _ = resolve_missing(table, MissingValueRule(max_fraction=0.2), "x")
+    assert list(strict.index) == ["p_complete", "p_one_missing"] and record["samples_dropped"] == ["S3"]
+
+    complete = table.loc[["p_complete"]]
+    same, record, warnings = resolve_missing(complete, MissingValueRule(), "x")
+    assert same is complete and warnings == [] and record["values_missing"] == 0
+    with pytest.raises(CohortError, match="no complete probe and sample left.*harmonise.missing.max_fraction"):
+        resolve_missing(table.loc[["p_mostly_missing"]], MissingValueRule(max_fraction=0.5), "x")
+    with pytest.raises(ConfigError, match="unknown keys \\['fraction'\\]"):
+        HarmonisationRules.from_config({"missing": {"fraction": 0.1}})
+
+
+def _rewrite_series_table(path, change):
+    """Apply `change(probe_id, cells) -> cells` to every table row of a gzipped series matrix."""
+    import gzip
+
+    lines = gzip.open(path, "rt").read().splitlines()
+    begin = next(i for i, line in enumerate(lines) if line.startswith("!series_matrix_table_begin"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("!series_matrix_table_end"))
+    for i in range(begin + 2, end):
+        probe, *cells = lines[i].split("\t")
+        lines[i] = "\t".join([probe] + change(probe.strip('"'), cells))
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def test_geo_matrix_with_missing_values_is_harmonised_and_summarised(demo_dir, tmp_path):
+    import shutil
+
+    from conftest import DEMO_GEO_MAPPING
+    from ferrostem.sources.geo import read_platform_annotation, read_series_matrix
+    from ferrostem.summary import cohort_summary_section
+
+    raw = tmp_path / "geo"
+    shutil.copytree(demo_dir / "geo", raw)
+    matrix = next(raw.glob("GSE0000*_series_matrix.txt.gz"))
+    original = read_series_matrix(matrix).table
+    annotation = read_platform_annotation(next(raw.glob("GPL0000.annot*")))
+    single = annotation[annotation["symbols"].map(len) == 1].copy()
+    single["symbol"] = single["symbols"].str[0]
+    one_probe = single[~single["symbol"].duplicated(keep=False)].set_index("probe_id")["symbol"]
+    imputed_probe, dropped_probe = one_probe.index[0], one_probe.index[1]
+    samples = list(original.columns)
+    broken_sample = samples[7]
+
+    def plant(probe, cells):
+        cells = list(cells)
+        if probe == dropped_probe:  # missing in every sample: above any max_fraction
+            cells = ["null"] * len(cells)
+        elif probe == imputed_probe:  # missing in 3 samples: imputed
+            for j in (0, 1, 2):
+                cells[j] = ""
+        cells[7] = "null"  # one sample missing everywhere: dropped
+        return cells
+
+    _rewrite_series_table(matrix, plant)
+    adata = harmonise_cohort({"source": "geo", "accession": "GSE0000", "geo": DEMO_GEO_MAPPING}, raw)
+    assert np.isfinite(adata.X).all() and all(np.isfinite(m).all() for m in adata.layers.values())
+    assert broken_sample not in adata.obs_names and adata.n_obs == len(samples) - 1
+    assert one_probe[dropped_probe] not in adata.var_names
+    kept = [s for s in samples if s != broken_sample]
+    median = original.loc[imputed_probe, kept].iloc[3:].median()
+    gene = one_probe[imputed_probe]
+    assert adata[samples[:3], gene].X.ravel() == pytest.approx([median] * 3, abs=1e-4)
+    record = adata.uns["harmonisation"]["missing_values"]
+    assert record["samples_dropped"] == [broken_sample]
+    assert record["probes_dropped"] == 1 and list(record["probes_dropped_ids"]) == [dropped_probe]
+    assert record["values_imputed"] == 3 and record["probes_imputed"] == 1
+    assert record["values_missing"] == len(samples) + 3 + len(original) - 1
+    assert adata.uns["harmonisation"]["rules"]["missing"]["max_fraction"] == 0.2
+    section = cohort_summary_section(adata, "demo with missing values")
+    assert any("missing values in GSE0000_series_matrix.txt.gz" in w and broken_sample in w for w in section.warnings)
+    assert "missing values" in section.context["harmonisation"] and dropped_probe in section.context["harmonisation"]

@@ -1,4 +1,7 @@
 import copy
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,68 @@ def test_geo_time_unit_is_required_only_when_survival_times_are_mapped():
             fields = cohort.get("geo", {}).get("fields", {})
             if any(key.endswith(".time") for key in fields):
                 assert cohort["geo"].get("time_unit"), f"{path}: {cohort_id} maps survival times without time_unit"
+
+
+BROKEN_YAML = "results: results\ncohorts:\n  demo: {source: gdc, project: TCGA-DEMO\n  other: 1\n"
+
+
+def test_config_file_errors_name_file_line_and_column(tmp_path: Path):
+    from ferrostem.config import load_config_file
+
+    with pytest.raises(ConfigError, match=r"config file .*missing\.yaml not found"):
+        load_config_file(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN_YAML)
+    with pytest.raises(ConfigError, match=r"broken\.yaml, line 4, column 8: YAML syntax error: expected ',' or '}', "
+                                          r"but got ':' \(while parsing a flow mapping at line 3, column 9\)"):
+        load_config_file(broken)
+    tabs = tmp_path / "tabs.yaml"
+    tabs.write_text("cohorts:\n\tdemo: 1\n")
+    with pytest.raises(ConfigError, match=r"tabs\.yaml, line 2, column 1: YAML syntax error: found character '\\t'"):
+        load_config_file(tabs)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml must hold a mapping of keys at top level, found list"):
+        load_config_file(listing)
+    assert load_config_file(REPO / "config/config.yaml")["cohorts"]
+
+
+def test_broken_default_config_is_one_line_without_traceback(tmp_path: Path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(BROKEN_YAML)
+    result = run_snakemake(tmp_path, "-n", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config/config.yaml, line 4, column 8: YAML syntax error" in output
+    assert "Traceback" not in output
+
+
+def _make(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a make target of the repository with the interpreter running the tests (never reinstalling it)."""
+    venv = Path(sys.executable).parent.parent
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run(["make", "-C", str(REPO), "-o", str(venv / ".installed"), f"VENV={venv}", *args],
+                          capture_output=True, text=True, env=env)
+
+
+@pytest.mark.parametrize("target", ["run", "prefetch", "check-config"])
+def test_make_targets_check_the_config_file_first(tmp_path: Path, target: str):
+    missing = _make(target, f"CONFIG={tmp_path / 'missing.yaml'}")
+    assert missing.returncode != 0
+    assert f"ConfigError: config file {tmp_path / 'missing.yaml'} not found" in missing.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BROKEN_YAML)
+    result = _make(target, f"CONFIG={broken}")
+    assert result.returncode != 0
+    assert f"ConfigError: {broken}, line 4, column 8: YAML syntax error" in result.stderr
+    for output in (missing, result):
+        assert "Traceback" not in output.stdout + output.stderr
+        assert "snakemake" not in output.stdout  # stopped before Snakemake started
+
+
+def test_check_config_reports_schema_errors(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(mutate(lambda c: c["cohorts"]["demo_tcga"].update(source="gdx"))))
+    result = _make("check-config", f"CONFIG={bad}")
+    assert result.returncode != 0 and "cohorts.demo_tcga.source = 'gdx' is not allowed" in result.stderr
+    assert _make("check-config", f"CONFIG={REPO / 'config/config.yaml'}").returncode == 0

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Literal
 
 import anndata as ad
@@ -33,6 +33,28 @@ _VERSION = re.compile(r"^(ENS[A-Z]*G\d+)\.\d+(_PAR_Y)?$")
 
 
 @dataclass
+class MissingValueRule:
+    """Missing values of an expression table (config key `harmonise.missing`).
+
+    Rows (probes) missing in more than `max_fraction` of the samples are dropped, then samples missing
+    more than `max_fraction` of the remaining rows; what is still missing is filled with the row's median
+    over the kept samples (`impute: median`), or every row with a missing value is dropped (`impute: drop`).
+    """
+
+    max_fraction: float = 0.2
+    impute: Literal["median", "drop"] = "median"
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None) -> MissingValueRule:
+        return settings_from_block(cls, values, "harmonise.missing")
+
+    def describe(self) -> str:
+        then = ("the rest filled with the probe's median over the kept samples" if self.impute == "median"
+                else "then every probe with a missing value dropped")
+        return (f"probes, then samples, with more than {self.max_fraction:.0%} missing values dropped; {then}")
+
+
+@dataclass
 class HarmonisationRules:
     """How ambiguous genes and samples are resolved (config key `harmonise`)."""
 
@@ -43,6 +65,11 @@ class HarmonisationRules:
     clinical_mismatch: Literal["warn", "error"] = "warn"
     probe_collapse: Literal["max_mean", "mean"] = "max_mean"
     multi_symbol_probes: Literal["drop", "split"] = "drop"
+    missing: MissingValueRule = field(default_factory=MissingValueRule)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.missing, MissingValueRule):
+            self.missing = MissingValueRule.from_config(self.missing)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> HarmonisationRules:
@@ -132,6 +159,62 @@ def _sum_rows(matrix: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros((n, matrix.shape[1]), dtype=matrix.dtype)
     np.add.at(out, codes, matrix)
     return out
+
+
+def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
+                    source: str) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+    """Apply `rule` to a probes x samples table with NaN for missing values (see MissingValueRule).
+
+    Returns the complete table, the record for `uns["harmonisation"]["missing_values"]` (counts and ids)
+    and the warnings to show; an input without missing values is returned unchanged.
+    """
+    if not 0 <= rule.max_fraction < 1:
+        raise ConfigError(f"harmonise.missing.max_fraction = {rule.max_fraction!r} must be at least 0 and below 1")
+    if rule.impute not in {"median", "drop"}:
+        raise ConfigError(f"harmonise.missing.impute {rule.impute!r} is not one of median, drop")
+    missing = table.isna()
+    record: dict[str, Any] = {"rule": rule.describe(), "values_missing": int(missing.to_numpy().sum()),
+                              "probes_dropped": 0, "probes_dropped_ids": [], "samples_dropped": [],
+                              "values_imputed": 0, "probes_imputed": 0}
+    if not record["values_missing"]:
+        return table, record, []
+    row_fraction = missing.mean(axis=1)
+    too_sparse_rows = row_fraction.index[row_fraction > rule.max_fraction]
+    kept = table.drop(index=too_sparse_rows)
+    sample_fraction = kept.isna().mean(axis=0)
+    too_sparse_samples = [str(s) for s in sample_fraction.index[sample_fraction > rule.max_fraction]]
+    kept = kept.drop(columns=too_sparse_samples)
+    incomplete = kept.isna().any(axis=1)
+    dropped_rows = [str(r) for r in too_sparse_rows]
+    if rule.impute == "drop":
+        dropped_rows += [str(r) for r in kept.index[incomplete]]
+        kept = kept.loc[~incomplete]
+    else:
+        medians = kept.median(axis=1, skipna=True)
+        unmeasured = medians.isna()  # missing in every kept sample: nothing to impute from
+        dropped_rows += [str(r) for r in kept.index[unmeasured]]
+        kept, medians, incomplete = kept.loc[~unmeasured], medians[~unmeasured], incomplete[~unmeasured]
+        record["values_imputed"] = int(kept.isna().to_numpy().sum())
+        record["probes_imputed"] = int(incomplete.sum())
+        kept = kept.T.fillna(medians).T
+    if kept.empty:
+        raise CohortError(f"{source}: no complete probe and sample left after the missing-value rule "
+                          f"({rule.describe()}); {record['values_missing']} of {table.size} values are missing. "
+                          "Raise harmonise.missing.max_fraction or check the file")
+    record["probes_dropped"] = len(dropped_rows)
+    record["probes_dropped_ids"] = dropped_rows[:50]
+    record["samples_dropped"] = too_sparse_samples
+    parts = []
+    if dropped_rows:
+        parts.append(f"{len(dropped_rows)} probes dropped (e.g. {', '.join(dropped_rows[:5])})")
+    if too_sparse_samples:
+        parts.append(f"{len(too_sparse_samples)} samples dropped ({', '.join(too_sparse_samples[:10])})")
+    if record["values_imputed"]:
+        parts.append(f"{record['values_imputed']} values in {record['probes_imputed']} probes filled with "
+                     "the probe's median")
+    warning = (f"{record['values_missing']} missing values in {source}: " + "; ".join(parts)
+               + f" (harmonise.missing: {rule.describe()})")
+    return kept, record, [warning]
 
 
 @dataclass
@@ -234,6 +317,8 @@ def provenance(source: str, *, release: str, inputs: Mapping[str, str], urls: li
 
 def _h5ad_safe(value: Any) -> Any:
     """anndata stores nested dicts of strings, numbers and lists; JSON-encode what it cannot."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return _h5ad_safe(asdict(value))
     if isinstance(value, Mapping):
         return {str(k): _h5ad_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -246,6 +331,22 @@ def _h5ad_safe(value: Any) -> Any:
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     return value
+
+
+def _float32_layer(name: str, values: np.ndarray, samples: pd.Index, genes: pd.Index) -> np.ndarray:
+    """A samples x genes layer as float32; an infinite value (overflow of 2**x or of float32) is an error."""
+    with np.errstate(over="ignore"):
+        stored = np.asarray(values, dtype=np.float32)
+    infinite = np.isinf(stored)
+    if infinite.any():
+        row, column = np.argwhere(infinite)[0]
+        original = float(np.asarray(values, dtype=np.float64)[row, column])
+        raise CohortError(
+            f"layer {name!r}: {int(infinite.sum())} values are infinite or beyond float32 (3.4e38), e.g. {original:.6g} "
+            f"for sample {samples[row]}, gene {genes[column]}; a log2 value this large means linear data read as "
+            "log2 (check the declared scale)"
+        )
+    return stored
 
 
 def build_anndata(
@@ -269,13 +370,9 @@ def build_anndata(
     var.index = pd.Index(var["symbol"].astype(str), name=None)
     if var.index.duplicated().any():
         raise CohortError(f"duplicate gene symbols after harmonisation: {sorted(var.index[var.index.duplicated()])[:5]}")
-    adata = ad.AnnData(
-        X=np.asarray(layers["log2"], dtype=np.float32),
-        obs=standard_obs(obs),
-        var=var,
-        layers={name: (np.asarray(m, dtype=np.int64) if name == "counts" else np.asarray(m, dtype=np.float32))
-                for name, m in layers.items()},
-    )
+    stored = {name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
+              for name, m in layers.items()}
+    adata = ad.AnnData(X=stored["log2"].copy(), obs=standard_obs(obs), var=var, layers=stored)
     adata.uns["assay"] = assay
     adata.uns["layer_scales"] = dict(layer_scales)
     adata.uns["provenance"] = _h5ad_safe(provenance_record)

@@ -6,6 +6,7 @@ problem at once, in plain words, before any job starts.
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
@@ -31,6 +32,29 @@ def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, 
     if unknown:
         raise ConfigError(f"{block}: unknown keys {unknown}; allowed {sorted(known | set(ignore))}")
     return cls(**values)
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A YAML (or JSON) config file as a dict; a missing file or a syntax error names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {os.fspath(path)} not found (working directory {os.getcwd()})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {os.fspath(path)} is a directory, not a YAML file") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{os.fspath(path)}, line {mark.line + 1}, column {mark.column + 1}" if mark else os.fspath(path)
+        context = (f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+                   if error.context and error.context_mark else "")
+        raise ConfigError(f"{where}: YAML syntax error: {error.problem}{context}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{os.fspath(path)}: not valid YAML ({error})") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"config file {os.fspath(path)} must hold a mapping of keys at top level, "
+                          f"found {type(document).__name__}")
+    return document
 
 
 def load_schema(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -82,8 +106,59 @@ def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
     return list(dict.fromkeys(messages))
 
 
-def semantic_errors(config: Mapping[str, Any]) -> list[str]:
-    """Rules a JSON Schema expresses badly: what each source needs."""
+def _comparison_errors(cohort_id: str, comparisons: list[Mapping[str, Any]]) -> list[str]:
+    messages = []
+    names = [str(c.get("name")) for c in comparisons]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        messages.append(f"cohorts.{cohort_id}.comparisons: names {repeated} are used more than once; each comparison "
+                        "needs its own name (it names the result folder)")
+    for i, comparison in enumerate(comparisons):
+        where = f"cohorts.{cohort_id}.comparisons[{i}] ({comparison.get('name')})"
+        if str(comparison.get("test")) == str(comparison.get("reference")):
+            messages.append(f"{where}: test and reference are both {comparison.get('test')!r}")
+        if comparison.get("column") in (comparison.get("covariates") or []):
+            messages.append(f"{where}: the compared column {comparison.get('column')!r} is also listed as a covariate")
+    return messages
+
+
+def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str]) -> list[str]:
+    """include / exclude / heatmap_order_by name catalogue entries (score columns are `<id>` or `<id>__<part>`)."""
+    block = config.get("signatures") or {}
+    if not block.get("enabled", True):
+        return []
+    known = set(catalogue_ids)
+    messages = []
+    for key in ("include", "exclude"):
+        unknown = sorted(set(block.get(key) or []) - known)
+        if unknown:
+            messages.append(f"signatures.{key}: unknown signature id(s) {unknown}; known ids: {', '.join(sorted(known))}")
+    order_by = block.get("heatmap_order_by")
+    if order_by:
+        signature = str(order_by).split("__", 1)[0]
+        scored = (set(block.get("include") or []) or known) - set(block.get("exclude") or [])
+        if signature not in known:
+            close = difflib.get_close_matches(signature, sorted(known), n=3)
+            messages.append(f"signatures.heatmap_order_by = {order_by!r} is not a signature of the catalogue"
+                            + (f"; did you mean {', '.join(close)}?" if close
+                               else f"; known ids: {', '.join(sorted(known))}"))
+        elif signature not in scored:
+            messages.append(f"signatures.heatmap_order_by = {order_by!r}: signature {signature!r} is not scored "
+                            "(left out by signatures.include / exclude)")
+    lasso = (config.get("survival") or {}).get("lasso") or {}
+    universe = lasso.get("universe")
+    if lasso.get("enabled") and isinstance(universe, Mapping):
+        unknown = sorted(set(universe.get("catalogue") or []) - known)
+        if unknown:
+            messages.append(f"survival.lasso.universe.catalogue: unknown signature id(s) {unknown}")
+    return messages
+
+
+def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | None = None) -> list[str]:
+    """Rules a JSON Schema expresses badly: what each source needs, comparisons, catalogue ids.
+
+    `catalogue_ids`: the signature catalogue's ids, to check the ids the config names (skipped when None).
+    """
     messages = []
     for cohort_id, cohort in (config.get("cohorts") or {}).items():
         source = cohort.get("source")
@@ -93,13 +168,54 @@ def semantic_errors(config: Mapping[str, Any]) -> list[str]:
             messages.append(f"cohorts.{cohort_id}: source 'geo' needs 'accession' (for example GSE14520)")
         if source != "geo" and cohort.get("geo"):
             messages.append(f"cohorts.{cohort_id}: 'geo' settings given for a {source!r} cohort")
+        messages.extend(_comparison_errors(cohort_id, list(cohort.get("comparisons") or [])))
+    if catalogue_ids is not None:
+        messages.extend(_signature_errors(config, catalogue_ids))
     return messages
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike[str]) -> None:
+def catalogue_ids(directory: str | os.PathLike[str]) -> list[str]:
+    """The ids of the signature catalogue in `directory` (validated entries)."""
+    from .signatures import load_catalogue
+
+    return [signature.id for signature in load_catalogue(directory)]
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike[str],
+                    catalogue_ids: Collection[str] | None = None) -> None:
     schema = load_schema(schema_path)
     messages = config_errors(config, schema)
     if not messages:
-        messages = semantic_errors(config)
+        messages = semantic_errors(config, catalogue_ids)
     if messages:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ferrostem.config FILE [--schema SCHEMA]`: check config files before Snakemake reads them.
+
+    Snakemake's own reader prints a traceback for a missing `--configfile` and names no line for a YAML
+    error; the make targets run this first.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m ferrostem.config", description=main.__doc__)
+    parser.add_argument("files", nargs="+", help="config files, as given to --configfile")
+    parser.add_argument("--schema", help="also validate against this JSON Schema (workflow/schemas/config.schema.yaml)")
+    parser.add_argument("--catalogue",
+                        help="signature catalogue folder whose ids the config may name (resources/signatures)")
+    args = parser.parse_args(argv)
+    try:
+        for path in args.files:
+            config = load_config_file(path)
+            if args.schema:
+                validate_config(config, args.schema, catalogue_ids(args.catalogue) if args.catalogue else None)
+    except ConfigError as error:
+        print(f"ConfigError: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

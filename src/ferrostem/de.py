@@ -416,14 +416,18 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
 
 
 def choose_method(adata: ad.AnnData, comparison: Comparison, cohort: str) -> str:
-    assay = adata.uns.get("assay")
-    has_counts = "counts" in adata.layers
+    return method_for(comparison, cohort, assay=adata.uns.get("assay"), layers=list(adata.layers))
+
+
+def method_for(comparison: Comparison, cohort: str, *, assay: str | None, layers: Sequence[str]) -> str:
+    """The comparison's method on a cohort of this assay and these layers (DESeq2 needs raw counts)."""
+    has_counts = "counts" in layers
     method = comparison.method
     if method == "auto":
         method = "deseq2" if assay == "rnaseq" and has_counts else "limma"
     if method == "deseq2" and not has_counts:
         raise ScaleError(f"cohort {cohort}, comparison {comparison.name!r}: method deseq2 needs raw counts, but the "
-                         f"cohort ({assay}) has only {sorted(adata.layers)} (log-scale data): use method limma")
+                         f"cohort ({assay}) has only {sorted(layers)} (log-scale data): use method limma")
     return method
 
 

@@ -58,3 +58,15 @@ def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_
                                    ncbi_base=download["geo_download"], query=download["geo_query"],
                                    sample_table=options.get("sample_table"))
     raise ConfigError(f"cohort source {source!r} cannot be downloaded")
+
+
+def refetch_hint(raw_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> str:
+    """What to run when a downloaded raw file fails to parse after the user repaired its source.
+
+    The raw folder holds links to (or copies of) the store's files made when the cohort was downloaded; a file
+    replaced since then in the mirror or in the store is not seen until the cohort is fetched again.
+    """
+    return (f"{raw_dir} holds the files download_cohort fetched earlier. If you have repaired this file in the "
+            f"mirror or in the download store ({store}), fetch the cohort again: `rm -r {raw_dir}` (or add "
+            f"`--forcerun download_cohort`) and rerun; a repair made in the mirror also needs the file's old copy "
+            f"under {store} removed")

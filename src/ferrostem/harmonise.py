@@ -33,6 +33,7 @@ from .cohort import (
     provenance,
     report_dict,
     rule_warnings,
+    resolve_missing,
     select_samples,
 )
 from .errors import CohortError, ConfigError, InputFormatError
@@ -117,8 +118,11 @@ def load_xena_cohort(raw_dir: str | os.PathLike[str], project: str, rules: Harmo
     counts, rounding = xena.counts_from_log2(count_matrix, counts_path)
     tpm_matrix = xena.read_matrix(tpm_path)
     if set(tpm_matrix.ids) != set(count_matrix.ids):
+        only_tpm = sorted(set(tpm_matrix.ids) - set(count_matrix.ids))
+        only_counts = sorted(set(count_matrix.ids) - set(tpm_matrix.ids))
         raise InputFormatError(f"{tpm_path}: genes differ from {counts_path} "
-                               f"({len(set(tpm_matrix.ids) ^ set(count_matrix.ids))} ids in only one of them)")
+                               f"({len(only_tpm) + len(only_counts)} ids in only one of them: "
+                               f"only in star_tpm {only_tpm[:5]}, only in star_counts {only_counts[:5]})")
     samples = [s for s in count_matrix.samples if s in set(tpm_matrix.samples)]
     only_one = sorted(set(count_matrix.samples) ^ set(tpm_matrix.samples))
     if not samples:
@@ -378,10 +382,15 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
             raise ConfigError(f"{accession} has several platforms ({[m.name for m in matrices]}); set geo.platform")
         matrices = [m for m in matrices if f"-{platform}_" in m.name]
     series = geo.read_series_matrix(matrices[0])
+    repeated_probes = series.table.index[series.table.index.duplicated()].unique().tolist()
+    if repeated_probes:
+        raise InputFormatError(f"{matrices[0]}: {len(repeated_probes)} probe ids are listed more than once, "
+                               f"e.g. {repeated_probes[:5]}; a series matrix lists each probe once")
+    table, missing_record, missing_warnings = resolve_missing(series.table, rules.missing, str(matrices[0].name))
     platform = platform or series.series.get("platform_id", [""])[0]
     annotation_path = platform_annotation_file(raw, platform)
     annotation = geo.read_platform_annotation(annotation_path, platform)
-    genes, collapse = geo.collapse_probes(series.table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
+    genes, collapse = geo.collapse_probes(table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
     values = genes.to_numpy(dtype=float)
     scale = mapping.get("scale", "auto")
     transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
@@ -392,6 +401,7 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     duplicated = obs.index[obs.index.duplicated()].unique().tolist()
     if duplicated:
         raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
+    obs = obs.loc[obs.index.isin(genes.columns)]
     var = pd.DataFrame({"gene_id": pd.NA, "symbol": genes.index.astype(str), "biotype": pd.NA})
     entrez = annotation.explode("symbols").drop_duplicates("symbols").set_index("symbols")["entrez"]
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
@@ -420,7 +430,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     else:
         layers = {"tpm": (2.0 ** values - 1.0).T, "log2": values.T}
         scales = {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"}
-    sample_report = {"samples_in": len(obs), "samples_out": len(obs), "warnings": warnings,
+    sample_report = {"samples_in": len(series.table.columns), "samples_out": len(obs),
+                     "warnings": missing_warnings + warnings, "missing_values": missing_record,
                      "log_transformed": transformed, "declared_scale": scale, "detected_scale": detected,
                      "scale_rule": scale_rule, **_characteristics_record(series.characteristics_report),
                      **({"sample_table": table_record} if table_record else {})}
@@ -537,6 +548,18 @@ def uses_cdr(cohort: Mapping[str, Any]) -> bool:
     if choice == "cdr":
         return True
     return str(cohort.get("project", "")).startswith("TCGA-") and not cohort.get("simulated", False)
+
+
+def harmonise_downloaded(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
+                         cdr_path: str | os.PathLike[str] | None = None, *, refetch: str | None = None) -> ad.AnnData:
+    """harmonise_cohort; a raw file that fails to parse also says how to fetch it again (`refetch`, for the
+    folders the download rule wrote: see download.refetch_hint)."""
+    try:
+        return harmonise_cohort(cohort, raw_dir, cdr_path)
+    except InputFormatError as error:
+        if not refetch:
+            raise
+        raise InputFormatError(f"{error}\n{refetch}") from error
 
 
 def harmonise_cohort(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],

@@ -252,11 +252,12 @@ def tumour_vs_normal(adata, genes: list[str]) -> tuple[pd.DataFrame, list[str]]:
     expression = log2_expression(adata, present)
     tissue = adata.obs["tissue"].astype(str)
     tumour, normal = expression[tissue == "tumor"], expression[tissue == "normal"]
-    if normal.empty:
+    # len(), not .empty: a frame of no measured gene is empty even when it has normal samples
+    if len(normal) == 0:
         notes.append("no normal samples: tumour vs normal comparison not possible")
     patients = adata.obs["patient_id"].astype(str) if "patient_id" in adata.obs else pd.Series(dtype=str)
     paired_t, paired_n = [], []
-    if not normal.empty and len(patients):
+    if len(normal) and len(patients):
         by_patient_t = tumour.groupby(patients[tumour.index].to_numpy()).mean()
         by_patient_n = normal.groupby(patients[normal.index].to_numpy()).mean()
         both = by_patient_t.index.intersection(by_patient_n.index)

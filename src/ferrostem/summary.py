@@ -19,8 +19,19 @@ from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days
 
 
-def _pca_figure(adata: ad.AnnData) -> str:
+MIN_PCA_SAMPLES = 3  # two principal components need at least three samples
+
+
+def _pca_figure(adata: ad.AnnData) -> tuple[str | None, str | None]:
+    """The PCA figure, or None and the reason it cannot be drawn (too few samples or varying genes)."""
     log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.var_names)
+    if adata.n_obs < MIN_PCA_SAMPLES:
+        return None, (f"PCA not drawn: the cohort has {adata.n_obs} sample(s); two principal components need "
+                      f"at least {MIN_PCA_SAMPLES}")
+    finite = np.isfinite(log2.to_numpy()).all(axis=0)
+    log2 = log2.loc[:, finite & (log2.var(axis=0).to_numpy() > 0)]
+    if log2.shape[1] < 2:
+        return None, f"PCA not drawn: {log2.shape[1]} gene(s) with finite, varying log2 values; at least 2 needed"
     coordinates, ratio = pca_coordinates(log2)
     fig, ax = new_figure(5.5, 4.5)
     for tissue, colour in TISSUE_COLOURS.items():
@@ -32,7 +43,7 @@ def _pca_figure(adata: ad.AnnData) -> str:
     ax.set_ylabel(f"PC2 ({ratio[1]:.1%})")
     ax.legend(frameon=False)
     ax.set_title("PCA of log2 expression, 2,000 most variable genes")
-    return figure_uri(fig)
+    return figure_uri(fig), None
 
 
 def _depth_figure(adata: ad.AnnData) -> str:
@@ -73,6 +84,45 @@ def _km_overview(adata: ad.AnnData) -> str | None:
     return figure_uri(fig)
 
 
+def _examples(ids: Any, n: int = 10) -> str:
+    ids = [str(i) for i in (ids or [])]
+    return ", ".join(ids[:n]) + (" ..." if len(ids) > n else "")
+
+
+def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
+    """One row per harmonisation rule that changed the data: what, the rule, how many, which (first ids)."""
+    rows = []
+
+    def add(what: str, rule: Any, count: Any, ids: Any = ()) -> None:
+        if count:
+            rows.append({"what": what, "rule": str(rule), "count": int(count), "ids (first 10)": _examples(ids)})
+
+    rules = record.get("rules", {})
+    add("PAR_Y gene rows", record.get("par_y_rule", rules.get("par_y", "")), record.get("par_y_rows"))
+    add("Ensembl ids equal without version", "summed", record.get("ensembl_duplicates_summed"))
+    add("symbols on several gene ids", record.get("duplicate_symbol_rule", ""), len(record.get("symbols_duplicated") or []),
+        record.get("symbols_duplicated"))
+    add("genes without a symbol", "named by their gene id", record.get("genes_without_symbol"))
+    for sample_type, n in (record.get("excluded_sample_types") or {}).items():
+        add(f"samples of type {sample_type}", "excluded (harmonise.sample_types)", n)
+    add("extra samples or aliquots", record.get("duplicate_rule", ""), len(record.get("duplicates_dropped") or []),
+        record.get("duplicates_dropped"))
+    add("clinical records without a sample", "left out", len(record.get("clinical_without_samples") or []),
+        record.get("clinical_without_samples"))
+    add("samples without a clinical record", "kept, clinical data missing",
+        len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"))
+    add("probes without a gene symbol", "dropped", record.get("probes_unmapped"))
+    add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"))
+    missing = record.get("missing_values") or {}
+    add("probes with missing values", f"dropped ({missing.get('rule', '')})", missing.get("probes_dropped"),
+        missing.get("probes_dropped_ids"))
+    add("samples with missing values", f"dropped ({missing.get('rule', '')})", len(missing.get("samples_dropped") or []),
+        missing.get("samples_dropped"))
+    add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes",
+        missing.get("values_imputed"))
+    return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
+
+
 def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
     """The cohort section (first in the report). `time_unit`: the declared unit of a GEO cohort's times."""
     obs = adata.obs
@@ -101,9 +151,12 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
     # a wrong time unit changes every survival result: shown in the cohort section and in the main findings
     implausible_follow_up = follow_up_warnings(tumours, time_unit)
     warnings.extend(implausible_follow_up)
-    figures = [{"uri": _pca_figure(adata), "caption": "Principal components of log2 expression, coloured by tissue."},
-               {"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
-                else "Distribution of log2 intensities per sample."}]
+    pca, pca_note = _pca_figure(adata)
+    figures = [{"uri": pca, "caption": "Principal components of log2 expression, coloured by tissue."}] if pca else []
+    if pca_note:
+        warnings.append(pca_note)
+    figures.append({"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
+                    else "Distribution of log2 intensities per sample."})
     km = _km_overview(adata)
     few = too_few_tumours(len(tumours), "Kaplan-Meier overview of the tumours")
     if few:
@@ -127,7 +180,8 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,
         context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",
                  "clinical": table_html(pd.DataFrame(clinical)), "figures": figures,
-                 "rules_applied": table_html(rules_applied) if len(rules_applied) else ""},
+                 "rules_applied": table_html(rules_applied) if len(rules_applied) else "",
+                 "harmonisation": table_html(harmonisation_table(harmonisation))},
         warnings=warnings, summary=summary,
     )
 

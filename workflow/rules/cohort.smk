@@ -21,3 +21,21 @@ rule harmonise:
         mem_mb=4000,
     script:
         "../scripts/harmonise.py"
+
+
+# What the config asks of the cohort (comparison columns, levels and designs, genes of interest), checked on
+# the harmonised cohort in seconds. The long jobs wait for it (an `ancient` input: a rerun of this check after
+# a config edit does not rerun them).
+rule check_cohort:
+    input:
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+    output:
+        f"{RESULTS}/{{cohort}}/config_check.json",
+    params:
+        checks=lambda wc: cohort_checks(wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
+    log:
+        f"{RESULTS}/logs/check_cohort/{{cohort}}.log",
+    script:
+        "../scripts/check_cohort.py"

@@ -7,16 +7,19 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ferrostem.config import validate_config  # noqa: E402
+from ferrostem.config import catalogue_ids, validate_config  # noqa: E402
 from ferrostem.download import settings as download_settings  # noqa: E402
 from ferrostem.harmonise import uses_cdr  # noqa: E402
 from ferrostem.resources import downloadable, load_lock  # noqa: E402
 from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+CATALOGUE_DIR = Path(workflow.basedir) / "resources" / "signatures"
 
-# first our readable messages (every problem at once), then snakemake's validate to fill the defaults
-validate_config(config, SCHEMA)
+# first our readable messages (every problem at once, signature ids against the catalogue), then snakemake's
+# validate to fill the defaults
+SIGNATURES_ENABLED = (config.get("signatures") or {}).get("enabled", True)
+validate_config(config, SCHEMA, catalogue_ids(CATALOGUE_DIR) if SIGNATURES_ENABLED else None)
 validate(config, str(SCHEMA))
 
 RESULTS = config["results"]
@@ -96,7 +99,19 @@ def report_sections(wildcards):
 def get_final_output():
     return [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS] + [
         f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS
-    ] + survival_outputs()
+    ] + [checked_cohort(cohort) for cohort in COHORTS] + survival_outputs()
+
+
+def checked_cohort(cohort="{cohort}"):
+    """The check of the config against the harmonised cohort (rule check_cohort); the long jobs take it as an
+    ancient input: they wait for it, but its rerun after a config edit does not rerun them."""
+    return f"{RESULTS}/{cohort}/config_check.json"
+
+
+def cohort_checks(cohort):
+    """What rule check_cohort checks on a harmonised cohort."""
+    return {"comparisons": COHORTS[cohort].get("comparisons", []), "min_group_size": config["de"]["min_group_size"],
+            "genes_of_interest": config["survival"]["genes_of_interest"]}
 
 
 # survival stage (workflow/rules/survival.smk)

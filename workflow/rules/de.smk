@@ -7,6 +7,7 @@
 rule de:
     input:
         f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        checked=ancient(checked_cohort()),
     output:
         table=report(
             f"{RESULTS}/{{cohort}}/de/{{comparison}}/de.tsv",

@@ -14,6 +14,7 @@ SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 rule signature_scores:
     input:
         cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        checked=ancient(checked_cohort()),
         catalogue=sorted(str(p) for p in SIGNATURE_CATALOGUE.glob("*.yaml")),
         aliases=str(SIGNATURE_CATALOGUE / "symbol_aliases.tsv"),
         resources=list(signature_resource_files().values()),

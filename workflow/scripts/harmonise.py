@@ -3,12 +3,16 @@ import sys
 sys.stderr = open(snakemake.log[0], "w")
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 
+from ferrostem.download import refetch_hint  # noqa: E402
 from ferrostem.files import atomic_path  # noqa: E402
-from ferrostem.harmonise import harmonise_cohort  # noqa: E402
+from ferrostem.harmonise import harmonise_downloaded  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 
 log = script_logging()
-adata = harmonise_cohort(snakemake.params.cohort, snakemake.params.raw_dir, snakemake.params.cdr or None)
+cohort = snakemake.params.cohort
+# a `local:` folder is the user's own; only folders the download rule wrote can be fetched again
+refetch = None if cohort.get("local") else refetch_hint(snakemake.params.raw_dir, snakemake.config["download"]["store"])
+adata = harmonise_downloaded(cohort, snakemake.params.raw_dir, snakemake.params.cdr or None, refetch=refetch)
 for warning in adata.uns["harmonisation"].get("warnings", []):
     log.warning(warning)
 with atomic_path(snakemake.output[0]) as tmp:

@@ -142,6 +142,41 @@ def _read_star_fast(path: Path, gene_model: str, reference: pl.Series) -> tuple[
     return values[n_summary:], tpm.to_numpy(), values[:n_summary].astype(np.float64)
 
 
+def _gene_model_line(path: Path) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            first = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return first.lstrip("#").split(":", 1)[-1].strip() if first.startswith("#") else None
+
+
+def _check_one_gene_model(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Every file names the gene model most files have; the odd files are named (not the first file's peers)."""
+    models = {str(p): _gene_model_line(Path(p)) for p in paths}
+    counts = pd.Series([m for m in models.values() if m is not None], dtype=object).value_counts()
+    if len(counts) <= 1:
+        return
+    majority = str(counts.index[0])
+    odd = [f"{path} ({model!r})" for path, model in models.items() if model is not None and model != majority]
+    raise InputFormatError(
+        f"{len(odd)} of {len(paths)} STAR files name another gene model than the {majority!r} of "
+        f"{int(counts.iloc[0])} files: {'; '.join(odd[:5])}" + (" ..." if len(odd) > 5 else "")
+        + "; all files of a cohort must come from the same gene model"
+    )
+
+
+def _row_differences(ids: np.ndarray, reference: np.ndarray) -> str:
+    """Which gene ids a file lacks, adds or repeats compared with the reference file."""
+    have, want = pd.Index(ids), pd.Index(reference)
+    parts = []
+    for label, found in (("missing", want.difference(have)), ("not in the first file", have.difference(want)),
+                         ("listed twice", have[have.duplicated()].unique())):
+        if len(found):
+            parts.append(f"{label} {list(map(str, found[:5]))}" + (f" and {len(found) - 5} more" if len(found) > 5 else ""))
+    return "; ".join(parts) or "same genes in another order"
+
+
 def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str]) -> StarMatrix:
     """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes."""
     if len(paths) != len(sample_ids):
@@ -151,8 +186,12 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
         raise CohortError(f"duplicate sample ids among STAR files: {duplicated}")
     if not paths:
         raise CohortError("no STAR files to merge")
+    _check_one_gene_model(paths)
     first = read_star_counts(paths[0])
     reference_ids = first.genes["gene_id"].to_numpy()
+    repeated = pd.Index(reference_ids)[pd.Index(reference_ids).duplicated()].unique().tolist()
+    if repeated:
+        raise InputFormatError(f"{paths[0]}: gene rows listed more than once: {repeated[:5]}")
     counts = np.empty((len(reference_ids), len(paths)), dtype=np.int64)
     tpm = np.empty((len(reference_ids), len(paths)), dtype=np.float64)
     reference = pl.Series(np.concatenate([np.asarray(STAR_SUMMARY_ROWS, dtype=object), reference_ids]), dtype=pl.String)
@@ -166,8 +205,8 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
             ids = star.genes["gene_id"].to_numpy()
             if len(ids) != len(reference_ids) or not np.array_equal(ids, reference_ids):
                 raise InputFormatError(
-                    f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes); "
-                    "all files of a cohort must come from the same gene model"
+                    f"{path}: gene rows differ from {paths[0]} ({len(ids)} vs {len(reference_ids)} genes: "
+                    f"{_row_differences(ids, reference_ids)}); all files of a cohort must list the same genes"
                 )
             if star.gene_model != first.gene_model:
                 raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
