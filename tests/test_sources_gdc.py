@@ -69,8 +69,11 @@ def test_non_numeric_count_names_gene(tmp_path):
 
 def test_fractional_count_refused(tmp_path):
     path = star(tmp_path, "frac.tsv", GENES.replace("\t3231\t", "\t3231.5\t"))
-    with pytest.raises(InputFormatError, match="not a non-negative integer"):
+    with pytest.raises(InputFormatError, match=r"'ENSG00000000003.15' is 3231.5, not a non-negative integer"):
         gdc.read_star_counts(path)
+    negative = star(tmp_path, "neg.tsv", GENES.replace("\t3231\t", "\t-5\t"))
+    with pytest.raises(InputFormatError, match=r"is -5, not a non-negative integer"):  # not np.float64(-5.0)
+        gdc.read_star_counts(negative)
 
 
 def test_missing_comment_line(tmp_path):

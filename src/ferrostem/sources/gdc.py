@@ -104,7 +104,7 @@ def read_star_counts(path: str | os.PathLike[str]) -> StarFile:
     if (counts < 0).any() or not np.all(np.equal(np.mod(counts, 1), 0)):
         index = int(np.flatnonzero((counts < 0) | (np.mod(counts, 1) != 0))[0])
         raise InputFormatError(
-            f"{path}: unstranded count for gene {gene_ids[index]!r} is {counts[index]!r}, not a non-negative integer"
+            f"{path}: unstranded count for gene {gene_ids[index]!r} is {float(counts[index]):g}, not a non-negative integer"
         )
     summary = pd.Series(
         _numeric(summary_frame, "unstranded", path, summary_frame["gene_id"]), index=found, name="unstranded"
