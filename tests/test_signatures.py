@@ -270,4 +270,4 @@ def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
         assert "mrnasi_malta2018" in set(coverage.loc[~coverage["scored"], "signature_id"])
         report = (workflow_run / "results" / cohort / "report.html").read_text()
         assert 'id="signatures"' in report and 'id="immune"' in report
-        assert "not available offline" in report and "Coverage per signature" in report
+        assert "not fetched: this run is offline (resources.fetch: false)" in report and "Coverage per signature" in report
