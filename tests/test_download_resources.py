@@ -20,8 +20,8 @@ from conftest import REPO, run_snakemake
 from download_server import LoopbackServer
 from test_download_http import quick_client
 
-from ferrostem.resources import (ResourceChecksumError, ensure_cached, fetch_resource, get_resource, load_lock,
-                                 verified_resource_files)
+from ferrostem.resources import (ResourceChecksumError, ResourcePlan, ensure_cached, fetch_resource, get_resource,
+                                 load_lock, verified_resource_files)
 from ferrostem.errors import ConfigError
 
 SHARED_FILES = {  # resource id -> file in ../shared/reference (the byte copies the lock pins)
@@ -160,6 +160,35 @@ def test_restricted_resource_needs_a_user_copy(tmp_path: Path):
 
 
 # --- resources come by themselves: fetch jobs planned before the analyses that read them ------------------
+
+def config_with_defaults(path: Path) -> dict:
+    """A config file as the workflow sees it: validated, with the schema's defaults filled in."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_resource_plan_uses_fetched_resources_unless_offline_and_never_downloads_restricted_ones(tmp_path: Path):
+    lock = load_lock()
+    needs = {"hallmark": ["msigdb_hallmark_v7_0"], "ferrdb": ["ferrdb_v2_driver", "ferrdb_v2_marker"],
+             "lm22": ["cibersort_lm22"]}
+    usable, left_out = ResourcePlan(lock).split(needs)
+    assert usable == {"hallmark": ["resources/cache/msigdb_hallmark_v7_0/h.all.v7.0.symbols.gmt"],
+                      "ferrdb": ["resources/cache/ferrdb_v2_driver/driver.csv", "resources/cache/ferrdb_v2_marker/marker.csv"]}
+    assert "restrictive licence" in left_out["lm22"] and "set resources.paths.cibersort_lm22" in left_out["lm22"]
+    own = {"cibersort_lm22": str(tmp_path / "LM22.txt"), "ferrdb_v2_marker": str(tmp_path / "marker.csv")}
+    usable, left_out = ResourcePlan(lock, fetch=False, user_paths=own).split(needs)
+    assert set(usable) == {"lm22"}  # offline, only the user's copies are used
+    assert left_out["ferrdb"].startswith("resource ferrdb_v2_driver not fetched: this run is offline (resources.fetch: "
+                                         "false); to include it, set resources.fetch: true")
+    assert "make prefetch" in left_out["hallmark"] and "ferrdb_v2_marker" not in left_out["ferrdb"]
+    assert ResourcePlan(lock, fetch=False).prefetch_ids("all") == []
+    assert ResourcePlan(lock, user_paths=own).prefetch_ids(["pcbc_stemsig"]) == ["pcbc_stemsig", *own]
+    with pytest.raises(ConfigError, match="resource 'msigdb_h' is not in lock.yaml"):
+        ResourcePlan(lock).split({"typo": ["msigdb_h"]})
+
 
 SHIPPED_COHORT_CONFIGS = sorted((REPO / "config" / "cohorts").glob("*.yaml"))
 SIGNATURE_RESOURCES = {"pcbc_stemsig", "charoentong_28", "ferrdb_v2_driver", "ferrdb_v2_suppressor",
