@@ -276,7 +276,7 @@ def test_real_config_run_refuses_a_resource_that_differs_from_the_lock(shared_re
         data = served.read_bytes()
         served.unlink()
         served.write_bytes(data.replace(b"CD8", b"CD9", 1))  # same size, other bytes
-        result = run_snakemake(tmp_path, "--until", "fetch_resource", "--configfile", str(config), check=False)
+        result = run_snakemake(tmp_path, str(resource.cache_path()), "--configfile", str(config), check=False)
     assert result.returncode != 0
     log = (tmp_path / "results" / "logs" / "resources" / resource.id / f"{resource.filename}.log").read_text()
     assert "charoentong_28" in log and resource.sha256 in log and "does not match resources/lock.yaml" in log
