@@ -83,14 +83,14 @@ def load_lock(path: str | os.PathLike[str] = LOCK_FILE) -> dict[str, Resource]:
     return resources
 
 
-def get_resource(resource_id: str, lock: dict[str, Resource] | None = None) -> Resource:
+def get_resource(resource_id: str, lock: Mapping[str, Resource] | None = None) -> Resource:
     lock = lock if lock is not None else load_lock()
     if resource_id not in lock:
         raise ConfigError(f"resource {resource_id!r} is not in {LOCK_FILE.name}; known: {', '.join(sorted(lock))}")
     return lock[resource_id]
 
 
-def downloadable(lock: dict[str, Resource]) -> list[str]:
+def downloadable(lock: Mapping[str, Resource]) -> list[str]:
     """Resource ids fetched by default (every one not restricted by its licence)."""
     return sorted(i for i, r in lock.items() if not r.restricted)
 
@@ -205,7 +205,7 @@ class ResourcePlan:
     def why_left_out(self, resource_ids: Sequence[str]) -> str | None:
         """None when every resource can be used; else one sentence naming those that cannot, why, and how to
         include them (the report shows it beside the analysis that was left out)."""
-        resources = [get_resource(i, dict(self.lock)) for i in resource_ids]
+        resources = [get_resource(i, self.lock) for i in resource_ids]
         mine = [r for r in resources if r.id not in self.user_paths]
         restricted = [r for r in mine if r.restricted or not r.url]
         offline = [r for r in mine if r not in restricted and not self.fetch]
@@ -234,13 +234,13 @@ class ResourcePlan:
             if reason:
                 left_out[name] = reason
             else:
-                usable[name] = [str(get_resource(i, dict(self.lock)).cache_path()) for i in resource_ids]
+                usable[name] = [str(get_resource(i, self.lock).cache_path()) for i in resource_ids]
         return usable, left_out
 
     def prefetch_ids(self, wanted: str | Sequence[str]) -> list[str]:
         """What `make prefetch` fetches: the listed (or all) downloadable resources when fetching is on, plus
         every resource the user has a copy of."""
-        ids = (downloadable(dict(self.lock)) if wanted == "all" else list(wanted)) if self.fetch else []
+        ids = (downloadable(self.lock) if wanted == "all" else list(wanted)) if self.fetch else []
         return ids + [i for i in self.user_paths if i not in ids]
 
 
