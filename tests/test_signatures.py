@@ -313,3 +313,5 @@ def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
         report = (workflow_run / "results" / cohort / "report.html").read_text()
         assert 'id="signatures"' in report and 'id="immune"' in report
         assert "not fetched: this run is offline (resources.fetch: false)" in report and "Coverage per signature" in report
+        assert ("collection hallmark not run: resource msigdb_hallmark_v7_0 not fetched: this run is offline "
+                "(resources.fetch: false)") in report
