@@ -20,8 +20,8 @@ from conftest import REPO, run_snakemake
 from download_server import LoopbackServer
 from test_download_http import quick_client
 
-from ferrostem.resources import (ResourceChecksumError, ensure_cached, fetch_resource, get_resource, load_lock,
-                                 verified_resource_files)
+from ferrostem.resources import (ResourceChecksumError, ResourcePlan, ensure_cached, fetch_resource, get_resource,
+                                 load_lock, verified_resource_files)
 from ferrostem.errors import ConfigError
 
 SHARED_FILES = {  # resource id -> file in ../shared/reference (the byte copies the lock pins)
@@ -159,6 +159,130 @@ def test_restricted_resource_needs_a_user_copy(tmp_path: Path):
     assert record["pinned"] is False and resource.cache_path(tmp_path).read_text() == own.read_text()
 
 
+# --- resources come by themselves: fetch jobs planned before the analyses that read them ------------------
+
+def config_with_defaults(path: Path) -> dict:
+    """A config file as the workflow sees it: validated, with the schema's defaults filled in."""
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_resource_plan_uses_fetched_resources_unless_offline_and_never_downloads_restricted_ones(tmp_path: Path):
+    lock = load_lock()
+    needs = {"hallmark": ["msigdb_hallmark_v7_0"], "ferrdb": ["ferrdb_v2_driver", "ferrdb_v2_marker"],
+             "lm22": ["cibersort_lm22"]}
+    usable, left_out = ResourcePlan(lock).split(needs)
+    assert usable == {"hallmark": ["resources/cache/msigdb_hallmark_v7_0/h.all.v7.0.symbols.gmt"],
+                      "ferrdb": ["resources/cache/ferrdb_v2_driver/driver.csv", "resources/cache/ferrdb_v2_marker/marker.csv"]}
+    assert "restrictive licence" in left_out["lm22"] and "set resources.paths.cibersort_lm22" in left_out["lm22"]
+    own = {"cibersort_lm22": str(tmp_path / "LM22.txt"), "ferrdb_v2_marker": str(tmp_path / "marker.csv")}
+    usable, left_out = ResourcePlan(lock, fetch=False, user_paths=own).split(needs)
+    assert set(usable) == {"lm22"}  # offline, only the user's copies are used
+    assert left_out["ferrdb"].startswith("resource ferrdb_v2_driver not fetched: this run is offline (resources.fetch: "
+                                         "false); to include it, set resources.fetch: true")
+    assert "make prefetch" in left_out["hallmark"] and "ferrdb_v2_marker" not in left_out["ferrdb"]
+    assert ResourcePlan(lock, fetch=False).prefetch_ids("all") == []
+    assert ResourcePlan(lock, user_paths=own).prefetch_ids(["pcbc_stemsig"]) == ["pcbc_stemsig", *own]
+    with pytest.raises(ConfigError, match="resource 'msigdb_h' is not in lock.yaml"):
+        ResourcePlan(lock).split({"typo": ["msigdb_h"]})
+
+
+SHIPPED_COHORT_CONFIGS = sorted((REPO / "config" / "cohorts").glob("*.yaml"))
+SIGNATURE_RESOURCES = {"pcbc_stemsig", "charoentong_28", "ferrdb_v2_driver", "ferrdb_v2_suppressor",
+                       "ferrdb_v2_marker", "msigdb_c2_v7_1"}  # mRNAsi, 28 immune cell types, FerrDb, C2 stemness
+ENRICHMENT_RESOURCES = {"wikipathways_wp4313", "ferrdb_v2_driver", "ferrdb_v2_suppressor", "ferrdb_v2_marker",
+                        "msigdb_c2_v7_1", "msigdb_hallmark_v7_0"}
+TUMOUR_VS_NORMAL = {"name": "tumour_vs_normal", "column": "tissue", "test": "tumor", "reference": "normal"}
+
+
+def planned_dag(workdir: Path, config: Path) -> tuple[dict[str, str], set[tuple[str, str]]]:
+    """The job graph Snakemake plans (`--dag`, nothing runs): {job id: label}, {(upstream, downstream)}."""
+    dot = run_snakemake(workdir, "--dag", "--configfile", str(config)).stdout
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', dot, flags=re.MULTILINE))
+    edges = set(re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.MULTILINE))
+    return labels, edges
+
+
+def fetched_before(labels: dict[str, str], edges: set[tuple[str, str]], rule: str) -> list[set[str]]:
+    """For each planned job of `rule`: the resource ids of the fetch_resource jobs it waits for."""
+    resource_of = {job: re.search(r"resource: (\S+)", label).group(1)
+                   for job, label in labels.items() if label.startswith("fetch_resource")}
+    return [{resource_of[up] for up, down in edges if down == job and up in resource_of}
+            for job, label in labels.items() if label.split("\\n")[0] == rule]
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_COHORT_CONFIGS, ids=lambda path: path.stem)
+def test_real_config_plans_resource_fetches_before_the_analyses(shipped: Path, tmp_path: Path):
+    """A shipped cohort config, with no resource key, plans fetch_resource for every resource the signature and
+    enrichment stages read, upstream of those jobs; restricted resources are never planned."""
+    config = yaml.safe_load(shipped.read_text())
+    assert (config.get("resources") or {}).get("fetch", True), f"{shipped.name} must not be an offline run"
+    for cohort in config["cohorts"].values():  # enrichment runs per DE comparison
+        cohort.setdefault("comparisons", []) or cohort["comparisons"].append(TUMOUR_VS_NORMAL)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    labels, edges = planned_dag(tmp_path, tmp_path / "config.yaml")
+    scoring = fetched_before(labels, edges, "signature_scores")
+    enrichment = fetched_before(labels, edges, "enrichment")
+    assert scoring and all(ids == SIGNATURE_RESOURCES for ids in scoring), scoring
+    assert enrichment and all(ids == ENRICHMENT_RESOURCES for ids in enrichment), enrichment
+    planned = {re.search(r"resource: (\S+)", label).group(1) for label in labels.values()
+               if label.startswith("fetch_resource")}
+    assert planned == SIGNATURE_RESOURCES | ENRICHMENT_RESOURCES  # never cibersort_lm22 or kegg_hsa04216
+
+
+def test_offline_demo_config_plans_no_resource_fetch(tmp_path: Path):
+    labels, _ = planned_dag(tmp_path, REPO / "config" / "config.yaml")
+    rules = {label.split("\\n")[0] for label in labels.values()}
+    assert {"signature_scores", "enrichment"} <= rules and "fetch_resource" not in rules
+
+
+def _serve_resources(shared: Path, served: Path, config: Path, url: str) -> None:
+    """The shipped TCGA-LIHC config, with its downloads (and the resources) read from `url` as mirror."""
+    resource_mirror(shared, served)
+    settings = yaml.safe_load((REPO / "config" / "cohorts" / "tcga-lihc.yaml").read_text())
+    settings["mirror"] = url
+    settings["download"] = {"attempts": 2, "backoff": 0}
+    config.write_text(yaml.safe_dump(settings))
+
+
+@pytest.mark.shared
+def test_real_config_run_fetches_and_verifies_its_resources(shared_reference: Path, tmp_path: Path):
+    """The resource jobs of a real-config run (everything up to fetch_resource) download each resource the
+    analyses need from the loopback mirror and leave it verified in resources/cache; nothing else runs."""
+    config = tmp_path / "config.yaml"
+    with LoopbackServer(tmp_path / "served") as server:
+        _serve_resources(shared_reference, tmp_path / "served", config, server.url)
+        run_snakemake(tmp_path, "--until", "fetch_resource", "--configfile", str(config))
+        for resource_id in SIGNATURE_RESOURCES:
+            resource = get_resource(resource_id)
+            cached = resource.cache_path(tmp_path)
+            assert hashlib.sha256(cached.read_bytes()).hexdigest() == resource.sha256, resource_id
+            url = urllib.parse.urlsplit(resource.url)
+            assert server.count(f"/{url.hostname}{url.path}") == 1, resource_id  # read from the mirror, once
+    assert not (tmp_path / "results" / "raw").exists(), "--until fetch_resource downloaded a cohort"
+
+
+@pytest.mark.shared
+def test_real_config_run_refuses_a_resource_that_differs_from_the_lock(shared_reference: Path, tmp_path: Path):
+    config = tmp_path / "config.yaml"
+    resource = get_resource("charoentong_28")
+    with LoopbackServer(tmp_path / "served") as server:
+        _serve_resources(shared_reference, tmp_path / "served", config, server.url)
+        served = tmp_path / "served" / urllib.parse.urlsplit(resource.url).hostname / \
+            urllib.parse.urlsplit(resource.url).path.lstrip("/")
+        data = served.read_bytes()
+        served.unlink()
+        served.write_bytes(data.replace(b"CD8", b"CD9", 1))  # same size, other bytes
+        result = run_snakemake(tmp_path, str(resource.cache_path()), "--configfile", str(config), check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results" / "logs" / "resources" / resource.id / f"{resource.filename}.log").read_text()
+    assert "charoentong_28" in log and resource.sha256 in log and "does not match resources/lock.yaml" in log
+    assert not resource.cache_path(tmp_path).exists()
+
+
 @pytest.mark.e2e
 def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
     """The workflow from one mirror holding the demo cohorts and the shared reference resources."""
@@ -171,10 +295,7 @@ def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
     config["mirror"] = str(mirror)
     config["cohorts"] = {"demo_geo": config["cohorts"]["demo_geo"]}
     config["survival"]["lasso"]["enabled"] = False  # its discovery cohort (demo_tcga) is not in this run
-    # the analyses that need downloaded resources, switched on
-    config["signatures"]["resources"] = ["pcbc_stemsig", "charoentong_28", "ferrdb_v2_driver", "msigdb_c2_v7_1"]
-    for name in ["wp4313", "ferrdb_v2", "stemness", "hallmark"]:
-        config["enrichment"]["collections"][name]["enabled"] = True
+    config["resources"]["fetch"] = True  # not offline: the analyses that need resources fetch them as jobs
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run_snakemake(tmp_path, "all", "prefetch", "--configfile", str(tmp_path / "config.yaml"))
     for resource_id in SHARED_FILES:

@@ -11,8 +11,12 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 
-from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich, run_ora, run_prerank, ranking_from_de
+from ferrostem.de_report import enrichment_section
+from ferrostem.enrichment import (CollectionSpec, EnrichmentSettings, collection_resources, enrich, run_ora, run_prerank,
+                                  ranking_from_de)
 from ferrostem.genesets import GeneSet
+from ferrostem.resources import ResourcePlan
+from test_download_resources import config_with_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,6 +96,43 @@ def test_enrich_records_disabled_and_missing_collections(tmp_path):
     assert "not present" in status.loc["catalogue", "reason"]
     assert result.sizes.set_index("set").loc["TINY", "reason"] == "2 tested genes < min_size 5"
     assert list(result.gsea["set"]) == ["UPSET"]
+
+
+RESOURCE_COLLECTIONS = {"wp4313", "ferrdb_v2", "stemness", "hallmark"}
+
+
+def test_real_config_runs_every_resource_collection_by_default():
+    """A shipped cohort config has no enrichment block: the schema's collections, resources fetched."""
+    config = config_with_defaults(REPO / "config" / "cohorts" / "tcga-lihc.yaml")
+    collections = config["enrichment"]["collections"]
+    assert {"ferroptosis_short", "catalogue"} | RESOURCE_COLLECTIONS == set(collections)
+    usable, left_out = ResourcePlan.from_config(config).split(collection_resources(collections))
+    assert left_out == {} and set(usable) == RESOURCE_COLLECTIONS
+    assert usable["stemness"] == ["resources/cache/msigdb_c2_v7_1/c2.all.v7.1.symbols.gmt"]
+
+
+def test_offline_demo_reports_each_collection_left_out_and_how_to_include_it(tmp_path):
+    config = config_with_defaults(REPO / "config" / "config.yaml")
+    collections = config["enrichment"]["collections"]
+    usable, left_out = ResourcePlan.from_config(config).split(collection_resources(collections))
+    assert usable == {} and set(left_out) == RESOURCE_COLLECTIONS
+    gmt = tmp_path / "mine.gmt"
+    gmt.write_text("UPSET\tx\t" + "\t".join(f"G{i}" for i in range(40)) + "\n")
+    specs = [(CollectionSpec.from_config("mine", {"gmt": str(gmt)}), [])]
+    specs += [(CollectionSpec.from_config(name, collections[name]), []) for name in sorted(RESOURCE_COLLECTIONS)]
+    settings = EnrichmentSettings(permutations=100)
+    result = enrich(_de_table(), specs, settings, left_out=left_out)
+    status = result.collections.set_index("collection")
+    assert status.loc["mine", "status"] == "run" and list(result.gsea["set"]) == ["UPSET"]
+    assert (status.loc[sorted(RESOURCE_COLLECTIONS), "status"] == "not run").all()
+    warnings = enrichment_section(result, settings, cohort="demo", comparison="tumour_vs_normal", test="tumor",
+                                  alpha=0.05).warnings
+    hallmark = next(w for w in warnings if w.startswith("collection hallmark not run: "))
+    assert "resource msigdb_hallmark_v7_0 not fetched: this run is offline (resources.fetch: false)" in hallmark
+    assert "set resources.fetch: true" in hallmark and "make prefetch" in hallmark
+    assert any(w.startswith("collection ferrdb_v2 not run: resources ferrdb_v2_driver, ferrdb_v2_suppressor, "
+                            "ferrdb_v2_marker not fetched") for w in warnings)
+    assert not any("enabled: true" in w for w in warnings)  # the old advice, wrong since resources.fetch
 
 
 def test_same_set_name_from_two_collections_keeps_both(tmp_path):

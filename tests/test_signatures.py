@@ -12,10 +12,14 @@ import yaml
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.genesets import read_ferrdb, read_gmt
 from ferrostem.scoring import METHODS, score_cohort
+from ferrostem.resources import ResourcePlan
+from ferrostem.signature_report import annotate, immune_section, signatures_section
 from ferrostem.signatures import (DEFAULT_CATALOGUE, AliasTable, Signature, load_alias_table, load_catalogue,
                                   load_hgnc_complete_set, map_signature,
-                                  read_mcpcounter, read_pcbc_weights, resolve_resources, select_signatures,
-                                  validate_entries)
+                                  read_mcpcounter, read_pcbc_weights, resolve_resources, resource_needs,
+                                  select_signatures, validate_entries)
+from conftest import REPO
+from test_download_resources import SIGNATURE_RESOURCES, config_with_defaults
 
 REQUIRED_IDS = {
     "wp4313_ferroptosis", "ferrdb_v2_drivers", "ferrdb_v2_suppressors", "ferrdb_v2_markers", "fps_he_melanoma",
@@ -252,6 +256,44 @@ def test_resource_backed_signatures_on_the_demo(demo_rnaseq, catalogue, shared_r
     assert lowered.scores["mrnasi_malta2018__spearman"].between(-1, 1).all()
 
 
+def test_catalogue_resources_follow_the_config(catalogue: dict[str, Signature]) -> None:
+    """Every resource-backed catalogue entry is scored from its fetched resource in a real config, and left out
+    (with the reason) in the offline demo."""
+    needs = resource_needs(list(catalogue.values()))
+    assert set(needs) == SIGNATURE_RESOURCES
+    assert needs["pcbc_stemsig"] == ["mrnasi_malta2018"] and needs["charoentong_28"] == ["charoentong28"]
+    real = ResourcePlan.from_config(config_with_defaults(REPO / "config" / "cohorts" / "tcga-lihc.yaml"))
+    assert real.split({rid: [rid] for rid in needs})[1] == {}
+    demo = ResourcePlan.from_config(config_with_defaults(REPO / "config" / "config.yaml"))
+    usable, left_out = demo.split({rid: [rid] for rid in needs})
+    assert usable == {} and set(left_out) == SIGNATURE_RESOURCES
+
+
+def test_offline_demo_sections_name_each_signature_left_out_and_how_to_include_it(
+        catalogue: dict[str, Signature]) -> None:
+    left_out = ResourcePlan.from_config(config_with_defaults(REPO / "config" / "config.yaml")).split(
+        {rid: [rid] for rid in resource_needs(list(catalogue.values()))})[1]
+    signatures, unavailable = resolve_resources(list(catalogue.values()), {}, left_out)
+    assert set(unavailable) == {s.id for s in catalogue.values() if s.needs_resource}
+    genes = sorted({g for s in signatures for g in s.genes})
+    rng = np.random.default_rng(1)
+    samples = [f"S{i}" for i in range(12)]
+    log2 = pd.DataFrame(rng.normal(6, 1, size=(12, len(genes))), index=samples, columns=genes)
+    result = score_cohort(log2, 2 ** log2 - 1, signatures, load_alias_table(), unavailable=unavailable)
+    obs = pd.DataFrame({"tissue": ["tumor"] * 8 + ["normal"] * 4}, index=samples)
+    annotated = annotate(result.scores, obs)
+    section = signatures_section(result, annotated, order_by="ferroptosis_core_resistance", min_coverage=0.7,
+                                 normalise_ssgsea=True)
+    mrnasi = next(w for w in section.warnings if w.startswith("mrnasi_malta2018 not scored: "))
+    assert "resource pcbc_stemsig not fetched: this run is offline (resources.fetch: false)" in mrnasi
+    assert "set resources.fetch: true" in mrnasi and "make prefetch" in mrnasi
+    assert "pcbc_stemsig not fetched" in section.context["scatter_note"]
+    immune = immune_section(result, annotated, order_by="ferroptosis_core_resistance")
+    assert any(w.startswith("charoentong28 not scored: resource charoentong_28 not fetched: this run is offline")
+               for w in immune.warnings)
+    assert not any("signatures.resources" in w for w in section.warnings + immune.warnings)  # the old advice
+
+
 @pytest.mark.e2e
 def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
     for cohort in ("demo_tcga", "demo_geo"):
@@ -270,7 +312,9 @@ def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
         assert "mrnasi_malta2018" in set(coverage.loc[~coverage["scored"], "signature_id"])
         report = (workflow_run / "results" / cohort / "report.html").read_text()
         assert 'id="signatures"' in report and 'id="immune"' in report
-        assert "not available offline" in report and "Coverage per signature" in report
+        assert "not fetched: this run is offline (resources.fetch: false)" in report and "Coverage per signature" in report
+        assert ("collection hallmark not run: resource msigdb_hallmark_v7_0 not fetched: this run is offline "
+                "(resources.fetch: false)") in report
 
 
 def _few_tumour_scores(n_tumours: int):

@@ -84,6 +84,12 @@ class CollectionSpec:
         return spec
 
 
+def collection_resources(collections: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The enabled resource-backed collections of `enrichment.collections`: name -> locked resource ids."""
+    specs = [CollectionSpec.from_config(name, values) for name, values in collections.items()]
+    return {spec.name: spec.resource for spec in specs if spec.resource and spec.enabled}
+
+
 def load_collection(spec: CollectionSpec, files: Sequence[str | os.PathLike[str]] = ()) -> tuple[dict[str, GeneSet], list[str]]:
     """Read a collection's sets; `files` are the resource paths in the order of `spec.resource`."""
     notes: list[str] = []
@@ -196,15 +202,23 @@ class EnrichmentResult:
 
 
 def enrich(table: pd.DataFrame, collections: Sequence[tuple[CollectionSpec, Sequence[str]]],
-           settings: EnrichmentSettings, *, alpha: float = 0.05, threads: int = 1) -> EnrichmentResult:
-    """Load every enabled collection, filter set sizes against the tested genes, run GSEA and ORA."""
+           settings: EnrichmentSettings, *, alpha: float = 0.05, threads: int = 1,
+           left_out: Mapping[str, str] | None = None) -> EnrichmentResult:
+    """Load every enabled collection, filter set sizes against the tested genes, run GSEA and ORA.
+
+    `left_out` maps a collection whose resources this run does not use to the reason
+    (`ResourcePlan.why_left_out`: an offline run, or a restricted resource without the user's copy)."""
     status, all_sets, notes_rows = [], {}, []
     for spec, files in collections:
         base = {"collection": spec.name, "theme": spec.theme,
                 "source": spec.gmt or spec.catalogue or ", ".join(spec.resource)}
         if not spec.enabled:
             status.append({**base, "status": "not run", "sets": 0,
-                           "reason": "disabled in the config" + (f"; {spec.how_to_enable}" if spec.how_to_enable else "")})
+                           "reason": f"disabled in the config (enrichment.collections.{spec.name}.enabled: false)"
+                                     + (f"; {spec.how_to_enable}" if spec.how_to_enable else "")})
+            continue
+        if spec.name in (left_out or {}):
+            status.append({**base, "status": "not run", "sets": 0, "reason": (left_out or {})[spec.name]})
             continue
         if spec.catalogue and not Path(spec.catalogue).is_dir():
             status.append({**base, "status": "not run", "sets": 0,

@@ -7,14 +7,19 @@ again each time it is used (an edited or damaged file is fetched again, or stops
 Restricted resources (CIBERSORT LM22, KEGG) are never downloaded: a user points `resources.paths.<id>` at a
 licensed copy, which is then used as it is (its sha256 is recorded, not checked against the lock, because
 every licensed copy may differ; the cached copy must still equal the user's file).
+
+`ResourcePlan` decides, per run, which resources the analyses may use: with `resources.fetch: true` (the
+default) every non-restricted resource an analysis needs is an input of its job, so Snakemake schedules
+`fetch_resource` first; an offline run (`resources.fetch: false`, the demo) uses only the user's copies and
+leaves the other resource-backed analyses out, each with a sentence saying why and how to include it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +83,14 @@ def load_lock(path: str | os.PathLike[str] = LOCK_FILE) -> dict[str, Resource]:
     return resources
 
 
-def get_resource(resource_id: str, lock: dict[str, Resource] | None = None) -> Resource:
+def get_resource(resource_id: str, lock: Mapping[str, Resource] | None = None) -> Resource:
     lock = lock if lock is not None else load_lock()
     if resource_id not in lock:
         raise ConfigError(f"resource {resource_id!r} is not in {LOCK_FILE.name}; known: {', '.join(sorted(lock))}")
     return lock[resource_id]
 
 
-def downloadable(lock: dict[str, Resource]) -> list[str]:
+def downloadable(lock: Mapping[str, Resource]) -> list[str]:
     """Resource ids fetched by default (every one not restricted by its licence)."""
     return sorted(i for i, r in lock.items() if not r.restricted)
 
@@ -178,3 +183,66 @@ def verified_resource_files(files: Mapping[str, Any], client: Client | None = No
             if Path(cached).name != resource.filename:
                 raise ConfigError(f"{cached}: not the cache path of resource {resource_id!r} ({resource.filename})")
             ensure_cached(resource, cached, client, user_paths.get(resource_id) or None)
+
+
+FETCH_KEY = "resources.fetch"
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    """Which locked resources this run may use: downloaded ones when `fetch` is on, and the user's copies."""
+
+    lock: Mapping[str, Resource]
+    fetch: bool = True
+    user_paths: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], lock: Mapping[str, Resource] | None = None) -> ResourcePlan:
+        block = config.get("resources") or {}
+        return cls(lock=lock if lock is not None else load_lock(), fetch=bool(block.get("fetch", True)),
+                   user_paths=dict(block.get("paths") or {}))
+
+    def why_left_out(self, resource_ids: Sequence[str]) -> str | None:
+        """None when every resource can be used; else one sentence naming those that cannot, why, and how to
+        include them (the report shows it beside the analysis that was left out)."""
+        resources = [get_resource(i, self.lock) for i in resource_ids]
+        mine = [r for r in resources if r.id not in self.user_paths]
+        restricted = [r for r in mine if r.restricted or not r.url]
+        offline = [r for r in mine if r not in restricted and not self.fetch]
+        reasons = []
+        if offline:
+            names = ", ".join(r.id for r in offline)
+            them = "it" if len(offline) == 1 else "them"
+            reasons.append(
+                f"{_plural('resource', offline)} {names} not fetched: this run is offline ({FETCH_KEY}: false); "
+                f"to include {them}, set {FETCH_KEY}: true (the default) and the workflow fetches and verifies "
+                f"{them} from resources/lock.yaml (url, or the mirror); on a cluster without network, run "
+                "`make prefetch CONFIG=<your config>` on a node with network first")
+        for resource in restricted:
+            reasons.append(
+                f"resource {resource.id} has a restrictive licence ({resource.licence}) and is never downloaded; "
+                f"to include it, set resources.paths.{resource.id} to your own licensed copy")
+        return "; ".join(reasons) or None
+
+    def split(self, needs: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """For analyses keyed by name, each needing some resource ids: ({name: cache paths} of those this run
+        can do, {name: why left out} of the others)."""
+        usable: dict[str, list[str]] = {}
+        left_out: dict[str, str] = {}
+        for name, resource_ids in needs.items():
+            reason = self.why_left_out(resource_ids)
+            if reason:
+                left_out[name] = reason
+            else:
+                usable[name] = [str(get_resource(i, self.lock).cache_path()) for i in resource_ids]
+        return usable, left_out
+
+    def prefetch_ids(self, wanted: str | Sequence[str]) -> list[str]:
+        """What `make prefetch` fetches: the listed (or all) downloadable resources when fetching is on, plus
+        every resource the user has a copy of."""
+        ids = (downloadable(self.lock) if wanted == "all" else list(wanted)) if self.fetch else []
+        return ids + [i for i in self.user_paths if i not in ids]
+
+
+def _plural(word: str, items: Sequence[Any]) -> str:
+    return word if len(items) == 1 else f"{word}s"

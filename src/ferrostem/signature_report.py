@@ -178,8 +178,9 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
         figures.append({"uri": _scatter(annotated, stemness_x, y, f"{y} vs {stemness_x}"),
                         "caption": f"{stemness_x} against {y}."})
         if stemness_x != "mrnasi_malta2018__minmax":
-            scatter_note = (f"mRNAsi is not available in this run (resource pcbc_stemsig not enabled); the scatter "
-                            f"uses {stemness_x} instead.")
+            why = result.coverage.loc[result.coverage["signature_id"].eq("mrnasi_malta2018"), "reason"]
+            scatter_note = (f"mRNAsi is not available in this run ({why.iloc[0] if len(why) else 'not selected'}); "
+                            f"the scatter uses {stemness_x} instead.")
     scored = int(result.coverage["scored"].sum())
     total = len(result.coverage)
     summary = [f"Signatures: {scored} of {total} catalogue entries scored ({len(result.scores.columns)} score columns); "
@@ -264,6 +265,9 @@ def immune_section(result: CohortScores, annotated: pd.DataFrame, *, order_by: s
     immune_cov = result.coverage[result.coverage["category"].isin(["immune cell", "immune response", "checkpoint",
                                                                    "microenvironment"]) |
                                  result.coverage["signature_id"].isin(["charoentong28"])]
+    # a list that could not even be mapped (genes_total 0) was left out for its resource: say so here too
+    for row in immune_cov[~immune_cov["scored"].astype(bool) & immune_cov["genes_total"].eq(0)].itertuples():
+        warnings.append(f"{row.signature_id} {row.reason}")
     return Section(
         id="immune", title="Immune infiltration", template="immune.html.j2", order=50,
         context={"figures": figures, "estimate": estimate_table, "order_by": order_by,

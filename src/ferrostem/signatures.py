@@ -216,9 +216,22 @@ def read_mcpcounter(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     return sets
 
 
+def resource_needs(signatures: Sequence[Signature]) -> dict[str, list[str]]:
+    """The locked resources these signatures read: resource id -> ids of the signatures that need it."""
+    needs: dict[str, list[str]] = {}
+    for sig in signatures:
+        if sig.needs_resource:
+            assert sig.resource is not None
+            needs.setdefault(sig.resource["id"], []).append(sig.id)
+    return needs
+
+
 def resolve_resources(signatures: Sequence[Signature],
-                      resource_files: Mapping[str, str | os.PathLike[str]]) -> tuple[list[Signature], dict[str, str]]:
-    """Fill in resource-backed gene lists; returns (usable signatures, {id: why not scored})."""
+                      resource_files: Mapping[str, str | os.PathLike[str]],
+                      left_out: Mapping[str, str] | None = None) -> tuple[list[Signature], dict[str, str]]:
+    """Fill in resource-backed gene lists; returns (usable signatures, {id: why not scored}).
+
+    `left_out` maps a resource id this run does not use to the reason (`ResourcePlan.why_left_out`)."""
     ready: list[Signature] = []
     unavailable: dict[str, str] = {}
     for sig in signatures:
@@ -229,9 +242,8 @@ def resolve_resources(signatures: Sequence[Signature],
         rid = sig.resource["id"]
         path = resource_files.get(rid)
         if not path:
-            unavailable[sig.id] = (f"not scored: resource {rid} not available offline "
-                                   "(run `make prefetch` or configure a resource mirror, then list it in "
-                                   "signatures.resources)")
+            why = (left_out or {}).get(rid) or f"resource {rid} was not given to this run"
+            unavailable[sig.id] = f"not scored: {why}"
             continue
         fmt = sig.resource["format"]
         if fmt == "pcbc_rda":

@@ -9,8 +9,10 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ferrostem.config import catalogue_ids, validate_config  # noqa: E402
 from ferrostem.download import settings as download_settings  # noqa: E402
+from ferrostem.enrichment import collection_resources  # noqa: E402
 from ferrostem.harmonise import uses_cdr  # noqa: E402
-from ferrostem.resources import downloadable, load_lock  # noqa: E402
+from ferrostem.resources import ResourcePlan, load_lock  # noqa: E402
+from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
 from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -27,6 +29,9 @@ COHORTS = config["cohorts"]
 DEMO_DIR = config["demo"]["outdir"]
 DOWNLOAD = download_settings(config)
 RESOURCE_LOCK = load_lock()
+# which locked resources the analyses use: fetched as jobs (resources.fetch, default true) or the user's copies
+RESOURCE_PLAN = ResourcePlan.from_config(config, RESOURCE_LOCK)
+SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 CDR_PATH = f"{RESULTS}/raw/_tcga_cdr/{CDR_DATASET}"
 
 
@@ -74,15 +79,18 @@ def prefetch_targets(wildcards):
     targets = [raw_dir(c) for c in COHORTS if not COHORTS[c].get("local")]
     if any(uses_cdr(COHORTS[c]) for c in COHORTS):
         targets.append(CDR_PATH)
-    wanted = config["resources"]["prefetch"]
-    ids = downloadable(RESOURCE_LOCK) if wanted == "all" else list(wanted)
-    ids += [i for i in config["resources"]["paths"] if i not in ids]
-    return targets + [resource_path(i) for i in ids]
+    return targets + [resource_path(i) for i in RESOURCE_PLAN.prefetch_ids(config["resources"]["prefetch"])]
 
 
-def signature_resource_files():
-    """Locked resources the signature stage may use (signatures.resources), by id."""
-    return {rid: resource_path(rid) for rid in config["signatures"]["resources"]}
+def signature_resources():
+    """The locked resources the selected catalogue entries need: ({id: cache path} this run uses, so that
+    fetch_resource runs first; {id: why left out} for the others, shown in the report)."""
+    settings = config["signatures"]
+    if not settings["enabled"]:
+        return {}, {}
+    catalogue = select_signatures(load_catalogue(SIGNATURE_CATALOGUE), settings["include"], settings["exclude"])
+    usable, left_out = RESOURCE_PLAN.split({rid: [rid] for rid in resource_needs(catalogue)})
+    return {rid: paths[0] for rid, paths in usable.items()}, left_out
 
 
 def report_sections(wildcards):
@@ -168,12 +176,14 @@ def enrichment_collections():
     return collections
 
 
+def enrichment_resources():
+    """Resource-backed collections that are enabled: ({name: cache paths} this run uses, so that fetch_resource
+    runs first; {name: why left out} for the others, shown in the report)."""
+    return RESOURCE_PLAN.split(collection_resources(enrichment_collections()))
+
+
 def enrichment_resource_files():
-    return {
-        name: [resource_path(r) for r in ([spec["resource"]] if isinstance(spec["resource"], str) else spec["resource"])]
-        for name, spec in enrichment_collections().items()
-        if spec.get("resource") and spec.get("enabled", True)
-    }
+    return enrichment_resources()[0]
 
 
 def enrichment_inputs(wildcards):

@@ -1,8 +1,10 @@
 # ---------------------------------------------------------------------------------------------
 # Download: each cohort's raw files (GDC API, UCSC Xena, GEO), the TCGA-CDR survival table and the
 # locked external resources. All through one verified, resumable client (src/ferrostem/sources/http.py),
-# from the source or from `mirror:`. Cacheable between workflows: `snakemake --cache` (with
-# SNAKEMAKE_OUTPUT_CACHE set) shares them; `snakemake prefetch` fetches everything a config needs.
+# from the source or from `mirror:`. The signature and enrichment rules take the cached resources as inputs
+# (unless resources.fetch is false), so fetch_resource runs before them. Cacheable between workflows:
+# `snakemake --cache` (with SNAKEMAKE_OUTPUT_CACHE set) shares them; `snakemake prefetch` fetches everything
+# a config needs, for nodes without network.
 # ---------------------------------------------------------------------------------------------
 
 

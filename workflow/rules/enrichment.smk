@@ -24,6 +24,7 @@ rule enrichment:
         de_settings=config["de"],
         collections=enrichment_collections(),
         resource_files=enrichment_resource_files(),
+        resources_left_out=enrichment_resources()[1],
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
         test=lambda wc: comparison_config(wc.cohort, wc.comparison)["test"],

@@ -1,13 +1,15 @@
 # ---------------------------------------------------------------------------------------------
 # Signatures: per-sample ferroptosis, stemness and immune scores from the signature catalogue
 # (resources/signatures/*.yaml), a coverage table, and the signatures + immune report sections.
-# Resource-backed signatures (mRNAsi weights, Charoentong, FerrDb, MSigDB c2) are scored only when
-# their resource id is listed in signatures.resources (fetched by `make prefetch` or a mirror).
+# Resource-backed signatures (mRNAsi weights, Charoentong's 28 cell types, FerrDb, MSigDB C2) read their
+# locked resource, fetched first by rule fetch_resource; an offline run (resources.fetch: false) leaves them
+# out and the report says how to include them.
 # ---------------------------------------------------------------------------------------------
 
 import os
 
-SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
+# {id: cache path} of the resources the selected catalogue entries use, {id: why left out} of the others
+SIGNATURE_RESOURCE_FILES, SIGNATURE_RESOURCES_LEFT_OUT = signature_resources()
 
 
 
@@ -17,7 +19,7 @@ rule signature_scores:
         checked=ancient(checked_cohort()),
         catalogue=sorted(str(p) for p in SIGNATURE_CATALOGUE.glob("*.yaml")),
         aliases=str(SIGNATURE_CATALOGUE / "symbol_aliases.tsv"),
-        resources=list(signature_resource_files().values()),
+        resources=list(SIGNATURE_RESOURCE_FILES.values()),
     output:
         scores=report(
             f"{RESULTS}/{{cohort}}/scores/scores.tsv",
@@ -38,7 +40,8 @@ rule signature_scores:
     params:
         settings=config["signatures"],
         catalogue_dir=lambda wildcards, input: os.path.dirname(input.aliases),
-        resource_files=signature_resource_files(),
+        resource_files=SIGNATURE_RESOURCE_FILES,
+        resources_left_out=SIGNATURE_RESOURCES_LEFT_OUT,
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
     conda:

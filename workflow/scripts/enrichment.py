@@ -22,7 +22,8 @@ verified_resource_files(snakemake.params.resource_files, make_client(snakemake.p
 collections = [(CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
                for name, spec in snakemake.params.collections.items()]
 table = pd.read_csv(snakemake.input.table, sep="\t", keep_default_na=False, na_values=[""])
-result = enrich(table, collections, settings, alpha=alpha, threads=snakemake.threads)
+result = enrich(table, collections, settings, alpha=alpha, threads=snakemake.threads,
+                left_out=snakemake.params.resources_left_out)
 for name, frame in (("gsea", result.gsea), ("ora", result.ora), ("sizes", result.sizes),
                     ("collections", result.collections)):
     with atomic_write(snakemake.output[name], "w") as handle:

@@ -22,7 +22,8 @@ catalogue = select_signatures(load_catalogue(snakemake.params.catalogue_dir),
                               settings.get("include", []), settings.get("exclude", []))
 verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
                         snakemake.params.resource_paths)
-signatures, unavailable = resolve_resources(catalogue, snakemake.params.resource_files)
+signatures, unavailable = resolve_resources(catalogue, snakemake.params.resource_files,
+                                            snakemake.params.resources_left_out)
 aliases = load_alias_table(snakemake.input.aliases)
 if settings.get("hgnc_table"):
     aliases = aliases.merged(load_hgnc_complete_set(settings["hgnc_table"]))
