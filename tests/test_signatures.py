@@ -355,3 +355,37 @@ def test_tumour_summaries_with_fewer_than_five_tumours_say_so(n_tumours):
     import re
 
     assert not re.search(r"\bnan\b", re.sub(r"data:image[^\"]+", "", html))
+
+
+# -- a user's own GMT, scored per sample like catalogue entries --------------------------------------------------
+def test_user_gmt_sets_are_scored_per_sample_and_carried_like_catalogue_entries(tmp_path: Path):
+    from ferrostem.config import validate_config
+    from ferrostem.scoring import mean_z, score_cohort, ssgsea
+    from ferrostem.signatures import load_alias_table, with_user_gmts
+
+    rng = np.random.default_rng(7)
+    genes = [f"G{i}" for i in range(200)] + ["GPX4", "SLC7A11", "AIFM2", "ACSL4"]
+    log2 = pd.DataFrame(rng.normal(5, 1, (30, len(genes))), index=[f"S{i}" for i in range(30)], columns=genes)
+    gmt = tmp_path / "my sets.gmt"
+    gmt.write_text("SUPPRESSORS\tmy suppressors\tGPX4\tSLC7A11\tAIFM2\tG1\tG2\nDRIVERS\t\tACSL4\tG3\tG4\tG5\tG6\n")
+    specs = [{"gmt": str(gmt), "category": "ferroptosis"},
+             {"gmt": str(gmt.with_name("other.gmt")), "category": "stemness", "method": "mean_z"}]
+    gmt.with_name("other.gmt").write_text("STEM\tx\tG10\tG11\tG12\tG13\tG14\n")
+    signatures = with_user_gmts([], specs)
+    assert [s.id for s in signatures] == ["user_my_sets_SUPPRESSORS", "user_my_sets_DRIVERS", "user_other_STEM"]
+    result = score_cohort(log2, None, signatures, load_alias_table(), normalise_ssgsea=True)
+    expected = ssgsea(log2, {"": ("GPX4", "SLC7A11", "AIFM2", "G1", "G2")}, normalise=True)[""]
+    np.testing.assert_allclose(result.scores["user_my_sets_SUPPRESSORS"], expected, rtol=1e-12)
+    np.testing.assert_allclose(result.scores["user_other_STEM"], mean_z(log2, ["G10", "G11", "G12", "G13", "G14"]))
+    info = result.info.set_index("score")
+    assert info.at["user_other_STEM", "category"] == "stemness"  # the survival and immune sections select by category
+    assert "user gene set SUPPRESSORS from my sets.gmt: my suppressors" in info.at["user_my_sets_SUPPRESSORS", "citation"]
+    with pytest.raises(ConfigError, match=r"score ids \['user_my_sets_DRIVERS'"):
+        with_user_gmts(signatures, specs[:1])
+    # a user set can order the immune heatmap; the config names it before any job runs
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["signatures"].update(user_gmts=[specs[0]], heatmap_order_by="user_my_sets_SUPPRESSORS")
+    validate_config(config, REPO / "workflow/schemas/config.schema.yaml", [s.id for s in load_catalogue()])
+    config["signatures"]["user_gmts"] = [{"gmt": str(gmt), "category": "ferroptosis", "method": "gsva"}]
+    with pytest.raises(ConfigError, match="user_gmts"):
+        validate_config(config, REPO / "workflow/schemas/config.schema.yaml", [s.id for s in load_catalogue()])

@@ -7,8 +7,10 @@ problem at once, in plain words, before any job starts.
 from __future__ import annotations
 
 import difflib
+import re
 import os
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import jsonschema
@@ -134,7 +136,8 @@ def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str])
         if unknown:
             messages.append(f"signatures.{key}: unknown signature id(s) {unknown}; known ids: {', '.join(sorted(known))}")
     order_by = block.get("heatmap_order_by")
-    if order_by:
+    user_prefixes = tuple(user_set_prefix(spec["gmt"]) for spec in block.get("user_gmts") or [] if "gmt" in spec)
+    if order_by and not str(order_by).startswith(user_prefixes or ("\0",)):
         signature = str(order_by).split("__", 1)[0]
         scored = (set(block.get("include") or []) or known) - set(block.get("exclude") or [])
         if signature not in known:
@@ -152,6 +155,12 @@ def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str])
         if unknown:
             messages.append(f"survival.lasso.universe.catalogue: unknown signature id(s) {unknown}")
     return messages
+
+
+def user_set_prefix(gmt: str | os.PathLike[str]) -> str:
+    """The score-column prefix of a user GMT's sets: `user_<file stem>_` (signatures.user_gmt_signatures)."""
+    name = Path(gmt).name.removesuffix(".gz").removesuffix(".gmt").removesuffix(".txt")
+    return f"user_{re.sub(r'[^0-9A-Za-z]+', '_', name).strip('_')}_"
 
 
 def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | None = None) -> list[str]:

@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from .genesets import read_ferrdb, read_gmt
+from .config import user_set_prefix
 from .errors import ConfigError, InputFormatError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -265,6 +266,47 @@ def resolve_resources(signatures: Sequence[Signature],
         else:  # the schema lists the formats; this guards a schema edit without a reader
             raise InputFormatError(f"signature {sig.id}: no reader for resource format {fmt!r}")
     return ready, unavailable
+
+
+USER_SET_METHODS = ("ssgsea", "ssgsea_raw", "mean_z", "mean_log", "pca1")  # methods that score one gene list
+
+
+def user_gmt_signatures(path: str | os.PathLike[str], *, category: str, method: str = "ssgsea") -> list[Signature]:
+    """Every set of a user's GMT as a signature scored per sample like a catalogue entry.
+
+    Ids are `user_<file stem>__<set>` made column-safe; the citation names the file, since a user's set has no
+    published source we could check. `method` is one of USER_SET_METHODS (ssGSEA by default).
+    """
+    from .scoring import METHODS  # scoring imports this module: read its registry at call time
+
+    if method not in USER_SET_METHODS:
+        raise ConfigError(f"signatures.user_gmts: method {method!r} for {path} is not one of {list(USER_SET_METHODS)}")
+    path = Path(path)
+    prefix = user_set_prefix(path)
+    signatures = []
+    for name, gene_set in read_gmt(path, collection=prefix.rstrip("_")).items():
+        signatures.append(Signature(
+            id=f"{prefix}{part_name(name)}", name=f"{name} (user gene set, {path.name})", category=category,
+            status="USER", method=method, input_scale=METHODS[method].input_scale,
+            direction=f"higher = higher expression of the {len(gene_set.genes)} genes of {name}",
+            citation={"text": f"user gene set {name} from {path.name}" + (f": {gene_set.description}"
+                                                                           if gene_set.description else "")},
+            sets={SINGLE: tuple(gene_set.genes)}, meta={"user_gmt": str(path)},
+        ))
+    return signatures
+
+
+def with_user_gmts(signatures: Sequence[Signature], user_gmts: Sequence[Mapping[str, Any]]) -> list[Signature]:
+    """`signatures` plus every set of the configured user GMTs (signatures.user_gmts); ids must stay unique."""
+    combined = list(signatures)
+    for spec in user_gmts:
+        combined += user_gmt_signatures(spec["gmt"], category=spec["category"], method=spec.get("method", "ssgsea"))
+    ids = [s.id for s in combined]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ConfigError(f"signatures.user_gmts: score ids {repeated} are given twice (two GMT files with the same "
+                          "name, or a set name repeated after making it column-safe); rename the file or the set")
+    return combined
 
 
 # ---------------------------------------------------------------------------------------------------

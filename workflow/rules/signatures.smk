@@ -20,6 +20,7 @@ rule signature_scores:
         catalogue=sorted(str(p) for p in SIGNATURE_CATALOGUE.glob("*.yaml")),
         aliases=str(SIGNATURE_CATALOGUE / "symbol_aliases.tsv"),
         resources=list(SIGNATURE_RESOURCE_FILES.values()),
+        user_gmts=[repo_path(spec["gmt"]) for spec in config["signatures"]["user_gmts"]],
     output:
         scores=report(
             f"{RESULTS}/{{cohort}}/scores/scores.tsv",
@@ -44,6 +45,7 @@ rule signature_scores:
         resources_left_out=SIGNATURE_RESOURCES_LEFT_OUT,
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
+        user_gmts=[dict(spec, gmt=repo_path(spec["gmt"])) for spec in config["signatures"]["user_gmts"]],
     conda:
         "../../envs/ferrostem.yaml"
     log:

@@ -14,7 +14,7 @@ from ferrostem.runtime import script_logging  # noqa: E402
 from ferrostem.scoring import score_cohort  # noqa: E402
 from ferrostem.signature_report import annotate, immune_section, signatures_section  # noqa: E402
 from ferrostem.signatures import (load_alias_table, load_catalogue, load_hgnc_complete_set,  # noqa: E402
-                                  resolve_resources, select_signatures)
+                                  resolve_resources, select_signatures, with_user_gmts)
 
 log = script_logging()
 settings = snakemake.params.settings
@@ -24,6 +24,7 @@ verified_resource_files(snakemake.params.resource_files, make_client(snakemake.p
                         snakemake.params.resource_paths)
 signatures, unavailable = resolve_resources(catalogue, snakemake.params.resource_files,
                                             snakemake.params.resources_left_out)
+signatures = with_user_gmts(signatures, snakemake.params.user_gmts)
 aliases = load_alias_table(snakemake.input.aliases)
 if settings.get("hgnc_table"):
     aliases = aliases.merged(load_hgnc_complete_set(settings["hgnc_table"]))
