@@ -113,6 +113,9 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"))
     add("probes without a gene symbol", "dropped", record.get("probes_unmapped"))
     add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"))
+    other_tissue = record.get("other_tissue") or {}
+    add("samples of a third tissue group (" + ", ".join(f"{k}: {v}" for k, v in (other_tissue.get("values") or {}).items())
+        + ")", other_tissue.get("rule", ""), other_tissue.get("count"), other_tissue.get("samples"))
     missing = record.get("missing_values") or {}
     add("probes with missing values", f"dropped ({missing.get('rule', '')})", missing.get("probes_dropped"),
         missing.get("probes_dropped_ids"))
