@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from download_server import LoopbackServer, gzip_bytes, platform_record, series_
 from test_download_http import quick_client as _quick_client
 
 from ferrostem.checks import CohortAnnotations, check_cohort
+from ferrostem.cohort import uns_to_python
 from ferrostem.de import Comparison, DESettings, differential_expression
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
@@ -19,7 +21,7 @@ from ferrostem.models import diagnostic_panel, tumour_vs_normal
 from ferrostem.scoring import METHODS, ScoringMethod, score_cohort
 from ferrostem.signature_report import _tumours, annotate
 from ferrostem.signatures import Signature, load_alias_table, load_catalogue, resolve_resources
-from ferrostem.summary import harmonisation_table
+from ferrostem.summary import cohort_summary_section, harmonisation_table
 from ferrostem.survival_report import tumour_samples
 
 GSE, GPL = "GSE77777", "GPL7777"
@@ -50,7 +52,8 @@ def _cohort(**geo: object) -> dict:
 
 
 def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: Path):
-    adata = harmonise_cohort(_cohort(), _three_group_raw(tmp_path / "raw"))
+    harmonise_cohort(_cohort(), _three_group_raw(tmp_path / "raw")).write_h5ad(tmp_path / "cohort.h5ad")
+    adata = ad.read_h5ad(tmp_path / "cohort.h5ad")  # the record survives the .h5ad the report reads
     assert adata.n_obs == 8 and adata.obs["tissue"].astype(str).value_counts().to_dict() == {"tumor": 4, "normal": 4}
     record = adata.uns["harmonisation"]["other_tissue"]
     assert record["count"] == 4 and record["values"] == {"superficial": 4}
@@ -58,7 +61,7 @@ def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: P
     assert adata.uns["harmonisation"]["samples_in"] == 12 and adata.uns["harmonisation"]["samples_out"] == 8
     assert any("4 samples have a tissue value in neither" in w and "'superficial' (4 samples)" in w and SAMPLES[4] in w
                for w in adata.uns["harmonisation"]["warnings"])
-    shown = harmonisation_table(dict(adata.uns["harmonisation"]))
+    shown = harmonisation_table(uns_to_python(adata.uns["harmonisation"]))
     row = shown[shown["what"].str.contains("third tissue group")].iloc[0]
     assert row["count"] == 4 and "superficial: 4" in row["what"] and SAMPLES[4] in row["ids (first 10)"]
 
@@ -96,6 +99,8 @@ def test_superficial_vs_invasive_is_planned_and_fitted_and_other_tissue_is_never
     assert list(tumour_samples(adata.obs)[0]) == SAMPLES[8:]
     annotated = annotate(pd.DataFrame({"x": np.arange(12.0)}, index=adata.obs_names), adata.obs)
     assert list(_tumours(annotated).index) == SAMPLES[8:]
+    section = cohort_summary_section(adata, GSE)
+    assert section.summary[-1].startswith(f"{GSE}: 4 tumour and 4 normal samples (and 4 of other tissue, neither)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -210,3 +215,23 @@ def test_one_unscorable_signature_never_stops_the_others_but_a_bug_does(monkeypa
     monkeypatch.setitem(METHODS, "mean_z", ScoringMethod("mean_z", "log2", broken, "broken"))
     with pytest.raises(TypeError, match="a programming error"):
         score_cohort(expr, None, [good], load_alias_table())
+
+
+def test_schema_documents_and_checks_row_ids_and_other_tissue():
+    import copy
+
+    import yaml
+    from conftest import REPO
+
+    from ferrostem.config import validate_config
+
+    schema = REPO / "workflow/schemas/config.schema.yaml"
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    good = copy.deepcopy(config)
+    good["cohorts"]["demo_geo"]["geo"].update(row_ids="symbol", other_tissue="keep")
+    validate_config(good, schema)
+    for key, value in (("row_ids", "gene"), ("other_tissue", "drop")):
+        bad = copy.deepcopy(config)
+        bad["cohorts"]["demo_geo"]["geo"][key] = value
+        with pytest.raises(ConfigError, match=rf"cohorts\.demo_geo\.geo\.{key} = '{value}' is not allowed"):
+            validate_config(bad, schema)

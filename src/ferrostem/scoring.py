@@ -496,8 +496,8 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
         warnings.append(f"{', '.join(ids)} {reason}")
     scores, unscored = score_many(log2, linear, mapped, normalise_ssgsea=normalise_ssgsea)
     if log_ratios:
-        scores = scores.drop(columns=[f"{sig.id}__{part}" for sig in mapped for part in METHODS[sig.method].intensity_parts
-                                      if f"{sig.id}__{part}" in scores.columns])
+        intensity_columns = [f"{sig.id}__{part}" for sig in mapped for part in METHODS[sig.method].intensity_parts]
+        scores = scores.drop(columns=[c for c in intensity_columns if c in scores.columns])
     for row in coverage_rows:
         if row["signature_id"] in unscored:
             row.update(scored=False, reason=unscored[row["signature_id"]])
