@@ -6,7 +6,7 @@ import pytest
 
 from ferrostem.cohort import HarmonisationRules, harmonise_genes, join_clinical, select_samples, strip_ensembl_version
 from ferrostem.errors import CohortError, ConfigError, InputFormatError
-from ferrostem.harmonise import geo_obs, harmonise_cohort, needs_log_transform
+from ferrostem.harmonise import geo_obs, harmonise_cohort, needs_log_transform, other_tissue_rule
 
 
 def test_strip_version():
@@ -117,8 +117,13 @@ def test_geo_survival_times_need_a_declared_unit():
 
 def test_geo_unknown_tissue_value():
     samples = pd.DataFrame({"tissue": ["tumor", "cirrhosis"]}, index=["GSM1", "GSM2"])
+    mapping = {"fields": {"tissue": "tissue"}, "tumor_values": ["tumor"], "normal_values": ["normal"]}
+    obs = geo_obs(samples, mapping, "x")
+    assert obs["tissue"].tolist() == ["tumor", "other"] and obs["tissue_value"].tolist() == ["tumor", "cirrhosis"]
     with pytest.raises(ConfigError, match="cirrhosis"):
-        geo_obs(samples, {"fields": {"tissue": "tissue"}, "tumor_values": ["tumor"], "normal_values": ["normal"]}, "x")
+        other_tissue_rule(obs, {**mapping, "other_tissue": "error"}, "x")
+    kept, record, _ = other_tissue_rule(obs, mapping, "x")
+    assert list(kept.index) == ["GSM1"] and record["samples"] == ["GSM2"]
 
 
 def test_log_scale_detection():

@@ -56,7 +56,7 @@ def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_
         return geo.download_series(client, cohort["accession"], raw_dir, base=download["geo_ftp"],
                                    platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
                                    ncbi_base=download["geo_download"], query=download["geo_query"],
-                                   sample_table=options.get("sample_table"))
+                                   sample_table=options.get("sample_table"), row_ids=options.get("row_ids", "probe"))
     raise ConfigError(f"cohort source {source!r} cannot be downloaded")
 
 

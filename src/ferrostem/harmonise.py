@@ -245,6 +245,11 @@ def detect_scale(values: np.ndarray) -> str:
     return LOG2_RATIO if q[0] < 0 and abs(q[2]) < 1 else "log2"
 
 
+def holds_log_ratios(uns: Mapping[str, Any]) -> bool:
+    """Whether a harmonised cohort's log2 layer holds log ratios to a reference channel (its `uns`)."""
+    return str(uns.get("harmonisation", {}).get("detected_scale", "")) == LOG2_RATIO
+
+
 def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohort: str) -> tuple[bool, str, str]:
     """Whether to log-transform, the detected scale and the rule used. The detection always runs: a declared
     `geo.scale` that it contradicts is a ConfigError naming the cohort and both scales, unless
@@ -306,6 +311,41 @@ def with_sample_table(raw: Path, samples: pd.DataFrame, mapping: Mapping[str, An
     return joined, record, path
 
 
+OTHER_TISSUE = "other"
+SAMPLE_TYPE_OF_TISSUE = {"tumor": "Primary Tumor", "normal": "Solid Tissue Normal", OTHER_TISSUE: "Other"}
+SAMPLE_TYPE_CODE_OF_TISSUE = {"tumor": "01", "normal": "11", OTHER_TISSUE: ""}
+OTHER_TISSUE_RULES = ("exclude", "error", "keep")
+
+
+def other_tissue_rule(obs: pd.DataFrame, mapping: Mapping[str, Any],
+                      source: Path | str) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+    """Apply config `geo.other_tissue` to the samples whose tissue value is in neither `tumor_values` nor
+    `normal_values` (tissue "other" from geo_obs): `exclude` (the default) drops them, `error` stops the run,
+    `keep` keeps them as tissue "other" (never counted as tumours or normals; a comparison on `tissue_value`
+    can still use them). Returns the kept samples, the record for `uns["harmonisation"]["other_tissue"]`
+    (values with their counts, sample ids) and the report warnings."""
+    rule = mapping.get("other_tissue", "exclude")
+    if rule not in OTHER_TISSUE_RULES:
+        raise ConfigError(f"{source}: geo.other_tissue {rule!r} is not one of {', '.join(OTHER_TISSUE_RULES)}")
+    other = obs["tissue"].eq(OTHER_TISSUE)
+    if not other.any():
+        return obs, {"rule": rule, "count": 0, "values": {}, "samples": []}, []
+    values = {str(k): int(v) for k, v in obs.loc[other, "tissue_value"].value_counts().sort_index().items()}
+    listed = ", ".join(f"{k!r} ({v} samples)" for k, v in values.items())
+    lists = (f"tumor_values {list(mapping.get('tumor_values', ['tumor', 'tumour']))} nor normal_values "
+             f"{list(mapping.get('normal_values', ['normal']))}")
+    if rule == "error":
+        raise ConfigError(f"{source}: tissue values {listed} are in neither {lists}; add them to one of these lists, "
+                          "or set geo.other_tissue to exclude (leave them out) or keep (tissue 'other')")
+    ids = [str(i) for i in obs.index[other]]
+    record = {"rule": ("excluded" if rule == "exclude" else "kept as tissue 'other'") + " (geo.other_tissue)",
+              "count": len(ids), "values": values, "samples": ids}
+    action = "left out" if rule == "exclude" else "kept as tissue 'other' (neither tumour nor normal)"
+    warning = (f"{len(ids)} samples have a tissue value in neither {lists}: {listed}; {action} "
+               f"(geo.other_tissue: {rule}): {', '.join(ids[:10])}" + (" ..." if len(ids) > 10 else ""))
+    return (obs.loc[~other] if rule == "exclude" else obs), record, [warning]
+
+
 def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | str) -> pd.DataFrame:
     """Sample sheet from GEO characteristics through the config mapping (GEO has no standard keys)."""
     fields: Mapping[str, str] = mapping.get("fields", {})
@@ -314,18 +354,16 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
     obs["patient_id"] = _mapped_column(samples, fields["patient_id"], "patient_id", source).astype(str) \
         if "patient_id" in fields else samples.index
     if "tissue" in fields:
-        raw = _mapped_column(samples, fields["tissue"], "tissue", source).astype(str).str.strip().str.lower()
+        value = _mapped_column(samples, fields["tissue"], "tissue", source).astype(str).str.strip()
         tumor = {str(v).lower() for v in mapping.get("tumor_values", ["tumor", "tumour"])}
         normal = {str(v).lower() for v in mapping.get("normal_values", ["normal"])}
-        unknown = sorted(set(raw) - tumor - normal)
-        if unknown:
-            raise ConfigError(f"{source}: tissue values {unknown} are in neither tumor_values {sorted(tumor)} "
-                              f"nor normal_values {sorted(normal)}")
-        obs["tissue"] = np.where(raw.isin(tumor), "tumor", "normal")
+        folded = value.str.lower()
+        obs["tissue"] = np.where(folded.isin(tumor), "tumor", np.where(folded.isin(normal), "normal", OTHER_TISSUE))
+        obs["tissue_value"] = value  # as the series spells it: a comparison can set any two of its levels
     else:
         obs["tissue"] = "tumor"
-    obs["sample_type"] = np.where(obs["tissue"] == "tumor", "Primary Tumor", "Solid Tissue Normal")
-    obs["sample_type_code"] = np.where(obs["tissue"] == "tumor", "01", "11")
+    obs["sample_type"] = obs["tissue"].map(SAMPLE_TYPE_OF_TISSUE)
+    obs["sample_type_code"] = obs["tissue"].map(SAMPLE_TYPE_CODE_OF_TISSUE)
     # no default unit: a series in months read as days shrinks every follow-up thirty-fold, silently
     unit = mapping.get("time_unit")
     to_days = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
@@ -358,6 +396,9 @@ def _cohort_name(accession: str, label: str | None) -> str:
     return f"{accession} ({label})" if label else accession
 
 
+SYMBOL_ROWS_ANNOTATION = "none (the series' rows are gene symbols: geo.row_ids symbol)"
+
+
 def platform_annotation_file(raw: Path, platform: str) -> Path:
     """`{GPL}.annot.gz` (GEO's annotation), else `{GPL}.soft` (the platform record from acc.cgi), else a
     local `{GPL}_family.soft.gz` (read only up to its `!platform_table_end`)."""
@@ -382,36 +423,54 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
             raise ConfigError(f"{accession} has several platforms ({[m.name for m in matrices]}); set geo.platform")
         matrices = [m for m in matrices if f"-{platform}_" in m.name]
     series = geo.read_series_matrix(matrices[0])
+    row_ids = mapping.get("row_ids", "probe")
+    if row_ids not in geo.ROW_IDS:
+        raise ConfigError(f"{_cohort_name(accession, label)}: geo.row_ids {row_ids!r} is not one of "
+                          f"{', '.join(geo.ROW_IDS)}")
     repeated_probes = series.table.index[series.table.index.duplicated()].unique().tolist()
-    if repeated_probes:
+    if repeated_probes and row_ids == "probe":
         raise InputFormatError(f"{matrices[0]}: {len(repeated_probes)} probe ids are listed more than once, "
-                               f"e.g. {repeated_probes[:5]}; a series matrix lists each probe once")
-    table, missing_record, missing_warnings = resolve_missing(series.table, rules.missing, str(matrices[0].name))
+                               f"e.g. {repeated_probes[:5]}; a series matrix lists each probe once (a series "
+                               "whose rows are gene symbols needs geo.row_ids: symbol)")
+    samples, table_record, table_path = with_sample_table(raw, series.samples, mapping, accession)
+    obs = geo_obs(samples, mapping, matrices[0] if table_path is None else f"{matrices[0]} + {table_path.name}")
+    duplicated = obs.index[obs.index.duplicated()].unique().tolist()
+    if duplicated:
+        raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
+    obs, other_tissue, tissue_warnings = other_tissue_rule(obs, mapping, matrices[0])
+    kept_samples = set(obs.index)
+    table = series.table.loc[:, [c for c in series.table.columns if c in kept_samples]]
+    table, missing_record, missing_warnings = resolve_missing(table, rules.missing, str(matrices[0].name))
+    obs = obs.loc[obs.index.isin(table.columns)]
+    table = table.loc[:, obs.index]
     platform = platform or series.series.get("platform_id", [""])[0]
-    annotation_path = platform_annotation_file(raw, platform)
-    annotation = geo.read_platform_annotation(annotation_path, platform)
+    if row_ids == "symbol":
+        annotation_path = None
+        table, annotation = geo.symbol_rows(table)
+    else:
+        annotation_path = platform_annotation_file(raw, platform)
+        annotation = geo.read_platform_annotation(annotation_path, platform)
     genes, collapse = geo.collapse_probes(table, annotation, rules.probe_collapse, rules.multi_symbol_probes)
     values = genes.to_numpy(dtype=float)
     scale = mapping.get("scale", "auto")
     transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
                                                       _cohort_name(accession, label))
     log_values = np.log2(np.clip(values, 0, None) + 1.0) if transformed else values
-    samples, table_record, table_path = with_sample_table(raw, series.samples, mapping, accession)
-    obs = geo_obs(samples, mapping, matrices[0] if table_path is None else f"{matrices[0]} + {table_path.name}")
-    duplicated = obs.index[obs.index.duplicated()].unique().tolist()
-    if duplicated:
-        raise CohortError(f"{matrices[0]}: duplicate sample ids {duplicated[:5]}")
-    obs = obs.loc[obs.index.isin(genes.columns)]
     var = pd.DataFrame({"gene_id": pd.NA, "symbol": genes.index.astype(str), "biotype": pd.NA})
     entrez = annotation.explode("symbols").drop_duplicates("symbols").set_index("symbols")["entrez"]
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
     record = provenance(
         "geo", release=series.series.get("last_update_date", ["unknown"])[0], simulated=simulated, urls=urls or [],
-        inputs=_digests([matrices[0], annotation_path] + ([table_path] if table_path else []), raw),
-        extra={"accession": accession, "platform": platform, "samples": len(obs),
-               "platform_annotation": annotation_path.name},
+        inputs=_digests([matrices[0]] + [p for p in (annotation_path, table_path) if p is not None], raw),
+        extra={"accession": accession, "platform": platform, "samples": len(obs), "row_ids": row_ids,
+               "platform_annotation": annotation_path.name if annotation_path else SYMBOL_ROWS_ANNOTATION},
     )
     warnings = series.characteristics_report.notes() + (geo.sample_table_notes(table_record) if table_record else [])
+    warnings += tissue_warnings
+    if row_ids == "symbol":
+        warnings.append(f"the series' rows are gene symbols (geo.row_ids: symbol): no platform annotation used; "
+                        f"{collapse.probes_in} rows gave {collapse.genes_out} genes (repeated symbols collapsed by "
+                        f"harmonise.probe_collapse: {collapse.method})")
     if collapse.probes_matched_ignoring_case:
         warnings.append(f"{collapse.probes_matched_ignoring_case} probe ids matched the platform {platform} only "
                         "ignoring case (as GEO matches them)")
@@ -433,7 +492,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     sample_report = {"samples_in": len(series.table.columns), "samples_out": len(obs),
                      "warnings": missing_warnings + warnings, "missing_values": missing_record,
                      "log_transformed": transformed, "declared_scale": scale, "detected_scale": detected,
-                     "scale_rule": scale_rule, **_characteristics_record(series.characteristics_report),
+                     "scale_rule": scale_rule, "row_ids": row_ids, "other_tissue": other_tissue,
+                     **_characteristics_record(series.characteristics_report),
                      **({"sample_table": table_record} if table_record else {})}
     return build_anndata(
         obs=obs,
@@ -478,7 +538,10 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
     if without_counts:
         warnings.append(f"{len(without_counts)} samples of the series matrix have no column in {counts_path.name} "
                         f"and were left out: {', '.join(without_counts[:10])}")
-    obs = geo_obs(samples.loc[shared], mapping, matrices[0])
+    obs, other_tissue, tissue_warnings = other_tissue_rule(geo_obs(samples.loc[shared], mapping, matrices[0]),
+                                                           mapping, matrices[0])
+    warnings += tissue_warnings
+    shared = list(obs.index)
     info = annotation.reindex(table.index)
     genes = pd.DataFrame({"gene_id": table.index.to_numpy(), "gene_name": info["Symbol"].fillna("").to_numpy(),
                           "gene_type": info.get("GeneType", pd.Series("", index=info.index)).fillna("").to_numpy()})
@@ -511,7 +574,7 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         assay="rnaseq", provenance_record=record,
         harmonisation={"rules": rules.__dict__, **report_dict(gene_report), "warnings": warnings,
                        "count_columns_not_in_series": [str(c) for c in not_in_series],
-                       "series_samples_without_counts": without_counts,
+                       "series_samples_without_counts": without_counts, "other_tissue": other_tissue,
                        **({"sample_table": table_record} if table_record else {})},
     )
 

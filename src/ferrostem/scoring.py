@@ -29,7 +29,13 @@ LOG2_MAX = 30.0  # log2(TPM+1) tops out near 20; anything above 30 is linear dat
 ESTIMATE_PURITY = (0.6049872018, 0.0001467884)  # cos(a + b * ESTIMATE score), Yoshihara 2013 (Affymetrix fit)
 
 
-class ScaleError(FerrostemError):
+class UnscorableInput(FerrostemError, ValueError):
+    """This cohort's expression cannot give this signature's score (too few genes left, a missing housekeeping
+    set, the wrong scale): score_many records the reason in the coverage table and scores the other signatures.
+    Anything else a method raises is a programming error and stops the run."""
+
+
+class ScaleError(UnscorableInput):
     """The expression matrix is not on the scale the scoring method needs."""
 
 
@@ -114,7 +120,7 @@ def ssgsea_from_ranks(ranked: RankedExpression, gene_sets: Mapping[str, Sequence
             raise KeyError(f"ssGSEA set {name}: genes not in the matrix (map the signature first)")
         k = len(idx)
         if k == 0 or k >= n_genes:
-            raise ValueError(f"ssGSEA set {name}: needs between 1 and {n_genes - 1} genes, has {k}")
+            raise UnscorableInput(f"ssGSEA set {name}: needs between 1 and {n_genes - 1} genes, has {k}")
         tail = n_genes - ranked.positions[:, idx]  # N - p_k
         weight = np.abs(ranked.ranks[:, idx]) ** alpha
         inside = (weight * tail).sum(axis=1) / weight.sum(axis=1)
@@ -203,7 +209,7 @@ def weighted_sum_hk(expr: pd.DataFrame, weights: Mapping[str, float], housekeepi
     Ayers M et al. JCI 2017; weights from Cristescu R et al. Science 2018 (easier `compute.Tcell_inflamed`).
     """
     if not housekeeping:
-        raise ValueError("weighted_sum_hk: no housekeeping gene left to normalise with")
+        raise UnscorableInput("weighted_sum_hk: no housekeeping gene left to normalise with")
     hk = expr.iloc[:, _columns(expr, housekeeping, "weighted_sum_hk")].to_numpy(dtype=float).mean(axis=1)
     genes = list(weights)
     block = expr.iloc[:, _columns(expr, genes, "weighted_sum_hk")].to_numpy(dtype=float) - hk[:, None]
@@ -219,7 +225,7 @@ def mrnasi(expr: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
     """
     common = [g for g in weights if g in expr.columns]
     if len(common) < 3:
-        raise ValueError(f"mrnasi: only {len(common)} genes in common with the weights")
+        raise UnscorableInput(f"mrnasi: only {len(common)} genes in common with the weights")
     x = stats.rankdata(expr[common].to_numpy(dtype=float), axis=1, method="average")
     w = stats.rankdata(np.array([weights[g] for g in common], dtype=float), method="average")
     x = x - x.mean(axis=1, keepdims=True)
@@ -261,16 +267,28 @@ class ScoringMethod:
     input_scale: Scale
     function: ScoreFunction
     description: str
+    # score parts calibrated on absolute intensities, meaningless on log ratios to a reference channel
+    intensity_parts: tuple[str, ...] = ()
 
 
 METHODS: dict[str, ScoringMethod] = {}
 
 
-def register(name: str, input_scale: Scale, description: str) -> Callable[[ScoreFunction], ScoreFunction]:
+def register(name: str, input_scale: Scale, description: str,
+             intensity_parts: tuple[str, ...] = ()) -> Callable[[ScoreFunction], ScoreFunction]:
     def decorator(function: ScoreFunction) -> ScoreFunction:
-        METHODS[name] = ScoringMethod(name, input_scale, function, description)
+        METHODS[name] = ScoringMethod(name, input_scale, function, description, intensity_parts)
         return function
     return decorator
+
+
+LOG_RATIO_LINEAR = ("needs linear intensities; this cohort's values are log2 ratios to a reference channel "
+                    "(two-colour array), whose linear form is a ratio, not an intensity")
+
+
+def log_ratio_reason(method: ScoringMethod) -> str | None:
+    """Why a method cannot score a cohort of log ratios at all (None: it can, perhaps without some parts)."""
+    return LOG_RATIO_LINEAR if method.input_scale == "linear" else None
 
 
 def column(sig: Signature, part: str = SINGLE) -> str:
@@ -355,7 +373,7 @@ def score_mrnasi(expr: pd.DataFrame, sig: Signature, **_: Any) -> pd.DataFrame:
     return result.rename(columns=lambda part: column(sig, part))
 
 
-@register("estimate", "any", "ESTIMATE stromal / immune / ESTIMATE scores and purity")
+@register("estimate", "any", "ESTIMATE stromal / immune / ESTIMATE scores and purity", intensity_parts=("purity",))
 def score_estimate(expr: pd.DataFrame, sig: Signature, *, estimate_ranked: RankedExpression | None = None,
                    **_: Any) -> pd.DataFrame:
     result = estimate(expr, sig.sets["stromal"], sig.sets["immune"], ranked=estimate_ranked)
@@ -384,28 +402,35 @@ def score_signature(expr: pd.DataFrame, sig: Signature, *, scale: str, **options
 
 
 def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequence[Signature], *,
-               normalise_ssgsea: bool = True) -> pd.DataFrame:
-    """Score every mapped signature; ranks are computed once for all rank-based methods."""
+               normalise_ssgsea: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Score every mapped signature; ranks are computed once for all rank-based methods.
+
+    A signature this expression cannot score (UnscorableInput: the wrong scale, too few genes for the method)
+    is left out with its reason, returned by signature id; the others are scored.
+    """
     ranked = RankedExpression.from_expression(log2) if any(
         s.method.startswith("ssgsea") for s in signatures) else None
     estimate_ranked = RankedExpression.from_expression(log2, truncate=False) if any(
         s.method == "estimate" for s in signatures) else None
-    frames = []
+    frames, unscored = [], {}
     for sig in signatures:
         needs_linear = METHODS[sig.method].input_scale == "linear"
-        if needs_linear and linear is None:
-            raise ScaleError(f"signature {sig.id} needs linear expression (TPM) and none was given")
-        matrix, scale = (linear, "linear") if needs_linear else (log2, "log2")
-        assert matrix is not None
-        frames.append(score_signature(matrix, sig, scale=scale, normalise_ssgsea=normalise_ssgsea, ranked=ranked,
-                                      estimate_ranked=estimate_ranked))
+        try:
+            if needs_linear and linear is None:
+                raise ScaleError(f"signature {sig.id} needs linear expression (TPM) and none was given")
+            matrix, scale = (linear, "linear") if needs_linear else (log2, "log2")
+            assert matrix is not None
+            frames.append(score_signature(matrix, sig, scale=scale, normalise_ssgsea=normalise_ssgsea, ranked=ranked,
+                                          estimate_ranked=estimate_ranked))
+        except UnscorableInput as error:
+            unscored[sig.id] = str(error)
     if not frames:
-        return pd.DataFrame(index=log2.index)
+        return pd.DataFrame(index=log2.index), unscored
     scores = pd.concat(frames, axis=1)
     duplicated = scores.columns[scores.columns.duplicated()].tolist()
     if duplicated:
         raise ValueError(f"duplicate score columns {duplicated}")
-    return scores
+    return scores, unscored
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -426,21 +451,38 @@ INFO_COLUMNS = ["score", "signature_id", "name", "category", "method", "directio
 
 def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequence[Signature],
                  aliases: AliasTable, *, unavailable: Mapping[str, str] | None = None, min_coverage: float = 0.7,
-                 normalise_ssgsea: bool = True, assay: str = "rnaseq") -> CohortScores:
-    """Map every signature to the cohort, skip those below coverage (with a warning), score the rest."""
+                 normalise_ssgsea: bool = True, assay: str = "rnaseq", log_ratios: bool = False) -> CohortScores:
+    """Map every signature to the cohort, skip those below coverage (with a warning), score the rest.
+
+    `log_ratios`: the cohort's log2 layer holds log ratios to a reference channel (a two-colour array; its
+    linear layer is then a ratio): methods that need linear intensities are skipped, and score parts
+    calibrated on intensities (ESTIMATE's purity) are left out, each with the reason in the coverage table.
+    A signature the expression cannot score (UnscorableInput) is skipped with its reason; the others are scored.
+    """
     warnings: list[str] = []
     coverage_rows = []
     mapped: list[Signature] = []
     for sig in signatures:
         result, coverage = map_signature(sig, list(log2.columns), aliases, min_coverage=min_coverage)
-        coverage_rows.append(coverage.row() | {"name": sig.label, "method": sig.method, "category": sig.category})
+        row = coverage.row() | {"name": sig.label, "method": sig.method, "category": sig.category}
+        coverage_rows.append(row)
         if result is None:
             warnings.append(f"{sig.id} ({sig.name}) not scored: {coverage.reason}")
             continue
+        ratio_reason = log_ratio_reason(METHODS[sig.method]) if log_ratios else None
+        if ratio_reason:
+            row.update(scored=False, reason=f"{sig.method} {ratio_reason}")
+            warnings.append(f"{sig.id} ({sig.name}) not scored: {row['reason']}")
+            continue
+        if log_ratios and METHODS[sig.method].intensity_parts:
+            parts = ", ".join(f"{sig.id}__{p}" for p in METHODS[sig.method].intensity_parts)
+            row["reason"] = "; ".join(filter(None, [row["reason"], f"{parts} not given: calibrated on absolute "
+                                                    "intensities, and this cohort's values are log2 ratios"]))
+            warnings.append(f"{sig.id}: {row['reason']}")
         if coverage.empty_parts:
             warnings.append(f"{sig.id}: no gene left for part(s) {', '.join(coverage.empty_parts)}; those parts "
                             "are not scored")
-        if sig.method == "estimate" and assay == "rnaseq":
+        if sig.method == "estimate" and assay == "rnaseq" and not log_ratios:
             warnings.append("estimate__purity uses ESTIMATE's purity formula, fitted on Affymetrix data: on "
                             "RNA-seq it is indicative only")
         if sig.method == "geometric_mean" and assay != "rnaseq":
@@ -452,7 +494,15 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
         by_reason.setdefault(reason, []).append(sig_id)
     for reason, ids in by_reason.items():  # one warning per missing resource, naming every signature it holds back
         warnings.append(f"{', '.join(ids)} {reason}")
-    scores = score_many(log2, linear, mapped, normalise_ssgsea=normalise_ssgsea)
+    scores, unscored = score_many(log2, linear, mapped, normalise_ssgsea=normalise_ssgsea)
+    if log_ratios:
+        intensity_columns = [f"{sig.id}__{part}" for sig in mapped for part in METHODS[sig.method].intensity_parts]
+        scores = scores.drop(columns=[c for c in intensity_columns if c in scores.columns])
+    for row in coverage_rows:
+        if row["signature_id"] in unscored:
+            row.update(scored=False, reason=unscored[row["signature_id"]])
+            warnings.append(f"{row['signature_id']} ({row['name']}) not scored: {row['reason']}")
+    mapped = [sig for sig in mapped if sig.id not in unscored]
     scores.index.name = "sample_id"
     info_rows = []
     for sig in mapped:

@@ -154,7 +154,7 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
     headline = _pick(info, ["ferroptosis", "risk score", "stemness"],
                      preferred=[order_by, "mrnasi_malta2018__minmax", "fps_he_melanoma", "wp4313_ferroptosis"])[:12]
     if headline and "tissue" in annotated:
-        figures.append({"uri": _distribution_figure(annotated, headline, "tissue", ["normal", "tumor"],
+        figures.append({"uri": _distribution_figure(annotated, headline, "tissue", ["normal", "tumor", "other"],
                                                     "Scores by tissue"),
                         "caption": "Ferroptosis, risk and stemness scores in tumour and normal samples."})
     if headline and "stage" in annotated and not few and tumours["stage"].notna().any():

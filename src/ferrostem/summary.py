@@ -113,6 +113,10 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"))
     add("probes without a gene symbol", "dropped", record.get("probes_unmapped"))
     add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"))
+    other_tissue = record.get("other_tissue") or {}
+    values = ", ".join(f"{k}: {v}" for k, v in (other_tissue.get("values") or {}).items())
+    add(f"samples of a third tissue group ({values})", other_tissue.get("rule", ""), other_tissue.get("count"),
+        other_tissue.get("samples"))
     missing = record.get("missing_values") or {}
     add("probes with missing values", f"dropped ({missing.get('rule', '')})", missing.get("probes_dropped"),
         missing.get("probes_dropped_ids"))
@@ -173,7 +177,9 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         "release": adata.uns["provenance"]["release"],
     }
     n_tumour, n_normal = int((obs["tissue"] == "tumor").sum()), int((obs["tissue"] == "normal").sum())
-    summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples, {adata.n_vars:,} genes"
+    n_other = int((obs["tissue"] == "other").sum())  # geo.other_tissue: keep
+    summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples"
+               + (f" (and {n_other} of other tissue, neither)" if n_other else "") + f", {adata.n_vars:,} genes"
                + (f", {endpoints[0]['events']} OS events" if endpoints else "") + "."]
     summary = [f"Warning: {w}" for w in implausible_follow_up] + summary
     return Section(

@@ -8,6 +8,7 @@ import pandas as pd  # noqa: E402
 
 from ferrostem.download import make_client  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.harmonise import holds_log_ratios  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.resources import verified_resource_files  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
@@ -34,7 +35,7 @@ log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.v
 linear = pd.DataFrame(adata.layers["tpm"], index=adata.obs_names, columns=adata.var_names)
 result = score_cohort(log2, linear, signatures, aliases, unavailable=unavailable,
                       min_coverage=settings["min_coverage"], normalise_ssgsea=settings["ssgsea_normalise"],
-                      assay=adata.uns.get("assay", "rnaseq"))
+                      assay=adata.uns.get("assay", "rnaseq"), log_ratios=holds_log_ratios(adata.uns))
 for warning in result.warnings:
     log.warning(warning)
 

@@ -478,6 +478,19 @@ def match_probes(probes: pd.Index, annotation: pd.DataFrame) -> tuple[pd.Series,
     return pd.Series(values, index=probes), int(pd.notna(by_case).sum())
 
 
+ROW_IDS = ("probe", "symbol")  # config geo.row_ids: what the series matrix's ID_REF column holds
+
+
+def symbol_rows(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A series matrix whose rows are gene symbols (geo.row_ids: symbol) as probes plus their own annotation, so
+    that collapse_probes applies the same rules as to a platform: a symbol listed on several rows is collapsed
+    by the probe-collapse rule, "A /// B" rows follow the multi-symbol rule, empty and "---" rows are unmapped.
+    Rows get positional ids because the symbols themselves may repeat."""
+    ids = pd.Index([f"row{i + 1}" for i in range(len(table))])
+    annotation = pd.DataFrame({"probe_id": ids, "symbols": [_symbols(str(s)) for s in table.index], "entrez": ""})
+    return table.set_axis(ids, axis=0), annotation
+
+
 def collapse_probes(
     table: pd.DataFrame,
     annotation: pd.DataFrame,
@@ -696,10 +709,13 @@ def _platform_annotation(client: Client, platform: str, raw: Path, base: str, qu
 def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[str], *, base: str = GEO_FTP,
                     platform: str | None = None, rnaseq_counts: bool = False,
                     ncbi_base: str = NCBI_GEO_DOWNLOAD, query: str = GEO_QUERY,
-                    sample_table: Mapping[str, Any] | None = None) -> Path:
+                    sample_table: Mapping[str, Any] | None = None, row_ids: str = "probe") -> Path:
     """Series matrices (+ platform annotation, or NCBI counts, + a sample table) into `raw_dir` in the layout
     harmonise reads. `sample_table` is config `geo.sample_table`: `file` (in the series' suppl/ folder, fetched
-    and verified by the client) or `path` (a local file, copied)."""
+    and verified by the client) or `path` (a local file, copied). `row_ids` is config `geo.row_ids`: a series
+    whose rows are already gene symbols (`symbol`) needs no platform annotation, and none is fetched."""
+    if row_ids not in ROW_IDS:
+        raise ConfigError(f"{accession}: geo.row_ids {row_ids!r} is not one of {', '.join(ROW_IDS)}")
     raw = Path(raw_dir)
     directory = matrix_directory(accession, base)
     names = choose_matrices(client.list_directory(directory), accession, platform, client.source_of(directory))
@@ -712,7 +728,7 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
     if platform:
         platforms = [platform]
     record: dict[str, Any] = {"source": "geo", "accession": accession, "platforms": platforms, "mirror": client.mirror,
-                              "rnaseq_counts": rnaseq_counts}
+                              "rnaseq_counts": rnaseq_counts, "row_ids": row_ids}
     if rnaseq_counts:
         page = ncbi_download_page_url(accession, ncbi_base)
         page_path = client.fetch(page, check_gzip=False)
@@ -723,6 +739,8 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
         urls += [page, counts.counts_url, counts.annotation_url]
         record["ncbi_counts"] = {"page": page, "page_sha256": file_digest(page_path), "counts": counts.counts_file,
                                  "annotation": counts.annotation_file, "species": counts.species, "build": counts.build}
+    elif row_ids == "symbol":
+        record["annotations"] = []
     else:
         record["annotations"] = [_platform_annotation(client, gpl, raw, base, query) for gpl in platforms]
         urls += [a["url"] for a in record["annotations"]]
