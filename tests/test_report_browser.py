@@ -80,12 +80,23 @@ def test_navigation_links_land_with_the_heading_visible(browser, workflow_run):
         page, _ = open_report(browser, report)
         targets = page.evaluate("() => Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'))")
         assert targets, f"{report}: no navigation links"
+        findings = page.evaluate("() => Array.from(document.querySelectorAll('a.finding')).map(a => a.getAttribute('href'))")
+        assert set(findings) <= set(targets), "every main finding links to a section of the report"
         nav_height = page.evaluate("() => document.querySelector('nav').getBoundingClientRect().height")
         for target in targets:
             page.click(f"nav a[href='{target}']")
             page.wait_for_timeout(50)
             top = page.evaluate(f"() => document.querySelector('{target} h2').getBoundingClientRect().top")
             assert nav_height - 1 <= top < VIEWPORT["height"], f"{report}: {target} heading at {top}px (bar {nav_height}px)"
+        page.close()
+
+
+def test_demo_figures_carry_the_simulated_mark(browser, workflow_run):
+    for report in reports(workflow_run):
+        page, _ = open_report(browser, report)
+        marks = page.evaluate("""() => Array.from(document.querySelectorAll('figure'))
+            .map(f => getComputedStyle(f, '::before').content)""")
+        assert marks and all(mark == '"SIMULATED"' for mark in marks), f"{report}: {marks[:3]}"
         page.close()
 
 

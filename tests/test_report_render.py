@@ -47,3 +47,13 @@ def test_group_difference_names_its_test_and_p() -> None:
     assert group_difference(three).startswith("Kruskal-Wallis p = ")
     assert group_difference([("tumor", np.array([1.0]))]) == "too few samples to compare"
     assert list(significance_marks(np.array([0.0005, 0.005, 0.04, 0.2]))) == ["***", "**", "*", ""]
+
+
+def test_main_findings_link_to_their_sections_and_simulated_figures_are_marked() -> None:
+    context = {k: "" for k in ("record", "checksums", "harmonisation", "software", "cohort_config", "config")}
+    sections = [Section(id="provenance", title="Provenance", template="provenance.html.j2", order=90,
+                        summary=["GPX4 higher in tumours"], context=context)]
+    page = render_report(sections, cohort="c", title="t", simulated=True)
+    assert '<a class="finding" href="#provenance">GPX4 higher in tumours</a>' in page
+    assert 'class="simulated-data"' in page and 'content: "SIMULATED"' in page
+    assert 'class="simulated-data"' not in render_report(sections, cohort="c", title="t", simulated=False)

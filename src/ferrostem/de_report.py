@@ -30,15 +30,20 @@ def volcano_figure(table: pd.DataFrame, alpha: float, title: str) -> plt.Figure:
     up = (data["log2FC"] > 0).to_numpy()
     colours = np.where(~sig, "#b3b6b7", np.where(up, TISSUE_COLOURS["tumor"], TISSUE_COLOURS["normal"]))
     ax.scatter(data["log2FC"], y, c=colours, s=5, alpha=.6, edgecolors="none", rasterized=True)
-    labels = []
+    labels, marked_x, marked_y = [], [], []
     for genes, colour, marker in ((FERROPTOSIS_CORE_REGULATORS, "#7d3c98", "o"), (STEMNESS_LABEL_MARKERS, "#d68910", "s")):
         present = data.index.intersection(list(genes))
         px, py = data.loc[present, "log2FC"], -np.log10(np.clip(data.loc[present, "pvalue"], 1e-300, None))
         ax.scatter(px, py, s=22, facecolors="none", edgecolors=colour, marker=marker, linewidths=1.1)
-        labels += [ax.text(gx, gy, gene, fontsize=7, color=colour) for gene, gx, gy in zip(present, px, py)]
+        # every core regulator is named; a stemness marker only when it is significant (the rest crowd y = 0)
+        named = [g for g in present if genes is FERROPTOSIS_CORE_REGULATORS or data.at[g, "padj"] < alpha]
+        labels += [ax.text(px[g], py[g], g, fontsize=7, color=colour) for g in named]
+        marked_x += list(px[named])
+        marked_y += list(py[named])
     if labels:
         # Labels of neighbouring regulators (GPX4, AIFM2, SLC3A2, ...) otherwise print over each other.
-        adjust_text(labels, ax=ax, arrowprops={"arrowstyle": "-", "color": "#7f8c8d", "lw": .5})
+        adjust_text(labels, x=marked_x, y=marked_y, ax=ax, expand=(1.3, 1.6), time_lim=2,
+                    arrowprops={"arrowstyle": "-", "color": "#7f8c8d", "lw": .5})
     ax.axvline(0, color="#555", lw=.5)
     ax.set_xlabel("log2 fold change (test / reference)")
     ax.set_ylabel("-log10 p-value")

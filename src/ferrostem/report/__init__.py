@@ -99,7 +99,7 @@ def render_report(sections: list[Section], *, cohort: str, title: str, simulated
     for section in ordered:
         body = env.get_template(f"sections/{section.template}").render(**section.context, section=section)
         rendered.append({"id": section.id, "title": section.title, "body": body, "warnings": section.warnings})
-    summary = [line for s in ordered for line in s.summary]
+    summary = [{"text": line, "section": s.id} for s in ordered for line in s.summary]
     return show_at_half_size(env.get_template("report.html.j2").render(
         cohort=cohort, title=title, simulated=simulated, sections=rendered, summary=summary,
         script=(TEMPLATES / "static" / "tables.js").read_text(encoding="utf-8"),
