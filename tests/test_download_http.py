@@ -153,3 +153,47 @@ def test_unsafe_tar_members_are_refused(tmp_path: Path, name: str, kind: bytes):
     with pytest.raises(InputFormatError, match=r"https://api.example/data.*" + name.split("/")[-1]):
         gdc.extract_batch(client, archive, "https://api.example/data", {}, "https://api.example")
     assert not (tmp_path / "escape.txt").exists() and not list((tmp_path / "store").rglob("*escape*"))
+
+
+def test_progress_lines_give_files_bytes_rate_and_eta_at_intervals():
+    import io
+
+    from ferrostem.sources.http import ProgressReport
+
+    now = [0.0]
+    terminal = io.StringIO()
+    report = ProgressReport("GDC", files=4, total_bytes=400_000_000, interval=10, clock=lambda: now[0],
+                            terminal=terminal)
+    assert report.lines == ["GDC: starting, 4 files, 400.0 MB"]
+    now[0] = 5.0
+    report.add_bytes(50_000_000)  # before the interval: no line
+    assert len(report.lines) == 1
+    now[0] = 10.0
+    report.add_bytes(50_000_000)
+    report.add_files(1)
+    assert report.lines[1] == "GDC: 0/4 files, 100.0 MB of 400.0 MB (25%), 10.0 MB/s, ETA 30 s"
+    now[0] = 40.0
+    report.add_bytes(300_000_000)
+    report.add_files(3)
+    report.close()
+    assert report.lines[-1] == "GDC: 4/4 files, 400.0 MB of 400.0 MB (100%), 10.0 MB/s, done in 40 s"
+    # the terminal the job was started from (Snakemake's, or the cluster job's output) gets the same lines
+    assert terminal.getvalue().splitlines()[1] == "[ferrostem] " + report.lines[1]
+    quiet = ProgressReport("x.tsv.gz", files=None, total_bytes=10, interval=10, always=False, clock=lambda: 0.0,
+                           terminal=terminal)
+    quiet.add_bytes(10)
+    quiet.close()
+    assert quiet.lines == []  # a short single file stays silent
+
+
+def test_gdc_download_reports_progress_lines_in_a_log(tmp_path, demo_dir, caplog):
+    import logging
+
+    from ferrostem.download import download_cohort, settings
+
+    with caplog.at_level(logging.INFO, logger="ferrostem"):
+        download = settings({"mirror": str(demo_dir / "mirror"), "download": {"store": str(tmp_path / "store")}})
+        download_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True}, download, tmp_path / "raw")
+    lines = [r.getMessage() for r in caplog.records if r.name == "ferrostem.sources.http"]
+    assert lines[0].startswith("GDC: starting, 123 files, ")
+    assert lines[-1].startswith("GDC: 123/123 files, 83.3 MB of 83.3 MB (100%), ") and "done in" in lines[-1]
