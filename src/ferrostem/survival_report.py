@@ -547,6 +547,7 @@ def cohort_survival(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict
                     label: str, models: list[tuple[dict[str, Any], pd.DataFrame | None]]) -> CohortSurvival:
     """Every survival analysis of one cohort: scores, genes of interest and risk models, on every endpoint."""
     from .models import apply_risk_score, log2_expression
+    from .endpoints import requested_endpoints
     from .survival import SurvivalSettings, analyse_endpoint, available_endpoints
 
     settings = SurvivalSettings.from_config(block)
@@ -571,7 +572,7 @@ def cohort_survival(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict
         raw[entry["id"]] = applied.score
         info.loc[entry["id"], "category"] = "risk score (derived)"
         applied_models.append((entry, cv, applied))
-    endpoints, endpoint_notes = available_endpoints(obs, list(block.get("endpoints", ["OS", "DSS", "PFI", "DFI"])))
+    endpoints, endpoint_notes = available_endpoints(obs, requested_endpoints(block.get("endpoints", "all"), obs))
     notes.extend(endpoint_notes)
     if not endpoints:
         notes.append("no survival endpoint with data in this cohort: no survival analysis")
