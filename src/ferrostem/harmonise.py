@@ -332,7 +332,8 @@ def geo_survival_columns(samples: pd.DataFrame, mapping: Mapping[str, Any],
         columns[f"{declaration.name}.time"] = time * declaration.days_per_unit
         columns[declaration.name] = event
         known = time.notna() & event.notna()
-        records.append({**declaration.as_record(), "samples_with_data": int(known.sum()),
+        records.append({**declaration.as_record(), "time_column": str(time_raw.name), "event_column": str(status.name),
+                        "samples_with_data": int(known.sum()),
                         "events": int(event[known].sum()),
                         "status_values": sorted(set(text[status.notna()]) - {"", "nan", "na"})[:20],
                         "times_not_numbers": [str(i) for i in time.index[not_numbers]]})
@@ -343,18 +344,18 @@ def endpoint_notes(records: list[dict[str, Any]], source: Path | str) -> list[st
     """Report lines for the endpoint records of `geo_survival_columns`: no data, no events, times not numbers."""
     notes = []
     for record in records:
-        name, fields = record["name"], f"{record['time_field']!r} / {record['event_field']!r}"
+        name, fields = record["name"], f"{record['time_column']!r} / {record['event_column']!r}"
         if not record["samples_with_data"]:
             notes.append(f"{source}: endpoint {name} ({fields}): no sample has both a time and a status; "
                          "not analysed")
         elif not record["events"]:
             notes.append(f"{source}: endpoint {name}: no event among {record['samples_with_data']} samples: no "
-                         f"value of column {record['event_field']!r} is one of the event values "
+                         f"value of column {record['event_column']!r} is one of the event values "
                          f"{record['event_values']} (values found: {record['status_values']}); check "
                          f"{record['declared_in']} (event_values)")
         bad = record["times_not_numbers"]
         if bad:
-            notes.append(f"{source}: endpoint {name}: column {record['time_field']!r} holds no number for "
+            notes.append(f"{source}: endpoint {name}: column {record['time_column']!r} holds no number for "
                          f"{len(bad)} samples (set missing): {', '.join(bad[:10])}")
     return notes
 
