@@ -54,7 +54,8 @@ def rfs_cohort(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 def test_rfs_in_months_is_stored_in_days_and_recorded(rfs_cohort):
     adata, table = rfs_cohort
     obs = adata.obs
-    assert obs["RFS.time"].to_numpy() == pytest.approx(table.loc[obs.index, "Recurr months"].to_numpy() * DAYS_PER_MONTH)
+    months = table.loc[obs.index, "Recurr months"].to_numpy()
+    assert obs["RFS.time"].to_numpy() == pytest.approx(months * DAYS_PER_MONTH)
     assert (obs["RFS"] == table.loc[obs.index, "Recurr status"]).all()
     assert endpoint_names(obs) == ["OS", "RFS"]
     record = adata.uns["harmonisation"]["endpoints"]["RFS"]
@@ -134,7 +135,7 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
     assert not any("follow-up" in w for w in section.warnings)  # months declared as months: plausible
 
 
-def test_rfs_months_declared_as_days_is_flagged_with_its_key(demo_dir, tmp_path):
+def test_rfs_months_declared_as_days_is_flagged_with_its_key(demo_dir):
     from ferrostem.survival import follow_up_warnings
 
     table = _planted_rfs(demo_dir)
@@ -184,7 +185,8 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
     result = cohort_survival(without, scores, info, SURVIVAL_BLOCK, cohort="os_only", label="OS only",
                              models=[(entry, model.cv)])
     assert "risk model lasso_cox_rfs_rfs: endpoint RFS not available in os_only" in result.survival.warnings
-    with pytest.raises(CohortError, match=r"endpoint RFS: no RFS / RFS.time column in this cohort \(its endpoints: OS\)"):
+    with pytest.raises(CohortError,
+                       match=r"endpoint RFS: no RFS / RFS.time column in this cohort \(its endpoints: OS\)"):
         endpoint_frame(without.obs, "RFS")
 
 
@@ -214,14 +216,16 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     assert any(w.startswith("RFS: no events among ") and "every follow-up is censored" in w
                for w in result.survival.warnings)
     section = cohort_summary_section(censored, "c")
-    assert any(w.startswith("endpoint RFS: no event among the ") and "geo.endpoints.RFS" in w for w in section.warnings)
+    assert any(w.startswith("endpoint RFS: no event among the ") and "geo.endpoints.RFS" in w
+               for w in section.warnings)
 
 
 # --- declarations ---------------------------------------------------------------------------------
 
 def test_geo_endpoints_read_both_forms():
     geo = {"time_unit": "months", "fields": {"OS.time": "os months", "OS": "os status"}, "event_values": ["dead"],
-           "endpoints": {"RFS": {"time": "rfs days", "event": "rfs", "unit": "days"}, "TTR": {"time": "t", "event": "e"}}}
+           "endpoints": {"RFS": {"time": "rfs days", "event": "rfs", "unit": "days"},
+                         "TTR": {"time": "t", "event": "e"}}}
     declared = {d.name: d for d in geo_endpoints(geo, "cohorts.x")}
     assert list(declared) == ["OS", "RFS", "TTR"]
     assert declared["OS"].unit == "months" and declared["OS"].event_values == ("dead",)

@@ -74,15 +74,15 @@ def _depth_figure(adata: ad.AnnData) -> str:
 
 def _km_overview(tumours: pd.DataFrame, endpoints: list[str]) -> str | None:
     """One Kaplan-Meier curve per endpoint, all tumours; None below the minimum number of tumours."""
-    usable = [e for e in endpoints if not too_few_tumours(int((tumours[f"{e}.time"].notna() & tumours[e].notna()).sum()),
-                                                          "overview")]
+    known = {e: tumours[f"{e}.time"].notna() & tumours[e].notna() for e in endpoints}
+    usable = [e for e in endpoints if not too_few_tumours(int(known[e].sum()), "overview")]
     if not usable:
         return None
     fig, ax = new_figure(5.5, 4.0)
     for endpoint in usable:
-        mask = tumours[f"{endpoint}.time"].notna() & tumours[endpoint].notna()
-        KaplanMeierFitter(label=f"{endpoint} (n={int(mask.sum())}, {int(tumours.loc[mask, endpoint].sum())} events)").fit(
-            tumours.loc[mask, f"{endpoint}.time"] / 365.25, tumours.loc[mask, endpoint]).plot_survival_function(ax=ax)
+        data = tumours.loc[known[endpoint]]
+        fitter = KaplanMeierFitter(label=f"{endpoint} (n={len(data)}, {int(data[endpoint].sum())} events)")
+        fitter.fit(data[f"{endpoint}.time"] / 365.25, data[endpoint]).plot_survival_function(ax=ax)
     ax.set_xlabel("years")
     ax.set_ylabel("probability without the endpoint's event")
     ax.set_title(f"Kaplan-Meier estimate of the tumours: {', '.join(usable)}")
