@@ -133,6 +133,8 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
     assert any(f["caption"] == "Kaplan-Meier estimate of each survival endpoint (OS, RFS), all tumours."
                for f in section.context["figures"])
     assert not any("follow-up" in w for w in section.warnings)  # months declared as months: plausible
+    rules = section.context["harmonisation"]
+    assert "RFS times ('Recurr months', months)" in rules and "converted to days (x 30.44)" in rules
 
 
 def test_rfs_months_declared_as_days_is_flagged_with_its_key(demo_dir):
@@ -192,7 +194,7 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
 
 def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir):
     from ferrostem.harmonise import endpoint_notes, geo_survival_columns
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.summary import cohort_summary_section, harmonisation_table
     from ferrostem.survival_report import cohort_survival
 
     samples = pd.DataFrame({"Recurr months": ["10.5", "20", "n/a", "soon"], "Recurr status": ["0", "1", "1", "0"]},
@@ -206,6 +208,9 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
                "event values ['yes'] (values found: ['0', '1']); check geo.endpoints.DMFS (event_values)" in n
                for n in notes)
     assert any("column 'Recurr months' holds no number for 1 samples (set missing): GSM4" in n for n in notes)
+    rules = harmonisation_table({"endpoints": {r["name"]: r for r in records}}).set_index("what")
+    row = rules.loc["DMFS times that are not numbers ('Recurr months')"]
+    assert (row["rule"], row["count"], row["ids (first 10)"]) == ("set missing", 1, "GSM4")
 
     adata, _ = rfs_cohort
     censored = adata.copy()

@@ -13,7 +13,7 @@ import yaml
 from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
-from .endpoints import endpoint_names
+from .endpoints import TIME_UNIT_DAYS, endpoint_names
 from .models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
@@ -125,6 +125,14 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         missing.get("samples_dropped"))
     add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes",
         missing.get("values_imputed"))
+    endpoints = record.get("endpoints") or {}
+    for name, declared in (endpoints.items() if isinstance(endpoints, Mapping) else []):
+        unit, column = declared.get("unit", "days"), declared.get("time_column", declared.get("time_field"))
+        if unit in TIME_UNIT_DAYS and unit != "days":
+            add(f"{name} times ({column!r}, {unit})", f"converted to days (x {TIME_UNIT_DAYS[unit]:.4g})",
+                declared.get("samples_with_data"))
+        add(f"{name} times that are not numbers ({column!r})", "set missing",
+            len(declared.get("times_not_numbers") or []), declared.get("times_not_numbers"))
     return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
 
 
