@@ -137,6 +137,15 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
     assert "RFS times ('Recurr months', months)" in rules and "converted to days (x 30.44)" in rules
 
 
+def test_tcga_cohort_section_needs_no_declaration(demo_rnaseq):
+    from ferrostem.summary import cohort_summary_section
+
+    section = cohort_summary_section(demo_rnaseq, "demo")
+    table = section.context["endpoints"]
+    assert ">OS<" in table and ">GDC /cases (TCGAbiolinks OS convention) (days)<" in table
+    assert not any(f">{name}<" in table for name in ("DSS", "DFI", "PFI"))  # columns present, no data
+
+
 def test_rfs_months_declared_as_days_is_flagged_with_its_key(demo_dir):
     from ferrostem.survival import follow_up_warnings
 

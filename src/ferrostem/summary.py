@@ -155,18 +155,19 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         events = int(event[time.notna()].sum())
         endpoints.append({
             "endpoint": endpoint,
-            "time / event fields": (f"{record['time_field']} / {record['event_field']} ({record['unit']})"
-                                    if record else f"{endpoint}.time / {endpoint} (days)"),
+            "from (time / event, unit)": (f"{record['time_field']} / {record['event_field']} ({record['unit']})"
+                                          if record else f"{harmonisation.get('survival_source', 'source')} (days)"),
             "tumours with data": known, "events": events,
             "median follow-up (months)": f"{follow_up:.1f}" if np.isfinite(follow_up) else "not estimable",
         })
-        if not events:
+        # harmonisation already named a declared endpoint without any event (with the status values found)
+        if not events and (not record or record.get("events")):
             endpoint_warnings.append(f"endpoint {endpoint}: no event among the {known} tumours with data; it cannot "
                                      "be analysed" + (f" (check {record['declared_in']}: event field "
                                                       f"{record['event_field']!r}, event values "
                                                       f"{record['event_values']})" if record else ""))
     for name, record in declared.items():
-        if name not in {e["endpoint"] for e in endpoints}:
+        if name not in {e["endpoint"] for e in endpoints} and record.get("samples_with_data"):
             endpoint_warnings.append(f"endpoint {name} ({record.get('declared_in', '')}): no tumour has both a time "
                                      f"({record.get('time_field')!r}) and a status ({record.get('event_field')!r})")
     clinical = []
