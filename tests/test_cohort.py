@@ -103,15 +103,20 @@ def test_clinical_mismatch_warn_and_error():
 def test_geo_missing_key_lists_found_keys():
     samples = pd.DataFrame({"tissue": ["tumor"], "os months": [3.0]}, index=["GSM1"])
     with pytest.raises(ConfigError, match=r"'survival months'.*OS\.time.*keys found: \['tissue', 'os months'\]"):
-        geo_obs(samples, {"fields": {"OS.time": "survival months"}}, source="GSE1_series_matrix.txt.gz")
+        geo_obs(samples, {"fields": {"OS.time": "survival months", "OS": "tissue"}, "time_unit": "months"},
+                source="GSE1_series_matrix.txt.gz")
 
 
 def test_geo_survival_times_need_a_declared_unit():
-    samples = pd.DataFrame({"tissue": ["tumor"], "survival months": [3.0]}, index=["GSM1"])
+    samples = pd.DataFrame({"tissue": ["tumor"], "survival months": [3.0], "status": ["1"]}, index=["GSM1"])
+    fields = {"OS.time": "survival months", "OS": "status"}
     with pytest.raises(ConfigError, match=r"GSE1_series_matrix.txt.gz: geo.fields maps OS.time but geo.time_unit "
                                           r"is not set"):
-        geo_obs(samples, {"fields": {"OS.time": "survival months"}}, source="GSE1_series_matrix.txt.gz")
-    obs = geo_obs(samples, {"fields": {"OS.time": "survival months"}, "time_unit": "months"}, "GSE1")
+        geo_obs(samples, {"fields": fields}, source="GSE1_series_matrix.txt.gz")
+    # a time without its status (or the reverse) was silently an endpoint that is never analysed
+    with pytest.raises(ConfigError, match=r"GSE1: geo.fields maps OS.time but not OS: an endpoint needs both"):
+        geo_obs(samples, {"fields": {"OS.time": "survival months"}, "time_unit": "months"}, "GSE1")
+    obs = geo_obs(samples, {"fields": fields, "time_unit": "months"}, "GSE1")
     assert obs.at["GSM1", "OS.time"] == pytest.approx(3 * 365.25 / 12)
 
 

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from .config import settings_from_block
+from .endpoints import CDR_ENDPOINTS, survival_column_names
 from .errors import CohortError, ConfigError
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("OS", "DSS", "DFI", "PFI")
-SURVIVAL_COLUMNS = [c for e in ENDPOINTS for c in (e, f"{e}.time")]
+SURVIVAL_COLUMNS = [c for e in CDR_ENDPOINTS for c in (e, f"{e}.time")]
 OBS_COLUMNS = ["sample_id", "patient_id", "sample_type", "sample_type_code", "tissue", "age", "sex", "stage",
                "grade", *SURVIVAL_COLUMNS]
 _VERSION = re.compile(r"^(ENS[A-Z]*G\d+)\.\d+(_PAR_Y)?$")
@@ -275,7 +275,7 @@ def standard_obs(obs: pd.DataFrame) -> pd.DataFrame:
     for column in OBS_COLUMNS:
         if column not in obs.columns:
             obs[column] = np.nan if column in SURVIVAL_COLUMNS or column == "age" else pd.NA
-    for column in SURVIVAL_COLUMNS + ["age"]:
+    for column in dict.fromkeys(SURVIVAL_COLUMNS + survival_column_names(obs) + ["age"]):
         obs[column] = pd.to_numeric(obs[column], errors="coerce").astype(float)
     rest = [c for c in obs.columns if c not in OBS_COLUMNS]
     obs = obs[OBS_COLUMNS + rest]

@@ -163,6 +163,26 @@ def user_set_prefix(gmt: str | os.PathLike[str]) -> str:
     return f"user_{re.sub(r'[^0-9A-Za-z]+', '_', name).strip('_')}_"
 
 
+def _endpoint_errors(config: Mapping[str, Any]) -> list[str]:
+    """Each cohort's survival endpoints (a GEO cohort declares its own), and the LASSO-Cox training endpoint
+    against the endpoints its discovery cohort will have."""
+    from .endpoints import cohort_endpoint_names
+
+    messages, names = [], {}
+    for cohort_id, cohort in (config.get("cohorts") or {}).items():
+        try:
+            names[cohort_id] = cohort_endpoint_names(cohort, str(cohort_id))
+        except ConfigError as error:
+            messages.append(str(error))
+    lasso = (config.get("survival") or {}).get("lasso") or {}
+    discovery, endpoint = lasso.get("discovery"), lasso.get("endpoint", "OS")
+    if lasso.get("enabled") and discovery in names and endpoint not in names[discovery]:
+        messages.append(f"survival.lasso.endpoint = {endpoint!r}: the discovery cohort {discovery} has no such "
+                        f"endpoint (its endpoints: {', '.join(names[discovery]) or 'none'}); a GEO cohort declares "
+                        "its endpoints in geo.endpoints")
+    return messages
+
+
 def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | None = None) -> list[str]:
     """Rules a JSON Schema expresses badly: what each source needs, comparisons, catalogue ids.
 
@@ -178,6 +198,7 @@ def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | 
         if source != "geo" and cohort.get("geo"):
             messages.append(f"cohorts.{cohort_id}: 'geo' settings given for a {source!r} cohort")
         messages.extend(_comparison_errors(cohort_id, list(cohort.get("comparisons") or [])))
+    messages.extend(_endpoint_errors(config))
     if catalogue_ids is not None:
         messages.extend(_signature_errors(config, catalogue_ids))
     return messages

@@ -7,7 +7,8 @@ Raw layouts (what the download rules write, from the source or a mirror):
 - geo: <GSE>[-<GPL>]_series_matrix.txt.gz and <GPL>.annot.gz (or <GPL>.soft, the platform record from acc.cgi);
   RNA-seq series with `geo.rnaseq_counts`: <GSE>_raw_counts_<build>_NCBI.tsv.gz and Human.<build>.annot.tsv.gz
   (the names NCBI's download page links)
-TCGA cohorts (gdc or xena) can take OS/DSS/DFI/PFI from the TCGA-CDR table (`survival_source`).
+TCGA cohorts (gdc or xena) can take OS/DSS/DFI/PFI from the TCGA-CDR table (`survival_source`); a GEO cohort
+declares its own endpoints (any name: RFS, DMFS, ...; see endpoints.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .cohort import (
     resolve_missing,
     select_samples,
 )
+from .endpoints import geo_endpoints, uses_cdr
 from .errors import CohortError, ConfigError, InputFormatError
 from .files import file_digest
 from .sources import gdc, geo, xena
@@ -346,6 +348,58 @@ def other_tissue_rule(obs: pd.DataFrame, mapping: Mapping[str, Any],
     return (obs.loc[~other] if rule == "exclude" else obs), record, [warning]
 
 
+def geo_survival_columns(samples: pd.DataFrame, mapping: Mapping[str, Any],
+                         source: Path | str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """`<NAME>.time` (days) and `<NAME>` (1 = event, 0 = censored) for every endpoint the `geo` settings
+    declare (`endpoints.geo_endpoints`), with one record per endpoint: its declaration, the samples with
+    data and the events, and the times that are not numbers (set missing). An endpoint without a single
+    event is kept and noted: its status values are listed, as a wrong `event_values` is the usual cause."""
+    # no default unit (geo_endpoints refuses a time without one): months read as days shrink every
+    # follow-up thirty-fold, silently
+    declarations = geo_endpoints(mapping, str(source))
+    columns: dict[str, pd.Series] = {}
+    records = []
+    for declaration in declarations:
+        time_raw = _mapped_column(samples, declaration.time, f"{declaration.name}.time", source)
+        status = _mapped_column(samples, declaration.event, declaration.name, source)
+        time = pd.to_numeric(time_raw, errors="coerce")
+        not_numbers = time.isna() & time_raw.notna() & ~time_raw.astype(str).str.strip().str.lower().isin(
+            {"", "nan", "na", "n/a", "--"})
+        text = _event_text(status)
+        events = {v.lower() for v in declaration.event_values}
+        event = pd.Series(np.where(status.isna() | text.isin({"", "nan", "na"}), np.nan,
+                                   text.isin(events).astype(float)), index=samples.index)
+        columns[f"{declaration.name}.time"] = time * declaration.days_per_unit
+        columns[declaration.name] = event
+        known = time.notna() & event.notna()
+        records.append({**declaration.as_record(), "time_column": str(time_raw.name), "event_column": str(status.name),
+                        "samples_with_data": int(known.sum()),
+                        "events": int(event[known].sum()),
+                        "status_values": sorted(set(text[status.notna()]) - {"", "nan", "na"})[:20],
+                        "times_not_numbers": [str(i) for i in time.index[not_numbers]]})
+    return pd.DataFrame(columns, index=samples.index), records
+
+
+def endpoint_notes(records: list[dict[str, Any]], source: Path | str) -> list[str]:
+    """Report lines for the endpoint records of `geo_survival_columns`: no data, no events, times not numbers."""
+    notes = []
+    for record in records:
+        name, fields = record["name"], f"{record['time_column']!r} / {record['event_column']!r}"
+        if not record["samples_with_data"]:
+            notes.append(f"{source}: endpoint {name} ({fields}): no sample has both a time and a status; "
+                         "not analysed")
+        elif not record["events"]:
+            notes.append(f"{source}: endpoint {name}: no event among {record['samples_with_data']} samples: no "
+                         f"value of column {record['event_column']!r} is one of the event values "
+                         f"{record['event_values']} (values found: {record['status_values']}); check "
+                         f"{record['declared_in']} (event_values)")
+        bad = record["times_not_numbers"]
+        if bad:
+            notes.append(f"{source}: endpoint {name}: column {record['time_column']!r} holds no number for "
+                         f"{len(bad)} samples (set missing): {', '.join(bad[:10])}")
+    return notes
+
+
 def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | str) -> pd.DataFrame:
     """Sample sheet from GEO characteristics through the config mapping (GEO has no standard keys)."""
     fields: Mapping[str, str] = mapping.get("fields", {})
@@ -364,29 +418,16 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
         obs["tissue"] = "tumor"
     obs["sample_type"] = obs["tissue"].map(SAMPLE_TYPE_OF_TISSUE)
     obs["sample_type_code"] = obs["tissue"].map(SAMPLE_TYPE_CODE_OF_TISSUE)
-    # no default unit: a series in months read as days shrinks every follow-up thirty-fold, silently
-    unit = mapping.get("time_unit")
-    to_days = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
-    if unit is not None and unit not in to_days:
-        raise ConfigError(f"geo.time_unit {unit!r} is not one of {sorted(to_days)}")
-    events = {str(v).lower() for v in mapping.get("event_values", ["1", "dead", "deceased", "yes"])}
+    survival, _ = geo_survival_columns(samples, mapping, source)
     for column, key in fields.items():
-        if column in {"patient_id", "tissue"}:
+        if column in {"patient_id", "tissue"} or column in survival.columns:
             continue
         values = _mapped_column(samples, key, column, source)
-        if column.endswith(".time"):
-            if unit is None:
-                timed = [c for c in fields if c.endswith(".time")]
-                raise ConfigError(f"{source}: geo.fields maps {', '.join(timed)} but geo.time_unit is not set; state "
-                                  f"the unit of the survival times in the series ({', '.join(to_days)})")
-            obs[column] = pd.to_numeric(values, errors="coerce") * to_days[unit]
-        elif column in {"OS", "DSS", "DFI", "PFI"}:
-            text = _event_text(values)
-            obs[column] = np.where(values.isna() | text.isin({"", "nan", "na"}), np.nan, text.isin(events).astype(float))
-        elif column == "age":
+        if column == "age":
             obs[column] = pd.to_numeric(values, errors="coerce")
         else:
             obs[column] = values.astype("string").str.strip()
+    obs = obs.join(survival)
     if "stage" in obs.columns:
         obs["stage"] = obs["stage"].map(lambda v: None if pd.isna(v) else (v if str(v).startswith("Stage") else f"Stage {v}"))
     return obs
@@ -456,6 +497,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
     transformed, detected, scale_rule = resolve_scale(values, scale, bool(mapping.get("trust_declared_scale", False)),
                                                       _cohort_name(accession, label))
     log_values = np.log2(np.clip(values, 0, None) + 1.0) if transformed else values
+    source = matrices[0].name if table_path is None else f"{matrices[0].name} + {table_path.name}"
+    _, endpoint_records = geo_survival_columns(samples.loc[obs.index], mapping, source)
     var = pd.DataFrame({"gene_id": pd.NA, "symbol": genes.index.astype(str), "biotype": pd.NA})
     entrez = annotation.explode("symbols").drop_duplicates("symbols").set_index("symbols")["entrez"]
     var["entrez"] = entrez.reindex(genes.index).fillna("").astype(str).to_numpy()
@@ -471,6 +514,7 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
         warnings.append(f"the series' rows are gene symbols (geo.row_ids: symbol): no platform annotation used; "
                         f"{collapse.probes_in} rows gave {collapse.genes_out} genes (repeated symbols collapsed by "
                         f"harmonise.probe_collapse: {collapse.method})")
+    warnings += endpoint_notes(endpoint_records, source)
     if collapse.probes_matched_ignoring_case:
         warnings.append(f"{collapse.probes_matched_ignoring_case} probe ids matched the platform {platform} only "
                         "ignoring case (as GEO matches them)")
@@ -494,7 +538,8 @@ def load_geo_cohort(raw_dir: str | os.PathLike[str], accession: str, mapping: Ma
                      "log_transformed": transformed, "declared_scale": scale, "detected_scale": detected,
                      "scale_rule": scale_rule, "row_ids": row_ids, "other_tissue": other_tissue,
                      **_characteristics_record(series.characteristics_report),
-                     **({"sample_table": table_record} if table_record else {})}
+                     **({"sample_table": table_record} if table_record else {}),
+                     "endpoints": {r["name"]: r for r in endpoint_records}}
     return build_anndata(
         obs=obs,
         var=var,
@@ -542,6 +587,8 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
                                                            mapping, matrices[0])
     warnings += tissue_warnings
     shared = list(obs.index)
+    _, endpoint_records = geo_survival_columns(samples.loc[shared], mapping, matrices[0].name)
+    warnings += endpoint_notes(endpoint_records, matrices[0].name)
     info = annotation.reindex(table.index)
     genes = pd.DataFrame({"gene_id": table.index.to_numpy(), "gene_name": info["Symbol"].fillna("").to_numpy(),
                           "gene_type": info.get("GeneType", pd.Series("", index=info.index)).fillna("").to_numpy()})
@@ -575,6 +622,7 @@ def load_geo_rnaseq_cohort(raw_dir: str | os.PathLike[str], accession: str, mapp
         harmonisation={"rules": rules.__dict__, **report_dict(gene_report), "warnings": warnings,
                        "count_columns_not_in_series": [str(c) for c in not_in_series],
                        "series_samples_without_counts": without_counts, "other_tissue": other_tissue,
+                       "endpoints": {r["name"]: r for r in endpoint_records},
                        **({"sample_table": table_record} if table_record else {})},
     )
 
@@ -596,21 +644,6 @@ def ncbi_counts_files(raw: Path, accession: str) -> tuple[Path, Path, str, str]:
     if geo.counts_build(counts[0].name, accession) != build:
         raise InputFormatError(f"{raw}: {counts[0].name} and {annotations[0].name} are of different genome builds")
     return counts[0], annotations[0], species, build
-
-
-def uses_cdr(cohort: Mapping[str, Any]) -> bool:
-    """Whether a cohort takes its survival endpoints from the TCGA-CDR (`survival_source`: auto|cdr|source).
-
-    `auto` (the default) means: TCGA projects from gdc or xena do, simulated cohorts and GEO never.
-    """
-    choice = cohort.get("survival_source", "auto")
-    if cohort.get("source") not in {"gdc", "xena"} or choice == "source":
-        if choice == "cdr" and cohort.get("source") == "geo":
-            raise ConfigError("survival_source 'cdr' is for TCGA cohorts (gdc or xena), not GEO")
-        return False
-    if choice == "cdr":
-        return True
-    return str(cohort.get("project", "")).startswith("TCGA-") and not cohort.get("simulated", False)
 
 
 def harmonise_downloaded(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],

@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from .errors import ConfigError
+from .errors import CohortError, ConfigError
 from .files import atomic_write
 
 RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
@@ -134,6 +134,10 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
         raise ConfigError(f"survival.lasso: only {z.shape[1]} usable universe genes in the discovery cohort")
     x = z.to_numpy()
     event = np.asarray(event, dtype=bool)
+    if event.sum() < 2 or (~event).sum() < 2:
+        raise CohortError(f"survival.lasso: endpoint {endpoint} has {int(event.sum())} events and "
+                          f"{int((~event).sum())} censored samples in the discovery cohort; cross-validation "
+                          "needs at least 2 of each (choose another survival.lasso.endpoint)")
     y = Surv.from_arrays(event, np.asarray(time, dtype=float))
     path = CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio).fit(x, y)
     alphas = path.alphas_

@@ -13,6 +13,7 @@ import yaml
 from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
+from .endpoints import TIME_UNIT_DAYS, endpoint_names
 from .models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
@@ -71,16 +72,20 @@ def _depth_figure(adata: ad.AnnData) -> str:
     return figure_uri(fig)
 
 
-def _km_overview(adata: ad.AnnData) -> str | None:
-    tumours = adata.obs[adata.obs["tissue"].astype(str) == "tumor"]
-    mask = tumours["OS.time"].notna() & tumours["OS"].notna()
-    if too_few_tumours(int(mask.sum()), "overview"):
+def _km_overview(tumours: pd.DataFrame, endpoints: list[str]) -> str | None:
+    """One Kaplan-Meier curve per endpoint, all tumours; None below the minimum number of tumours."""
+    known = {e: tumours[f"{e}.time"].notna() & tumours[e].notna() for e in endpoints}
+    usable = [e for e in endpoints if not too_few_tumours(int(known[e].sum()), "overview")]
+    if not usable:
         return None
     fig, ax = new_figure(5.5, 4.0)
-    KaplanMeierFitter(label="all tumours").fit(tumours.loc[mask, "OS.time"] / 365.25, tumours.loc[mask, "OS"]).plot_survival_function(ax=ax)
+    for endpoint in usable:
+        data = tumours.loc[known[endpoint]]
+        fitter = KaplanMeierFitter(label=f"{endpoint} (n={len(data)}, {int(data[endpoint].sum())} events)")
+        fitter.fit(data[f"{endpoint}.time"] / 365.25, data[endpoint]).plot_survival_function(ax=ax)
     ax.set_xlabel("years")
-    ax.set_ylabel("overall survival")
-    ax.set_title("Overall survival of the cohort")
+    ax.set_ylabel("probability without the endpoint's event")
+    ax.set_title(f"Kaplan-Meier estimate of the tumours: {', '.join(usable)}")
     return figure_uri(fig)
 
 
@@ -124,6 +129,14 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         missing.get("samples_dropped"))
     add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes",
         missing.get("values_imputed"))
+    endpoints = record.get("endpoints") or {}
+    for name, declared in (endpoints.items() if isinstance(endpoints, Mapping) else []):
+        unit, column = declared.get("unit", "days"), declared.get("time_column", declared.get("time_field"))
+        if unit in TIME_UNIT_DAYS and unit != "days":
+            add(f"{name} times ({column!r}, {unit})", f"converted to days (x {TIME_UNIT_DAYS[unit]:.4g})",
+                declared.get("samples_with_data"))
+        add(f"{name} times that are not numbers ({column!r})", "set missing",
+            len(declared.get("times_not_numbers") or []), declared.get("times_not_numbers"))
     return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
 
 
@@ -132,16 +145,35 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
     obs = adata.obs
     by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
     tumours = obs[obs["tissue"].astype(str) == "tumor"]
+    harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
+    declared = harmonisation.get("endpoints") or {}
+    if not isinstance(declared, Mapping):
+        declared = {}
+    endpoint_warnings = []
     endpoints = []
-    for endpoint in ["OS", "DSS", "DFI", "PFI"]:
+    for endpoint in endpoint_names(tumours):
         time, event = tumours[f"{endpoint}.time"], tumours[endpoint]
         known = int((time.notna() & event.notna()).sum())
-        if known:
-            follow_up = median_follow_up_days(time, event) / (365.25 / 12)
-            endpoints.append({
-                "endpoint": endpoint, "tumours with data": known, "events": int(event.sum()),
-                "median follow-up (months)": f"{follow_up:.1f}" if np.isfinite(follow_up) else "not estimable",
-            })
+        follow_up = median_follow_up_days(time, event) / (365.25 / 12)
+        record = declared.get(endpoint) or {}
+        events = int(event[time.notna()].sum())
+        endpoints.append({
+            "endpoint": endpoint,
+            "from (time / event, unit)": (f"{record['time_field']} / {record['event_field']} ({record['unit']})"
+                                          if record else f"{harmonisation.get('survival_source', 'source')} (days)"),
+            "tumours with data": known, "events": events,
+            "median follow-up (months)": f"{follow_up:.1f}" if np.isfinite(follow_up) else "not estimable",
+        })
+        # harmonisation already named a declared endpoint without any event (with the status values found)
+        if not events and (not record or record.get("events")):
+            endpoint_warnings.append(f"endpoint {endpoint}: no event among the {known} tumours with data; it cannot "
+                                     "be analysed" + (f" (check {record['declared_in']}: event field "
+                                                      f"{record['event_field']!r}, event values "
+                                                      f"{record['event_values']})" if record else ""))
+    for name, record in declared.items():
+        if name not in {e["endpoint"] for e in endpoints} and record.get("samples_with_data"):
+            endpoint_warnings.append(f"endpoint {name} ({record.get('declared_in', '')}): no tumour has both a time "
+                                     f"({record.get('time_field')!r}) and a status ({record.get('event_field')!r})")
     clinical = []
     for column in ["sex", "stage", "grade"]:
         counts = tumours[column].astype(str).replace({"nan": "unknown", "None": "unknown", "<NA>": "unknown"}).value_counts()
@@ -149,11 +181,10 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
     if tumours["age"].notna().any():
         clinical.append({"variable": "age (years)", "levels": f"median {tumours['age'].median():.0f} "
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
-    harmonisation = uns_to_python(adata.uns.get("harmonisation", {}))
-    warnings = list(harmonisation.get("warnings", []))
+    warnings = list(harmonisation.get("warnings", [])) + endpoint_warnings
     rules_applied = rules_table(harmonisation.get("clinical_rules", {}))
     # a wrong time unit changes every survival result: shown in the cohort section and in the main findings
-    implausible_follow_up = follow_up_warnings(tumours, time_unit)
+    implausible_follow_up = follow_up_warnings(tumours, time_unit, declared)
     warnings.extend(implausible_follow_up)
     pca, pca_note = _pca_figure(adata)
     figures = [{"uri": pca, "caption": "Principal components of log2 expression, coloured by tissue."}] if pca else []
@@ -161,12 +192,13 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         warnings.append(pca_note)
     figures.append({"uri": _depth_figure(adata), "caption": "Sequencing depth per sample." if "counts" in adata.layers
                     else "Distribution of log2 intensities per sample."})
-    km = _km_overview(adata)
+    km = _km_overview(tumours, [e["endpoint"] for e in endpoints])
     few = too_few_tumours(len(tumours), "Kaplan-Meier overview of the tumours")
     if few:
         warnings.append(few)
     if km:
-        figures.append({"uri": km, "caption": "Kaplan-Meier estimate of overall survival, all tumours."})
+        figures.append({"uri": km, "caption": "Kaplan-Meier estimate of each survival endpoint "
+                        f"({', '.join(e['endpoint'] for e in endpoints)}), all tumours."})
     facts = {
         "label": label,
         "assay": adata.uns["assay"],
@@ -180,7 +212,7 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
     n_other = int((obs["tissue"] == "other").sum())  # geo.other_tissue: keep
     summary = [f"{label}: {n_tumour} tumour and {n_normal} normal samples"
                + (f" (and {n_other} of other tissue, neither)" if n_other else "") + f", {adata.n_vars:,} genes"
-               + (f", {endpoints[0]['events']} OS events" if endpoints else "") + "."]
+               + "".join(f", {e['events']} {e['endpoint']} events" for e in endpoints) + "."]
     summary = [f"Warning: {w}" for w in implausible_follow_up] + summary
     return Section(
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,

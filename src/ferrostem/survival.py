@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +38,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .endpoints import endpoint_names
 from .errors import CohortError, ConfigError
 
 DAYS_PER_YEAR = 365.25
-ENDPOINTS = ("OS", "DSS", "PFI", "DFI")
 COVARIATES = ("age", "stage", "sex")
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
 
@@ -70,6 +71,10 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     Samples with a missing time or status, or with zero or negative follow-up, are left out and counted in
     the warnings (a zero follow-up says nothing about survival and breaks risk sets at time 0).
     """
+    absent = [c for c in (endpoint, f"{endpoint}.time") if c not in obs.columns]
+    if absent:
+        raise CohortError(f"endpoint {endpoint}: no {' / '.join(absent)} column in this cohort (its endpoints: "
+                          f"{', '.join(endpoint_names(obs)) or 'none'})")
     time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
     event = pd.to_numeric(obs[endpoint], errors="coerce")
     known = event.dropna()
@@ -116,16 +121,21 @@ MIN_PLAUSIBLE_FOLLOW_UP_DAYS = 90.0
 MAX_PLAUSIBLE_FOLLOW_UP_YEARS = 50.0
 
 
-def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None) -> list[str]:
+def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None,
+                       declared: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
     """Warnings for endpoints whose median follow-up (days in `obs`) is implausible for the declared unit.
 
+    `declared`: the endpoint records of `uns["harmonisation"]["endpoints"]` (name -> unit and the config
+    key that declares it); an endpoint not in it is taken to be in `time_unit` (or the source's days).
     The reverse-KM median is used; when it is not estimable (no censoring), the median observed time.
     """
     warnings_: list[str] = []
-    declared = f"the declared time unit ({time_unit})" if time_unit else "the source's time unit (days)"
-    for endpoint in ENDPOINTS:
-        if endpoint not in obs.columns or f"{endpoint}.time" not in obs.columns:
-            continue
+    for endpoint in endpoint_names(obs):
+        record = (declared or {}).get(endpoint) or {}
+        unit = record.get("unit") or time_unit
+        declared_as = f"the declared time unit ({unit})" if unit else "the source's time unit (days)"
+        key = (f"{record['declared_in']}.unit" if str(record.get("declared_in", "")).startswith("geo.endpoints")
+               else "geo.time_unit")
         time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
         event = pd.to_numeric(obs[endpoint], errors="coerce")
         known = time.notna() & event.notna()
@@ -145,7 +155,7 @@ def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None) -> list[
         else:
             continue
         warnings_.append(f"{endpoint}: {what} is {median:.4g} days ({median / (DAYS_PER_YEAR / 12):.3g} months) "
-                         f"after conversion from {declared}; {problem} Check geo.time_unit against the series "
+                         f"after conversion from {declared_as}; {problem} Check {key} against the series "
                          "description; every time-dependent result depends on it.")
     return warnings_
 
@@ -720,6 +730,10 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     z = standardise(raw)
     empty = EndpointResult(endpoint, pd.DataFrame(), {}, {}, surv, pd.DataFrame(), [], notes)
     events = int(surv["event"].sum())
+    if len(surv) and not events:
+        empty.warnings.append(f"{endpoint}: no events among {len(surv)} samples (every follow-up is censored); "
+                              "endpoint not analysed. Check the endpoint's event field and event values")
+        return empty
     if len(surv) < 10 or events < settings.min_events:
         empty.warnings.append(f"{endpoint}: {len(surv)} samples with {events} events; at least 10 samples and "
                               f"{settings.min_events} events are needed; endpoint not analysed")

@@ -63,7 +63,7 @@ def forest_plot(table: pd.DataFrame, *, label: str = "score", hr: str = "hr", lo
 
 
 def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.ndarray, *, title: str,
-            note: str = "") -> str:
+            note: str = "", endpoint: str = "") -> str:
     """Kaplan-Meier curves per group (lifelines) with the numbers at risk under the plot, time in years."""
     from lifelines import KaplanMeierFitter
     from lifelines.plotting import add_at_risk_counts
@@ -83,7 +83,7 @@ def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.nda
     test = logrank_test(time_days, event, groups.to_numpy())
     ax.set_title(f"{title}\nlog-rank p = {_fmt_p(test.p)}{note}", fontsize=9)
     ax.set_xlabel("years")
-    ax.set_ylabel("survival probability")
+    ax.set_ylabel(f"{endpoint}: probability without event" if endpoint else "survival probability")
     ax.set_ylim(0, 1.05)
     if fitters:
         add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
@@ -204,18 +204,20 @@ def km_figures(result: EndpointResult, score: str, *, raw: pd.Series | None = No
     out: dict[str, Any] = {"score": score, "median": "", "tertiles": "", "cutpoint": "", "notes": []}
     groups = median_groups(values)
     if len(set(groups)) == 2:
-        out["median"] = km_plot(time, event, groups, title=f"{score}: median split ({result.endpoint})")
+        out["median"] = km_plot(time, event, groups, title=f"{score}: median split ({result.endpoint})",
+                                 endpoint=result.endpoint)
     else:
         out["notes"].append(f"{score}: no median split (more than half of the samples share the median value)")
     tertiles = tertile_groups(values)
     if tertiles.notna().all():
-        out["tertiles"] = km_plot(time, event, tertiles.astype(str).to_numpy(), title=f"{score}: tertiles ({result.endpoint})")
+        out["tertiles"] = km_plot(time, event, tertiles.astype(str).to_numpy(),
+                                  title=f"{score}: tertiles ({result.endpoint})", endpoint=result.endpoint)
     else:
         out["notes"].append(f"{score}: no tertiles (tied values make two tertile boundaries equal)")
     if raw is not None and np.isfinite(cutpoint):
         out["cutpoint"] = km_plot(time, event, np.where(raw.loc[frame.index] > cutpoint, "high", "low"),
                                   title=f"{score}: optimal cutpoint {cutpoint:.3g} ({result.endpoint})",
-                                  note=f" (uncorrected); corrected p = {_fmt_p(cutpoint_p)}")
+                                  note=f" (uncorrected); corrected p = {_fmt_p(cutpoint_p)}", endpoint=result.endpoint)
     elif raw is not None:
         out["notes"].append(f"{score}: no optimal cutpoint (no cut leaves both groups within the allowed sizes)")
     return out
@@ -499,7 +501,7 @@ def model_block(entry: dict[str, Any], cohort: str, result: EndpointResult, *, c
     frame = result.frame.dropna(subset=[score])
     block["km"] = km_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
                           np.where(frame[score] > frame[score].median(), "high", "low"),
-                          title=f"{entry['id']} in {cohort} ({result.endpoint})")
+                          title=f"{entry['id']} in {cohort} ({result.endpoint})", endpoint=result.endpoint)
     block["auc"] = auc_curve_plot(frame["time"].to_numpy(), frame["event"].to_numpy(),
                                   {score: fitted_risk(result, score)[result.frame[score].notna().to_numpy()]},
                                   title=f"{entry['id']} in {cohort}")
@@ -547,6 +549,7 @@ def cohort_survival(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict
                     label: str, models: list[tuple[dict[str, Any], pd.DataFrame | None]]) -> CohortSurvival:
     """Every survival analysis of one cohort: scores, genes of interest and risk models, on every endpoint."""
     from .models import apply_risk_score, log2_expression
+    from .endpoints import requested_endpoints
     from .survival import SurvivalSettings, analyse_endpoint, available_endpoints
 
     settings = SurvivalSettings.from_config(block)
@@ -571,7 +574,7 @@ def cohort_survival(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict
         raw[entry["id"]] = applied.score
         info.loc[entry["id"], "category"] = "risk score (derived)"
         applied_models.append((entry, cv, applied))
-    endpoints, endpoint_notes = available_endpoints(obs, list(block.get("endpoints", ["OS", "DSS", "PFI", "DFI"])))
+    endpoints, endpoint_notes = available_endpoints(obs, requested_endpoints(block.get("endpoints", "all"), obs))
     notes.extend(endpoint_notes)
     if not endpoints:
         notes.append("no survival endpoint with data in this cohort: no survival analysis")

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from ferrostem.config import catalogue_ids, validate_config  # noqa: E402
 from ferrostem.download import settings as download_settings  # noqa: E402
 from ferrostem.enrichment import collection_resources  # noqa: E402
-from ferrostem.harmonise import uses_cdr  # noqa: E402
+from ferrostem.endpoints import uses_cdr  # noqa: E402
 from ferrostem.resources import ResourcePlan, load_lock  # noqa: E402
 from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
 from ferrostem.sources.xena import CDR_DATASET  # noqa: E402

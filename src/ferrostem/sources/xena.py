@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from ..cohort import ENDPOINTS
+from ..endpoints import CDR_ENDPOINTS
 from ..errors import CohortError, InputFormatError
 from ..files import atomic_write
 from . import gdc
@@ -412,7 +412,7 @@ def read_cdr(path: str | os.PathLike[str], project: str | None = None) -> pd.Dat
         table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, compression=compression)
     except (UnicodeDecodeError, pd.errors.ParserError) as error:
         raise InputFormatError(f"{path}: not a readable TCGA-CDR table ({error})") from error
-    needed = ["_PATIENT", "cancer type abbreviation", *[c for e in ENDPOINTS for c in (e, f"{e}.time")]]
+    needed = ["_PATIENT", "cancer type abbreviation", *[c for e in CDR_ENDPOINTS for c in (e, f"{e}.time")]]
     missing = [c for c in needed if c not in table.columns]
     if missing:
         raise InputFormatError(f"{path}: not the TCGA-CDR survival table; missing columns {missing}")
