@@ -177,7 +177,10 @@ def start_cluster(root: Path, partition: str = "ferrotest", cpus: int = 4) -> Sl
         (root / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     cluster = SlurmCluster(root=root, partition=partition, cpus=cpus)
     user = getpass.getuser()
-    cluster.conf.write_text(slurm_conf(root, partition, cpus, memory_mb(), free_ports(2), user))
+    # memory is not a consumable resource here (CR_CPU) nor enforced (no cgroups), but sbatch refuses a job
+    # asking for more than the node declares: declare at least what the largest job rule asks for
+    memory = max(memory_mb(), 16000)
+    cluster.conf.write_text(slurm_conf(root, partition, cpus, memory, free_ports(2), user))
     write_srun_wrapper(root, cluster.conf)
 
     key = root / "munge" / "munge.key"
