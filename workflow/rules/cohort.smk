@@ -17,8 +17,12 @@ rule harmonise:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/harmonise/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/harmonise/{{cohort}}.tsv"
+    threads: 1
     resources:
         mem_mb=4000,
+        runtime=30,
     script:
         "../scripts/harmonise.py"
 

@@ -25,10 +25,13 @@ rule de:
     threads: config["de"]["threads"]
     priority: 10
     resources:
-        mem_mb=4000,
+        mem_mb=8000,
+        runtime=60,
     conda:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/de/{{cohort}}/{{comparison}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/de/{{cohort}}/{{comparison}}.tsv"
     script:
         "../scripts/de.py"

@@ -15,5 +15,11 @@ rule demo_data:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/demo_data.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/demo_data.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     script:
         "../scripts/demo_data.py"

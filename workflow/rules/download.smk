@@ -20,6 +20,8 @@ rule download_cohort:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/download/{{cohort}}.log",
+    # on the submitting node under a cluster executor: compute nodes often have no internet
+    localrule: True
     retries: 1
     cache: "omit-software"
     script:
@@ -37,6 +39,8 @@ rule download_cdr:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/download/tcga_cdr.log",
+    # on the submitting node under a cluster executor: compute nodes often have no internet
+    localrule: True
     cache: "omit-software"
     script:
         "../scripts/download_cdr.py"
@@ -54,6 +58,8 @@ rule fetch_resource:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/resources/{{resource}}/{{filename}}.log",
+    # on the submitting node under a cluster executor: compute nodes often have no internet
+    localrule: True
     wildcard_constraints:
         resource="|".join(RESOURCE_LOCK),
         filename="[^/]+",

@@ -31,9 +31,12 @@ rule enrichment:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=60,
     conda:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/enrichment/{{cohort}}/{{comparison}}.tsv"
     script:
         "../scripts/enrichment.py"

@@ -17,6 +17,8 @@ rule cohort_summary:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/cohort_summary/{{cohort}}.log",
+    # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
+    localrule: True
     script:
         "../scripts/cohort_summary.py"
 
@@ -37,5 +39,7 @@ rule report:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/report/{{cohort}}.log",
+    # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
+    localrule: True
     script:
         "../scripts/report.py"

@@ -50,7 +50,11 @@ rule signature_scores:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/signatures/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/signature_scores/{{cohort}}.tsv"
+    threads: 1
     resources:
         mem_mb=4000,
+        runtime=30,
     script:
         "../scripts/signatures.py"

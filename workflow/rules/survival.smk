@@ -31,6 +31,12 @@ if LASSO["enabled"]:
             "../../envs/ferrostem.yaml"
         log:
             f"{RESULTS}/logs/lasso_cox.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/lasso_cox.tsv"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
         script:
             "../scripts/lasso_cox.py"
 
@@ -59,8 +65,12 @@ rule survival:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/survival/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/survival/{{cohort}}.tsv"
+    threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=4000,
+        runtime=30,
     script:
         "../scripts/survival.py"
 
@@ -80,6 +90,12 @@ rule genes_of_interest:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/genes_of_interest/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/genes_of_interest/{{cohort}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     script:
         "../scripts/genes_of_interest.py"
 
@@ -102,5 +118,7 @@ rule survival_cross_cohort:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/survival_cross_cohort.log",
+    # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
+    localrule: True
     script:
         "../scripts/survival_cross_cohort.py"
