@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from ferrostem import survival as sv
 from ferrostem.errors import CohortError
@@ -78,6 +79,8 @@ def test_cutpoint_matches_r_maxstat(fixture_data, reference, score):
     assert cut.p_corrected == pytest.approx(ref(reference, "maxstat", score, "p_lausen92"), rel=0.01)
     assert cut.cutpoint == pytest.approx(ref(reference, "maxstat", score, "cutpoint"), rel=1e-6)
     assert cut.p_uncorrected < cut.p_corrected
+    # the uncorrected p belongs to the same maximally selected statistic
+    assert cut.p_uncorrected == pytest.approx(2 * stats.norm.sf(ref(reference, "maxstat", score, "statistic")), rel=0.02)
 
 
 @pytest.mark.parametrize("score", ["x1", "x2"])
@@ -427,3 +430,38 @@ def test_cohort_summary_with_fewer_than_five_tumours_says_so(demo_array, n_tumou
     keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(demo_array.obs_names[tissue == "tumor"][:n_tumours])
     section = cohort_summary_section(demo_array[keep].copy(), "few", time_unit="months")
     assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(section.warnings)
+
+
+def test_forest_rows_show_a_gene_once_with_its_kind():
+    from ferrostem.survival_report import forest_table
+
+    info = pd.DataFrame({"category": ["ferroptosis", "gene of interest", "ferroptosis", "ferroptosis"],
+                         "method": ["gene_panel", "", "gene_panel", "ssgsea"]},
+                        index=["ferroptosis_core_regulators__GPX4", "gene__GPX4", "cml_frg5_zhong2024__HMOX1",
+                               "wp4313_ferroptosis"])
+    ranked = pd.DataFrame({"score": ["ferroptosis_core_regulators__GPX4", "gene__GPX4", "wp4313_ferroptosis",
+                                     "cml_frg5_zhong2024__HMOX1"],
+                           "hr": [1.5, 1.5, 1.6, 1.4], "category": ["ferroptosis", "gene of interest", "ferroptosis",
+                                                                   "ferroptosis"]})
+    rows = forest_table(ranked, info)
+    assert rows["score"].tolist() == ["GPX4", "wp4313_ferroptosis", "HMOX1"]
+    assert rows["category"].tolist() == ["gene expression", "ferroptosis", "gene expression"]
+
+
+def test_km_panel_states_the_hr_and_the_cutpoint_p_of_one_statistic():
+    from ferrostem.survival_report import group_hr_text
+
+    rng = np.random.default_rng(3)
+    n = 200
+    high = rng.random(n) < 0.5
+    time = rng.exponential(np.where(high, 500, 1000))
+    event = np.ones(n)
+    groups = pd.Series(np.where(high, "high", "low"))
+    text = group_hr_text(time, event, groups)
+    hr = float(text.split()[4])
+    assert text.startswith("HR high vs low ") and 1.5 < hr < 2.8
+    tertiles = pd.Series(np.where(high, "high", np.where(rng.random(n) < 0.5, "mid", "low")))
+    assert group_hr_text(time, event, tertiles).startswith("HR high vs low ")
+    assert group_hr_text(time, event, pd.Series(["low"] * n)) == "HR not estimable"
+    cut = sv.maxstat_cutpoint(time, event, high.astype(float) + rng.normal(0, 0.1, n))
+    assert cut.p_uncorrected <= cut.p_corrected

@@ -10,8 +10,8 @@ import pandas as pd
 
 from .plots import figure_uri
 from .report import Section, table_html
-from .survival import (DAYS_PER_YEAR, EndpointResult, logrank_test, median_groups, random_effects_meta,
-                       tertile_groups)
+from .survival import (DAYS_PER_YEAR, EndpointResult, cox_univariate, logrank_test, median_groups,
+                       random_effects_meta, tertile_groups)
 
 import matplotlib.pyplot as plt  # noqa: E402  (ferrostem.plots selects the Agg backend first)
 
@@ -62,6 +62,22 @@ def forest_plot(table: pd.DataFrame, *, label: str = "score", hr: str = "hr", lo
     return figure_uri(fig)
 
 
+def group_hr_text(time_days: np.ndarray, event: np.ndarray, groups: pd.Series) -> str:
+    """'HR high vs low 1.84 (1.21-2.80)': Cox HR of the highest group against the lowest (tertiles: the outer
+    two), so that a KM panel says how large the difference is and not only whether there is one."""
+    present = [g for g in ("low", "mid", "high") if (groups == g).any()]
+    if len(present) < 2:
+        return "HR not estimable"
+    low, high = present[0], present[-1]
+    keep = groups.isin([low, high]).to_numpy()
+    indicator = pd.DataFrame({"high": (groups[keep] == high).astype(float).to_numpy()})
+    row = cox_univariate(np.asarray(time_days, dtype=float)[keep], np.asarray(event, dtype=float)[keep],
+                         indicator).iloc[0]
+    if not np.isfinite(row["hr"]):
+        return f"HR {high} vs {low} not estimable"
+    return f"HR {high} vs {low} {row['hr']:.2f} ({row['hr_lower']:.2f}-{row['hr_upper']:.2f})"
+
+
 def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.ndarray, *, title: str,
             note: str = "", endpoint: str = "") -> str:
     """Kaplan-Meier curves per group (lifelines) with the numbers at risk under the plot, time in years."""
@@ -81,7 +97,8 @@ def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.nda
                                    censor_styles={"ms": 4, "marker": "|"})
         fitters.append(kmf)
     test = logrank_test(time_days, event, groups.to_numpy())
-    ax.set_title(f"{title}\nlog-rank p = {_fmt_p(test.p)}{note}", fontsize=9)
+    p_text = note or f"log-rank p = {_fmt_p(test.p)}"
+    ax.set_title(f"{title}\n{group_hr_text(time_days, event, groups)}, {p_text}", fontsize=9)
     ax.set_xlabel("years")
     ax.set_ylabel(f"{endpoint}: probability without event" if endpoint else "survival probability")
     ax.set_ylim(0, 1.05)
@@ -179,6 +196,26 @@ def expression_plot(adata_expression: pd.DataFrame, tissue: pd.Series, patients:
 # Sections
 # --------------------------------------------------------------------------------------------------
 
+def single_gene(score: str, info: pd.DataFrame) -> str | None:
+    """The gene whose expression a score is (a gene-panel part, a gene of interest), else None."""
+    method = info["method"].get(score, "") if "method" in info.columns else ""
+    if "__" in score and (score.startswith("gene__") or method == "gene_panel"):
+        return score.split("__", 1)[1]
+    return None
+
+
+def forest_table(ranked: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a forest plot: one per score, a gene's expression once (panels of the catalogue and the genes
+    of interest give the same gene several score names and the same HR), labelled by its kind."""
+    genes = ranked["score"].map(lambda score: single_gene(score, info))
+    rows = ranked.assign(_gene=genes)
+    rows = rows[rows["_gene"].isna() | ~rows.duplicated("_gene")].copy()
+    is_gene = rows["_gene"].notna()
+    rows.loc[is_gene, "score"] = rows.loc[is_gene, "_gene"]
+    rows.loc[is_gene, "category"] = "gene expression"
+    return rows.drop(columns="_gene")
+
+
 def results_table(result: EndpointResult, info: pd.DataFrame) -> pd.DataFrame:
     table = result.table.copy()
     table["category"] = table["score"].map(info["category"]).fillna("")
@@ -193,7 +230,7 @@ def fitted_risk(result: EndpointResult, score: str) -> np.ndarray:
 
 
 def km_figures(result: EndpointResult, score: str, *, raw: pd.Series | None = None, cutpoint: float = np.nan,
-               cutpoint_p: float = np.nan) -> dict[str, Any]:
+               cutpoint_p: float = np.nan, cutpoint_p_uncorrected: float = np.nan) -> dict[str, Any]:
     """Kaplan-Meier curves by median split, tertiles and the optimal cutpoint of one score.
 
     Every key is present (empty when the split cannot be made, with the reason in `notes`): tied values
@@ -217,7 +254,8 @@ def km_figures(result: EndpointResult, score: str, *, raw: pd.Series | None = No
     if raw is not None and np.isfinite(cutpoint):
         out["cutpoint"] = km_plot(time, event, np.where(raw.loc[frame.index] > cutpoint, "high", "low"),
                                   title=f"{score}: optimal cutpoint {cutpoint:.3g} ({result.endpoint})",
-                                  note=f" (uncorrected); corrected p = {_fmt_p(cutpoint_p)}", endpoint=result.endpoint)
+                                  note=(f"max-stat p = {_fmt_p(cutpoint_p_uncorrected)} uncorrected, "
+                                        f"{_fmt_p(cutpoint_p)} corrected"), endpoint=result.endpoint)
     elif raw is not None:
         out["notes"].append(f"{score}: no optimal cutpoint (no cut leaves both groups within the allowed sizes)")
     return out
@@ -239,9 +277,10 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
             best = ranked.iloc[0]
             summary.append(f"{cohort_label}, {result.endpoint}: {len(significant)} of {len(table)} scores prognostic "
                            f"at FDR < 0.05; strongest {best['score']} HR {_fmt_hr(best)} per SD, p = {_fmt_p(best['p_wald'])}")
-        forest_uni = forest_plot(ranked.head(forest_rows), title=f"Univariate Cox, {result.endpoint} (top {min(forest_rows, len(ranked))} by p)",
+        forest = forest_table(ranked, info).head(forest_rows)
+        forest_uni = forest_plot(forest, title=f"Univariate Cox, {result.endpoint} (top {len(forest)} by p)",
                                  colour_by="category")
-        mv = table.dropna(subset=["mv_hr"]).sort_values("mv_p").head(forest_rows)
+        mv = forest_table(table.dropna(subset=["mv_hr"]).sort_values("mv_p"), info).head(forest_rows)
         forest_mv = forest_plot(mv, hr="mv_hr", lower="mv_hr_lower", upper="mv_hr_upper", p="mv_p",
                                 title=f"Multivariable Cox adjusted for {', '.join(result.covariates.columns)}",
                                 colour_by="category") if len(mv) else ""
@@ -249,7 +288,8 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
         by_score = ranked.set_index("score")
         for score in by_score.index[:top]:
             km.append(km_figures(result, score, raw=raw_scores[score], cutpoint=by_score.at[score, "cutpoint"],
-                                 cutpoint_p=by_score.at[score, "cutpoint_p"]))
+                                 cutpoint_p=by_score.at[score, "cutpoint_p"],
+                                 cutpoint_p_uncorrected=by_score.at[score, "cutpoint_p_uncorrected"]))
         not_analysed = table[table["not_analysed"].astype(str) != ""][["score", "not_analysed"]] \
             if "not_analysed" in table.columns else pd.DataFrame()
         auc_names = list(ranked["score"].head(top))
