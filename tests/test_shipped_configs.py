@@ -74,8 +74,6 @@ def assert_whole_analysis_planned(config: dict, labels: dict[str, str], edges: s
     assert len(jobs_of(labels, "de")) == len(jobs_of(labels, "enrichment")) == n_comparisons
     for job in jobs_of(labels, "enrichment"):
         assert any(rule_of(labels[up]) == "de" for up, down in edges if down == job)
-    for job in jobs_of(labels, "signature_scores"):
-        assert not {rule_of(labels[up]) for up in ancestors(job, edges)} & {"de", "enrichment"}
     if len(cohorts) > 1:  # the cross-cohort page waits for every cohort's survival table
         [cross] = jobs_of(labels, "survival_cross_cohort")
         assert set(jobs_of(labels, "survival")) <= {up for up, down in edges if down == cross}
