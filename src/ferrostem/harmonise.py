@@ -282,6 +282,19 @@ def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Pat
     return samples[column]
 
 
+def _time_values(values: pd.Series, key: str, column: str, unit: str, source: Path | str) -> pd.Series:
+    """Survival times as numbers; a cell that is neither a number nor a missing-value spelling (e.g. "12 months",
+    "3,5") is an error naming it, since reading it as missing would drop the sample from survival silently."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip().str.lower()
+    bad = numbers.isna() & values.notna() & ~text.isin(geo.MISSING_CELLS)
+    if bad.any():
+        examples = ", ".join(f"{sample}: {values[sample]!r}" for sample in bad.index[bad][:5])
+        raise InputFormatError(f"{source}: column {key!r} ({column}) holds {int(bad.sum())} value(s) that are not a "
+                               f"number of {unit} (geo.time_unit), e.g. {examples}")
+    return numbers
+
+
 def _event_text(values: pd.Series) -> pd.Series:
     """Status cells as text to compare with `event_values`: a numeric column with missing cells is float, so
     1.0 is written "1" (else it would never equal the event value "1")."""
@@ -330,7 +343,9 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
     unit = mapping.get("time_unit")
     to_days = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
     if unit is not None and unit not in to_days:
-        raise ConfigError(f"geo.time_unit {unit!r} is not one of {sorted(to_days)}")
+        timed = ", ".join(f"{c} ({k!r})" for c, k in fields.items() if c.endswith(".time")) or "no time column"
+        raise ConfigError(f"{source}: geo.time_unit {unit!r} (for {timed}) is not understood; use one of "
+                          f"{', '.join(to_days)}")
     events = {str(v).lower() for v in mapping.get("event_values", ["1", "dead", "deceased", "yes"])}
     for column, key in fields.items():
         if column in {"patient_id", "tissue"}:
@@ -341,10 +356,17 @@ def geo_obs(samples: pd.DataFrame, mapping: Mapping[str, Any], source: Path | st
                 timed = [c for c in fields if c.endswith(".time")]
                 raise ConfigError(f"{source}: geo.fields maps {', '.join(timed)} but geo.time_unit is not set; state "
                                   f"the unit of the survival times in the series ({', '.join(to_days)})")
-            obs[column] = pd.to_numeric(values, errors="coerce") * to_days[unit]
+            obs[column] = _time_values(values, key, column, unit, source) * to_days[unit]
         elif column in {"OS", "DSS", "DFI", "PFI"}:
             text = _event_text(values)
-            obs[column] = np.where(values.isna() | text.isin({"", "nan", "na"}), np.nan, text.isin(events).astype(float))
+            missing = values.isna() | text.isin(geo.MISSING_CELLS)
+            obs[column] = np.where(missing, np.nan, text.isin(events).astype(float))
+            if obs[column].notna().any() and not (obs[column] == 1).any():
+                # every sample censored is far likelier a wrong event_values than a cohort without a death
+                found = sorted(set(text[obs[column].notna()]))
+                raise ConfigError(f"{source}: column {key!r} ({column}) has no event: none of its values "
+                                  f"{found[:10]} is in geo.event_values {sorted(events)}; set geo.event_values to "
+                                  f"the value(s) that mean an event, or leave {column} unmapped")
         elif column == "age":
             obs[column] = pd.to_numeric(values, errors="coerce")
         else:
