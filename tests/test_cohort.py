@@ -120,6 +120,49 @@ def test_geo_survival_times_need_a_declared_unit():
     assert obs.at["GSM1", "OS.time"] == pytest.approx(3 * 365.25 / 12)
 
 
+SUPPLEMENT_SOURCE = "GSE1_series_matrix.txt.gz + GSE1_Extra_Supplement.txt.gz"
+
+
+def test_geo_time_unit_not_understood_names_the_key():
+    samples = pd.DataFrame({"Survival months": [3.0, 5.0], "Survival status": [1, 0]}, index=["GSM1", "GSM2"])
+    mapping = {"fields": {"OS.time": "Survival months", "OS": "Survival status"}, "time_unit": "fortnights"}
+    with pytest.raises(ConfigError, match=r"time_unit = 'fortnights' is not understood; use one of days, weeks"):
+        geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
+
+
+def test_geo_time_cells_with_units_are_named_not_dropped():
+    # "12 months" read as missing would drop the sample from every survival analysis without a word
+    samples = pd.DataFrame({"Survival months": ["10.5", "12 months", "NA", ""], "Survival status": ["1", "0", "0", "1"]},
+                           index=["GSM1", "GSM2", "GSM3", "GSM4"])
+    mapping = {"fields": {"OS.time": "survival months", "OS": "survival status"}, "time_unit": "months",
+               "event_values": ["1"]}
+    with pytest.raises(InputFormatError, match=r"GSE1_Extra_Supplement.txt.gz: column 'survival months' \(OS.time\) "
+                                               r"holds 1 value\(s\) that are not a number of months"
+                                               r".*GSM2: '12 months'"):
+        geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
+    samples.loc["GSM2", "Survival months"] = "12"
+    obs = geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
+    assert obs["OS.time"].round(2).tolist()[:2] == [319.59, 365.25] and obs["OS.time"].iloc[2:].isna().all()
+
+
+def test_geo_endpoint_without_events_names_file_column_and_values():
+    # the supplement says Dead/Alive, the config expects "1": every sample would silently be censored
+    samples = pd.DataFrame({"Survival status": ["Dead", "Alive", "NA"], "Survival months": [1, 2, 3]},
+                           index=["GSM1", "GSM2", "GSM3"])
+    mapping = {"fields": {"OS": "Survival status", "OS.time": "Survival months"}, "event_values": ["1"],
+               "time_unit": "months"}
+    with pytest.raises(ConfigError, match=r"GSE1_Extra_Supplement.txt.gz: column 'Survival status' \(OS\) "
+                                          r"has no event: none of its values \['alive', 'dead'\] "
+                                          r"is in the event_values \['1'\] of geo.fields"):
+        geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
+    obs = geo_obs(samples, {**mapping, "event_values": ["dead"]}, SUPPLEMENT_SOURCE)
+    assert obs["OS"].tolist()[:2] == [1.0, 0.0] and np.isnan(obs["OS"].iloc[2])
+    unknown = samples.assign(**{"Survival status": ["NA", "", "n/a"]})  # no status at all: not an error
+    assert geo_obs(unknown, mapping, SUPPLEMENT_SOURCE)["OS"].isna().all()
+    censored = samples.assign(**{"Survival status": ["0", "0", "NA"]})  # only censoring codes: kept (and noted)
+    assert geo_obs(censored, mapping, SUPPLEMENT_SOURCE)["OS"].tolist()[:2] == [0.0, 0.0]
+
+
 def test_geo_unknown_tissue_value():
     samples = pd.DataFrame({"tissue": ["tumor", "cirrhosis"]}, index=["GSM1", "GSM2"])
     mapping = {"fields": {"tissue": "tissue"}, "tumor_values": ["tumor"], "normal_values": ["normal"]}

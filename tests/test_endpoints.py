@@ -206,20 +206,27 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     from ferrostem.summary import cohort_summary_section, harmonisation_table
     from ferrostem.survival_report import cohort_survival
 
-    samples = pd.DataFrame({"Recurr months": ["10.5", "20", "n/a", "soon"], "Recurr status": ["0", "1", "1", "0"]},
-                           index=["GSM1", "GSM2", "GSM3", "GSM4"])
+    from ferrostem.errors import ConfigError, InputFormatError
+
     geo = {"endpoints": {"DMFS": {"time": "recurr months", "event": "recurr status", "unit": "months",
                                   "event_values": ["yes"]}}}
+    # a time that is not a number, and statuses that are events under another spelling, stop the run
+    bad_time = pd.DataFrame({"Recurr months": ["10.5", "soon"], "Recurr status": ["0", "0"]}, index=["GSM1", "GSM4"])
+    with pytest.raises(InputFormatError, match=r"S.txt: column 'recurr months' \(DMFS.time\) holds 1 value.*GSM4: 'soon'"):
+        geo_survival_columns(bad_time, geo, "S.txt")
+    spelled = pd.DataFrame({"Recurr months": ["10.5", "20"], "Recurr status": ["0", "1"]}, index=["GSM1", "GSM2"])
+    with pytest.raises(ConfigError, match=r"column 'recurr status' \(DMFS\) has no event: none of its values "
+                                          r"\['0', '1'\] is in the event_values \['yes'\] of geo.endpoints.DMFS"):
+        geo_survival_columns(spelled, geo, "S.txt")
+    # only censoring codes: truly no event; kept and noted
+    samples = pd.DataFrame({"Recurr months": ["10.5", "20", "n/a"], "Recurr status": ["0", "0", "0"]},
+                           index=["GSM1", "GSM2", "GSM3"])
     columns, records = geo_survival_columns(samples, geo, "S.txt")
-    assert columns["DMFS"].tolist()[:2] == [0.0, 0.0] and np.isnan(columns["DMFS.time"].iloc[3])
+    assert columns["DMFS"].tolist() == [0.0, 0.0, 0.0] and np.isnan(columns["DMFS.time"].iloc[2])
     notes = endpoint_notes(records, "S.txt")
     assert any("S.txt: endpoint DMFS: no event among 2 samples: no value of column 'Recurr status' is one of the "
-               "event values ['yes'] (values found: ['0', '1']); check geo.endpoints.DMFS (event_values)" in n
+               "event values ['yes'] (values found: ['0']); check geo.endpoints.DMFS (event_values)" in n
                for n in notes)
-    assert any("column 'Recurr months' holds no number for 1 samples (set missing): GSM4" in n for n in notes)
-    rules = harmonisation_table({"endpoints": {r["name"]: r for r in records}}).set_index("what")
-    row = rules.loc["DMFS times that are not numbers ('Recurr months')"]
-    assert (row["rule"], row["count"], row["ids (first 10)"]) == ("set missing", 1, "GSM4")
 
     adata, _ = rfs_cohort
     censored = adata.copy()

@@ -289,6 +289,19 @@ def _mapped_column(samples: pd.DataFrame, key: str, field_name: str, source: Pat
     return samples[column]
 
 
+def _time_values(values: pd.Series, key: str, column: str, unit: str, source: Path | str) -> pd.Series:
+    """Survival times as numbers; a cell that is neither a number nor a missing-value spelling (e.g. "12 months",
+    "3,5") is an error naming it, since reading it as missing would drop the sample from survival silently."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    text = values.astype(str).str.strip().str.lower()
+    bad = numbers.isna() & values.notna() & ~text.isin(geo.MISSING_CELLS)
+    if bad.any():
+        examples = ", ".join(f"{sample}: {values[sample]!r}" for sample in bad.index[bad][:5])
+        raise InputFormatError(f"{source}: column {key!r} ({column}) holds {int(bad.sum())} value(s) that are not a "
+                               f"number of {unit} (geo.time_unit), e.g. {examples}")
+    return numbers
+
+
 def _event_text(values: pd.Series) -> pd.Series:
     """Status cells as text to compare with `event_values`: a numeric column with missing cells is float, so
     1.0 is written "1" (else it would never equal the event value "1")."""
@@ -348,12 +361,19 @@ def other_tissue_rule(obs: pd.DataFrame, mapping: Mapping[str, Any],
     return (obs.loc[~other] if rule == "exclude" else obs), record, [warning]
 
 
+# status values that mean "no event" in GEO tables: a column of only these may truly have no event; any other
+# value with no event among them means event_values does not match the column (Dead/Alive against "1")
+CENSORING_CODES = {"0", "0.0", "alive", "living", "censored", "no", "false"}
+
+
 def geo_survival_columns(samples: pd.DataFrame, mapping: Mapping[str, Any],
                          source: Path | str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """`<NAME>.time` (days) and `<NAME>` (1 = event, 0 = censored) for every endpoint the `geo` settings
     declare (`endpoints.geo_endpoints`), with one record per endpoint: its declaration, the samples with
-    data and the events, and the times that are not numbers (set missing). An endpoint without a single
-    event is kept and noted: its status values are listed, as a wrong `event_values` is the usual cause."""
+    data and the events. A time cell that is not a number (`12 months`) and a status column none of whose
+    values is an event while some are no censoring code either stop the run naming the file and column:
+    read as missing or as censored they would change every survival result without a word. An endpoint
+    whose statuses are all censoring codes is kept and noted."""
     # no default unit (geo_endpoints refuses a time without one): months read as days shrink every
     # follow-up thirty-fold, silently
     declarations = geo_endpoints(mapping, str(source))
@@ -362,26 +382,28 @@ def geo_survival_columns(samples: pd.DataFrame, mapping: Mapping[str, Any],
     for declaration in declarations:
         time_raw = _mapped_column(samples, declaration.time, f"{declaration.name}.time", source)
         status = _mapped_column(samples, declaration.event, declaration.name, source)
-        time = pd.to_numeric(time_raw, errors="coerce")
-        not_numbers = time.isna() & time_raw.notna() & ~time_raw.astype(str).str.strip().str.lower().isin(
-            {"", "nan", "na", "n/a", "--"})
+        time = _time_values(time_raw, declaration.time, f"{declaration.name}.time", declaration.unit, source)
         text = _event_text(status)
         events = {v.lower() for v in declaration.event_values}
-        event = pd.Series(np.where(status.isna() | text.isin({"", "nan", "na"}), np.nan,
-                                   text.isin(events).astype(float)), index=samples.index)
+        missing = status.isna() | text.isin(geo.MISSING_CELLS)
+        event = pd.Series(np.where(missing, np.nan, text.isin(events).astype(float)), index=samples.index)
+        found = sorted(set(text[~missing]))
+        if event.notna().any() and not (event == 1).any() and set(found) - CENSORING_CODES:
+            raise ConfigError(f"{source}: column {declaration.event!r} ({declaration.name}) has no event: none of its "
+                              f"values {found[:10]} is in the event_values {sorted(events)} of "
+                              f"{declaration.declared_in}; set event_values to the value(s) that mean an event")
         columns[f"{declaration.name}.time"] = time * declaration.days_per_unit
         columns[declaration.name] = event
         known = time.notna() & event.notna()
         records.append({**declaration.as_record(), "time_column": str(time_raw.name), "event_column": str(status.name),
                         "samples_with_data": int(known.sum()),
                         "events": int(event[known].sum()),
-                        "status_values": sorted(set(text[status.notna()]) - {"", "nan", "na"})[:20],
-                        "times_not_numbers": [str(i) for i in time.index[not_numbers]]})
+                        "status_values": found[:20]})
     return pd.DataFrame(columns, index=samples.index), records
 
 
 def endpoint_notes(records: list[dict[str, Any]], source: Path | str) -> list[str]:
-    """Report lines for the endpoint records of `geo_survival_columns`: no data, no events, times not numbers."""
+    """Report lines for the endpoint records of `geo_survival_columns`: no data, no events."""
     notes = []
     for record in records:
         name, fields = record["name"], f"{record['time_column']!r} / {record['event_column']!r}"
@@ -393,10 +415,6 @@ def endpoint_notes(records: list[dict[str, Any]], source: Path | str) -> list[st
                          f"value of column {record['event_column']!r} is one of the event values "
                          f"{record['event_values']} (values found: {record['status_values']}); check "
                          f"{record['declared_in']} (event_values)")
-        bad = record["times_not_numbers"]
-        if bad:
-            notes.append(f"{source}: endpoint {name}: column {record['time_column']!r} holds no number for "
-                         f"{len(bad)} samples (set missing): {', '.join(bad[:10])}")
     return notes
 
 

@@ -135,8 +135,6 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
         if unit in TIME_UNIT_DAYS and unit != "days":
             add(f"{name} times ({column!r}, {unit})", f"converted to days (x {TIME_UNIT_DAYS[unit]:.4g})",
                 declared.get("samples_with_data"))
-        add(f"{name} times that are not numbers ({column!r})", "set missing",
-            len(declared.get("times_not_numbers") or []), declared.get("times_not_numbers"))
     return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
 
 
