@@ -269,7 +269,14 @@ def test_gse14520_replica_harmonised_from_matrix_supplement_and_acc_cgi(replica_
     html = _html(replica_run, "gse14520")
     assert EXTRA_ROW in html and planted["without_row"] in html
     assert "GSE14520_Extra_Supplement.txt.gz" in html
-    assert _endpoint_rows(html) == {"OS": (planted["tumours"], planted["events"])}  # Recurr* is not mapped (RFS)
+    # both endpoints of the shipped config, from the supplement: OS and recurrence-free survival (Recurr*)
+    rows = _endpoint_rows(html)
+    assert rows["OS"] == (planted["tumours"], planted["events"])
+    tumours_with_row = [s for s in with_row if cohort.obs.at[s, "tissue"] == "tumor"]
+    assert rows["RFS"] == (rows["OS"][0], int(supplement.loc[tumours_with_row, "Recurr status"].sum()))
+    assert set(rows) == {"OS", "RFS"}
+    assert np.allclose(cohort.obs.loc[with_row, "RFS.time"],
+                       supplement.loc[with_row, "Recurr months"].to_numpy() * 365.25 / 12)
     assert "characteristics key spellings [&#39;tissue&#39;, &#39;Tissue&#39;] were merged" in html
     assert "characteristics key &#39;note&#39; appears more than once in 1 sample(s)" in html
     assert f"{len(planted['samples']) - 1} samples matched" in html
@@ -292,7 +299,7 @@ def test_de_finds_the_planted_genes_in_both_cohorts(replica_run):
 def test_survival_tables_give_the_planted_direction(replica_run):
     cdr = replica_run["cdr"]
     counted = cdr[cdr["Redaction"] != "Redacted"]
-    for cohort, endpoints in (("replica_tcga", ["OS", "DSS", "DFI", "PFI"]), ("gse14520", ["OS"])):
+    for cohort, endpoints in (("replica_tcga", ["OS", "DSS", "DFI", "PFI"]), ("gse14520", ["OS", "RFS"])):
         table = pd.read_csv(replica_run["dir"] / cohort / "survival/survival.tsv", sep="\t")
         assert sorted(table["endpoint"].unique()) == sorted(endpoints), cohort
         rows = table.set_index(["score", "endpoint"])
@@ -315,7 +322,7 @@ def test_cross_cohort_page_pools_both_cohorts(replica_run):
     assert row["meta_hr"] > 1 and row["meta_p"] < 0.05
     pooled = sorted([row["hr_replica_tcga"], row["hr_gse14520"]])
     assert pooled[0] <= row["meta_hr"] <= pooled[1]
-    assert set(meta["endpoint"]) == {"OS"}  # only OS is in both cohorts
+    assert set(meta.loc[meta["cohorts"] >= 2, "endpoint"]) == {"OS"}  # only OS is in both cohorts
     html = (replica_run["dir"] / "cross_cohort/report.html").read_text()
     assert "replica_tcga" in html and "gse14520" in html and "ferroptosis_core_resistance" in html
 
