@@ -80,11 +80,24 @@ def _weighted_gram(weights: np.ndarray, outer: np.ndarray, p: int) -> np.ndarray
     return (weights.T @ outer).reshape(-1, p, p)
 
 
-def nb_nll_per_gene(counts: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Negative log-likelihood of NB(mu, alpha) summed over samples, one value per gene (column)."""
+def nb_log_binomial_sums(counts: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """sum_j [lgamma(y_j + 1/a) - lgamma(y_j + 1) - lgamma(1/a)] per gene: the part of the NB log-likelihood
+    that does not depend on the mean (computed once per IRLS fit, not once per iteration)."""
     r = 1.0 / alpha
-    log_binom = special.gammaln(counts + r) - special.gammaln(counts + 1) - special.gammaln(r)
-    return -(log_binom - r * np.log1p(alpha * mu) + counts * (np.log(mu) - np.log(r + mu))).sum(axis=0)
+    n = counts.shape[0]
+    return (special.gammaln(counts + r) - special.gammaln(counts + 1)).sum(axis=0) - n * special.gammaln(r)
+
+
+def nb_nll_per_gene(counts: np.ndarray, mu: np.ndarray, alpha: np.ndarray,
+                    log_binomial_sums: np.ndarray | None = None) -> np.ndarray:
+    """Negative log-likelihood of NB(mu, alpha) summed over samples, one value per gene (column)."""
+    if log_binomial_sums is None:
+        log_binomial_sums = nb_log_binomial_sums(counts, alpha)
+    r = 1.0 / alpha
+    log_term = np.log1p(alpha * mu)
+    # y (log mu - log(r + mu)) = y (log(mu a) - log(1 + mu a))
+    return -(log_binomial_sums - r * log_term.sum(axis=0)
+             + (counts * (np.log(mu) + np.log(alpha) - log_term)).sum(axis=0))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -125,6 +138,7 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
         beta_init = beta.copy()
         mu = np.maximum(np.exp(design @ beta.T + log_sf), min_mu)
         dev = np.full(genes, 1000.0)
+        binomial_sums = nb_log_binomial_sums(y, alpha)
         active = np.ones(genes, dtype=bool)
         failed = np.zeros(genes, dtype=bool)
         iteration = 0
@@ -147,7 +161,7 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
                 continue
             beta[idx] = beta_hat
             mu[:, idx] = np.maximum(np.exp(design @ beta_hat.T + log_sf), min_mu)
-            new_dev = 2.0 * nb_nll_per_gene(y[:, idx], mu[:, idx], alpha[idx])
+            new_dev = 2.0 * nb_nll_per_gene(y[:, idx], mu[:, idx], alpha[idx], binomial_sums[idx])
             ratio = np.abs(new_dev - dev[idx]) / (np.abs(new_dev) + 0.1)
             dev[idx] = new_dev
             active[idx[ratio <= beta_tol]] = False
@@ -417,8 +431,25 @@ class LinearModelMuInference(DefaultInference):
         return np.maximum(size_factors[:, None] * (design_matrix @ coefficients), min_mu)
 
 
+def rough_dispersions(normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:
+    """DESeq2's roughDispEstimate (PyDESeq2's fit_rough_dispersions) with one QR for all genes.
+
+    sum_j ((y - m)^2 - m) / m^2 / (n - p), m = max(1, least-squares fit of the normalised counts).
+    """
+    design = np.asarray(design_matrix, dtype=float)
+    n, p = design.shape
+    if n == p:
+        raise ValueError("as many samples as design columns: no replicates to estimate the dispersion")
+    q, _ = np.linalg.qr(design)
+    fitted = np.maximum(q @ (q.T @ normed_counts), 1.0)
+    return np.maximum((((normed_counts - fitted) ** 2 - fitted) / fitted ** 2).sum(axis=0) / (n - p), 0.0)
+
+
 class BatchedInference(LinearModelMuInference):
     """All four per-gene steps of PyDESeq2's inference done in gene blocks (see the module docstring)."""
+
+    def fit_rough_dispersions(self, normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return rough_dispersions(normed_counts, design_matrix)
 
     map_start: np.ndarray | None = None  # R's dispInit for the MAP search, set by BatchedDeseqDataSet
 
@@ -517,6 +548,14 @@ class BatchedDeseqDataSet(DeseqDataSet):
             super()._refit_without_outliers()
         finally:
             pydeseq2_dds.DeseqDataSet = original
+        # R's refit re-runs estimateDispersionsMAP, so the 2-SD outlier flag follows the refitted estimates
+        refitted = self.var.get("refitted", pd.Series(False, index=self.var_names)).to_numpy(dtype=bool)
+        if refitted.any():
+            genewise = self.var["genewise_dispersions"].to_numpy()[refitted]
+            trend = self.var["fitted_dispersions"].to_numpy()[refitted]
+            flags = self.var["_outlier_genes"].to_numpy(dtype=bool).copy()
+            flags[refitted] = np.log(genewise) > np.log(trend) + 2 * np.sqrt(self.uns["_squared_logres"])
+            self.var["_outlier_genes"] = flags
 
     def _fit_parametric_dispersion_trend(self, vst: bool = False) -> None:
         name = "vst_genewise_dispersions" if vst else "genewise_dispersions"
