@@ -5,8 +5,10 @@ covariates. `prepare_design` checks, before anything is fitted, that both groups
 covariates exist and are not confounded with the group, and that the design has residual degrees of
 freedom; every failure names the comparison, the column and the samples at fault.
 
-The method follows the cohort's declared scale (`uns['assay']`): RNA-seq counts go to PyDESeq2
-(Love, Huber & Anders, Genome Biol 2014; Muzellec et al., Bioinformatics 2023), log-scale arrays to
+The method follows the cohort's declared scale (`uns['assay']`): RNA-seq counts go to DESeq2 as run by
+PyDESeq2's pipeline (Love, Huber & Anders, Genome Biol 2014; Muzellec et al., Bioinformatics 2023), with
+its per-gene fits either batched over all genes with DESeq2's own rules (`de.engine: vectorised`, the
+default; `deseq2_batched`) or PyDESeq2's own (`pydeseq2`); log-scale arrays to
 limma's lmFit/eBayes moderated t (Smyth, Stat Appl Genet Mol Biol 2004) as ported by `inmoose`.
 Giving log values to DESeq2 or raw counts to the linear model is refused (`check_counts`, `check_log_scale`).
 """
@@ -32,6 +34,7 @@ RESULT_COLUMNS = ["gene_id", "symbol", "baseMean", "log2FC", "lfcSE", "stat", "p
 GROUP = "group"  # design-frame names are ours, so user column names (spaces, dots) never reach a formula
 PAIR = "pair"
 ENGINES = ("vectorised", "pydeseq2")
+ENGINE_LABELS = {"vectorised": "vectorised engine, DESeq2's rules", "pydeseq2": "PyDESeq2 per-gene engine"}
 
 
 class DesignError(ConfigError):
@@ -464,7 +467,8 @@ def differential_expression(adata: ad.AnnData, comparison: Comparison, settings:
                                                n_cpus=n_cpus, engine=settings.engine)
         details = {"prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
                    "genes_removed_by_prefilter": int((~keep).sum()),
-                   "independent_filtering": "DESeq2 (PyDESeq2): padj NA for genes below the optimal baseMean threshold",
+                   "independent_filtering": f"DESeq2 ({ENGINE_LABELS[settings.engine]}): padj NA for genes below the "
+                                            "optimal baseMean threshold",
                    "lfc_shrink": settings.lfc_shrink, "engine": settings.engine,
                    "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())]}
         scale = "DESeq2 variance-stabilising transformation (design-aware)"
