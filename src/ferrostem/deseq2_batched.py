@@ -12,18 +12,18 @@ PyDESeq2's own (already vectorised) code; the trend fit follows DESeq2's `estima
 
 Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
 
-- NB GLM: `fitNbinomGLMs` / `fitBeta` IRLS with ridge 1e-6 on the natural-log coefficients, start from
+- NB GLM: `fitNbinomGLMs` / `fitBeta` IRLS with ridge 1e-6 / log(2)^2 (natural-log scale), start from
   the least-squares fit of log(y/s + 0.1), stop when |dev - dev_old| / (|dev| + 0.1) < beta_tol, hat
   diagonals of W^1/2 X (X'WX + ridge)^-1 X' W^1/2 at the final mean (paper, "Wald test" and "Cook's distance").
 - Dispersions: `fitDisp` maximises the Cox-Reid adjusted profile log-likelihood
-  l(a) - 1/2 log det(X'WX), W = mu / (1 + a mu), in log a over [log 1e-8, log max(10, n)] (paper, equation 6;
-  `estimateDispersionsGeneEst`), and for the MAP estimate adds the log-normal prior
-  -(log a - log a_trend)^2 / (2 s^2) (paper, equation 7; `estimateDispersionsMAP`). Here: Newton steps in
-  log a with analytic first and second derivatives, step-halving so the objective never increases, and
-  the bounds as a projection; a gene that does not converge goes to PyDESeq2's per-gene optimiser (and its
-  grid search), as DESeq2 falls back to `fitDispGrid`.
-- Wald test: covariance (X'WX + ridge)^-1 X'WX (X'WX + ridge)^-1 of `fitBeta`, statistic beta / SE, two-sided
-  normal p (`nbinomWaldTest`).
+  l(a) - 1/2 log det(X'WX), W = mu / (1 + a mu), over log a (paper, equation 6; `estimateDispersionsGeneEst`),
+  and for the MAP estimate adds the log-normal prior -(log a - log a_trend)^2 / (2 s^2) (paper, equation 7;
+  `estimateDispersionsMAP`). DESeq2's Armijo line search is run for all genes of a block in lock-step
+  with its constants, start values, stopping rules and grid fallback (`_line_search`, `_grid_search`,
+  `batched_alpha_mle`), so the estimates are R's (which stop short of the optimum for high-count genes),
+  not a tighter optimum.
+- Wald test: covariance (X'WX + ridge)^-1 X'WX (X'WX + ridge)^-1 of `fitBeta` with W at max(mu, 0.5),
+  statistic beta / SE, two-sided normal p (`nbinomWaldTest`).
 - Trend: `parametricDispersionFit` (gamma-family GLM with identity link of the gene-wise dispersions on
   1/baseMean, genes with gene-wise dispersion > 100 x minDisp only, refitted without genes whose ratio to
   the curve is outside [1e-4, 15], until sum(log(coef/old)^2) < 1e-6, at most 10 rounds; failure if a
@@ -34,7 +34,6 @@ Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,8 +46,6 @@ from pydeseq2.dds import DeseqDataSet
 from pydeseq2.default_inference import DefaultInference
 from scipy import special
 from scipy.stats import norm
-
-log = logging.getLogger(__name__)
 
 # fitNbinomGLMs: lambda = 1e-6 per column on the log2 scale, given to fitBeta as lambda / log(2)^2 (natural log)
 LOG2_TO_LN_RIDGE = 1.0 / np.log(2) ** 2
@@ -135,7 +132,6 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
             beta = np.zeros((genes, p))
             with np.errstate(divide="ignore"):
                 beta[:, 0] = np.log(y / size_factors[:, None]).mean(axis=0)
-        beta_init = beta.copy()
         mu = np.maximum(np.exp(design @ beta.T + log_sf), min_mu)
         dev = np.full(genes, 1000.0)
         binomial_sums = nb_log_binomial_sums(y, alpha)
@@ -171,7 +167,6 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
                 counts=y[:, j], size_factors=size_factors, design_matrix=design, disp=alpha[j], min_mu=min_mu,
                 beta_tol=beta_tol, min_beta=min_beta, max_beta=max_beta, maxiter=maxiter)
             mu[:, j] = np.maximum(size_factors * np.exp(design @ beta[j]), min_mu)
-        del beta_init
         w = mu / (1.0 + mu * alpha)
         inverse = np.linalg.inv(_weighted_gram(w, outer, p) + ridge)
         hat = np.einsum("ip,gpq,iq->ig", design, inverse, design) * w
@@ -448,10 +443,11 @@ def rough_dispersions(normed_counts: np.ndarray, design_matrix: np.ndarray) -> n
 class BatchedInference(LinearModelMuInference):
     """All four per-gene steps of PyDESeq2's inference done in gene blocks (see the module docstring)."""
 
-    def fit_rough_dispersions(self, normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        return rough_dispersions(normed_counts, design_matrix)
-
     map_start: np.ndarray | None = None  # R's dispInit for the MAP search, set by BatchedDeseqDataSet
+
+    def fit_rough_dispersions(  # type: ignore[override]
+            self, normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:
+        return rough_dispersions(normed_counts, design_matrix)
 
     def irls(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray, disp: np.ndarray,
              min_mu: float, beta_tol: float, min_beta: float = -30, max_beta: float = 30,
