@@ -98,6 +98,9 @@ def test_vectorised_engine_matches_r_reference_to_its_own_rules(shared_reference
     np.testing.assert_allclose(table["padj"], r["padj"], rtol=1e-5)
     r_vst = _read_r(single / "r_vst_with_design.csv").T.loc[vst.index, vst.columns]
     np.testing.assert_allclose(vst.to_numpy(), r_vst.to_numpy(), atol=1e-5)
+    unfiltered, _, _ = run_deseq2(counts, plan, n_cpus=1, engine="vectorised", independent_filter=False, vst=False)
+    r_unfiltered = _read_r(single / "r_test_res_no_independent_filtering.csv").loc[unfiltered.index]
+    np.testing.assert_allclose(unfiltered["padj"], r_unfiltered["padj"], rtol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------------
