@@ -5,8 +5,10 @@ covariates. `prepare_design` checks, before anything is fitted, that both groups
 covariates exist and are not confounded with the group, and that the design has residual degrees of
 freedom; every failure names the comparison, the column and the samples at fault.
 
-The method follows the cohort's declared scale (`uns['assay']`): RNA-seq counts go to PyDESeq2
-(Love, Huber & Anders, Genome Biol 2014; Muzellec et al., Bioinformatics 2023), log-scale arrays to
+The method follows the cohort's declared scale (`uns['assay']`): RNA-seq counts go to DESeq2 as run by
+PyDESeq2's pipeline (Love, Huber & Anders, Genome Biol 2014; Muzellec et al., Bioinformatics 2023), with
+its per-gene fits either batched over all genes with DESeq2's own rules (`de.engine: vectorised`, the
+default; `deseq2_batched`) or PyDESeq2's own (`pydeseq2`); log-scale arrays to
 limma's lmFit/eBayes moderated t (Smyth, Stat Appl Genet Mol Biol 2004) as ported by `inmoose`.
 Giving log values to DESeq2 or raw counts to the linear model is refused (`check_counts`, `check_log_scale`).
 """
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["gene_id", "symbol", "baseMean", "log2FC", "lfcSE", "stat", "pvalue", "padj"]
 GROUP = "group"  # design-frame names are ours, so user column names (spaces, dots) never reach a formula
 PAIR = "pair"
+ENGINES = ("vectorised", "pydeseq2")
+ENGINE_LABELS = {"vectorised": "vectorised engine, DESeq2's rules", "pydeseq2": "PyDESeq2 per-gene engine"}
 
 
 class DesignError(ConfigError):
@@ -52,6 +56,11 @@ class DESettings:
     min_group_size: int = 2
     top_genes: int = 40  # heatmap of the top DE genes
     threads: int = 4  # PyDESeq2 workers per DE job; the rule passes min(threads, --cores) as n_cpus
+    engine: Literal["vectorised", "pydeseq2"] = "vectorised"  # DESeq2 fits for all genes at once, or per gene
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"de.engine: {self.engine!r} is not one of {list(ENGINES)}")
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> DESettings:
@@ -303,39 +312,32 @@ class DEResult:
 
 def run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float = 0.05, lfc_shrink: bool = False,
                n_cpus: int = 1, independent_filter: bool = True, vst: bool = True,
-               size_factors_fit_type: str = "ratio") -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
-    """PyDESeq2 on samples x genes counts: size factors, dispersions, Wald test, BH with independent filtering.
+               size_factors_fit_type: str = "ratio", engine: str = "vectorised"
+               ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+    """DESeq2 on samples x genes counts: size factors, dispersions, Wald test, BH with independent filtering.
 
-    `n_cpus` is PyDESeq2's inference parallelism (joblib/loky memory-maps the matrix instead of copying it to
-    workers); `low_memory` drops intermediate layers. Returns the results (index = genes), fitted quantities
-    (size factors, dispersions) and the VST (blind=False: design-aware trend, as the DESeq2 vignette advises
-    for downstream plots) or None.
+    `engine` "vectorised" runs PyDESeq2's pipeline with every per-gene fit done for all genes at once
+    (`deseq2_batched`); "pydeseq2" is PyDESeq2's own per-gene path (joblib/loky workers, `n_cpus`). Both
+    drop intermediate layers (`low_memory`). Returns the results (index = genes), fitted quantities (size
+    factors, dispersions) and the VST (blind=False: design-aware trend, as the DESeq2 vignette advises for
+    downstream plots) or None.
     """
     from threadpoolctl import threadpool_limits
 
+    if engine not in ENGINES:
+        raise ConfigError(f"de.engine: {engine!r} is not one of {list(ENGINES)}")
     # PyDESeq2 fits each gene with many tiny L-BFGS-B problems; a multi-threaded BLAS makes each of them
-    # several times slower (thread start-up per call), so BLAS runs single-threaded and parallelism comes
-    # from the n_cpus joblib workers alone.
+    # several times slower (thread start-up per call), and the batched engine runs its gene blocks on
+    # n_cpus threads itself: BLAS runs single-threaded on both paths.
     with threadpool_limits(limits=1, user_api="blas"):
         return _run_deseq2(counts, plan, alpha=alpha, lfc_shrink=lfc_shrink, n_cpus=n_cpus,
-                           independent_filter=independent_filter, vst=vst, size_factors_fit_type=size_factors_fit_type)
+                           independent_filter=independent_filter, vst=vst, size_factors_fit_type=size_factors_fit_type,
+                           engine=engine)
 
 
 def linear_model_inference(n_cpus: int) -> Any:
-    """PyDESeq2's DefaultInference with the initial means of all genes fitted in one least-squares solve.
-
-    PyDESeq2 fits `fit_lin_mu` gene by gene (a scikit-learn LinearRegression per gene, a quarter of a DE job's
-    time); DESeq2's `linearModelMu` (Love, Huber & Anders 2014) is one matrix product, and so is this: the same
-    estimate, mu = s * X (X'X)^-1 X' (y / s) clipped at min_mu, for every gene at once.
-    """
-    from pydeseq2.default_inference import DefaultInference
-
-    class LinearModelMuInference(DefaultInference):
-        def lin_reg_mu(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray,
-                       min_mu: float) -> np.ndarray:
-            normalised = counts / size_factors[:, None]
-            coefficients, *_ = np.linalg.lstsq(np.asarray(design_matrix, dtype=float), normalised, rcond=None)
-            return np.maximum(size_factors[:, None] * (design_matrix @ coefficients), min_mu)
+    """PyDESeq2's DefaultInference with the initial means of all genes fitted in one least-squares solve."""
+    from .deseq2_batched import LinearModelMuInference
 
     return LinearModelMuInference(n_cpus=n_cpus)
 
@@ -356,16 +358,21 @@ def _vst_with_design(dds: Any) -> np.ndarray:
 
 
 def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shrink: bool, n_cpus: int,
-                independent_filter: bool, vst: bool, size_factors_fit_type: str
+                independent_filter: bool, vst: bool, size_factors_fit_type: str, engine: str
                 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
+    from .deseq2_batched import BatchedDeseqDataSet, BatchedInference
+
     counts = counts.loc[plan.samples]
-    inference = linear_model_inference(n_cpus)
-    dds = DeseqDataSet(counts=counts.astype(np.int64), metadata=plan.frame.astype({GROUP: str}),
-                       design=plan.matrix, refit_cooks=True, inference=inference, quiet=True,
-                       low_memory=True, size_factors_fit_type=size_factors_fit_type)
+    if engine == "vectorised":
+        inference, dataset = BatchedInference(n_cpus=n_cpus), BatchedDeseqDataSet
+    else:
+        inference, dataset = linear_model_inference(n_cpus), DeseqDataSet
+    dds = dataset(counts=counts.astype(np.int64), metadata=plan.frame.astype({GROUP: str}),
+                  design=plan.matrix, refit_cooks=True, inference=inference, quiet=True,
+                  low_memory=True, size_factors_fit_type=size_factors_fit_type)
     dds.deseq2()
     contrast = np.zeros(plan.matrix.shape[1])
     contrast[list(plan.matrix.columns).index(plan.group_coefficient)] = 1.0
@@ -380,8 +387,15 @@ def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shr
         table["log2FC"] = stats.results_df["log2FoldChange"]
         table["lfcSE"] = stats.results_df["lfcSE"]
         table["log2FC_unshrunk"] = unshrunk
-    fitted = {"size_factors": pd.Series(np.asarray(dds.obs["size_factors"]), index=counts.index),
-              "dispersions": pd.Series(np.asarray(dds.var["dispersions"]), index=counts.columns)}
+    per_gene = {"dispersions": "dispersions", "genewise_dispersions": "genewise_dispersions",
+                "trend_dispersions": "fitted_dispersions", "dispersion_outlier": "_outlier_genes",
+                "refitted": "refitted"}
+    fitted: dict[str, Any] = {"size_factors": pd.Series(np.asarray(dds.obs["size_factors"]), index=counts.index)}
+    fitted.update({key: pd.Series(np.asarray(dds.var[column]), index=counts.columns)
+                   for key, column in per_gene.items() if column in dds.var})
+    if "trend_coeffs" in dds.uns:
+        fitted["trend_coefficients"] = [float(c) for c in dds.uns["trend_coeffs"]]
+    fitted["prior_dispersion_variance"] = float(np.asarray(dds.uns["prior_disp_var"]))
     vst_frame = None
     if vst:
         vst_frame = pd.DataFrame(_vst_with_design(dds), index=counts.index, columns=counts.columns)
@@ -450,11 +464,12 @@ def differential_expression(adata: ad.AnnData, comparison: Comparison, settings:
         frame = pd.DataFrame(counts[:, keep], index=plan.samples, columns=symbols[keep])
         del counts
         table, fitted, expression = run_deseq2(frame, plan, alpha=settings.alpha, lfc_shrink=settings.lfc_shrink,
-                                               n_cpus=n_cpus)
+                                               n_cpus=n_cpus, engine=settings.engine)
         details = {"prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
                    "genes_removed_by_prefilter": int((~keep).sum()),
-                   "independent_filtering": "DESeq2 (PyDESeq2): padj NA for genes below the optimal baseMean threshold",
-                   "lfc_shrink": settings.lfc_shrink,
+                   "independent_filtering": f"DESeq2 ({ENGINE_LABELS[settings.engine]}): padj NA for genes below the "
+                                            "optimal baseMean threshold",
+                   "lfc_shrink": settings.lfc_shrink, "engine": settings.engine,
                    "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())]}
         scale = "DESeq2 variance-stabilising transformation (design-aware)"
     else:
