@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .de import GROUP, DEResult
+from .de import ENGINE_LABELS, GROUP, DEResult
 from .enrichment import EnrichmentResult, EnrichmentSettings
 from .genesets import FERROPTOSIS_CORE_REGULATORS
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
@@ -129,7 +129,8 @@ def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, s
     title = f"{comparison.test} vs {comparison.reference}"
     groups = plan.frame[GROUP].astype(str).reindex(result.expression.index)
     summary = result.summary(alpha)
-    method_name = {"deseq2": "PyDESeq2 (negative binomial GLM, Wald test)",
+    engine = ENGINE_LABELS[summary.get("engine", "vectorised")]
+    method_name = {"deseq2": f"DESeq2 negative binomial GLM, Wald test ({engine})",
                    "limma": "limma lmFit/eBayes moderated t (inmoose)"}[result.method]
     ranked = table.dropna(subset=["padj"]).sort_values(["padj", "pvalue"])
     top = ranked[ranked["padj"] < alpha].head(top_genes).index.tolist() or ranked.head(top_genes).index.tolist()
