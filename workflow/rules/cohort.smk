@@ -41,5 +41,7 @@ rule check_cohort:
         "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/check_cohort/{{cohort}}.log",
+    # seconds (reads obs, var and layer names only): on the submitting node, not a cluster job
+    localrule: True
     script:
         "../scripts/check_cohort.py"
