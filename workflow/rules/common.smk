@@ -140,8 +140,9 @@ def lasso_model_paths(wildcards):
 
 
 def survival_outputs():
-    """The cross-cohort survival page when several cohorts run."""
-    return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+    """The cross-cohort survival page when several cohorts run; the pan-cancer page when enabled."""
+    outputs = [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+    return outputs + ([f"{RESULTS}/pancancer/report.html"] if config["pancancer"]["enabled"] else [])
 
 
 # --- differential expression and enrichment ---------------------------------------------------
