@@ -145,6 +145,13 @@ def survival_outputs():
     return outputs + ([f"{RESULTS}/pancancer/report.html"] if config["pancancer"]["enabled"] else [])
 
 
+def pancancer_de_tables():
+    """Pan-cancer page: cancer -> its tumour-vs-normal de.tsv; cohorts without that comparison (no normals) are
+    left out."""
+    name = config["pancancer"]["comparison"]
+    return {c: f"{RESULTS}/{c}/de/{name}/de.tsv" for c in COHORTS if name in comparisons(c)}
+
+
 # --- differential expression and enrichment ---------------------------------------------------
 
 def comparisons(cohort):

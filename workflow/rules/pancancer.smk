@@ -16,12 +16,6 @@ if PANCANCER["enabled"]:
         raise ConfigError("pancancer.enabled: the pan-cancer page reads the signature scores; set signatures.enabled: true")
 
 
-def pancancer_de_tables():
-    """cancer -> its tumour-vs-normal de.tsv; cohorts without that comparison (no normals) are left out."""
-    name = PANCANCER["comparison"]
-    return {c: f"{RESULTS}/{c}/de/{name}/de.tsv" for c in COHORTS if name in comparisons(c)}
-
-
 rule pancancer:
     input:
         de=list(pancancer_de_tables().values()),
