@@ -103,6 +103,8 @@ class DemoParameters:
     geo_n_normal: int = 20
     geo_noise_sd: float = 0.3
     pad_genes_to: int = 0  # benchmarks: add non-real genes to reach a GENCODE-sized table (60,660)
+    project: str = DEMO_PROJECT  # the GDC project id the mirror answers for (several projects: one mirror)
+    tumor_vs_normal: dict[str, float] = field(default_factory=lambda: dict(TUMOR_VS_NORMAL))  # planted log2FC
     gene_table: str = field(default="", repr=False)
 
 
@@ -156,7 +158,7 @@ def _fold_changes(rng: np.random.Generator, genes: pd.DataFrame, p: DemoParamete
     magnitude = rng.choice([0.6, 1.0, 1.5, 2.0, 3.0], size=p.n_random_de, p=[0.15, 0.3, 0.25, 0.2, 0.1])
     signs = rng.choice([-1.0, 1.0], size=p.n_random_de)
     fc = pd.Series(magnitude * signs, index=chosen)
-    return pd.concat([fc, pd.Series(TUMOR_VS_NORMAL)])
+    return pd.concat([fc[~fc.index.isin(p.tumor_vs_normal)], pd.Series(p.tumor_vs_normal, dtype=float)])
 
 
 @dataclass
@@ -188,7 +190,8 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
 
     log10_base = rng.normal(1.4, 1.1, size=n_genes)
     log10_base[genes["biotype"].ne("protein_coding").to_numpy()] -= 1.0
-    named = genes["symbol"].isin(set().union(*[set(v) for v in _programmes().values()]) | set(TUMOR_VS_NORMAL)).to_numpy()
+    named = genes["symbol"].isin(set().union(*[set(v) for v in _programmes().values()]) | set(TUMOR_VS_NORMAL)
+                                 | set(p.tumor_vs_normal)).to_numpy()
     log10_base[named] = np.maximum(log10_base[named], rng.normal(2.3, 0.4, size=int(named.sum())))
     proportions = 10 ** log10_base / np.sum(10 ** log10_base)
     library = np.exp(rng.normal(np.log(p.median_library_size), 0.3, size=len(samples)))
@@ -299,7 +302,7 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
             "experimental_strategy": "RNA-Seq", "analysis": {"workflow_type": "STAR - Counts"},
             "cases": [{
                 "case_id": str(uuid.UUID(bytes=hashlib.md5(sample.patient_id.encode()).digest(), version=4)),
-                "submitter_id": sample.patient_id, "project": {"project_id": DEMO_PROJECT},
+                "submitter_id": sample.patient_id, "project": {"project_id": p.project},
                 "samples": [{
                     "sample_id": _gdc_uuid(rng), "submitter_id": sample.sample_id,
                     "sample_type": "Primary Tumor" if sample.code == "01" else "Solid Tissue Normal",
@@ -327,7 +330,7 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
             }, primary]
         cases.append({
             "case_id": str(uuid.UUID(bytes=hashlib.md5(row.patient_id.encode()).digest(), version=4)),
-            "submitter_id": row.patient_id, "project": {"project_id": DEMO_PROJECT},
+            "submitter_id": row.patient_id, "project": {"project_id": p.project},
             "demographic": {
                 "vital_status": "Alive" if alive else "Dead", "days_to_death": None if alive else int(row._8),
                 "sex_at_birth": row.sex, "days_to_birth": -int(row.age_years * 365.25),
@@ -337,15 +340,15 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
         })
     for k in range(p.n_orphan_clinical):  # clinical records without RNA-seq, as GDC projects have
         cases.append({"case_id": _gdc_uuid(rng), "submitter_id": f"TCGA-ZZ-{9000 + k:04d}",
-                      "project": {"project_id": DEMO_PROJECT},
+                      "project": {"project_id": p.project},
                       "demographic": {"vital_status": "Alive", "sex_at_birth": "female"},
                       "diagnoses": [{"age_at_diagnosis": 20000, "days_to_last_follow_up": 400}]})
     meta = {"warnings": {}, "simulated": SIMULATED_LABEL}
     def pagination(n: int, sort: str) -> dict[str, object]:  # one page holding every hit, as the real API writes it
         return {"count": n, "total": n, "size": n, "from": 0, "sort": sort, "page": 1, "pages": 1}
 
-    _write_json(out / "files" / f"{DEMO_PROJECT}.json", {"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta})
-    _write_json(out / "cases" / f"{DEMO_PROJECT}.json", {"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta})
+    _write_json(out / "files" / f"{p.project}.json", {"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta})
+    _write_json(out / "cases" / f"{p.project}.json", {"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta})
     _write_json(out / "status", {"commit": "0" * 40, "status": "OK", "data_release": f"simulated demo (seed {p.seed})",
                                  "tag": "demo", "version": 1, **meta})
 
@@ -458,6 +461,18 @@ def _write_gzip_text(path: Path, text: str) -> None:
             gz.write(text.encode())
 
 
+def write_gdc_project(mirror: str | os.PathLike[str], params: DemoParameters) -> dict[str, object]:
+    """One simulated RNA-seq project (params.project, params.seed) written into `mirror` in the GDC API layout;
+    several projects share one mirror (pan-cancer tests). Returns what was planted."""
+    rng = np.random.default_rng(params.seed)
+    genes = demo_genes()
+    rnaseq = simulate_rnaseq(rng, genes, _fold_changes(rng, genes, params), params)
+    write_gdc(Path(mirror), rnaseq, rng, params)
+    return {"project": params.project, "tumours": params.n_tumor, "normals": params.n_normal,
+            "tumor_vs_normal": dict(params.tumor_vs_normal), "hazard_ratio_per_sd": params.hazard_ratio_per_sd,
+            "events": int(rnaseq.clinical["OS"].sum())}
+
+
 def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None) -> dict[str, object]:
     """Simulate both cohorts and write them as a mirror plus the truth under `out` (mirror/, truth/)."""
     p = params or DemoParameters()
@@ -490,13 +505,13 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
         "label": SIMULATED_LABEL,
         "parameters": {k: v for k, v in asdict(p).items() if k != "gene_table"},
         "programmes": _programmes(),
-        "tumor_vs_normal_named": TUMOR_VS_NORMAL,
+        "tumor_vs_normal_named": p.tumor_vs_normal,
         "hazard_ratio_per_sd": {"factor": "ferroptosis_resistance", "value": p.hazard_ratio_per_sd,
                                  "model": "Weibull PH, shape 1.2; stage adds log-HR per stage step",
                                  "stage_log_hazard": p.stage_log_hazard},
         "correlations": {"stemness~ferroptosis_resistance": p.rho_stemness,
                          "cytotoxic~ferroptosis_resistance": p.rho_cytotoxic},
-        "gdc": {"project": DEMO_PROJECT, "samples": len(rnaseq.samples), "tumour_patients": p.n_tumor,
+        "gdc": {"project": p.project, "samples": len(rnaseq.samples), "tumour_patients": p.n_tumor,
                 "normals": p.n_normal, "extra_tumour_aliquots": p.n_extra_aliquots,
                 "orphan_clinical_records": p.n_orphan_clinical, "par_y_genes": PAR_GENES,
                 "duplicate_symbol_decoys": ["GPX4", "TSPAN6", "CD44"], "gene_version": GENE_VERSION,

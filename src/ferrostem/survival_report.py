@@ -135,9 +135,17 @@ def auc_curve_plot(time_days: np.ndarray, event: np.ndarray, risks: dict[str, np
     return figure_uri(fig)
 
 
-def heatmap(matrix: pd.DataFrame, *, title: str, vmin: float = -1, vmax: float = 1, label: str = "Spearman rho") -> str:
+def heatmap(matrix: pd.DataFrame, *, title: str, vmin: float = -1, vmax: float = 1, label: str = "Spearman rho",
+            marks: pd.DataFrame | None = None) -> str:
+    """A diverging heatmap; `marks` (same shape, strings such as '*') are written in their cells; missing
+    cells are grey."""
     fig, ax = plt.subplots(figsize=(0.42 * matrix.shape[1] + 3, 0.32 * matrix.shape[0] + 2))
-    image = ax.imshow(matrix.to_numpy(dtype=float), cmap="RdBu_r", vmin=vmin, vmax=vmax, aspect="auto")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#d9d9d9")
+    image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(dtype=float)), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    if marks is not None:
+        for (i, j), text in np.ndenumerate(marks.reindex(index=matrix.index, columns=matrix.columns).fillna("").to_numpy()):
+            if text:
+                ax.text(j, i, text, ha="center", va="center", fontsize=7)
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(matrix.shape[0]), matrix.index, fontsize=7)
     fig.colorbar(image, ax=ax, label=label, shrink=0.7)

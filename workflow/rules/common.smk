@@ -140,8 +140,16 @@ def lasso_model_paths(wildcards):
 
 
 def survival_outputs():
-    """The cross-cohort survival page when several cohorts run."""
-    return [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+    """The cross-cohort survival page when several cohorts run; the pan-cancer page when enabled."""
+    outputs = [f"{RESULTS}/cross_cohort/report.html"] if len(COHORTS) > 1 else []
+    return outputs + ([f"{RESULTS}/pancancer/report.html"] if config["pancancer"]["enabled"] else [])
+
+
+def pancancer_de_tables():
+    """Pan-cancer page: cancer -> its tumour-vs-normal de.tsv; cohorts without that comparison (no normals) are
+    left out."""
+    name = config["pancancer"]["comparison"]
+    return {c: f"{RESULTS}/{c}/de/{name}/de.tsv" for c in COHORTS if name in comparisons(c)}
 
 
 # --- differential expression and enrichment ---------------------------------------------------

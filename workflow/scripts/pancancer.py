@@ -1,0 +1,42 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import pandas as pd  # noqa: E402
+
+from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS  # noqa: E402
+from ferrostem.pancancer import (core_regulator_changes, meta_across_cancers, score_hazard_ratios,  # noqa: E402
+                                 stemness_correlations)
+from ferrostem.pancancer_report import pancancer_section  # noqa: E402
+from ferrostem.report import render_report, write_section  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+
+script_logging()
+cancers = list(snakemake.params.cancers)
+settings = snakemake.params.settings
+alpha = float(snakemake.params.alpha)
+de_paths = dict(snakemake.params.de_tables)  # cancer -> de.tsv, absent for a cohort without normals
+read = lambda path: pd.read_csv(path, sep="\t")  # noqa: E731
+de_tables = {c: read(de_paths[c]) if c in de_paths else None for c in cancers}
+survival = {c: read(p) for c, p in zip(cancers, snakemake.input.survival)}
+scores = {c: read(p).set_index("sample_id") for c, p in zip(cancers, snakemake.input.scores)}
+infos = {c: read(p) for c, p in zip(cancers, snakemake.input.info)}
+
+tables = {
+    "changes": core_regulator_changes(de_tables, list(FERROPTOSIS_CORE_REGULATORS), alpha=alpha),
+    "hazards": score_hazard_ratios(survival),
+    "correlations": stemness_correlations(scores, infos, stemness_index=settings["stemness_index"]),
+}
+tables["meta"] = meta_across_cancers(tables["hazards"])
+for name, table in tables.items():
+    with atomic_write(snakemake.output[name]) as handle:
+        table.to_csv(handle, sep="\t", index=False)
+section = pancancer_section(tables["changes"], tables["hazards"], tables["correlations"], tables["meta"],
+                            cancers=cancers, stemness_index=settings["stemness_index"], alpha=alpha)
+write_section(section, snakemake.output.section)
+html = render_report([section], cohort="all cancers", title="ferrostem: pan-cancer ferroptosis and stemness",
+                     simulated=bool(snakemake.params.simulated))
+with atomic_write(snakemake.output.html, encoding="utf-8") as handle:
+    handle.write(html)
