@@ -14,7 +14,9 @@ import yaml
 from conftest import REPO, run_snakemake
 from test_download_resources import SIGNATURE_RESOURCES, fetched_before, planned_dag
 
-COHORT_CONFIGS = sorted((REPO / "config" / "cohorts").glob("*.yaml"))
+# The pan-cancer config (33 projects, some without normal samples, no per-cancer LASSO model) has its own
+# DAG test in test_pancancer.py; every other shipped config runs the whole single-cohort mission.
+COHORT_CONFIGS = sorted(p for p in (REPO / "config" / "cohorts").glob("*.yaml") if p.stem != "tcga-pancancer")
 STUDIES = REPO / "config" / "studies"
 STUDY_FILES = ["arih2-hcc-tcga-lihc.yaml", "fasn-srebf2-crc-stemness.yaml", "icb-response-vs-ferroptosis.yaml",
                "cml-ferroptosis-panel.yaml"]
