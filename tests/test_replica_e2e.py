@@ -208,7 +208,8 @@ def _html(run, cohort: str) -> str:
 def _endpoint_rows(html: str) -> dict[str, tuple[int, int]]:
     """endpoint -> (tumours with data, events) from the cohort section's endpoint table."""
     block = html[html.index("Survival endpoints (tumours)"):html.index("Clinical variables (tumours)")]
-    rows = re.findall(r"<tr>\s*<td>(OS|DSS|DFI|PFI)</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>", block)
+    # columns: endpoint, where it comes from (time / event, unit), tumours with data, events, median follow-up
+    rows = re.findall(r"<tr>\s*<td>([A-Z]+)</td>\s*<td>[^<]*</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>", block)
     return {e: (int(n), int(k)) for e, n, k in rows}
 
 
