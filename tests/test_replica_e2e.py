@@ -209,7 +209,7 @@ def _endpoint_rows(html: str) -> dict[str, tuple[int, int]]:
     """endpoint -> (tumours with data, events) from the cohort section's endpoint table."""
     block = html[html.index("Survival endpoints (tumours)"):html.index("Clinical variables (tumours)")]
     # columns: endpoint, where it comes from (time / event, unit), tumours with data, events, median follow-up
-    rows = re.findall(r"<tr>\s*<td>([A-Z]+)</td>\s*<td>[^<]*</td>\s*<td>(\d+)</td>\s*<td>(\d+)</td>", block)
+    rows = re.findall(r"<tr>\s*<td>([A-Z]+)</td>\s*<td>[^<]*</td>\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>(\d+)</td>", block)
     return {e: (int(n), int(k)) for e, n, k in rows}
 
 
@@ -240,7 +240,7 @@ def test_gdc_cohort_section_shows_cdr_endpoints_and_the_diagnosis_rule(replica_r
     # the primary diagnosis found by its flag, for the cases whose recurrence record comes first
     first = -(-PARAMETERS["n_tumor"] // demo.MULTI_DIAGNOSIS_EVERY)
     rules = html[html.index("Clinical records: rules applied"):html.index("Harmonisation rules that changed")]
-    flagged = re.search(r"the record with diagnosis_is_primary_disease == true</td>\s*<td>(\d+)</td>", rules)
+    flagged = re.search(r"the record with diagnosis_is_primary_disease == true</td>\s*<td[^>]*>(\d+)</td>", rules)
     assert flagged and int(flagged.group(1)) == first
     assert "2 clinical records match no expression sample: TCGA-ZZ-9000, TCGA-ZZ-9001" in html
 

@@ -1,13 +1,18 @@
-"""The report's page assembly: figures at twice the pixel density they are shown at, the inlined script."""
+"""The report's page assembly: figures at twice the pixel density they are shown at with their SVG, the inlined
+script, tables formatted per column."""
 
 from __future__ import annotations
 
 import base64
+import gzip
+import re
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from ferrostem.plots import PIXEL_DENSITY, figure_uri
-from ferrostem.report import Section, render_report, show_at_half_size
+from ferrostem.plots import PIXEL_DENSITY, SVG_CHUNK, figure_uri, png_chunks
+from ferrostem.report import Section, embed_figures, render_report, table_html
 
 
 def png_width(uri: str) -> int:
@@ -20,8 +25,8 @@ def test_figures_are_rendered_at_twice_their_display_width() -> None:
     uri = figure_uri(fig, dpi=100)
     assert PIXEL_DENSITY == 2
     assert 700 <= png_width(uri) <= 820  # 4 in x 200 px/in, give or take the tight bounding box
-    page = show_at_half_size(f'<figure><img src="{uri}" alt="x"></figure>')
-    assert f'width="{png_width(uri) // 2}"' in page and uri in page
+    page = embed_figures(f'<figure><img src="{uri}" alt="x"></figure>')
+    assert f'width="{png_width(uri) // 2}"' in page
 
 
 def test_report_inlines_its_script_and_sizes_every_image() -> None:
@@ -29,7 +34,7 @@ def test_report_inlines_its_script_and_sizes_every_image() -> None:
     uri = figure_uri(fig)
     page = render_report([], cohort="c", title="t", simulated=False)
     assert "function enhance(table" in page and "<script src" not in page
-    sized = show_at_half_size(f'<img src="{uri}"><img src="{uri}">')
+    sized = embed_figures(f'<img src="{uri}"><img src="{uri}">')
     assert sized.count('width="') == 2
 
 
@@ -55,3 +60,59 @@ def test_main_findings_link_to_their_sections_and_simulated_figures_are_marked()
     assert '<a class="finding" href="#provenance">GPX4 higher in tumours</a>' in page
     assert 'class="simulated-data"' in page and 'content: "SIMULATED"' in page
     assert 'class="simulated-data"' not in render_report(sections, cohort="c", title="t", simulated=False)
+
+
+def svg_of(uri: str) -> bytes:
+    chunks = png_chunks(base64.b64decode(uri.split(",", 1)[1]))
+    return gzip.decompress(next(data for kind, data in chunks if kind == SVG_CHUNK))
+
+
+def test_every_figure_carries_its_svg_and_the_page_moves_it_beside_the_png() -> None:
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("months since diagnosis")
+    uri = figure_uri(fig)
+    svg = svg_of(uri)
+    assert svg.startswith(b"<?xml") and b"<svg" in svg
+    assert b"months since diagnosis" in svg, "text stays text (editable), not glyph outlines"
+    page = embed_figures(f'<img src="{uri}" alt="x">')
+    png, packed = re.search(r'src="data:image/png;base64,([^"]+)" width="\d+" data-svg-gzip="([^"]+)"', page).groups()
+    assert gzip.decompress(base64.b64decode(packed)) == svg
+    kinds = [kind for kind, _ in png_chunks(base64.b64decode(png))]
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and SVG_CHUNK not in kinds, "the PNG download is a plain PNG"
+
+
+def test_dense_layers_are_rasterized_in_the_svg_and_sparse_ones_stay_vectors() -> None:
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots()
+    ax.scatter(rng.normal(size=20000), rng.normal(size=20000), s=3)
+    dense = svg_of(figure_uri(fig))
+    assert b"<image" in dense and len(dense) < 400_000
+    fig, ax = plt.subplots()
+    ax.scatter(rng.normal(size=20), rng.normal(size=20), s=3)
+    sparse = svg_of(figure_uri(fig))
+    assert b"<image" not in sparse
+
+
+def cells(page: str, column: int) -> list[tuple[str, str]]:
+    rows = re.findall(r"<tr>(.*?)</tr>", page.split("<tbody>")[1])
+    return [re.findall(r'<td(?: data-value="([^"]*)")?[^>]*>([^<]*)</td>', row)[column] for row in rows]
+
+
+def test_table_numbers_are_formatted_per_column_and_keep_their_full_value() -> None:
+    frame = pd.DataFrame({"score": ["a", "b"], "events": [64.0, np.nan], "n": [100, 20], "log2FC": [1.23456, -0.5],
+                          "hr_lower": [0.9981, 1.5], "p_wald": [1.7123e-8, 0.043], "baseMean": [7930.2, 12.345]})
+    page = table_html(frame)
+    assert cells(page, 1) == [("64.0", "64"), ("", "")]
+    assert cells(page, 2) == [("100", "100"), ("20", "20")]
+    assert cells(page, 3) == [("1.23456", "1.235"), ("-0.5", "-0.500")]
+    assert cells(page, 4) == [("0.9981", "1.00"), ("1.5", "1.50")]
+    assert cells(page, 5) == [("1.7123e-08", "1.71e-08"), ("0.043", "4.30e-02")]
+    assert cells(page, 6) == [("7930.2", "7930"), ("12.345", "12.3")]
+    assert [float(v) for v, _ in cells(page, 5)] == [1.7123e-8, 0.043]
+
+
+def test_a_gene_symbol_shows_its_ensembl_id_on_hover() -> None:
+    frame = pd.DataFrame({"gene": ["GPX4", "X"], "gene_id": ["ENSG00000167468.19", ""], "padj": [0.01, 0.2]})
+    page = table_html(frame)
+    assert '<td title="ENSG00000167468.19">GPX4</td>' in page and "<td>X</td>" in page

@@ -45,7 +45,7 @@ def test_de_section_shows_symbols_and_the_real_table_path(workflow_run):
     assert "&lt;cohort&gt;" not in html
     assert "results/demo_tcga/de/tumour_vs_normal/de.tsv" in html
     top = html[html.index("Top genes by adjusted p-value"):]
-    first_row = re.search(r"<tbody>\s*<tr>\s*<td>([^<]+)</td>\s*<td>(ENSG\d+)", top)
+    first_row = re.search(r"<tbody>\s*<tr>\s*<td[^>]*>([^<]+)</td>\s*<td>(ENSG\d+)", top)
     assert first_row and not first_row.group(1).startswith("ENSG"), "symbol first, Ensembl id beside it"
 
 

@@ -164,7 +164,8 @@ def de_section(result: DEResult, *, cohort: str, alpha: float, top_genes: int, s
         facts["LFC shrinkage"] = "apeGLM (log2FC shrunk; stat and p-values are Wald)" if summary["lfc_shrink"] else "off"
     else:
         facts["eBayes prior"] = f"d0 = {summary['eBayes_df_prior']:.1f}, s0^2 = {summary['eBayes_s2_prior']:.3g}"
-    core_table = table.loc[core, ["log2FC", "lfcSE", "stat", "pvalue", "padj"]].reset_index(names="gene")
+    core_table = table.loc[core, [c for c in ("gene_id", "log2FC", "lfcSE", "stat", "pvalue", "padj")
+                                  if c in table]].reset_index(names="gene")
     lines = [f"{cohort} {comparison.name} ({result.method}): {summary['significant']:,} genes at padj < {alpha} "
              f"({summary['up']:,} up, {summary['down']:,} down in {comparison.test})."]
     shown = [f"{g} {table.at[g, 'log2FC']:+.2f}" for g in ("GPX4", "SLC7A11", "ACSL4") if g in table.index]

@@ -429,6 +429,8 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
         present = list(de["gene"]) if len(de) else []
         context["genes"] = present
         context["n_pairs"] = int(de["n_pairs"].max()) if len(de) else 0
+        if len(de) and "gene_id" in adata.var:
+            de.insert(1, "gene_id", adata.var["gene_id"].astype(str).reindex(de["gene"]).fillna("").to_numpy())
         context["de_table"] = table_html(de) if len(de) else ""
         expression = log2_expression(adata, present)
         tissue = adata.obs["tissue"].astype(str)

@@ -27,7 +27,7 @@
     var lines = [];
     Array.prototype.forEach.call(table.rows, function (row) {
       lines.push(Array.prototype.map.call(row.cells, function (cell) {
-        return cell.textContent.trim().replace(/[\t\n]+/g, " ");
+        return (cell.getAttribute("data-value") || cell.textContent.trim()).replace(/[\t\n]+/g, " ");
       }).join("\t"));
     });
     return lines.join("\n") + "\n";
@@ -142,18 +142,35 @@
     });
   }
 
+  // The SVG rides gzipped in the page (report.embed_figures); it is unpacked into a Blob for the download link.
+  function gunzip(base64) {
+    var bytes = Uint8Array.from(atob(base64), function (c) { return c.charCodeAt(0); });
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).blob().then(function (blob) { return blob.slice(0, blob.size, "image/svg+xml"); });
+  }
+
   function figureDownloads() {
     Array.prototype.forEach.call(document.querySelectorAll("figure"), function (figure, number) {
       var image = figure.querySelector("img[src^='data:image/png']");
       var caption = figure.querySelector("figcaption");
       if (!image || !caption) { return; }
+      var name = (caption.textContent.trim().slice(0, 40).replace(/[^A-Za-z0-9]+/g, "_") || "figure") + "-" + (number + 1);
       var link = document.createElement("a");
+      link.className = "figure-download";
       link.textContent = "PNG";
       link.title = "Download this figure (" + image.naturalWidth + " x " + image.naturalHeight + " px)";
       link.href = image.src;
-      link.download = (caption.textContent.trim().slice(0, 40).replace(/[^A-Za-z0-9]+/g, "_") || "figure") +
-                      "-" + (number + 1) + ".png";
+      link.download = name + ".png";
       caption.appendChild(link);
+      var svg = image.getAttribute("data-svg-gzip");
+      if (!svg || typeof DecompressionStream === "undefined") { return; }
+      var vector = document.createElement("a");
+      vector.className = "figure-download";
+      vector.textContent = "SVG";
+      vector.title = "Download this figure as SVG (editable text; dense point layers embedded as images)";
+      vector.download = name + ".svg";
+      caption.appendChild(vector);
+      gunzip(svg).then(function (blob) { vector.href = URL.createObjectURL(blob); vector.setAttribute("data-ready", ""); });
     });
   }
 
