@@ -158,28 +158,28 @@ def test_unsafe_tar_members_are_refused(tmp_path: Path, name: str, kind: bytes):
 def test_progress_lines_give_files_bytes_rate_and_eta_at_intervals():
     import io
 
-    from ferrostem.sources.http import ProgressReport
+    from ferrostem.progress import ProgressReport
 
     now = [0.0]
     terminal = io.StringIO()
-    report = ProgressReport("GDC", files=4, total_bytes=400_000_000, interval=10, clock=lambda: now[0],
-                            terminal=terminal)
+    report = ProgressReport("GDC", 4, unit="files", total_bytes=400_000_000, transfer=True, interval=10,
+                            clock=lambda: now[0], terminal=terminal)
     assert report.lines == ["GDC: starting, 4 files, 400.0 MB"]
     now[0] = 5.0
     report.add_bytes(50_000_000)  # before the interval: no line
     assert len(report.lines) == 1
     now[0] = 10.0
     report.add_bytes(50_000_000)
-    report.add_files(1)
+    report.add(1)
     assert report.lines[1] == "GDC: 0/4 files, 100.0 MB of 400.0 MB (25%), 10.0 MB/s, ETA 30 s"
     now[0] = 40.0
     report.add_bytes(300_000_000)
-    report.add_files(3)
+    report.add(3)
     report.close()
     assert report.lines[-1] == "GDC: 4/4 files, 400.0 MB of 400.0 MB (100%), 10.0 MB/s, done in 40 s"
     # the terminal the job was started from (Snakemake's, or the cluster job's output) gets the same lines
     assert terminal.getvalue().splitlines()[1] == "[ferrostem] " + report.lines[1]
-    quiet = ProgressReport("x.tsv.gz", files=None, total_bytes=10, interval=10, always=False, clock=lambda: 0.0,
+    quiet = ProgressReport("x.tsv.gz", total_bytes=10, transfer=True, interval=10, always=False, clock=lambda: 0.0,
                            terminal=terminal)
     quiet.add_bytes(10)
     quiet.close()

@@ -153,3 +153,74 @@ def test_gene_jump_box_finds_a_gene(browser, workflow_run):
     page.press("#gene-jump input", "Enter")
     assert page.inner_text("#gene-jump-status") == "not found"
     page.close()
+
+
+def test_figures_download_as_png_and_as_svg(browser, workflow_run):
+    report = workflow_run / "results/demo_tcga/report.html"
+    page, errors = open_report(browser, report)
+    figures = page.locator("figure:has(img)").count()
+    assert figures >= 10
+    page.wait_for_function("n => document.querySelectorAll('a.figure-download[download$=\".svg\"][data-ready]').length === n",
+                           arg=figures, timeout=20000)
+    links = page.evaluate("""async () => {
+        const parsed = [];
+        for (const figure of document.querySelectorAll('figure:has(img)')) {
+            const png = figure.querySelector('a[download$=".png"]'), svg = figure.querySelector('a[download$=".svg"]');
+            const text = await (await fetch(svg.href)).text();
+            const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+            parsed.push({png: png.href.slice(0, 22), root: doc.documentElement.nodeName,
+                         error: doc.getElementsByTagName('parsererror').length, type: (await (await fetch(svg.href)).blob()).type,
+                         kb: text.length / 1024});
+        }
+        return parsed;
+    }""")
+    assert all(link["png"] == "data:image/png;base64," for link in links)
+    assert all(link["root"] == "svg" and link["error"] == 0 and link["type"] == "image/svg+xml" for link in links), links[:3]
+    assert max(link["kb"] for link in links) < 2048, "dense layers are rasterized, so no SVG is huge"
+    with page.expect_download() as download:
+        page.locator("figure a[download$='.svg']").first.click()
+    assert download.value.suggested_filename.endswith(".svg")
+    assert Path(download.value.path()).read_bytes().startswith(b"<?xml")
+    page.locator("section[id^='de_'] .figures").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(report.parent / "report-screenshots" / "de-figures.png"))
+    assert errors == []
+    page.close()
+
+
+def test_formatted_numbers_match_their_values_and_sort_numerically(browser, workflow_run):
+    report = workflow_run / "results/demo_tcga/report.html"
+    page, _ = open_report(browser, report)
+    # every shown number is its full value rounded, never a different number
+    wrong = page.evaluate("""() => Array.from(document.querySelectorAll('td[data-value]')).filter(td => {
+            const value = Number(td.getAttribute('data-value')), shown = Number(td.textContent.trim());
+            return isFinite(value) && !(Math.abs(shown - value) <= 0.006 * Math.abs(value) + 0.0051);
+        }).map(td => td.getAttribute('data-value') + ' shown as ' + td.textContent.trim())""")
+    assert wrong == [], wrong[:5]
+    scientific = page.evaluate("() => Array.from(document.querySelectorAll('td')).filter(td => /e-\\d\\d$/.test(td.textContent)).length")
+    assert scientific > 0, "p-values are written in scientific notation"
+    # a p-value column whose text mixes exponents: text order differs from numeric order, the sort is numeric
+    table = page.locator(".table-box table.table").filter(has=page.locator("thead th", has_text="padj")).first
+    headers = table.locator("thead tr").last.locator("th")
+    column = next(i for i in range(headers.count()) if headers.nth(i).inner_text().strip() == "padj")
+    headers.nth(column).click()
+
+    def shown() -> list[tuple[float, str]]:
+        return [(float(v), t) for v, t in page.evaluate("""([table, i]) => Array.from(table.tBodies[0].rows)
+            .filter(r => r.style.display !== 'none' && r.cells[i].hasAttribute('data-value'))
+            .map(r => [r.cells[i].getAttribute('data-value'), r.cells[i].textContent.trim()])""",
+            [table.element_handle(), column])]
+
+    ascending = shown()
+    assert len(ascending) >= 5
+    assert [v for v, _ in ascending] == sorted(v for v, _ in ascending)
+    assert [float(t) for _, t in ascending] == sorted(float(t) for _, t in ascending)
+    headers.nth(column).click()
+    descending = shown()
+    assert [v for v, _ in descending] == sorted((v for v, _ in descending), reverse=True)
+    # every Ensembl id in a table sits in a row whose gene symbol shows that id on hover
+    orphans = page.evaluate("""() => Array.from(document.querySelectorAll('td'))
+        .filter(td => /^ENS[A-Z]*G\\d{11}/.test(td.textContent.trim()))
+        .filter(td => !td.parentNode.querySelector('td[title="' + td.textContent.trim() + '"]'))
+        .map(td => td.textContent.trim())""")
+    assert orphans == [], orphans[:5]
+    page.close()

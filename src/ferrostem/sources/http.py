@@ -36,6 +36,7 @@ import requests
 from tqdm import tqdm
 
 from ..errors import FerrostemError
+from ..progress import ProgressReport
 
 log = logging.getLogger(__name__)
 
@@ -180,90 +181,6 @@ def page_links(text: str) -> list[str]:
     return parser.links
 
 
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-class ProgressReport:
-    """Plain progress lines for a transfer: files done of total, bytes, rate and ETA, every `interval` seconds.
-
-    Under Snakemake a job's stderr is its log file and tqdm bars are hidden there (and a bar redrawn with
-    carriage returns is unreadable in a cluster log), so each line goes to the job log and, when stderr was
-    redirected, also to the terminal (or cluster output file) the job was started from.
-    """
-
-    def __init__(self, label: str, *, files: int | None, total_bytes: int | None, interval: float = 15.0,
-                 always: bool = True, clock: Callable[[], float] = time.monotonic,
-                 terminal: Any = None) -> None:
-        self.label, self.files, self.total_bytes, self.interval, self.always = label, files, total_bytes, interval, always
-        self.clock = clock
-        self.terminal = terminal if terminal is not None else (sys.__stderr__ if sys.stderr is not sys.__stderr__
-                                                               else None)
-        self.start = self.last = clock()
-        self.files_done = 0
-        self.bytes_done = 0
-        self.lines: list[str] = []
-        if always:
-            self._emit(f"{label}: starting, " + self._of(self.files, "files") + ", "
-                       + (_size(total_bytes) if total_bytes else "size unknown"))
-
-    @staticmethod
-    def _of(total: int | None, unit: str) -> str:
-        return f"{total} {unit}" if total is not None else f"? {unit}"
-
-    def _emit(self, line: str) -> None:
-        self.lines.append(line)
-        log.info("%s", line)
-        if self.terminal is not None:
-            print(f"[ferrostem] {line}", file=self.terminal, flush=True)
-
-    def line(self) -> str:
-        elapsed = max(self.clock() - self.start, 1e-9)
-        rate = self.bytes_done / elapsed
-        parts = []
-        if self.files is not None:
-            parts.append(f"{self.files_done}/{self.files} files")
-        share = f" ({self.bytes_done / self.total_bytes:.0%})" if self.total_bytes else ""
-        parts.append(f"{_size(self.bytes_done)}" + (f" of {_size(self.total_bytes)}" if self.total_bytes else "") + share)
-        parts.append(f"{_size(rate)}/s")
-        if self.total_bytes and rate > 0 and self.bytes_done < self.total_bytes:
-            parts.append(f"ETA {_duration((self.total_bytes - self.bytes_done) / rate)}")
-        return f"{self.label}: " + ", ".join(parts)
-
-    def _maybe_report(self) -> None:
-        now = self.clock()
-        if now - self.last >= self.interval:
-            self.last = now
-            self._emit(self.line())
-
-    def add_files(self, n: int = 1) -> None:
-        self.files_done += n
-        self._maybe_report()
-
-    def add_bytes(self, n: int) -> None:
-        self.bytes_done += n
-        self._maybe_report()
-
-    def close(self) -> None:
-        """The closing line: always for a multi-file transfer, for one file only if it was reported on."""
-        if self.always or len(self.lines) > 0:
-            elapsed = self.clock() - self.start
-            self._emit(f"{self.line()}, done in {_duration(elapsed)}")
-
-
 class _Counter:
     """The `update(n)` interface of a tqdm bar (what fetch() and the GDC batches call), feeding a report."""
 
@@ -401,9 +318,9 @@ class Client:
             written = have
             single = None
             if bar is None and self.progress and not sys.stderr.isatty():  # a long single file says how it goes
-                single = ProgressReport(Path(urllib.parse.urlparse(url).path).name or url, files=None,
+                single = ProgressReport(Path(urllib.parse.urlparse(url).path).name or url, transfer=True,
                                         total_bytes=int(length) if length is not None else None,
-                                        interval=self.progress_interval, always=False)
+                                        interval=self.progress_interval, always=False, logger=log)
                 bar = _Counter(single.add_bytes)
             try:
                 with open(part, mode) as handle:
@@ -514,9 +431,10 @@ class Client:
         """Progress of a multi-file transfer: two tqdm bars (files, bytes) on a terminal; elsewhere (a rule's
         log, a cluster job) plain ProgressReport lines at intervals. Nothing when progress is off."""
         if self.progress and not sys.stderr.isatty():
-            report = ProgressReport(label, files=files, total_bytes=total_bytes, interval=self.progress_interval)
+            report = ProgressReport(label, files, unit="files", total_bytes=total_bytes, transfer=True,
+                                    interval=self.progress_interval, logger=log)
             try:
-                yield _Counter(report.add_files), _Counter(report.add_bytes)
+                yield _Counter(report.add), _Counter(report.add_bytes)
             finally:
                 report.close()
             return
