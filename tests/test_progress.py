@@ -55,3 +55,27 @@ def test_lines_go_to_the_callers_logger_and_a_failed_step_writes_no_done_line(ca
             raise RuntimeError("file 2 is broken")
     assert [r.name for r in caplog.records] == ["ferrostem.sources.gdc"] * 2
     assert not any("done in" in line for line in report.lines)
+
+
+def test_long_steps_report_their_progress(tmp_path, monkeypatch, caplog):
+    """The STAR merge (per file) and the DESeq2 gene blocks (per gene) write lines, here at every step."""
+    from ferrostem import progress
+    from ferrostem.deseq2_batched import _map_blocks
+    from ferrostem.sources import gdc
+
+    from test_star_merge import star
+    from test_sources_gdc import GENES
+
+    monkeypatch.setattr(progress, "DEFAULT_INTERVAL", 0.0)
+    paths = [star(tmp_path, f"{i}.tsv", GENES) for i in range(3)]
+    with caplog.at_level(logging.INFO, logger="ferrostem"):
+        gdc.merge_star_files(paths, ["S1", "S2", "S3"])
+        blocks = [slice(0, 100), slice(100, 250)]
+        assert _map_blocks(lambda block: block.start, blocks, 2, "DESeq2 GLM fit") == [0, 100]
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(",")[0] for line in lines if line.startswith("STAR merge")] == [
+        "STAR merge: 1/3 files (33%)", "STAR merge: 2/3 files (67%)", "STAR merge: 3/3 files (100%)",
+        "STAR merge: 3/3 files (100%)"]
+    assert "done in" in [line for line in lines if line.startswith("STAR merge")][-1]
+    assert [line.split(",")[0] for line in lines if line.startswith("DESeq2")][:2] == [
+        "DESeq2 GLM fit: 100/250 genes (40%)", "DESeq2 GLM fit: 250/250 genes (100%)"]

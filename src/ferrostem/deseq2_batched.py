@@ -47,6 +47,8 @@ from pydeseq2.default_inference import DefaultInference
 from scipy import special
 from scipy.stats import norm
 
+from .progress import ProgressReport
+
 # fitNbinomGLMs: lambda = 1e-6 per column on the log2 scale, given to fitBeta as lambda / log(2)^2 (natural log)
 LOG2_TO_LN_RIDGE = 1.0 / np.log(2) ** 2
 RIDGE = 1e-6 * LOG2_TO_LN_RIDGE
@@ -59,11 +61,17 @@ def _gene_blocks(n_samples: int, n_genes: int, p: int) -> list[slice]:
     return [slice(start, min(start + per_block, n_genes)) for start in range(0, n_genes, per_block)]
 
 
-def _map_blocks(function: Callable[[slice], Any], blocks: list[slice], n_cpus: int) -> list[Any]:
-    if n_cpus <= 1 or len(blocks) <= 1:
-        return [function(block) for block in blocks]
-    with ThreadPoolExecutor(max_workers=n_cpus) as pool:
-        return list(pool.map(function, blocks))
+def _map_blocks(function: Callable[[slice], Any], blocks: list[slice], n_cpus: int, label: str) -> list[Any]:
+    """`function` over gene blocks (in threads when n_cpus > 1), with progress lines when it takes long."""
+    n_genes = sum(block.stop - block.start for block in blocks)
+    parts = []
+    with ProgressReport(label, n_genes, unit="genes", always=False) as progress, \
+            ThreadPoolExecutor(max_workers=max(1, n_cpus)) as pool:
+        results = pool.map(function, blocks) if n_cpus > 1 and len(blocks) > 1 else map(function, blocks)
+        for block, part in zip(blocks, results):
+            parts.append(part)
+            progress.add(block.stop - block.start)
+    return parts
 
 
 def _outer_columns(design: np.ndarray) -> np.ndarray:
@@ -174,7 +182,7 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
         return beta, mu_unclipped, hat, converged
 
     blocks = _gene_blocks(n, counts.shape[1], p)
-    parts = _map_blocks(fit, blocks, n_cpus)
+    parts = _map_blocks(fit, blocks, n_cpus, "DESeq2 GLM fit")
     return (np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts], axis=1),
             np.concatenate([x[2] for x in parts], axis=1), np.concatenate([x[3] for x in parts]))
 
@@ -351,7 +359,7 @@ def batched_alpha_mle(counts: np.ndarray, design: np.ndarray, mu: np.ndarray, al
         return np.clip(np.exp(log_alpha), min_disp, max_disp), converged
 
     blocks = _gene_blocks(n, counts.shape[1], p)
-    parts = _map_blocks(fit, blocks, n_cpus)
+    parts = _map_blocks(fit, blocks, n_cpus, "DESeq2 dispersions")
     return np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts])
 
 

@@ -28,6 +28,7 @@ from scipy import stats
 
 from .errors import CohortError, ConfigError
 from .files import atomic_write
+from .progress import ProgressReport
 
 RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 
@@ -144,6 +145,8 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
     n_splits = max(2, min(folds, int(event.sum()), int((~event).sum())))
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     scores = np.full((n_splits, len(alphas)), np.nan)
+    progress = ProgressReport(f"LASSO-Cox cross-validation ({endpoint}, {len(alphas)} penalties)", n_splits,
+                              unit="folds", always=False)
     for i, (train, test) in enumerate(splitter.split(x, event)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -154,6 +157,8 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
                 scores[i, j] = 0.5
                 continue
             scores[i, j] = concordance_index_censored(event[test], y["time"][test], risk)[0]
+        progress.add()
+    progress.close()
     cv = pd.DataFrame({"alpha": alphas, "cv_c_index": scores.mean(axis=0), "cv_c_sd": scores.std(axis=0),
                        "nonzero": (np.abs(path.coef_) > 0).sum(axis=0)})
     candidates = cv[cv["nonzero"] > 0]

@@ -15,6 +15,9 @@ from types import TracebackType
 from typing import Any
 
 log = logging.getLogger(__name__)
+# Seconds between lines unless a report is given its own interval: often enough to see that a cluster job
+# moves, rare enough that a log stays readable.
+DEFAULT_INTERVAL = 15.0
 
 
 def size_text(n: float) -> str:
@@ -52,11 +55,12 @@ class ProgressReport:
     """
 
     def __init__(self, label: str, total: int | None = None, *, unit: str = "files", total_bytes: int | None = None,
-                 transfer: bool = False, interval: float = 15.0, always: bool = True,
+                 transfer: bool = False, interval: float | None = None, always: bool = True,
                  clock: Callable[[], float] = time.monotonic, terminal: Any = None,
                  logger: logging.Logger | None = None) -> None:
         self.label, self.total, self.unit, self.total_bytes = label, total, unit, total_bytes
-        self.transfer, self.interval, self.always, self.clock = transfer, interval, always, clock
+        self.transfer, self.always, self.clock = transfer, always, clock
+        self.interval = DEFAULT_INTERVAL if interval is None else interval
         self.terminal = terminal if terminal is not None else (sys.__stderr__ if sys.stderr is not sys.__stderr__
                                                                else None)
         self.logger = logger or log  # the caller's, so that a job log names the step

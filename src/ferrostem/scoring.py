@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import FerrostemError
+from .progress import ProgressReport
 from .signatures import SINGLE, AliasTable, Signature, map_signature, unscored_coverage
 
 Scale = Literal["log2", "linear", "any"]
@@ -413,6 +414,7 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
     estimate_ranked = RankedExpression.from_expression(log2, truncate=False) if any(
         s.method == "estimate" for s in signatures) else None
     frames, unscored = [], {}
+    progress = ProgressReport(f"scoring {len(log2)} samples", len(signatures), unit="signatures", always=False)
     for sig in signatures:
         needs_linear = METHODS[sig.method].input_scale == "linear"
         try:
@@ -424,6 +426,8 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
                                           estimate_ranked=estimate_ranked))
         except UnscorableInput as error:
             unscored[sig.id] = str(error)
+        progress.add()
+    progress.close()
     if not frames:
         return pd.DataFrame(index=log2.index), unscored
     scores = pd.concat(frames, axis=1)

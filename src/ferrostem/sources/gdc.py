@@ -25,6 +25,7 @@ import polars as pl
 from ..barcodes import parse_barcode
 from ..errors import CohortError, InputFormatError
 from ..files import atomic_write
+from ..progress import ProgressReport
 from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     summaries = [first.summary.to_numpy()]
     counts[:, 0] = first.genes["unstranded"].to_numpy().astype(np.int64)
     tpm[:, 0] = first.genes["tpm_unstranded"].to_numpy()
+    progress = ProgressReport("STAR merge", len(paths), unit="files", always=False, logger=log)
+    progress.add()
     for column, path in enumerate(paths[1:], start=1):
         fast = _read_star_fast(Path(path), first.gene_model, reference)
         if fast is None:  # anything unusual: the full reader names the problem
@@ -213,6 +216,8 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
             fast = (star.genes["unstranded"].to_numpy(), star.genes["tpm_unstranded"].to_numpy(), star.summary.to_numpy())
         counts[:, column], tpm[:, column] = fast[0], fast[1]
         summaries.append(fast[2])
+        progress.add()
+    progress.close()
     unassigned = pd.DataFrame(np.vstack(summaries), index=list(sample_ids), columns=STAR_SUMMARY_ROWS)
     return StarMatrix(
         gene_model=first.gene_model,
