@@ -59,12 +59,12 @@ def test_lines_go_to_the_callers_logger_and_a_failed_step_writes_no_done_line(ca
 
 def test_long_steps_report_their_progress(tmp_path, monkeypatch, caplog):
     """The STAR merge (per file) and the DESeq2 gene blocks (per gene) write lines, here at every step."""
+    from test_sources_gdc import GENES
+    from test_star_merge import star
+
     from ferrostem import progress
     from ferrostem.deseq2_batched import _map_blocks
     from ferrostem.sources import gdc
-
-    from test_star_merge import star
-    from test_sources_gdc import GENES
 
     monkeypatch.setattr(progress, "DEFAULT_INTERVAL", 0.0)
     paths = [star(tmp_path, f"{i}.tsv", GENES) for i in range(3)]

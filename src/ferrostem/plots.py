@@ -8,10 +8,9 @@ import io
 import struct
 import zlib
 
+import matplotlib
 import numpy as np
 import pandas as pd
-
-import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.collections  # noqa: E402

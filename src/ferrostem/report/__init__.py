@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import re
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
 import numpy as np
