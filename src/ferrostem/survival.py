@@ -32,12 +32,13 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .config import settings_from_block, with_schema_defaults
 from .endpoints import endpoint_names
 from .errors import CohortError, ConfigError
 
@@ -634,31 +635,55 @@ def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
 # One endpoint, every score
 # --------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
+class CutpointSettings:
+    """`survival.cutpoint`: the optimal cutpoint's p-value correction and smallest group."""
+
+    p_method: Literal["lausen92", "permutation"]
+    min_group_fraction: float
+    permutations: int
+
+
+@dataclass(frozen=True)
+class LassoSettings:
+    """`survival.lasso`: the LASSO-Cox risk model, trained on `discovery` and applied unchanged to `validation`."""
+
+    enabled: bool
+    validation: list[str]
+    endpoint: str
+    folds: int
+    seed: int
+    discovery: str | None = None  # the schema has no default: needed only when enabled
+    universe: list[str] | dict[str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
 class SurvivalSettings:
-    auc_years: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])
-    covariates: list[str] = field(default_factory=lambda: list(COVARIATES))
-    cutpoint_method: str = "lausen92"
-    min_group_fraction: float = 0.1
-    permutations: int = 1000
-    min_events: int = 5
-    min_events_per_variable: int = 5
-    ph_check_top: int = 30
-    ph_alpha: float = 0.05
-    seed: int = 0
+    """The `survival:` config block, complete; every default comes from the schema (`from_config`)."""
+
+    endpoints: str | list[str]  # "all" or names
+    covariates: list[str]
+    auc_years: list[float]
+    cutpoint: CutpointSettings
+    min_events: int
+    min_events_per_variable: float
+    ph_check_top: int
+    ph_alpha: float
+    plots_top: int
+    genes_of_interest: list[str]
+    checkpoint_genes: list[str]
+    panels: dict[str, list[str]]
+    panel_folds: int
+    seed: int
+    lasso: LassoSettings
 
     @classmethod
-    def from_config(cls, block: dict[str, Any]) -> "SurvivalSettings":
-        cutpoint = block.get("cutpoint", {})
-        return cls(auc_years=list(block.get("auc_years", [1, 3, 5])),
-                   covariates=list(block.get("covariates", list(COVARIATES))),
-                   cutpoint_method=cutpoint.get("p_method", "lausen92"),
-                   min_group_fraction=float(cutpoint.get("min_group_fraction", 0.1)),
-                   permutations=int(cutpoint.get("permutations", 1000)),
-                   min_events=int(block.get("min_events", 5)),
-                   min_events_per_variable=int(block.get("min_events_per_variable", 5)),
-                   ph_check_top=int(block.get("ph_check_top", 30)),
-                   seed=int(block.get("seed", 0)))
+    def from_config(cls, block: Mapping[str, Any] | None = None) -> SurvivalSettings:
+        """The settings of a `survival:` block; keys it leaves out take the schema's defaults."""
+        values = with_schema_defaults(block, "survival")
+        values["cutpoint"] = settings_from_block(CutpointSettings, values["cutpoint"], "survival.cutpoint")
+        values["lasso"] = settings_from_block(LassoSettings, values["lasso"], "survival.lasso")
+        return settings_from_block(cls, values, "survival")
 
 
 @dataclass
@@ -726,7 +751,7 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     (`discreteness`) are not analysed (column `not_analysed` gives the reason); a split that cannot be made
     is a note.
     """
-    settings = settings or SurvivalSettings()
+    settings = settings or SurvivalSettings.from_config()
     surv, notes = endpoint_frame(obs.loc[obs.index.intersection(scores.index)], endpoint)
     raw = scores.loc[surv.index].astype(float)
     z = standardise(raw)
@@ -808,9 +833,9 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
         else:
             impossible["tertiles"].append(column)
             extra["km_tertile_p"].append(math.nan)
-        cut = maxstat_cutpoint(t, e, raw[column].to_numpy()[ok], minprop=settings.min_group_fraction,
-                               maxprop=1 - settings.min_group_fraction, method=settings.cutpoint_method,
-                               permutations=settings.permutations, seed=settings.seed)
+        cut = maxstat_cutpoint(t, e, raw[column].to_numpy()[ok], minprop=settings.cutpoint.min_group_fraction,
+                               maxprop=1 - settings.cutpoint.min_group_fraction, method=settings.cutpoint.p_method,
+                               permutations=settings.cutpoint.permutations, seed=settings.seed)
         if not np.isfinite(cut.cutpoint):
             impossible["optimal cutpoint"].append(column)
         extra["cutpoint"].append(cut.cutpoint)
