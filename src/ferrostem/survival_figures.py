@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .cox import cox_univariate
 from .plots import figure_uri
-from .survival import DAYS_PER_YEAR, cox_univariate, logrank_test
+from .survival import DAYS_PER_YEAR, logrank_test
 
 import matplotlib.pyplot as plt  # noqa: E402  (ferrostem.plots selects the Agg backend first)
 
