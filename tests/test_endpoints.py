@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import copy
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,17 +76,38 @@ SURVIVAL_BLOCK = {"endpoints": "all", "covariates": ["age", "stage"], "genes_of_
                   "auc_years": [1, 2]}
 
 
+@dataclass
+class Sections:
+    """What workflow/scripts/survival.py makes of one cohort: the analysis and its two sections."""
+
+    table: pd.DataFrame
+    scores: pd.DataFrame
+    info: pd.DataFrame
+    survival: Any
+    immune: Any
+
+
+def cohort_sections(adata, scores, info, *, cohort: str, label: str, models: list) -> Sections:
+    from ferrostem.survival import SurvivalSettings
+    from ferrostem.survival_report import immune_survival_section, survival_section
+    from ferrostem.survival_stage import cohort_survival
+
+    settings = SurvivalSettings.from_config(SURVIVAL_BLOCK)
+    result = cohort_survival(adata, scores, info, settings, cohort=cohort, models=models)
+    return Sections(result.table, result.scores, result.info,
+                    survival_section(label, result, top=settings.plots_top, cutpoint_method=settings.cutpoint.p_method),
+                    immune_survival_section(label, result))
+
+
 @pytest.fixture(scope="module")
 def rfs_survival(rfs_cohort, demo_dir: Path):
-    from ferrostem.survival_report import cohort_survival
-
     adata, _ = rfs_cohort
     scores, info = _scores(demo_dir)
-    return cohort_survival(adata, scores, info, SURVIVAL_BLOCK, cohort="rfs", label="RFS demo", models=[])
+    return cohort_sections(adata, scores, info, cohort="rfs", label="RFS demo", models=[])
 
 
 def test_rfs_is_analysed_under_its_name(rfs_cohort, rfs_survival):
-    from ferrostem.survival_report import tumour_samples
+    from ferrostem.survival_stage import tumour_samples
 
     adata, planted = rfs_cohort
     table = rfs_survival.table
@@ -111,7 +134,7 @@ def test_survival_and_immune_sections_name_rfs(rfs_survival):
 
 
 def test_genes_of_interest_table_lists_rfs(rfs_cohort, rfs_survival):
-    from ferrostem.survival_report import genes_section
+    from ferrostem.genes_report import genes_section
 
     adata, _ = rfs_cohort
     section = genes_section("RFS demo", adata, ["GPX4"], scores=rfs_survival.scores, info=rfs_survival.info,
@@ -158,12 +181,13 @@ def test_rfs_months_declared_as_days_is_flagged_with_its_key(demo_dir):
 
 
 def test_cross_cohort_pools_rfs_by_name(rfs_cohort, rfs_survival, demo_dir):
-    from ferrostem.survival_report import cohort_survival, cross_cohort_section, cross_cohort_tables
+    from ferrostem.survival_report import cross_cohort_section
+    from ferrostem.survival_stage import cross_cohort_tables
 
     adata, _ = rfs_cohort
     half = adata[adata.obs_names[::2]].copy()
     scores, info = _scores(demo_dir)
-    other = cohort_survival(half, scores, info, SURVIVAL_BLOCK, cohort="half", label="half", models=[])
+    other = cohort_sections(half, scores, info, cohort="half", label="half", models=[])
     meta = cross_cohort_tables({"rfs": rfs_survival.table, "half": other.table})
     assert set(meta["endpoint"]) == {"OS", "RFS"}
     row = meta[(meta["endpoint"] == "RFS") & (meta["score"] == "ferroptosis_resistance")].iloc[0]
@@ -177,7 +201,7 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
     from ferrostem import models as md
     from ferrostem.demo import FERROPTOSIS_RESISTANCE
     from ferrostem.survival import endpoint_frame
-    from ferrostem.survival_report import cohort_survival, tumour_samples
+    from ferrostem.survival_stage import tumour_samples
 
     adata, _ = rfs_cohort
     tumours, _ = tumour_samples(adata.obs)
@@ -188,13 +212,11 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
     entry = md.risk_score_entry(model, "rfs")
     assert entry["id"] == "lasso_cox_rfs_rfs" and entry["training"]["endpoint"] == "RFS"
     scores, info = _scores(demo_dir)
-    result = cohort_survival(adata, scores, info, SURVIVAL_BLOCK, cohort="rfs", label="RFS demo",
-                             models=[(entry, model.cv)])
+    result = cohort_sections(adata, scores, info, cohort="rfs", label="RFS demo", models=[(entry, model.cv)])
     assert [m["name"] for m in result.survival.context["models"]][0].startswith("LASSO-Cox RFS risk score")
     without = adata.copy()
     without.obs = without.obs.drop(columns=["RFS", "RFS.time"])
-    result = cohort_survival(without, scores, info, SURVIVAL_BLOCK, cohort="os_only", label="OS only",
-                             models=[(entry, model.cv)])
+    result = cohort_sections(without, scores, info, cohort="os_only", label="OS only", models=[(entry, model.cv)])
     assert "risk model lasso_cox_rfs_rfs: endpoint RFS not available in os_only" in result.survival.warnings
     with pytest.raises(CohortError,
                        match=r"endpoint RFS: no RFS / RFS.time column in this cohort \(its endpoints: OS\)"):
@@ -204,8 +226,6 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
 def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir):
     from ferrostem.harmonise import endpoint_notes, geo_survival_columns
     from ferrostem.summary import cohort_summary_section, harmonisation_table
-    from ferrostem.survival_report import cohort_survival
-
     from ferrostem.errors import ConfigError, InputFormatError
 
     geo = {"endpoints": {"DMFS": {"time": "recurr months", "event": "recurr status", "unit": "months",
@@ -232,7 +252,7 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     censored = adata.copy()
     censored.obs["RFS"] = 0.0
     scores, info = _scores(demo_dir)
-    result = cohort_survival(censored, scores, info, SURVIVAL_BLOCK, cohort="c", label="c", models=[])
+    result = cohort_sections(censored, scores, info, cohort="c", label="c", models=[])
     assert set(result.table["endpoint"]) == {"OS"}
     assert any(w.startswith("RFS: no events among ") and "every follow-up is censored" in w
                for w in result.survival.warnings)

@@ -22,7 +22,7 @@ from ferrostem.scoring import METHODS, ScoringMethod, score_cohort
 from ferrostem.signature_report import _tumours, annotate
 from ferrostem.signatures import Signature, load_alias_table, load_catalogue, resolve_resources
 from ferrostem.summary import cohort_summary_section, harmonisation_table
-from ferrostem.survival_report import tumour_samples
+from ferrostem.survival_stage import tumour_samples
 
 GSE, GPL = "GSE77777", "GPL7777"
 GROUPS = ["normal"] * 4 + ["superficial"] * 4 + ["Invasive"] * 4  # one spelling differs in case, as in series

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from ferrostem import cox
 from ferrostem import survival as sv
 from ferrostem.errors import CohortError
 
@@ -32,7 +33,7 @@ def ref(reference: pd.DataFrame, analysis: str, term: str, quantity: str) -> flo
 @pytest.mark.parametrize("score", ["x1", "x2", "x3"])
 def test_univariate_cox_matches_r_coxph(fixture_data, reference, score):
     data = fixture_data[fixture_data[score].notna()]
-    table = sv.cox_univariate(data["time"].to_numpy(), data["status"].to_numpy(), sv.standardise(data[[score]]))
+    table = cox.cox_univariate(data["time"].to_numpy(), data["status"].to_numpy(), sv.standardise(data[[score]]))
     row = table.loc[score]
     for quantity in ["hr", "hr_lower", "hr_upper", "se", "p_wald", "p_lr"]:
         assert row[quantity] == pytest.approx(ref(reference, "cox_univariate", score, quantity), rel=0.01), quantity
@@ -41,7 +42,7 @@ def test_univariate_cox_matches_r_coxph(fixture_data, reference, score):
 
 
 def test_batched_cox_with_missing_values_matches_single_fits(fixture_data, reference):
-    table = sv.cox_univariate(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
+    table = cox.cox_univariate(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
                               pd.concat([sv.standardise(fixture_data[[c]]) for c in ["x1", "x2", "x3"]], axis=1))
     for score in ["x1", "x2", "x3"]:
         assert table.at[score, "coef"] == pytest.approx(ref(reference, "cox_univariate", score, "coef"), rel=0.01)
@@ -50,7 +51,7 @@ def test_batched_cox_with_missing_values_matches_single_fits(fixture_data, refer
 def test_multivariable_cox_matches_r(fixture_data, reference):
     covariates, notes = sv.covariate_frame(fixture_data, ["age", "stage", "sex"])
     assert notes == []
-    _, terms = sv.cox_multivariable(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
+    _, terms = cox.cox_multivariable(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
                                     sv.standardise(fixture_data[["x1"]]), covariates)
     table = terms["x1"].set_index("term").rename(index={"score": "z1"})
     for term in ["z1", "age", "stage", "male"]:
@@ -109,7 +110,7 @@ def test_random_effects_meta_matches_metafor_dl(reference, studies):
 
 
 def test_cross_cohort_table_pools_two_concordant_cohorts_between_them():
-    from ferrostem.survival_report import cross_cohort_tables
+    from ferrostem.survival_stage import cross_cohort_tables
 
     tables = {cohort: pd.DataFrame({"endpoint": ["OS"], "score": ["FTH1"], "coef": [np.log(hr)], "se": [se],
                                     "hr": [hr], "p_wald": [0.001]})
@@ -186,7 +187,7 @@ def test_planted_hazard_ratio_is_recovered(demo_dir, demo_rnaseq, demo_array, co
     truth = json.loads((demo_dir / "truth" / "truth.json").read_text())["hazard_ratio_per_sd"]
     adata = demo_rnaseq if cohort == "rnaseq" else demo_array
     scores = _latent_scores(adata, demo_dir / "truth" / f"latent_{cohort}.tsv")
-    result = sv.analyse_endpoint(adata.obs, scores, "OS", sv.SurvivalSettings(covariates=["stage", "age", "sex"]))
+    result = sv.analyse_endpoint(adata.obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["stage", "age", "sex"]}))
     row = result.table.set_index("score").loc[truth["factor"]]
     # stage is in the planted hazard (independent of F): the stage-adjusted model is the planted one
     assert row["mv_hr_lower"] < truth["value"] < row["mv_hr_upper"]
@@ -285,7 +286,7 @@ def test_parse_stage(value, expected):
 def test_reported_c_index_is_the_model_concordance_as_r_coxph(fixture_data, reference):
     # x4 is protective (R: HR 0.64 per SD): R's coxph concordance is 0.648, C of the score itself 0.352
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
-    result = sv.analyse_endpoint(obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings(covariates=[]))
+    result = sv.analyse_endpoint(obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings.from_config({"covariates": []}))
     table = result.table.set_index("score")
     for score in ["x1", "x2", "x4"]:
         assert table.at[score, "c_index"] == pytest.approx(ref(reference, "cox_univariate", score, "concordance"),
@@ -299,6 +300,7 @@ def test_reported_c_index_is_the_model_concordance_as_r_coxph(fixture_data, refe
 def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
     from ferrostem.report import render_report
     from ferrostem.survival_report import survival_section
+    from ferrostem.survival_stage import CohortSurvival
 
     obs, scores = _toy_obs(n=60)
     # zero in 56 of 60 samples, the 4 others the earliest deaths: per SD it would be the "strongest" hit
@@ -310,7 +312,7 @@ def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
     tied = scores["signal"].rank().astype(float)
     tied[tied <= 27] = 0.0
     scores["tied"] = tied
-    result = sv.analyse_endpoint(obs, scores, "OS", sv.SurvivalSettings(covariates=["age"]))
+    result = sv.analyse_endpoint(obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["age"]}))
     table = result.table.set_index("score")
     assert table.at["zero_gene", "not_analysed"] == "5 distinct values; 0 in 56 of 60 samples"
     assert table.loc["zero_gene", ["hr", "p_wald", "c_index", "km_median_p", "cutpoint", "mv_hr"]].isna().all()
@@ -321,7 +323,8 @@ def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
     assert "tertiles not possible for 1 score(s)" in text and "tied" in text
 
     info = pd.DataFrame({"category": ["ferroptosis"] * 4}, index=["signal", "noise", "zero_gene", "tied"])
-    section = survival_section("toy", [result], info, raw_scores=scores, models=[], notes=[], top=2, forest_rows=5)
+    survival = CohortSurvival("toy", [result], result.table, pd.DataFrame(), scores, info, models=[], notes=[])
+    section = survival_section("toy", survival, top=2, cutpoint_method="lausen92", forest_rows=5)
     assert not any("zero_gene" in line for line in section.summary)
     html = render_report([section], cohort="toy", title="toy", simulated=True)
     assert "Scores not analysed as continuous scores" in html and "no tertiles" in html
@@ -347,7 +350,9 @@ def test_numbers_in_messages_are_plain(value, text):
 def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
     import anndata as ad
 
-    from ferrostem.survival_report import genes_section, immune_survival_section
+    from ferrostem.genes_report import genes_section
+    from ferrostem.survival_report import immune_survival_section
+    from ferrostem.survival_stage import CohortSurvival
 
     rng = np.random.default_rng(n_tumours)
     ids = [f"S{i}" for i in range(20 + n_tumours)]
@@ -360,7 +365,8 @@ def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
     tumour_scores = scores.loc[obs.index[obs["tissue"] == "tumor"]]
     expected = f"not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} (at least 5 needed)"
 
-    immune = immune_survival_section("few", [], info, tumour_scores)
+    survival = CohortSurvival("few", [], pd.DataFrame(), pd.DataFrame(), tumour_scores, info, models=[], notes=[])
+    immune = immune_survival_section("few", survival)
     assert any(expected in w for w in immune.warnings) and immune.summary == []
     assert immune.context["correlation_table"] == ""
 
@@ -415,7 +421,7 @@ def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
 
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
     result = sv.analyse_endpoint(obs, fixture_data[["x4"]].rename(columns={"x4": "risk"}), "OS",
-                                 sv.SurvivalSettings(covariates=[]))
+                                 sv.SurvivalSettings.from_config({"covariates": []}))
     entry = {"id": "risk", "weights": {"A": 1.0, "B": -0.5}, "training_cohort": "other", "genes": ["A", "B"]}
     block = model_block(entry, "fixture", result, cv=None, applied=AppliedScore(obs["x4"], ["A", "B"], [], 0.0))
     assert "C = 0.65 (inverted here: higher score, lower risk)" in block["summary"]
@@ -449,7 +455,7 @@ def test_forest_rows_show_a_gene_once_with_its_kind():
 
 
 def test_km_panel_states_the_hr_and_the_cutpoint_p_of_one_statistic():
-    from ferrostem.survival_report import group_hr_text
+    from ferrostem.survival_figures import group_hr_text
 
     rng = np.random.default_rng(3)
     n = 200

@@ -6,9 +6,11 @@ problem at once, in plain words, before any job starts.
 
 from __future__ import annotations
 
+import copy
 import difflib
-import re
+import functools
 import os
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +22,7 @@ from .errors import ConfigError
 
 
 SettingsT = TypeVar("SettingsT")
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, block: str,
@@ -34,6 +37,44 @@ def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, 
     if unknown:
         raise ConfigError(f"{block}: unknown keys {unknown}; allowed {sorted(known | set(ignore))}")
     return cls(**values)
+
+
+def with_schema_defaults(values: Mapping[str, Any] | None, block: str,
+                         schema_path: str | os.PathLike[str] = SCHEMA) -> dict[str, Any]:
+    """Top-level config block `block` with the schema's defaults filled in, nested blocks too, as
+    `snakemake.utils.validate` fills them; a value the schema refuses is a ConfigError naming the key.
+
+    The schema is the one home of every default: settings classes built from a block read them here
+    instead of repeating them.
+    """
+    schema = _cached_schema(os.fspath(schema_path))
+    node = {**schema["properties"][block], "definitions": schema.get("definitions", {})}
+    filled = copy.deepcopy(dict(values or {}))
+    base = jsonschema.validators.validator_for(schema)
+    validator = jsonschema.validators.extend(base, {"properties": _fill_defaults(base)})(node)
+    messages = [f"{'.'.join([block, *map(str, error.absolute_path)])}: {error.message}"
+                for error in validator.iter_errors(filled)]
+    if messages:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
+    return filled
+
+
+def _fill_defaults(base: Any) -> Any:
+    validate_properties = base.VALIDATORS["properties"]
+
+    def fill(validator: Any, properties: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]) -> Any:
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return fill
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_schema(path: str) -> dict[str, Any]:
+    return load_schema(path)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -25,8 +25,7 @@ import pandas as pd
 
 from .errors import ConfigError
 
-CDR_ENDPOINTS = ("OS", "DSS", "DFI", "PFI")
-STANDARD_ENDPOINTS = CDR_ENDPOINTS  # the endpoints `geo.fields` may map (the older form)
+CDR_ENDPOINTS = ("OS", "DSS", "DFI", "PFI")  # also the endpoints `geo.fields` may map (the older form)
 TIME_UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
 DEFAULT_EVENT_VALUES = ("1", "dead", "deceased", "yes")
 # an endpoint name becomes obs columns, table cells and file names: letters, digits and _ only
@@ -69,7 +68,7 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
     default_events = tuple(str(v) for v in geo.get("event_values", DEFAULT_EVENT_VALUES))
     declared: list[EndpointDeclaration] = []
     fields: Mapping[str, Any] = geo.get("fields") or {}
-    for name in STANDARD_ENDPOINTS:
+    for name in CDR_ENDPOINTS:
         keys = [k for k in (f"{name}.time", name) if k in fields]
         if not keys:
             continue
@@ -78,7 +77,7 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
             raise ConfigError(f"{where}.fields maps {keys[0]} but not {other}: an endpoint needs both its time "
                               "and its event (status) field")
         if default_unit is None:
-            timed = [f"{n}.time" for n in STANDARD_ENDPOINTS if f"{n}.time" in fields]
+            timed = [f"{n}.time" for n in CDR_ENDPOINTS if f"{n}.time" in fields]
             raise ConfigError(f"{where}.fields maps {', '.join(timed)} but geo.time_unit is not set; state the "
                               f"unit of the survival times in the series ({', '.join(TIME_UNIT_DAYS)})")
         declared.append(EndpointDeclaration(name, str(fields[f"{name}.time"]), str(fields[name]), default_unit,

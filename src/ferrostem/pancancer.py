@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import InputFormatError
 from .models import spearman_table
-from .survival_report import cross_cohort_tables
+from .survival_stage import cross_cohort_tables
 
 SCORE_CATEGORIES = ("ferroptosis", "stemness", "immune cell", "immune response")
 NO_NORMALS = "no tumour-vs-normal comparison (no normal samples)"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .pancancer import NO_NORMALS
 from .report import Section, table_html
-from .survival_report import forest_plot, heatmap
+from .survival_figures import forest_plot, heatmap
 
 FDR_MARK = "*"
 

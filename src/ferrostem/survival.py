@@ -4,7 +4,7 @@ Every score is standardised (z-score over the samples analysed for that endpoint
 ratios are per standard deviation. Times in the cohort are in days; evaluation times are given in years.
 
 Methods and where they come from
-- Cox proportional-hazards models are fitted here by Newton-Raphson with Efron's handling of tied event
+- Cox proportional-hazards models are fitted in `cox` by Newton-Raphson with Efron's handling of tied event
   times (Efron 1977, JASA 72:557), batched over scores so that hundreds of models cost one pass; the
   results are checked against R `survival::coxph(ties = "efron")` (tests/data/make_survival_fixture.R).
   Lifelines is far slower per model (about 40 ms, against microseconds here), which matters for
@@ -32,12 +32,14 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .config import settings_from_block, with_schema_defaults
+from .cox import cox_multivariable, cox_univariate
 from .endpoints import endpoint_names
 from .errors import CohortError, ConfigError
 
@@ -211,188 +213,6 @@ def standardise(values: pd.DataFrame) -> pd.DataFrame:
     """Column z-scores with the sample SD; constant columns become all-NaN."""
     sd = values.std(ddof=1)
     return (values - values.mean()) / sd.where(sd > 0)
-
-
-# --------------------------------------------------------------------------------------------------
-# Cox models, batched
-# --------------------------------------------------------------------------------------------------
-
-@dataclass
-class CoxBatch:
-    """Fits of k Cox models with p covariates each on the same samples (rows masked per model)."""
-    coef: np.ndarray        # (k, p)
-    cov: np.ndarray         # (k, p, p) inverse information
-    loglik: np.ndarray      # (k,)
-    loglik_null: np.ndarray  # (k,)
-    n: np.ndarray           # (k,) samples used
-    events: np.ndarray      # (k,)
-    converged: np.ndarray   # (k,) bool
-
-    @property
-    def se(self) -> np.ndarray:
-        return np.sqrt(np.clip(np.diagonal(self.cov, axis1=1, axis2=2), 0, None))
-
-    @property
-    def p_wald(self) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):  # models without a fit (se 0) give NaN
-            return 2 * stats.norm.sf(np.abs(self.coef / self.se))
-
-    @property
-    def p_lr(self) -> np.ndarray:
-        statistic = np.clip(2 * (self.loglik - self.loglik_null), 0, None)
-        return stats.chi2.sf(statistic, df=self.coef.shape[1])
-
-
-def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray, beta: np.ndarray):
-    """Efron log partial likelihood, score and information for k models at once.
-
-    time/event: (n,) sorted by time; x: (k, n, p); mask: (k, n) 0/1; beta: (k, p).
-    """
-    k, n, p = x.shape
-    eta = np.einsum("knp,kp->kn", x, beta)
-    eta = np.where(mask > 0, eta, 0.0)
-    shift = eta.max(axis=1, keepdims=True)
-    risk = mask * np.exp(eta - shift)                                      # (k, n)
-    rx = risk[:, :, None] * x                                              # (k, n, p)
-    rxx = rx[:, :, :, None] * x[:, :, None, :]                             # (k, n, p, p)
-
-    event_times = np.unique(time[event == 1])
-    start = np.searchsorted(time, event_times, side="left")               # first sample at risk / of the tie
-    stop = np.searchsorted(time, event_times, side="right")               # one past the tie
-
-    def at_risk(values: np.ndarray) -> np.ndarray:
-        tail = np.flip(np.cumsum(np.flip(values, axis=1), axis=1), axis=1)
-        return tail[:, start]
-
-    def tied(values: np.ndarray) -> np.ndarray:
-        # samples are sorted by time, so the events at one time are a contiguous block
-        cumulative = np.cumsum(values * event.reshape((1, n) + (1,) * (values.ndim - 2)), axis=1)
-        cumulative = np.concatenate([np.zeros_like(cumulative[:, :1]), cumulative], axis=1)
-        return cumulative[:, stop] - cumulative[:, start]
-
-    s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)                  # (k,T), (k,T,p), (k,T,p,p)
-    d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
-    deaths = tied(mask)                                                    # tied events per time, per model
-    largest = int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0))
-    steps = np.arange(max(largest, 1))
-    valid = steps[None, None, :] < deaths[:, :, None]                     # (k, T, L)
-    frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)
-    a0 = s0[:, :, None] - frac * d0[:, :, None]
-    a0 = np.where(valid, a0, 1.0)
-    a1 = s1[:, :, None, :] - frac[..., None] * d1[:, :, None, :]
-    a2 = s2[:, :, None, :, :] - frac[..., None, None] * d2[:, :, None, :, :]
-    mean = a1 / a0[..., None]
-    weight = valid.astype(float)
-    event_mask = mask * event[None, :]
-    loglik = (np.sum(event_mask * (eta - shift), axis=1)
-              - np.sum(weight * np.log(a0), axis=(1, 2)))
-    score = np.einsum("kn,knp->kp", event_mask, x) - np.einsum("ktl,ktlp->kp", weight, mean)
-    info = np.einsum("ktl,ktlpq->kpq", weight, a2 / a0[..., None, None] - mean[..., :, None] * mean[..., None, :])
-    return loglik, score, info
-
-
-def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray | None = None,
-            max_iter: int = 30, tol: float = 1e-9) -> CoxBatch:
-    """Fit k Cox models (Efron ties) by Newton-Raphson with step halving, as survival::coxph does.
-
-    x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows).
-    """
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=int)
-    x = np.asarray(x, dtype=float)
-    k, n, p = x.shape
-    mask = np.ones((k, n)) if mask is None else np.asarray(mask, dtype=float)
-    mask = mask * np.all(np.isfinite(x), axis=2)
-    x = np.where(mask[:, :, None] > 0, np.nan_to_num(x), 0.0)
-    # centring changes no coefficient but keeps exp() in range
-    centre = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[:, None]
-    x = np.where(mask[:, :, None] > 0, x - centre[:, None, :], 0.0)
-    order = np.argsort(time, kind="stable")
-    time, event, x, mask = time[order], event[order], x[:, order], mask[:, order]
-
-    beta = np.zeros((k, p))
-    loglik, score, info = _efron_terms(time, event, x, mask, beta)
-    loglik_null = loglik.copy()
-    converged = np.zeros(k, dtype=bool)
-    for _ in range(max_iter):
-        step = _solve(info, score)
-        trial = beta + step
-        new_loglik, new_score, new_info = _efron_terms(time, event, x, mask, trial)
-        # step halving where the likelihood went down (or is not finite)
-        for _half in range(20):
-            worse = ~np.isfinite(new_loglik) | (new_loglik < loglik - 1e-12)
-            if not worse.any():
-                break
-            trial = np.where(worse[:, None], beta + (trial - beta) / 2, trial)
-            new_loglik, new_score, new_info = _efron_terms(time, event, x, mask, trial)
-        done = np.abs(new_loglik - loglik) <= tol * (np.abs(loglik) + tol)
-        beta, loglik, score, info = trial, new_loglik, new_score, new_info
-        converged |= done
-        if converged.all():
-            break
-    cov = np.linalg.pinv(info)
-    return CoxBatch(coef=beta, cov=cov, loglik=loglik, loglik_null=loglik_null, n=mask.sum(axis=1),
-                    events=(mask * event[None, :]).sum(axis=1), converged=converged)
-
-
-def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
-    try:
-        return np.linalg.solve(info, score[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.einsum("kpq,kq->kp", np.linalg.pinv(info), score)
-
-
-def _exp(values: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return np.exp(values)
-
-
-def _cox_table(fit: CoxBatch, index: pd.Index, term: int = 0) -> pd.DataFrame:
-    coef, se = fit.coef[:, term], fit.se[:, term]
-    z = stats.norm.ppf(0.975)
-    table = pd.DataFrame({
-        "n": fit.n.astype(int), "events": fit.events.astype(int), "coef": coef, "se": se, "hr": _exp(coef),
-        "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
-        "p_wald": fit.p_wald[:, term], "p_lr": fit.p_lr, "converged": fit.converged,
-    }, index=index)
-    # monotone likelihood (e.g. every event on one side) drives |coef| to infinity: no usable estimate
-    unstable = ~fit.converged | (np.abs(coef) > 15)
-    table.loc[unstable, ["coef", "se", "hr", "hr_lower", "hr_upper", "p_wald"]] = np.nan
-    return table
-
-
-def cox_univariate(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame) -> pd.DataFrame:
-    """One Cox model per column of `scores` (already standardised: HR per SD); NaN scores are left out."""
-    values = scores.to_numpy(dtype=float).T[:, :, None]                    # (k, n, 1)
-    usable = np.isfinite(values[:, :, 0])
-    constant = np.array([np.nanstd(v) == 0 if np.isfinite(v).sum() > 1 else True for v in values[:, :, 0]])
-    fit = cox_fit(time, event, np.where(constant[:, None, None], 0.0, values), usable & ~constant[:, None])
-    table = _cox_table(fit, scores.columns)
-    table.loc[constant, ["coef", "se", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr"]] = np.nan
-    table.index.name = "score"
-    return table
-
-
-def cox_multivariable(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame,
-                      covariates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Score + covariates, one model per score (complete cases). Returns the score rows and, per score, all terms."""
-    k, p = scores.shape[1], covariates.shape[1] + 1
-    x = np.empty((k, len(scores), p))
-    x[:, :, 0] = scores.to_numpy(dtype=float).T
-    x[:, :, 1:] = covariates.to_numpy(dtype=float)[None, :, :]
-    usable = np.all(np.isfinite(x), axis=2)
-    fit = cox_fit(time, event, x, usable)
-    score_rows = _cox_table(fit, scores.columns, term=0)
-    score_rows.index.name = "score"
-    terms = {}
-    names = ["score", *covariates.columns]
-    z = stats.norm.ppf(0.975)
-    for i, score in enumerate(scores.columns):
-        coef, se = fit.coef[i], fit.se[i]
-        terms[score] = pd.DataFrame({"term": names, "coef": coef, "se": se, "hr": _exp(coef),
-                                     "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
-                                     "p_wald": fit.p_wald[i]})
-    return score_rows, terms
 
 
 # --------------------------------------------------------------------------------------------------
@@ -634,31 +454,55 @@ def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
 # One endpoint, every score
 # --------------------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
+class CutpointSettings:
+    """`survival.cutpoint`: the optimal cutpoint's p-value correction and smallest group."""
+
+    p_method: Literal["lausen92", "permutation"]
+    min_group_fraction: float
+    permutations: int
+
+
+@dataclass(frozen=True)
+class LassoSettings:
+    """`survival.lasso`: the LASSO-Cox risk model, trained on `discovery` and applied unchanged to `validation`."""
+
+    enabled: bool
+    validation: list[str]
+    endpoint: str
+    folds: int
+    seed: int
+    discovery: str | None = None  # the schema has no default: needed only when enabled
+    universe: list[str] | dict[str, list[str]] | None = None
+
+
+@dataclass(frozen=True)
 class SurvivalSettings:
-    auc_years: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])
-    covariates: list[str] = field(default_factory=lambda: list(COVARIATES))
-    cutpoint_method: str = "lausen92"
-    min_group_fraction: float = 0.1
-    permutations: int = 1000
-    min_events: int = 5
-    min_events_per_variable: int = 5
-    ph_check_top: int = 30
-    ph_alpha: float = 0.05
-    seed: int = 0
+    """The `survival:` config block, complete; every default comes from the schema (`from_config`)."""
+
+    endpoints: str | list[str]  # "all" or names
+    covariates: list[str]
+    auc_years: list[float]
+    cutpoint: CutpointSettings
+    min_events: int
+    min_events_per_variable: float
+    ph_check_top: int
+    ph_alpha: float
+    plots_top: int
+    genes_of_interest: list[str]
+    checkpoint_genes: list[str]
+    panels: dict[str, list[str]]
+    panel_folds: int
+    seed: int
+    lasso: LassoSettings
 
     @classmethod
-    def from_config(cls, block: dict[str, Any]) -> "SurvivalSettings":
-        cutpoint = block.get("cutpoint", {})
-        return cls(auc_years=list(block.get("auc_years", [1, 3, 5])),
-                   covariates=list(block.get("covariates", list(COVARIATES))),
-                   cutpoint_method=cutpoint.get("p_method", "lausen92"),
-                   min_group_fraction=float(cutpoint.get("min_group_fraction", 0.1)),
-                   permutations=int(cutpoint.get("permutations", 1000)),
-                   min_events=int(block.get("min_events", 5)),
-                   min_events_per_variable=int(block.get("min_events_per_variable", 5)),
-                   ph_check_top=int(block.get("ph_check_top", 30)),
-                   seed=int(block.get("seed", 0)))
+    def from_config(cls, block: Mapping[str, Any] | None = None) -> SurvivalSettings:
+        """The settings of a `survival:` block; keys it leaves out take the schema's defaults."""
+        values = with_schema_defaults(block, "survival")
+        values["cutpoint"] = settings_from_block(CutpointSettings, values["cutpoint"], "survival.cutpoint")
+        values["lasso"] = settings_from_block(LassoSettings, values["lasso"], "survival.lasso")
+        return settings_from_block(cls, values, "survival")
 
 
 @dataclass
@@ -717,6 +561,11 @@ def number(value: Any) -> str:
     return str(value)
 
 
+SPLIT_COLUMNS = ["c_index", "direction", "km_median_p", "km_median_no_event_group", "km_tertile_p", "cutpoint",
+                 "cutpoint_statistic", "cutpoint_p", "cutpoint_p_uncorrected", "cutpoint_n_high"]
+TEXT_COLUMNS = ("km_median_no_event_group", "direction")  # empty, not NaN, for a score not analysed
+
+
 def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
                      settings: SurvivalSettings | None = None) -> EndpointResult:
     """Univariate and multivariable Cox, KM splits, cutpoint, C and AUC for every score on one endpoint.
@@ -724,23 +573,47 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
     `scores`: samples x scores on the raw scale (index = sample ids, a subset of obs.index). Scores are
     standardised over the samples with a usable follow-up. Scores with too few distinct values
     (`discreteness`) are not analysed (column `not_analysed` gives the reason); a split that cannot be made
-    is a note.
+    is a note. `settings`: the schema's defaults when not given.
     """
-    settings = settings or SurvivalSettings()
+    settings = settings or SurvivalSettings.from_config()
     surv, notes = endpoint_frame(obs.loc[obs.index.intersection(scores.index)], endpoint)
     raw = scores.loc[surv.index].astype(float)
     z = standardise(raw)
-    empty = EndpointResult(endpoint, pd.DataFrame(), {}, {}, surv, pd.DataFrame(), [], notes)
+    refusal = endpoint_refusal(endpoint, surv, settings.min_events)
+    if refusal:
+        return EndpointResult(endpoint, pd.DataFrame(), {}, {}, surv, pd.DataFrame(), [], [*notes, refusal])
+    constant, discrete, excluded_notes = unanalysable_scores(endpoint, raw, z)
+    notes.extend(excluded_notes)
+    excluded = set(constant) | set(discrete)
+    time, event = surv["time"].to_numpy(), surv["event"].to_numpy()
+    table = univariate_table(endpoint, time, event, z, constant, discrete)
+    auc_years, auc_notes = evaluable_times(time, event, settings.auc_years)
+    notes.extend(f"{endpoint}: {n}" for n in auc_notes)
+    notes.extend(add_split_statistics(table, endpoint, time, event, z, raw, excluded, auc_years, settings))
+    covariates, cov_notes = covariate_frame(obs.loc[surv.index], settings.covariates)
+    notes.extend(f"{endpoint}: {n}" for n in cov_notes)
+    usable = [c for c in z.columns if c not in excluded]
+    terms, ph, mv_notes = add_multivariable(table, endpoint, surv, z[usable], covariates, settings)
+    notes.extend(mv_notes)
+    frame = pd.concat([surv, z], axis=1)
+    return EndpointResult(endpoint, table.reset_index(), terms, ph, frame, covariates, auc_years, notes)
+
+
+def endpoint_refusal(endpoint: str, surv: pd.DataFrame, min_events: int) -> str:
+    """Why the endpoint cannot be analysed at all (no events, too few samples or events), or ''."""
     events = int(surv["event"].sum())
     if len(surv) and not events:
-        empty.warnings.append(f"{endpoint}: no events among {len(surv)} samples (every follow-up is censored); "
-                              "endpoint not analysed. Check the endpoint's event field and event values")
-        return empty
-    if len(surv) < 10 or events < settings.min_events:
-        empty.warnings.append(f"{endpoint}: {len(surv)} samples with {events} events; at least 10 samples and "
-                              f"{settings.min_events} events are needed; endpoint not analysed")
-        return empty
+        return (f"{endpoint}: no events among {len(surv)} samples (every follow-up is censored); "
+                "endpoint not analysed. Check the endpoint's event field and event values")
+    if len(surv) < 10 or events < min_events:
+        return (f"{endpoint}: {len(surv)} samples with {events} events; at least 10 samples and "
+                f"{min_events} events are needed; endpoint not analysed")
+    return ""
 
+
+def unanalysable_scores(endpoint: str, raw: pd.DataFrame, z: pd.DataFrame) -> tuple[list[str], dict[str, str], list[str]]:
+    """The scores constant in every sample, those too discrete to be continuous (with the reason), and notes."""
+    notes = []
     constant = [c for c in z.columns if z[c].isna().all()]
     if constant:
         notes.append(f"{endpoint}: {len(constant)} score(s) constant (or unknown) in every sample, no survival "
@@ -753,23 +626,77 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
                      f"{MAX_MODAL_FRACTION:.0%} of the samples); no survival statistics: "
                      + "; ".join(f"{c} ({r})" for c, r in list(discrete.items())[:5])
                      + (" ..." if len(discrete) > 5 else ""))
-    excluded = set(constant) | set(discrete)
+    return constant, discrete, notes
+
+
+def univariate_table(endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.DataFrame, constant: list[str],
+                     discrete: dict[str, str]) -> pd.DataFrame:
+    """Univariate Cox per score (the discrete ones left unfitted), the reason a score is not analysed, BH FDRs."""
     z_analysed = z.copy()
     z_analysed[list(discrete)] = np.nan
-    time, event = surv["time"].to_numpy(), surv["event"].to_numpy()
     table = cox_univariate(time, event, z_analysed)
     table.insert(0, "endpoint", endpoint)
     table["not_analysed"] = ["constant" if c in constant else discrete.get(c, "") for c in table.index]
     table["fdr"] = bh_fdr(table["p_wald"])
     table["fdr_lr"] = bh_fdr(table["p_lr"])
+    return table
 
-    auc_years, auc_notes = evaluable_times(time, event, settings.auc_years)
-    notes.extend(f"{endpoint}: {n}" for n in auc_notes)
-    extra: dict[str, list[Any]] = {k: [] for k in ["c_index", "direction", "km_median_p", "km_median_no_event_group",
-                                                    "km_tertile_p", "cutpoint", "cutpoint_statistic",
-                                                    "cutpoint_p", "cutpoint_p_uncorrected", "cutpoint_n_high"]}
-    for year in auc_years:
-        extra[f"auc_{year:g}y"] = []
+
+@dataclass
+class SplitStatistics:
+    """C, AUC, Kaplan-Meier splits and optimal cutpoint of one score, and the splits it could not have."""
+
+    row: dict[str, Any]            # SPLIT_COLUMNS and auc_<year>y
+    impossible: list[str]          # "median split", "tertiles", "optimal cutpoint"
+    groups_without_events: list[str]
+
+
+def split_statistics(time: np.ndarray, event: np.ndarray, values: np.ndarray, raw_values: np.ndarray, coef: float,
+                     auc_years: list[float], settings: SurvivalSettings) -> SplitStatistics:
+    """The statistics of one score over the samples where it is known (`values` standardised, `raw_values` not)."""
+    row: dict[str, Any] = {}
+    impossible: list[str] = []
+    # R coxph's concordance is that of the fitted linear predictor coef * score: a protective score
+    # (HR < 1) is concordant when a low score goes with early death, so C >= 0.5 in the fitted direction
+    sign = float(np.sign(coef)) if np.isfinite(coef) and coef != 0 else 0.0
+    if sign == 0.0:  # no usable fit (monotone likelihood): the direction in which the score concords
+        sign = 1.0 if harrell_c(time, event, values) >= 0.5 else -1.0
+    row["direction"] = "higher score, higher risk" if sign > 0 else "higher score, lower risk"
+    row["c_index"] = harrell_c(time, event, sign * values)
+    for year, auc in time_auc(time, event, sign * values, auc_years).items():
+        row[f"auc_{year:g}y"] = auc
+    high = median_groups(values)
+    without: list[str] = []
+    if len(set(high)) < 2:
+        impossible.append("median split")
+        row["km_median_p"], row["km_median_no_event_group"] = math.nan, ""
+    else:
+        median_test = logrank_test(time, event, high)
+        without = [g for g, o in median_test.observed.items() if o == 0]
+        row["km_median_p"], row["km_median_no_event_group"] = median_test.p, ",".join(without)
+    tert = tertile_groups(pd.Series(values))
+    if tert.notna().all():
+        row["km_tertile_p"] = logrank_test(time, event, tert.to_numpy()).p
+    else:
+        impossible.append("tertiles")
+        row["km_tertile_p"] = math.nan
+    cutpoint = settings.cutpoint
+    cut = maxstat_cutpoint(time, event, raw_values, minprop=cutpoint.min_group_fraction,
+                           maxprop=1 - cutpoint.min_group_fraction, method=cutpoint.p_method,
+                           permutations=cutpoint.permutations, seed=settings.seed)
+    if not np.isfinite(cut.cutpoint):
+        impossible.append("optimal cutpoint")
+    row.update(cutpoint=cut.cutpoint, cutpoint_statistic=cut.statistic, cutpoint_p=cut.p_corrected,
+               cutpoint_p_uncorrected=cut.p_uncorrected, cutpoint_n_high=cut.n_high)
+    return SplitStatistics(row, impossible, without)
+
+
+def add_split_statistics(table: pd.DataFrame, endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.DataFrame,
+                         raw: pd.DataFrame, excluded: set[str], auc_years: list[float],
+                         settings: SurvivalSettings) -> list[str]:
+    """`split_statistics` of every analysed score as columns of `table` (NaN or '' for the others); notes."""
+    columns = SPLIT_COLUMNS + [f"auc_{year:g}y" for year in auc_years]
+    extra: dict[str, list[Any]] = {key: [] for key in columns}
     no_event_groups: list[str] = []
     impossible: dict[str, list[str]] = {"median split": [], "tertiles": [], "optimal cutpoint": []}
     for column in z.columns:
@@ -777,104 +704,91 @@ def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
         ok = values.notna().to_numpy()
         if column in excluded or ok.sum() < 10:
             for key in extra:
-                extra[key].append(math.nan if key not in ("km_median_no_event_group", "direction") else "")
+                extra[key].append(math.nan if key not in TEXT_COLUMNS else "")
             continue
-        t, e, v = time[ok], event[ok], values.to_numpy()[ok]
-        # R coxph's concordance is that of the fitted linear predictor coef * score: a protective score
-        # (HR < 1) is concordant when a low score goes with early death, so C >= 0.5 in the fitted direction
-        coef = table.at[column, "coef"]
-        sign = float(np.sign(coef)) if np.isfinite(coef) and coef != 0 else 0.0
-        if sign == 0.0:  # no usable fit (monotone likelihood): the direction in which the score concords
-            sign = 1.0 if harrell_c(t, e, v) >= 0.5 else -1.0
-        extra["direction"].append("higher score, higher risk" if sign > 0 else "higher score, lower risk")
-        extra["c_index"].append(harrell_c(t, e, sign * v))
-        for year, auc in time_auc(t, e, sign * v, auc_years).items():
-            extra[f"auc_{year:g}y"].append(auc)
-        high = median_groups(v)
-        if len(set(high)) < 2:
-            impossible["median split"].append(column)
-            extra["km_median_p"].append(math.nan)
-            extra["km_median_no_event_group"].append("")
-        else:
-            median_test = logrank_test(t, e, high)
-            extra["km_median_p"].append(median_test.p)
-            without = [g for g, o in median_test.observed.items() if o == 0]
-            extra["km_median_no_event_group"].append(",".join(without))
-            if without:
-                no_event_groups.append(f"{column} ({'/'.join(without)})")
-        tert = tertile_groups(pd.Series(v))
-        if tert.notna().all():
-            extra["km_tertile_p"].append(logrank_test(t, e, tert.to_numpy()).p)
-        else:
-            impossible["tertiles"].append(column)
-            extra["km_tertile_p"].append(math.nan)
-        cut = maxstat_cutpoint(t, e, raw[column].to_numpy()[ok], minprop=settings.min_group_fraction,
-                               maxprop=1 - settings.min_group_fraction, method=settings.cutpoint_method,
-                               permutations=settings.permutations, seed=settings.seed)
-        if not np.isfinite(cut.cutpoint):
-            impossible["optimal cutpoint"].append(column)
-        extra["cutpoint"].append(cut.cutpoint)
-        extra["cutpoint_statistic"].append(cut.statistic)
-        extra["cutpoint_p"].append(cut.p_corrected)
-        extra["cutpoint_p_uncorrected"].append(cut.p_uncorrected)
-        extra["cutpoint_n_high"].append(cut.n_high)
-    for split, columns in impossible.items():
-        if columns:
-            notes.append(f"{endpoint}: {split} not possible for {len(columns)} score(s) (tied values leave a group "
-                         f"empty or smaller than allowed): {', '.join(columns[:5])}{' ...' if len(columns) > 5 else ''}")
+        stats_ = split_statistics(time[ok], event[ok], values.to_numpy()[ok], raw[column].to_numpy()[ok],
+                                  table.at[column, "coef"], auc_years, settings)
+        for key in columns:
+            extra[key].append(stats_.row[key])
+        for split in stats_.impossible:
+            impossible[split].append(column)
+        if stats_.groups_without_events:
+            no_event_groups.append(f"{column} ({'/'.join(stats_.groups_without_events)})")
+    notes = []
+    for split, names in impossible.items():
+        if names:
+            notes.append(f"{endpoint}: {split} not possible for {len(names)} score(s) (tied values leave a group "
+                         f"empty or smaller than allowed): {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
     for key, values in extra.items():
         table[key] = values
     if no_event_groups:
         notes.append(f"{endpoint}: a median-split group has no events for {len(no_event_groups)} score(s), e.g. "
                      f"{', '.join(no_event_groups[:3])}; its Kaplan-Meier curve stays at 1 and the log-rank test "
                      "rests on the other group")
+    return notes
 
-    covariates, cov_notes = covariate_frame(obs.loc[surv.index], settings.covariates)
-    notes.extend(f"{endpoint}: {n}" for n in cov_notes)
+
+def add_multivariable(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z: pd.DataFrame,
+                      covariates: pd.DataFrame, settings: SurvivalSettings
+                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], list[str]]:
+    """Each score of `z` adjusted for the covariates (columns mv_* of `table`), with a proportional-hazards check
+    (ph_p, ph_violation) for the `ph_check_top` strongest; the model terms, the checks and notes."""
+    notes: list[str] = []
     terms: dict[str, pd.DataFrame] = {}
     ph: dict[str, pd.DataFrame] = {}
     for col in ["mv_hr", "mv_hr_lower", "mv_hr_upper", "mv_p", "mv_n", "mv_events", "ph_p", "ph_violation"]:
         table[col] = np.nan if col != "ph_violation" else ""
-    usable = [c for c in z.columns if c not in excluded]
+    usable = list(z.columns)
     if covariates.shape[1] == 0:
         notes.append(f"{endpoint}: no usable clinical covariate; no multivariable model")
-    elif usable:
-        complete = covariates.notna().all(axis=1)
-        mv_events = int(surv.loc[complete, "event"].sum())
-        parameters = covariates.shape[1] + 1
-        if mv_events < settings.min_events_per_variable * parameters:
-            notes.append(f"{endpoint}: too few events for a multivariable model: {mv_events} events in "
-                         f"{int(complete.sum())} samples with complete covariates for {parameters} parameters "
-                         f"(at least {settings.min_events_per_variable} per parameter needed); not fitted")
-        else:
-            if mv_events < 10 * parameters:
-                notes.append(f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
-                             "model (fewer than 10 per parameter): estimates may be unstable")
-            mv, terms = cox_multivariable(time, event, z[usable], covariates)
-            table.loc[usable, "mv_hr"] = mv["hr"]
-            table.loc[usable, "mv_hr_lower"] = mv["hr_lower"]
-            table.loc[usable, "mv_hr_upper"] = mv["hr_upper"]
-            table.loc[usable, "mv_p"] = mv["p_wald"]
-            table.loc[usable, "mv_n"] = mv["n"]
-            table.loc[usable, "mv_events"] = mv["events"]
-            ranked = table.loc[usable].sort_values("mv_p").index[: settings.ph_check_top]
-            for score in ranked:
-                if not np.isfinite(table.at[score, "mv_p"]):
-                    continue
-                data = pd.concat([surv, z[[score]].rename(columns={score: "score"}), covariates], axis=1).dropna()
-                try:
-                    result = ph_check(data)
-                except Exception as error:  # lifelines convergence failures: report, never crash
-                    notes.append(f"{endpoint}: proportional-hazards check failed for {score}: {error}")
-                    continue
-                ph[score] = result
-                table.at[score, "ph_p"] = float(result["p"].min())
-                violated = result.index[result["p"] < settings.ph_alpha]
-                table.at[score, "ph_violation"] = ",".join(violated)
-            flagged = table.index[table["ph_violation"].astype(str) != ""]
-            if len(flagged):
-                notes.append(f"{endpoint}: proportional hazards doubtful (Schoenfeld test p < {settings.ph_alpha}) "
-                             f"for {len(flagged)} of {len(ph)} checked models, e.g. "
-                             + "; ".join(f"{s}: {table.at[s, 'ph_violation']}" for s in flagged[:3]))
-    frame = pd.concat([surv, z], axis=1)
-    return EndpointResult(endpoint, table.reset_index(), terms, ph, frame, covariates, auc_years, notes)
+        return terms, ph, notes
+    if not usable:
+        return terms, ph, notes
+    complete = covariates.notna().all(axis=1)
+    mv_events = int(surv.loc[complete, "event"].sum())
+    parameters = covariates.shape[1] + 1
+    if mv_events < settings.min_events_per_variable * parameters:
+        notes.append(f"{endpoint}: too few events for a multivariable model: {mv_events} events in "
+                     f"{int(complete.sum())} samples with complete covariates for {parameters} parameters "
+                     f"(at least {settings.min_events_per_variable} per parameter needed); not fitted")
+        return terms, ph, notes
+    if mv_events < 10 * parameters:
+        notes.append(f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
+                     "model (fewer than 10 per parameter): estimates may be unstable")
+    mv, terms = cox_multivariable(surv["time"].to_numpy(), surv["event"].to_numpy(), z, covariates)
+    table.loc[usable, "mv_hr"] = mv["hr"]
+    table.loc[usable, "mv_hr_lower"] = mv["hr_lower"]
+    table.loc[usable, "mv_hr_upper"] = mv["hr_upper"]
+    table.loc[usable, "mv_p"] = mv["p_wald"]
+    table.loc[usable, "mv_n"] = mv["n"]
+    table.loc[usable, "mv_events"] = mv["events"]
+    ph, ph_notes = check_proportional_hazards(table, endpoint, surv, z, covariates, settings)
+    return terms, ph, notes + ph_notes
+
+
+def check_proportional_hazards(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z: pd.DataFrame,
+                               covariates: pd.DataFrame, settings: SurvivalSettings
+                               ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Schoenfeld tests of the `ph_check_top` strongest multivariable models, into `table` (ph_p, ph_violation)."""
+    notes: list[str] = []
+    ph: dict[str, pd.DataFrame] = {}
+    ranked = table.loc[list(z.columns)].sort_values("mv_p").index[: settings.ph_check_top]
+    for score in ranked:
+        if not np.isfinite(table.at[score, "mv_p"]):
+            continue
+        data = pd.concat([surv, z[[score]].rename(columns={score: "score"}), covariates], axis=1).dropna()
+        try:
+            result = ph_check(data)
+        except Exception as error:  # lifelines convergence failures: report, never crash
+            notes.append(f"{endpoint}: proportional-hazards check failed for {score}: {error}")
+            continue
+        ph[score] = result
+        table.at[score, "ph_p"] = float(result["p"].min())
+        violated = result.index[result["p"] < settings.ph_alpha]
+        table.at[score, "ph_violation"] = ",".join(violated)
+    flagged = table.index[table["ph_violation"].astype(str) != ""]
+    if len(flagged):
+        notes.append(f"{endpoint}: proportional hazards doubtful (Schoenfeld test p < {settings.ph_alpha}) "
+                     f"for {len(flagged)} of {len(ph)} checked models, e.g. "
+                     + "; ".join(f"{s}: {table.at[s, 'ph_violation']}" for s in flagged[:3]))
+    return ph, notes

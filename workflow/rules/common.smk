@@ -14,6 +14,7 @@ from ferrostem.endpoints import uses_cdr  # noqa: E402
 from ferrostem.resources import ResourcePlan, load_lock  # noqa: E402
 from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
 from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
+from ferrostem.survival import SurvivalSettings  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 CATALOGUE_DIR = Path(workflow.basedir) / "resources" / "signatures"
@@ -119,22 +120,24 @@ def checked_cohort(cohort="{cohort}"):
 def cohort_checks(cohort):
     """What rule check_cohort checks on a harmonised cohort."""
     return {"comparisons": COHORTS[cohort].get("comparisons", []), "min_group_size": config["de"]["min_group_size"],
-            "genes_of_interest": config["survival"]["genes_of_interest"]}
+            "genes_of_interest": SURVIVAL_SETTINGS.genes_of_interest}
 
 
-# survival stage (workflow/rules/survival.smk)
+# survival stage (workflow/rules/survival.smk): the block is read here once; its scripts get the block (SURVIVAL)
+# as a param and build the same SurvivalSettings from it
 SURVIVAL = config["survival"]
-LASSO = SURVIVAL["lasso"]
+SURVIVAL_SETTINGS = SurvivalSettings.from_config(SURVIVAL)
+LASSO = SURVIVAL_SETTINGS.lasso
 
 
 def lasso_model_stem():
     """results/models/lasso_cox_<discovery>_<endpoint>: the model id (lower case) is its file name."""
-    return f"{RESULTS}/models/lasso_cox_{LASSO.get('discovery')}_{LASSO.get('endpoint', 'OS')}".lower()
+    return f"{RESULTS}/models/lasso_cox_{LASSO.discovery}_{LASSO.endpoint}".lower()
 
 
 def lasso_model_paths(wildcards):
     """The LASSO risk model applies to its discovery and validation cohorts."""
-    if LASSO["enabled"] and (wildcards.cohort == LASSO["discovery"] or wildcards.cohort in LASSO["validation"]):
+    if LASSO.enabled and (wildcards.cohort == LASSO.discovery or wildcards.cohort in LASSO.validation):
         return {"models": [f"{lasso_model_stem()}.yaml"], "model_cv": [f"{lasso_model_stem()}_cv.tsv"]}
     return {"models": [], "model_cv": []}
 

@@ -4,28 +4,28 @@
 # panels; and, with several cohorts, a cross-cohort random-effects meta-analysis page.
 # ---------------------------------------------------------------------------------------------
 
-if LASSO["enabled"]:
+if LASSO.enabled:
     from ferrostem.errors import ConfigError
 
-    for _key, _ids in [("discovery", [LASSO.get("discovery")]), ("validation", LASSO["validation"])]:
+    for _key, _ids in [("discovery", [LASSO.discovery]), ("validation", LASSO.validation)]:
         for _id in _ids:
             if _id not in COHORTS:
                 raise ConfigError(f"survival.lasso.{_key}: {_id!r} is not a configured cohort "
                                   f"(cohorts: {', '.join(COHORTS)})")
-    if "universe" not in LASSO:
+    if LASSO.universe is None:
         raise ConfigError("survival.lasso.universe: give the candidate genes (a list or {catalogue: [ids]})")
 
 
-if LASSO["enabled"]:
+if LASSO.enabled:
 
     rule lasso_cox:
         input:
-            cohort=f"{RESULTS}/{LASSO['discovery']}/cohort.h5ad",
+            cohort=f"{RESULTS}/{LASSO.discovery}/cohort.h5ad",
         output:
             model=f"{lasso_model_stem()}.yaml",
             cv=f"{lasso_model_stem()}_cv.tsv",
         params:
-            lasso=LASSO,
+            survival=SURVIVAL,
             catalogue=str(SIGNATURE_CATALOGUE),
         conda:
             "../../envs/ferrostem.yaml"

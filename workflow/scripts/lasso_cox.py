@@ -8,19 +8,19 @@ import anndata as ad  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
 from ferrostem.models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.survival import endpoint_frame  # noqa: E402
-from ferrostem.survival_report import tumour_samples  # noqa: E402
+from ferrostem.survival import SurvivalSettings, endpoint_frame  # noqa: E402
+from ferrostem.survival_stage import tumour_samples  # noqa: E402
 
 log = script_logging()
-settings = snakemake.params.lasso
-cohort = settings["discovery"]
+settings = SurvivalSettings.from_config(snakemake.params.survival).lasso
+cohort = settings.discovery
 adata = ad.read_h5ad(snakemake.input.cohort)
 tumours, _ = tumour_samples(adata.obs)
-surv, notes = endpoint_frame(adata.obs.loc[tumours], settings["endpoint"])
-universe = resolve_universe(settings["universe"], snakemake.params.catalogue)
+surv, notes = endpoint_frame(adata.obs.loc[tumours], settings.endpoint)
+universe = resolve_universe(settings.universe, snakemake.params.catalogue)
 expression = log2_expression(adata, universe).loc[surv.index]
-model = lasso_cox(expression, surv["time"].to_numpy(), surv["event"].to_numpy(), endpoint=settings["endpoint"],
-                  folds=settings["folds"], seed=settings["seed"], universe=universe)
+model = lasso_cox(expression, surv["time"].to_numpy(), surv["event"].to_numpy(), endpoint=settings.endpoint,
+                  folds=settings.folds, seed=settings.seed, universe=universe)
 for note in notes + model.warnings:
     log.warning(note)
 write_entry(risk_score_entry(model, cohort), snakemake.output.model)

@@ -8,7 +8,8 @@ import pandas as pd  # noqa: E402
 from ferrostem.files import atomic_write  # noqa: E402
 from ferrostem.report import render_report, write_section  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.survival_report import cross_cohort_section, cross_cohort_tables  # noqa: E402
+from ferrostem.survival_report import cross_cohort_section  # noqa: E402
+from ferrostem.survival_stage import cross_cohort_tables  # noqa: E402
 
 script_logging()
 cohorts = list(snakemake.params.cohorts)
