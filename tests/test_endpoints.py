@@ -4,6 +4,7 @@ genes sections and the cross-cohort table; bad declarations name the cohort and 
 
 from __future__ import annotations
 
+import html
 import copy
 import shutil
 from dataclasses import dataclass
@@ -156,7 +157,7 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
     assert any(f["caption"] == "Kaplan-Meier estimate of each survival endpoint (OS, RFS), all tumours."
                for f in section.context["figures"])
     assert not any("follow-up" in w for w in section.warnings)  # months declared as months: plausible
-    rules = section.context["harmonisation"]
+    rules = html.unescape(section.context["harmonisation"])  # cells are HTML-escaped
     assert "RFS times ('Recurr months', months)" in rules and "converted to days (x 30.44)" in rules
 
 
