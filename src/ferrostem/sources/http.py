@@ -36,6 +36,7 @@ import requests
 from tqdm import tqdm
 
 from ..errors import FerrostemError
+from ..files import write_json
 
 log = logging.getLogger(__name__)
 
@@ -471,10 +472,7 @@ class Client:
     def save_json(self, payload: Any, url: str) -> Path:
         """Keep an API answer in the store under `url`'s path, so the store doubles as a mirror."""
         path = self.store_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(payload, path)
         return path
 
     def read_json(self, url: str) -> Any:
