@@ -26,7 +26,8 @@ import pandas as pd
 from scipy.stats import false_discovery_control
 
 from .config import settings_from_block
-from .errors import CohortError, ConfigError
+from .errors import CohortError, ConfigError, ScaleError
+from .scales import check_counts, check_log_scale
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ ENGINE_LABELS = {"vectorised": "vectorised engine, DESeq2's rules", "pydeseq2": 
 
 class DesignError(ConfigError):
     """A comparison cannot be fitted: too few samples, unknown levels, confounded covariates."""
-
-
-class ScaleError(CohortError):
-    """Expression values are on the wrong scale for the chosen method."""
 
 
 @dataclass
@@ -228,53 +225,6 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
         raise DesignError(f"{where}: {len(frame)} samples leave no residual degrees of freedom for {matrix.shape[1]} "
                           "design columns")
     return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# scale checks
-
-def check_counts(counts: np.ndarray, *, genes: Sequence[str], samples: Sequence[str], where: str) -> None:
-    """DESeq2 needs raw, non-negative integer counts; refuse log-scale or normalised values."""
-    values = np.asarray(counts)
-    if values.size == 0:
-        raise ScaleError(f"{where}: the count matrix is empty")
-    if not np.isfinite(values).all():
-        i, j = np.argwhere(~np.isfinite(values))[0]
-        raise ScaleError(f"{where}: non-finite count for sample {samples[i]}, gene {genes[j]}")
-    if (values < 0).any():
-        i, j = np.argwhere(values < 0)[0]
-        raise ScaleError(f"{where}: negative value {values[i, j]} for sample {samples[i]}, gene {genes[j]}: "
-                         "these are not raw counts (log-ratios or centred data?); DESeq2 needs raw counts")
-    fractional = np.abs(values - np.round(values)) > 1e-6
-    if fractional.any():
-        i, j = np.argwhere(fractional)[0]
-        raise ScaleError(f"{where}: value {values[i, j]:.4g} for sample {samples[i]}, gene {genes[j]} is not an integer "
-                         "count; DESeq2 needs raw counts (log2 or normalised values belong to the limma method)")
-    if np.quantile(values, 0.999) <= 25 and values.max() <= 40:
-        raise ScaleError(f"{where}: counts never exceed {values.max():.0f} (99.9th percentile "
-                         f"{np.quantile(values, 0.999):.0f}): these look like log2-scale values, not raw counts; "
-                         "DESeq2 needs raw counts")
-
-
-def looks_linear_scale(values: np.ndarray) -> bool:
-    """GEO2R's rule (NCBI GEO2R R script): linear if q99 > 100, or the range exceeds 50 with a positive q25."""
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    q = np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
-    return bool(q[4] > 100 or (q[5] - q[0] > 50 and q[1] > 0))
-
-
-def check_log_scale(values: np.ndarray, *, where: str) -> None:
-    """The linear model needs log-scale values; refuse raw counts or linear intensities."""
-    array = np.asarray(values, dtype=float)
-    if not np.isfinite(array).all():
-        raise ScaleError(f"{where}: {int((~np.isfinite(array)).sum())} missing or infinite values; "
-                         "impute or drop those genes before the linear model")
-    if looks_linear_scale(array):
-        integer = bool(np.all(np.abs(array - np.round(array)) < 1e-6))
-        kind = "raw counts" if integer else "linear-scale intensities"
-        raise ScaleError(f"{where}: values look like {kind} (99th percentile {np.quantile(array, 0.99):.4g}); the "
-                         "moderated linear model needs log2 values: use method deseq2 for counts, or log2-transform")
 
 
 # ---------------------------------------------------------------------------------------------------------
