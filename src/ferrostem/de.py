@@ -23,10 +23,10 @@ from typing import Any, Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control
 
 from .config import settings_from_block
 from .errors import CohortError, ConfigError, ScaleError
+from .numerics import bh_fdr
 from .scales import check_counts, check_log_scale
 
 log = logging.getLogger(__name__)
@@ -373,7 +373,7 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
     table = pd.DataFrame({
         "baseMean": np.asarray(fit.Amean, dtype=float), "log2FC": coefficient,
         "lfcSE": stdev * np.sqrt(s2_post), "stat": np.asarray(fit.t)[:, k], "pvalue": pvalues,
-        "padj": false_discovery_control(pvalues, method="bh"),
+        "padj": bh_fdr(pvalues),
     }, index=values.columns)
     df_prior = np.asarray(fit.df_prior, dtype=float)
     return table, {"df_prior": float(np.mean(df_prior)), "s2_prior": float(np.mean(np.asarray(fit.s2_prior, dtype=float)))}
