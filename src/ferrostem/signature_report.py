@@ -15,7 +15,6 @@ from .report import Section, table_html
 from .scoring import CohortScores
 
 STAGES = ["Stage I", "Stage II", "Stage III", "Stage IV"]
-HEATMAP_CATEGORIES = ("ferroptosis", "risk score", "stemness", "immune cell", "immune response", "microenvironment")
 
 
 def annotate(scores: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
