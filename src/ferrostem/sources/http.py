@@ -27,7 +27,7 @@ import sys
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import requests
 from tqdm import tqdm
 
+from ..config import settings_from_block
 from ..errors import FerrostemError
 from ..files import write_json
 
@@ -87,10 +88,10 @@ class RetryPolicy:
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any] | None) -> RetryPolicy:
-        values = dict(values or {})
-        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        return cls(**known)
+    def from_config(cls, values: Mapping[str, Any] | None, ignore: Collection[str] = ()) -> RetryPolicy:
+        """The retry keys of the `download:` block (the schema fills their defaults); `ignore`: the block's
+        other keys, which configure the sources."""
+        return settings_from_block(cls, values, "download", ignore=ignore)
 
 
 def store_relpath(url: str) -> str:
