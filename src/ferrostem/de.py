@@ -132,9 +132,21 @@ def _in_span(target: np.ndarray, basis: np.ndarray, tol: float = 1e-8) -> bool:
 def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size: int = 2,
                    cohort: str = "cohort") -> DesignPlan:
     """Select the comparison's samples and build its design; raise DesignError before any fitting."""
-    import formulaic
-
     where = f"cohort {cohort}, comparison {comparison.name!r}"
+    groups = _comparison_groups(obs, comparison, where)
+    notes: list[str] = []
+    frame = _compared_samples(obs, comparison, groups, notes)
+    if comparison.paired:
+        frame = _complete_pairs(frame, obs, comparison, where, notes)
+    n_test, n_ref = _check_group_sizes(frame, comparison, min_group_size, where)
+    _check_covariates_vary(frame, comparison, where)
+    matrix, group_coefficient = _design_matrix(frame, comparison)
+    _check_estimable(matrix, len(frame), comparison, group_coefficient, where)
+    return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
+
+
+def _comparison_groups(obs: pd.DataFrame, comparison: Comparison, where: str) -> pd.Series:
+    """The compared column's levels (strings); the columns the design needs, and both levels, must exist."""
     needed = [comparison.column] + list(comparison.covariates) + ([comparison.pair_by] if comparison.paired else [])
     missing = [c for c in needed if c not in obs.columns]
     if missing:
@@ -147,7 +159,11 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
         if level not in present:
             raise DesignError(f"{where}: {role} level {level!r} does not occur in column {comparison.column!r}; "
                               f"levels present: {present}")
-    notes: list[str] = []
+    return groups
+
+
+def _compared_samples(obs: pd.DataFrame, comparison: Comparison, groups: pd.Series, notes: list[str]) -> pd.DataFrame:
+    """Samples in the test or reference group with every covariate known: covariates under safe names, plus GROUP."""
     chosen = groups.isin([comparison.test, comparison.reference])
     other = int((~chosen).sum())
     if other:
@@ -164,32 +180,49 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
                      f"{', '.join(map(str, frame.index[unknown_cov][:10]))}")
         frame = frame.loc[~unknown_cov]
     frame[GROUP] = np.where(groups[frame.index] == comparison.test, "test", "reference")
-    if comparison.paired:
-        pairs = _levels(obs.loc[frame.index, comparison.pair_by])
-        frame[PAIR] = pairs
-        counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
-        for level in ("test", "reference"):
-            if level not in counts.columns:
-                counts[level] = 0
-        duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
-        if len(duplicated):
-            raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
-                              "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
-        complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
-        unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
-        if unpaired.any():
-            notes.append(f"paired design: {int(unpaired.sum())} samples without a partner in the other group are not used")
-        frame = frame.loc[~unpaired]
+    return frame
+
+
+def _complete_pairs(frame: pd.DataFrame, obs: pd.DataFrame, comparison: Comparison, where: str,
+                    notes: list[str]) -> pd.DataFrame:
+    """A paired design keeps the pairs with exactly one sample in each group (PAIR column added)."""
+    frame[PAIR] = _levels(obs.loc[frame.index, comparison.pair_by])
+    counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
+    for level in ("test", "reference"):
+        if level not in counts.columns:
+            counts[level] = 0
+    duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
+    if len(duplicated):
+        raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
+                          "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
+    complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
+    unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
+    if unpaired.any():
+        notes.append(f"paired design: {int(unpaired.sum())} samples without a partner in the other group are not used")
+    return frame.loc[~unpaired]
+
+
+def _check_group_sizes(frame: pd.DataFrame, comparison: Comparison, min_group_size: int, where: str) -> tuple[int, int]:
+    """Samples per group (test, reference); each needs at least `min_group_size`."""
     n_test, n_ref = int((frame[GROUP] == "test").sum()), int((frame[GROUP] == "reference").sum())
     for level, label, n in (("test", comparison.test, n_test), ("reference", comparison.reference, n_ref)):
         if n < min_group_size:
             names = ", ".join(map(str, frame.index[frame[GROUP] == level])) or "none"
             raise DesignError(f"{where}: group {comparison.column}={label!r} has {n} usable sample(s) ({names}); "
                               f"at least {min_group_size} are needed per group")
+    return n_test, n_ref
+
+
+def _check_covariates_vary(frame: pd.DataFrame, comparison: Comparison, where: str) -> None:
     for i, covariate in enumerate(comparison.covariates):
         if frame[_safe_name(i)].nunique() < 2:
             raise DesignError(f"{where}: covariate {covariate!r} has a single value among the compared samples "
                               "and cannot be estimated; remove it from the comparison")
+
+
+def _design_matrix(frame: pd.DataFrame, comparison: Comparison) -> tuple[pd.DataFrame, str]:
+    """The model matrix (intercept first, the group coefficient last) and the group coefficient's name."""
+    import formulaic
 
     frame[GROUP] = pd.Categorical(frame[GROUP], categories=["reference", "test"])
     terms = ([f"C({PAIR})"] if comparison.paired else []) + [
@@ -198,7 +231,13 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
     matrix = formulaic.model_matrix("1 + " + " + ".join(terms), frame)
     matrix = pd.DataFrame(np.asarray(matrix, dtype=float), index=frame.index, columns=list(matrix.columns))
     group_coefficient = f"{GROUP}[T.test]"
-    matrix = matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]]
+    return matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]], group_coefficient
+
+
+def _check_estimable(matrix: pd.DataFrame, n_samples: int, comparison: Comparison, group_coefficient: str,
+                     where: str) -> None:
+    """The group effect must not be confounded with the covariates; the design must have full rank and residual
+    degrees of freedom."""
     indicator = matrix[group_coefficient].to_numpy()
     others = matrix.drop(columns=group_coefficient).to_numpy()
     if _in_span(indicator, others):
@@ -215,10 +254,9 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
     if rank < matrix.shape[1]:
         raise DesignError(f"{where}: the design {comparison.formula} is not of full rank ({rank} of {matrix.shape[1]} "
                           "columns estimable): some covariate levels are collinear")
-    if len(frame) - rank < 1:
-        raise DesignError(f"{where}: {len(frame)} samples leave no residual degrees of freedom for {matrix.shape[1]} "
+    if n_samples - rank < 1:
+        raise DesignError(f"{where}: {n_samples} samples leave no residual degrees of freedom for {matrix.shape[1]} "
                           "design columns")
-    return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
 
 
 # ---------------------------------------------------------------------------------------------------------
