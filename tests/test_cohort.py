@@ -6,7 +6,8 @@ import pytest
 
 from ferrostem.cohort import HarmonisationRules, harmonise_genes, join_clinical, select_samples, strip_ensembl_version
 from ferrostem.errors import CohortError, ConfigError, InputFormatError
-from ferrostem.harmonise import geo_obs, harmonise_cohort, needs_log_transform, other_tissue_rule
+from ferrostem.harmonise import geo_obs, harmonise_cohort, other_tissue_rule
+from ferrostem.scales import looks_linear_scale
 
 
 def test_strip_version():
@@ -176,8 +177,8 @@ def test_geo_unknown_tissue_value():
 
 def test_log_scale_detection():
     rng = np.random.default_rng(1)
-    assert needs_log_transform(rng.lognormal(6, 2, size=1000))
-    assert not needs_log_transform(rng.normal(7, 2, size=1000))
+    assert looks_linear_scale(rng.lognormal(6, 2, size=1000))
+    assert not looks_linear_scale(rng.normal(7, 2, size=1000))
 
 
 def test_demo_gdc_cohort(demo_rnaseq, demo_dir):

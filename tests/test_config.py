@@ -156,3 +156,45 @@ def test_check_config_reports_schema_errors(tmp_path: Path):
     result = _make("check-config", f"CONFIG={bad}")
     assert result.returncode != 0 and "cohorts.demo_tcga.source = 'gdx' is not allowed" in result.stderr
     assert _make("check-config", f"CONFIG={REPO / 'config/config.yaml'}").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c["survival"]["lasso"].update(discovery="demo_tgca"),
+         r"survival\.lasso\.discovery: 'demo_tgca' is not a configured cohort \(cohorts: demo_tcga, demo_geo\)"),
+        (lambda c: c["survival"]["lasso"].update(validation=["demo_geo", "GSE14520"]),
+         r"survival\.lasso\.validation: 'GSE14520' is not a configured cohort"),
+        (lambda c: c["survival"]["lasso"].pop("discovery"),
+         r"survival\.lasso: 'discovery' is a required property: an enabled LASSO-Cox model needs the cohort it is "
+         r"trained on"),
+        (lambda c: c["survival"]["lasso"].pop("universe"),
+         r"survival\.lasso: 'universe' is a required property: an enabled LASSO-Cox model needs .*candidate genes"),
+        (lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["cohorts"].pop("demo_geo"),
+         r"pancancer\.enabled: the pan-cancer page needs two or more cohorts, found 1"),
+        (lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["signatures"].update(enabled=False),
+         r"pancancer\.enabled: the pan-cancer page reads the signature scores; set signatures\.enabled: true"),
+    ],
+)
+def test_blocks_that_name_or_need_cohorts_are_checked_with_the_config(change, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(mutate(change), SCHEMA)
+
+
+def test_a_disabled_lasso_needs_no_discovery_cohort_or_universe():
+    validate_config(mutate(lambda c: c["survival"].update(lasso={"enabled": False})), SCHEMA)
+
+
+def test_settings_blocks_name_unknown_and_missing_keys():
+    from ferrostem.config import settings_from_block
+    from ferrostem.de import Comparison
+    from ferrostem.sources.http import RetryPolicy
+
+    with pytest.raises(ConfigError, match=r"comparison t_vs_n: missing required keys \['reference'\]"):
+        Comparison.from_config({"name": "t_vs_n", "column": "tissue", "test": "tumor"})
+    with pytest.raises(ConfigError, match=r"comparison t_vs_n: unknown keys \['colum'\]"):
+        Comparison.from_config({"name": "t_vs_n", "colum": "tissue", "column": "tissue", "test": 1, "reference": 0})
+    assert Comparison.from_config({"name": "t", "column": "stage", "test": 2, "reference": 1}).test == "2"
+    with pytest.raises(ConfigError, match=r"download: unknown keys \['attempt'\]"):
+        RetryPolicy.from_config({"attempt": 3, "store": "downloads"}, ignore=["store"])
+    assert settings_from_block(RetryPolicy, {"attempts": 3}, "download").attempts == 3

@@ -131,6 +131,32 @@ def test_http_mirror_and_directory_index(server: LoopbackServer, tmp_path: Path)
     assert client.fetch("https://example.org/d/f1.txt").read_text() == "one"
 
 
+def test_every_request_kind_retries_with_the_same_policy_and_logs_each_retry(server: LoopbackServer, tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture):
+    (server.root / "d").mkdir()
+    (server.root / "d" / "f1.txt").write_text("one")
+    client = quick_client(tmp_path / "store", attempts=3)
+    status, data, listing = server.gdc_api + "/status", server.gdc_api + "/data", server.url + "/d/"
+    for path in ("/gdcapi/status", "/gdcapi/data", "/d/"):
+        server.faults[path] = ["503", "reset" if path == "/gdcapi/data" else "429"]
+    caplog.set_level("WARNING", logger="ferrostem.sources.http")
+    assert client.request_json(status)["status"] == "OK"
+    part = tmp_path / "answer.part"
+    client.post_to_file(data, {"ids": []}, part)
+    assert tarfile.open(part).getnames() == ["MANIFEST.txt"]
+    assert client.list_directory(listing) == ["f1.txt"]
+    for url in (status, data, listing):
+        retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith(url)]
+        assert [m.split(": attempt ")[1][:3] for m in retries] == ["1/3", "2/3"], (url, retries)
+    for path in ("/gdcapi/status", "/gdcapi/data", "/d/"):
+        server.faults[path] = ["503"] * 3
+    for call in (lambda: client.request_json(status), lambda: client.post_to_file(data, {"ids": []}, part),
+                 lambda: client.list_directory(listing)):
+        with pytest.raises(DownloadError, match=r"failed after 3 attempts: HTTP 503"):
+            call()
+    assert not part.exists()
+
+
 def _tar_with(member: tarfile.TarInfo, data: bytes) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

@@ -39,3 +39,24 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_write_tsv_and_json_are_atomic_and_keep_the_format(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from ferrostem.files import write_json, write_tsv
+
+    frame = pd.DataFrame({"gene": ["A", "B"], "value": [0.123456789, None]}, index=["s1", "s2"])
+    write_tsv(frame, tmp_path / "t.tsv", float_format="%.3g")
+    assert (tmp_path / "t.tsv").read_text() == "gene\tvalue\nA\t0.123\nB\t\n"
+    write_tsv(frame, tmp_path / "i.tsv", index=True, index_label="sample_id")
+    assert (tmp_path / "i.tsv").read_text().splitlines()[0] == "sample_id\tgene\tvalue"
+    write_json({"x": "set", "é": 1}, tmp_path / "a.json")
+    assert (tmp_path / "a.json").read_text(encoding="utf-8") == '{\n "x": "set",\n "\\u00e9": 1\n}'
+    write_json({"p": tmp_path}, tmp_path / "b.json", indent=None, default=str)
+    assert json.loads((tmp_path / "b.json").read_text()) == {"p": str(tmp_path)}
+    with pytest.raises(TypeError):
+        write_json({"p": tmp_path}, tmp_path / "c.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "i.tsv", "t.tsv"]

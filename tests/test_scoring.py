@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -179,3 +180,34 @@ def test_multi_part_columns_and_ranked_cache(gsva_fixture) -> None:
                                             params={"positive": "p", "negative": "n"}), scale="log2")
     both = ssgsea(expr, {"p": sets["set_c"], "n": sets["set_d"]})  # normalised together, as FPS calls gsva once
     np.testing.assert_allclose(diff["test_sig"], both["p"] - both["n"])
+
+
+def test_one_scale_error_for_de_harmonisation_and_scoring() -> None:
+    from ferrostem import de, errors, scales, scoring
+    from ferrostem.scoring import score_many
+
+    assert de.ScaleError is scoring.ScaleError is scales.ScaleError is errors.ScaleError
+    assert issubclass(errors.ScaleError, errors.CohortError)
+    with pytest.raises(errors.ScaleError, match="no finite value"):
+        scales.looks_linear_scale(np.array([np.nan, np.inf]))
+    expr = pd.DataFrame({"GZMA": [10.0, 2000.0], "PRF1": [5.0, 1.0]}, index=["s1", "s2"])
+    scores, unscored = score_many(expr, None, [_signature("mean_log", sets={"": ("GZMA", "PRF1")})])
+    assert scores.empty and "looks linear" in unscored["test_sig"]  # a wrong scale skips the signature only
+
+
+def test_signature_definitions_that_cannot_work_are_input_errors_naming_the_signature() -> None:
+    from ferrostem.errors import ConfigError, InputFormatError
+    from ferrostem.scoring import score_many
+
+    expr = pd.DataFrame({"A": [1.0, 2.0, 3.0], "B": [2.0, 1.0, 0.5]}, index=["s1", "s2", "s3"])
+    unknown = dataclasses.replace(_signature("mean_log", sets={"": ("A", "B")}), method="no_such_method")
+    with pytest.raises(InputFormatError, match="signature test_sig: unknown scoring method 'no_such_method'"):
+        score_signature(expr, unknown, scale="log2")
+    with pytest.raises(InputFormatError, match="signature test_sig: unknown scoring method"):
+        score_many(expr, None, [unknown])
+    diff = _signature("ssgsea_diff", sets={"p": ("A",), "n": ("B",)}, params={"positive": "p", "negative": "x"})
+    with pytest.raises(InputFormatError, match=r"signature test_sig: params positive/negative .*'p' and 'x'"):
+        score_signature(expr, diff, scale="log2")
+    twice = _signature("mean_log", sets={"": ("A", "B")})
+    with pytest.raises(ConfigError, match=r"score columns \['test_sig'\] are given by two signatures"):
+        score_many(expr, None, [twice, twice])

@@ -12,6 +12,7 @@ import functools
 import os
 import re
 from collections.abc import Collection, Mapping
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,15 +28,20 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.
 
 def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, block: str,
                         ignore: Collection[str] = ()) -> SettingsT:
-    """A settings dataclass from one config block; keys the class does not know are refused by name.
+    """A settings dataclass from one config block; keys the class does not know, and keys it needs that are
+    missing, are refused by name.
 
     `ignore` lists keys of the block that other code reads (for example enrichment collections).
     """
     values = {key: value for key, value in dict(values or {}).items() if key not in ignore}
-    known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    unknown = sorted(set(values) - known)
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"{block}: unknown keys {unknown}; allowed {sorted(known | set(ignore))}")
+        raise ConfigError(f"{block}: unknown keys {unknown}; allowed {sorted(set(fields) | set(ignore))}")
+    needed = [name for name, f in fields.items() if f.init and f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in needed if name not in values]
+    if missing:
+        raise ConfigError(f"{block}: missing required keys {missing}")
     return cls(**values)
 
 
@@ -224,8 +230,29 @@ def _endpoint_errors(config: Mapping[str, Any]) -> list[str]:
     return messages
 
 
+def _cohort_reference_errors(config: Mapping[str, Any]) -> list[str]:
+    """Blocks that name configured cohorts (survival.lasso) or need several of them (pancancer)."""
+    cohorts = list(config.get("cohorts") or {})
+    messages = []
+    lasso = (config.get("survival") or {}).get("lasso") or {}
+    if lasso.get("enabled"):
+        named = [("discovery", lasso["discovery"])] if "discovery" in lasso else []
+        for key, cohort in named + [("validation", c) for c in lasso.get("validation") or []]:
+            if cohort not in cohorts:
+                messages.append(f"survival.lasso.{key}: {cohort!r} is not a configured cohort "
+                                f"(cohorts: {', '.join(cohorts)})")
+    if (config.get("pancancer") or {}).get("enabled"):
+        if len(cohorts) < 2:
+            messages.append(f"pancancer.enabled: the pan-cancer page needs two or more cohorts, found {len(cohorts)}")
+        if not (config.get("signatures") or {}).get("enabled", True):
+            messages.append("pancancer.enabled: the pan-cancer page reads the signature scores; set "
+                            "signatures.enabled: true")
+    return messages
+
+
 def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | None = None) -> list[str]:
-    """Rules a JSON Schema expresses badly: what each source needs, comparisons, catalogue ids.
+    """Rules a JSON Schema expresses badly: what each source needs, comparisons, the cohorts other blocks name,
+    catalogue ids.
 
     `catalogue_ids`: the signature catalogue's ids, to check the ids the config names (skipped when None).
     """
@@ -239,6 +266,7 @@ def semantic_errors(config: Mapping[str, Any], catalogue_ids: Collection[str] | 
         if source != "geo" and cohort.get("geo"):
             messages.append(f"cohorts.{cohort_id}: 'geo' settings given for a {source!r} cohort")
         messages.extend(_comparison_errors(cohort_id, list(cohort.get("comparisons") or [])))
+    messages.extend(_cohort_reference_errors(config))
     messages.extend(_endpoint_errors(config))
     if catalogue_ids is not None:
         messages.extend(_signature_errors(config, catalogue_ids))

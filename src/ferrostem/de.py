@@ -23,10 +23,11 @@ from typing import Any, Literal
 import anndata as ad
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control
 
 from .config import settings_from_block
-from .errors import CohortError, ConfigError
+from .errors import CohortError, ConfigError, ScaleError
+from .numerics import bh_fdr
+from .scales import check_counts, check_log_scale
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,6 @@ ENGINE_LABELS = {"vectorised": "vectorised engine, DESeq2's rules", "pydeseq2": 
 
 class DesignError(ConfigError):
     """A comparison cannot be fitted: too few samples, unknown levels, confounded covariates."""
-
-
-class ScaleError(CohortError):
-    """Expression values are on the wrong scale for the chosen method."""
 
 
 @dataclass
@@ -82,19 +79,13 @@ class Comparison:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any]) -> Comparison:
+        """One validated `comparisons:` entry (the schema and config.semantic_errors check it); levels are
+        compared as strings, as obs values are."""
         values = dict(values)
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"comparison {values.get('name', '?')}: unknown keys {sorted(unknown)}")
-        for key in ("name", "column", "test", "reference"):
-            if key not in values:
-                raise ConfigError(f"comparison {values.get('name', '?')}: '{key}' is required")
-        values["test"], values["reference"] = str(values["test"]), str(values["reference"])
-        if values["test"] == values["reference"]:
-            raise ConfigError(f"comparison {values['name']}: test and reference are both {values['test']!r}")
-        if values.get("method", "auto") not in ("auto", "deseq2", "limma"):
-            raise ConfigError(f"comparison {values['name']}: method {values['method']!r} is not auto, deseq2 or limma")
-        return cls(**values)
+        for key in ("test", "reference"):
+            if key in values:
+                values[key] = str(values[key])
+        return settings_from_block(cls, values, f"comparison {values.get('name', '?')}")
 
     @property
     def formula(self) -> str:
@@ -141,9 +132,21 @@ def _in_span(target: np.ndarray, basis: np.ndarray, tol: float = 1e-8) -> bool:
 def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size: int = 2,
                    cohort: str = "cohort") -> DesignPlan:
     """Select the comparison's samples and build its design; raise DesignError before any fitting."""
-    import formulaic
-
     where = f"cohort {cohort}, comparison {comparison.name!r}"
+    groups = _comparison_groups(obs, comparison, where)
+    notes: list[str] = []
+    frame = _compared_samples(obs, comparison, groups, notes)
+    if comparison.paired:
+        frame = _complete_pairs(frame, obs, comparison, where, notes)
+    n_test, n_ref = _check_group_sizes(frame, comparison, min_group_size, where)
+    _check_covariates_vary(frame, comparison, where)
+    matrix, group_coefficient = _design_matrix(frame, comparison)
+    _check_estimable(matrix, len(frame), comparison, group_coefficient, where)
+    return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
+
+
+def _comparison_groups(obs: pd.DataFrame, comparison: Comparison, where: str) -> pd.Series:
+    """The compared column's levels (strings); the columns the design needs, and both levels, must exist."""
     needed = [comparison.column] + list(comparison.covariates) + ([comparison.pair_by] if comparison.paired else [])
     missing = [c for c in needed if c not in obs.columns]
     if missing:
@@ -156,7 +159,11 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
         if level not in present:
             raise DesignError(f"{where}: {role} level {level!r} does not occur in column {comparison.column!r}; "
                               f"levels present: {present}")
-    notes: list[str] = []
+    return groups
+
+
+def _compared_samples(obs: pd.DataFrame, comparison: Comparison, groups: pd.Series, notes: list[str]) -> pd.DataFrame:
+    """Samples in the test or reference group with every covariate known: covariates under safe names, plus GROUP."""
     chosen = groups.isin([comparison.test, comparison.reference])
     other = int((~chosen).sum())
     if other:
@@ -173,32 +180,49 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
                      f"{', '.join(map(str, frame.index[unknown_cov][:10]))}")
         frame = frame.loc[~unknown_cov]
     frame[GROUP] = np.where(groups[frame.index] == comparison.test, "test", "reference")
-    if comparison.paired:
-        pairs = _levels(obs.loc[frame.index, comparison.pair_by])
-        frame[PAIR] = pairs
-        counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
-        for level in ("test", "reference"):
-            if level not in counts.columns:
-                counts[level] = 0
-        duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
-        if len(duplicated):
-            raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
-                              "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
-        complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
-        unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
-        if unpaired.any():
-            notes.append(f"paired design: {int(unpaired.sum())} samples without a partner in the other group are not used")
-        frame = frame.loc[~unpaired]
+    return frame
+
+
+def _complete_pairs(frame: pd.DataFrame, obs: pd.DataFrame, comparison: Comparison, where: str,
+                    notes: list[str]) -> pd.DataFrame:
+    """A paired design keeps the pairs with exactly one sample in each group (PAIR column added)."""
+    frame[PAIR] = _levels(obs.loc[frame.index, comparison.pair_by])
+    counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
+    for level in ("test", "reference"):
+        if level not in counts.columns:
+            counts[level] = 0
+    duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
+    if len(duplicated):
+        raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
+                          "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
+    complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
+    unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
+    if unpaired.any():
+        notes.append(f"paired design: {int(unpaired.sum())} samples without a partner in the other group are not used")
+    return frame.loc[~unpaired]
+
+
+def _check_group_sizes(frame: pd.DataFrame, comparison: Comparison, min_group_size: int, where: str) -> tuple[int, int]:
+    """Samples per group (test, reference); each needs at least `min_group_size`."""
     n_test, n_ref = int((frame[GROUP] == "test").sum()), int((frame[GROUP] == "reference").sum())
     for level, label, n in (("test", comparison.test, n_test), ("reference", comparison.reference, n_ref)):
         if n < min_group_size:
             names = ", ".join(map(str, frame.index[frame[GROUP] == level])) or "none"
             raise DesignError(f"{where}: group {comparison.column}={label!r} has {n} usable sample(s) ({names}); "
                               f"at least {min_group_size} are needed per group")
+    return n_test, n_ref
+
+
+def _check_covariates_vary(frame: pd.DataFrame, comparison: Comparison, where: str) -> None:
     for i, covariate in enumerate(comparison.covariates):
         if frame[_safe_name(i)].nunique() < 2:
             raise DesignError(f"{where}: covariate {covariate!r} has a single value among the compared samples "
                               "and cannot be estimated; remove it from the comparison")
+
+
+def _design_matrix(frame: pd.DataFrame, comparison: Comparison) -> tuple[pd.DataFrame, str]:
+    """The model matrix (intercept first, the group coefficient last) and the group coefficient's name."""
+    import formulaic
 
     frame[GROUP] = pd.Categorical(frame[GROUP], categories=["reference", "test"])
     terms = ([f"C({PAIR})"] if comparison.paired else []) + [
@@ -207,7 +231,13 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
     matrix = formulaic.model_matrix("1 + " + " + ".join(terms), frame)
     matrix = pd.DataFrame(np.asarray(matrix, dtype=float), index=frame.index, columns=list(matrix.columns))
     group_coefficient = f"{GROUP}[T.test]"
-    matrix = matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]]
+    return matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]], group_coefficient
+
+
+def _check_estimable(matrix: pd.DataFrame, n_samples: int, comparison: Comparison, group_coefficient: str,
+                     where: str) -> None:
+    """The group effect must not be confounded with the covariates; the design must have full rank and residual
+    degrees of freedom."""
     indicator = matrix[group_coefficient].to_numpy()
     others = matrix.drop(columns=group_coefficient).to_numpy()
     if _in_span(indicator, others):
@@ -224,57 +254,9 @@ def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size:
     if rank < matrix.shape[1]:
         raise DesignError(f"{where}: the design {comparison.formula} is not of full rank ({rank} of {matrix.shape[1]} "
                           "columns estimable): some covariate levels are collinear")
-    if len(frame) - rank < 1:
-        raise DesignError(f"{where}: {len(frame)} samples leave no residual degrees of freedom for {matrix.shape[1]} "
+    if n_samples - rank < 1:
+        raise DesignError(f"{where}: {n_samples} samples leave no residual degrees of freedom for {matrix.shape[1]} "
                           "design columns")
-    return DesignPlan(comparison, list(map(str, frame.index)), frame, matrix, group_coefficient, n_test, n_ref, notes)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# scale checks
-
-def check_counts(counts: np.ndarray, *, genes: Sequence[str], samples: Sequence[str], where: str) -> None:
-    """DESeq2 needs raw, non-negative integer counts; refuse log-scale or normalised values."""
-    values = np.asarray(counts)
-    if values.size == 0:
-        raise ScaleError(f"{where}: the count matrix is empty")
-    if not np.isfinite(values).all():
-        i, j = np.argwhere(~np.isfinite(values))[0]
-        raise ScaleError(f"{where}: non-finite count for sample {samples[i]}, gene {genes[j]}")
-    if (values < 0).any():
-        i, j = np.argwhere(values < 0)[0]
-        raise ScaleError(f"{where}: negative value {values[i, j]} for sample {samples[i]}, gene {genes[j]}: "
-                         "these are not raw counts (log-ratios or centred data?); DESeq2 needs raw counts")
-    fractional = np.abs(values - np.round(values)) > 1e-6
-    if fractional.any():
-        i, j = np.argwhere(fractional)[0]
-        raise ScaleError(f"{where}: value {values[i, j]:.4g} for sample {samples[i]}, gene {genes[j]} is not an integer "
-                         "count; DESeq2 needs raw counts (log2 or normalised values belong to the limma method)")
-    if np.quantile(values, 0.999) <= 25 and values.max() <= 40:
-        raise ScaleError(f"{where}: counts never exceed {values.max():.0f} (99.9th percentile "
-                         f"{np.quantile(values, 0.999):.0f}): these look like log2-scale values, not raw counts; "
-                         "DESeq2 needs raw counts")
-
-
-def looks_linear_scale(values: np.ndarray) -> bool:
-    """GEO2R's rule (NCBI GEO2R R script): linear if q99 > 100, or the range exceeds 50 with a positive q25."""
-    finite = np.asarray(values, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    q = np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
-    return bool(q[4] > 100 or (q[5] - q[0] > 50 and q[1] > 0))
-
-
-def check_log_scale(values: np.ndarray, *, where: str) -> None:
-    """The linear model needs log-scale values; refuse raw counts or linear intensities."""
-    array = np.asarray(values, dtype=float)
-    if not np.isfinite(array).all():
-        raise ScaleError(f"{where}: {int((~np.isfinite(array)).sum())} missing or infinite values; "
-                         "impute or drop those genes before the linear model")
-    if looks_linear_scale(array):
-        integer = bool(np.all(np.abs(array - np.round(array)) < 1e-6))
-        kind = "raw counts" if integer else "linear-scale intensities"
-        raise ScaleError(f"{where}: values look like {kind} (99th percentile {np.quantile(array, 0.99):.4g}); the "
-                         "moderated linear model needs log2 values: use method deseq2 for counts, or log2-transform")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -423,7 +405,7 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
     table = pd.DataFrame({
         "baseMean": np.asarray(fit.Amean, dtype=float), "log2FC": coefficient,
         "lfcSE": stdev * np.sqrt(s2_post), "stat": np.asarray(fit.t)[:, k], "pvalue": pvalues,
-        "padj": false_discovery_control(pvalues, method="bh"),
+        "padj": bh_fdr(pvalues),
     }, index=values.columns)
     df_prior = np.asarray(fit.df_prior, dtype=float)
     return table, {"df_prior": float(np.mean(df_prior)), "s2_prior": float(np.mean(np.asarray(fit.s2_prior, dtype=float)))}

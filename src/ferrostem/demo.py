@@ -29,7 +29,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write
+from .files import atomic_write, write_json, write_tsv
 from .sources.gdc import GDC_API
 from .sources.geo import GEO_FTP, annotation_url, matrix_directory
 from .sources.http import store_relpath
@@ -347,15 +346,11 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
     def pagination(n: int, sort: str) -> dict[str, object]:  # one page holding every hit, as the real API writes it
         return {"count": n, "total": n, "size": n, "from": 0, "sort": sort, "page": 1, "pages": 1}
 
-    _write_json(out / "files" / f"{p.project}.json", {"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta})
-    _write_json(out / "cases" / f"{p.project}.json", {"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta})
-    _write_json(out / "status", {"commit": "0" * 40, "status": "OK", "data_release": f"simulated demo (seed {p.seed})",
-                                 "tag": "demo", "version": 1, **meta})
-
-
-def _write_json(path: Path, payload: object) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=1)
+    write_json({"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta}, out / "files" / f"{p.project}.json")
+    write_json({"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta}, out / "cases" / f"{p.project}.json")
+    write_json({"commit": "0" * 40, "status": "OK", "data_release": f"simulated demo (seed {p.seed})",
+                "tag": "demo", "version": 1, **meta},
+               out / "status")
 
 
 @dataclass
@@ -493,14 +488,11 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
     de = pd.DataFrame({"symbol": genes["symbol"], "gene_id": genes["gene_id"],
                        "planted_log2fc": fold_changes.reindex(genes["symbol"]).fillna(0.0).to_numpy(),
                        "log2fc_of_means": realised})
-    with atomic_write(out / "truth" / "de_truth.tsv") as handle:
-        de.to_csv(handle, sep="\t", index=False, float_format="%.5f")
+    write_tsv(de, out / "truth" / "de_truth.tsv", float_format="%.5f")
     latent_columns = list(_programmes())
-    with atomic_write(out / "truth" / "latent_rnaseq.tsv") as handle:
-        rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]].to_csv(handle, sep="\t", index=False)
-    with atomic_write(out / "truth" / "latent_array.tsv") as handle:
-        array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}).to_csv(
-            handle, sep="\t", index=False)
+    write_tsv(rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]], out / "truth" / "latent_rnaseq.tsv")
+    write_tsv(array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}),
+              out / "truth" / "latent_array.tsv")
     truth = {
         "label": SIMULATED_LABEL,
         "parameters": {k: v for k, v in asdict(p).items() if k != "gene_table"},
@@ -520,5 +512,5 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
                 "time_unit": "months", "multi_symbol_probes": 60, "unmapped_probes": 40},
         "events": {"gdc": int(rnaseq.clinical["OS"].sum()), "geo": int((array.samples["os_event"] == 1).sum())},
     }
-    _write_json(out / "truth" / "truth.json", truth)
+    write_json(truth, out / "truth" / "truth.json")
     return truth

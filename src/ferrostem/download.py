@@ -39,7 +39,7 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
     return Client(store=Path(download["store"]), mirror=download.get("mirror"),
-                  policy=RetryPolicy.from_config(download), progress=progress)
+                  policy=RetryPolicy.from_config(download, ignore=[*DEFAULTS, "mirror"]), progress=progress)
 
 
 def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_dir: str | os.PathLike[str],

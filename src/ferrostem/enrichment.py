@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control, hypergeom
+from scipy.stats import hypergeom
 
 from .config import settings_from_block
 from .errors import ConfigError, InputFormatError
@@ -33,6 +33,7 @@ from .genesets import (
     read_wp4313_datanodes,
     stemness_subset,
 )
+from .numerics import bh_fdr
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def run_ora(table: pd.DataFrame, sets: Mapping[str, GeneSet], *, alpha: float = 
                          "padj": np.nan, "genes": ";".join(overlap)})
     result = pd.DataFrame(rows, columns=ORA_COLUMNS)
     for _, index in result.groupby(["collection", "direction"]).groups.items():
-        result.loc[index, "padj"] = false_discovery_control(result.loc[index, "pvalue"].to_numpy(), method="bh")
+        result.loc[index, "padj"] = bh_fdr(result.loc[index, "pvalue"].to_numpy())
     return result.sort_values(["padj", "pvalue", "set"]).reset_index(drop=True)
 
 

@@ -15,3 +15,7 @@ class CohortError(FerrostemError):
 
 class ConfigError(FerrostemError):
     """The configuration asks for something that cannot be done."""
+
+
+class ScaleError(CohortError):
+    """Expression values are not on the scale a method needs (log values given to DESeq2, TPM to a log2 method)."""

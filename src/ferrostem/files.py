@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -64,3 +68,16 @@ def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256", chunk_s
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool = False, **to_csv: Any) -> None:
+    """Write `frame` as tab-separated UTF-8 text, atomically; `to_csv` passes on (float_format, index_label, ...)."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        frame.to_csv(handle, sep="\t", index=index, **to_csv)
+
+
+def write_json(payload: Any, path: str | os.PathLike[str], *, indent: int | None = 1,
+               default: Callable[[Any], Any] | None = None) -> None:
+    """Write `payload` as UTF-8 JSON, atomically (`default` converts what json cannot, as in json.dump)."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=indent, default=default)

@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import ConfigError, InputFormatError
-from .files import atomic_write
 
 FERROPTOSIS_CORE_REGULATORS = ("GPX4", "SLC7A11", "SLC3A2", "AIFM2", "ACSL4", "LPCAT3", "TFRC", "FTH1", "NCOA4",
                                "NFE2L2", "GCH1", "ALOX15")
@@ -96,13 +95,6 @@ def read_gmt(path: str | os.PathLike[str], collection: str = "") -> dict[str, Ge
     if not sets:
         raise InputFormatError(f"{path}: no gene sets found (empty GMT file)")
     return sets
-
-
-def write_gmt(sets: Iterable[GeneSet], path: str | os.PathLike[str]) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        for gene_set in sets:
-            description = gene_set.description.replace("\t", " ").replace("\n", " ") or "na"
-            handle.write("\t".join([gene_set.name, description, *gene_set.genes]) + "\n")
 
 
 def normalise_confidence(value: object) -> str:

@@ -40,6 +40,7 @@ from .cohort import (
 from .endpoints import geo_endpoints, uses_cdr
 from .errors import CohortError, ConfigError, InputFormatError
 from .files import file_digest
+from .scales import looks_linear_scale, scale_quantiles
 from .sources import gdc, geo, xena
 
 log = logging.getLogger(__name__)
@@ -222,28 +223,15 @@ def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
     return notes
 
 
-def _scale_quantiles(values: np.ndarray) -> np.ndarray:
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        raise CohortError("the expression matrix has no finite value")
-    return np.quantile(finite, [0.0, 0.25, 0.5, 0.75, 0.99, 1.0])
-
-
-def needs_log_transform(values: np.ndarray) -> bool:
-    """GEO2R's rule: values look linear when the 99th percentile exceeds 100 or the range is wide and positive."""
-    q = _scale_quantiles(values)
-    return bool(q[4] > 100 or (q[5] - q[0] > 50 and q[1] > 0))
-
-
 LOG2_RATIO = "log2 ratio"
 
 
 def detect_scale(values: np.ndarray) -> str:
     """`linear` (GEO2R's rule says log-transform), `log2 ratio` (log scale, centred on 0 with negative values:
     a two-colour array's log-ratios) or `log2` (log intensities)."""
-    if needs_log_transform(values):
+    if looks_linear_scale(values):
         return "linear"
-    q = _scale_quantiles(values)
+    q = scale_quantiles(values)
     return LOG2_RATIO if q[0] < 0 and abs(q[2]) < 1 else "log2"
 
 
@@ -268,7 +256,7 @@ def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohor
         return (declared == "linear", detected,
                 f"declared {declared}, CONTRADICTS the detected {detected}; kept because "
                 "geo.trust_declared_scale is true")
-    q = _scale_quantiles(values)
+    q = scale_quantiles(values)
     raise ConfigError(
         f"cohort {cohort}: geo.scale is declared {declared!r} but the values look {detected} (GEO2R's rule: "
         f"99th percentile {q[4]:.4g}, range {q[0]:.4g} to {q[5]:.4g}, lower quartile {q[1]:.4g}); "

@@ -29,6 +29,7 @@ from scipy import stats
 from .errors import CohortError, ConfigError
 from .files import atomic_write
 from .progress import ProgressReport
+from .numerics import bh_fdr, standardise
 
 RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 
@@ -86,11 +87,6 @@ def log2_expression(adata, genes: list[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(values, index=adata.obs_names, columns=list(names))
 
 
-def zscore_genes(expression: pd.DataFrame) -> pd.DataFrame:
-    sd = expression.std(ddof=1)
-    return (expression - expression.mean()) / sd.where(sd > 0)
-
-
 # --------------------------------------------------------------------------------------------------
 # LASSO-Cox
 # --------------------------------------------------------------------------------------------------
@@ -126,7 +122,7 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
     if missing:
         notes.append(f"{len(missing)} of {len(universe)} universe genes not in the discovery cohort "
                      f"(e.g. {', '.join(missing[:5])})")
-    z = zscore_genes(expression[present])
+    z = standardise(expression[present])
     constant = z.columns[z.isna().all()]
     if len(constant):
         notes.append(f"{len(constant)} universe genes constant in the discovery cohort; left out")
@@ -228,7 +224,7 @@ def apply_risk_score(entry: dict[str, Any], expression: pd.DataFrame) -> Applied
     weights = pd.Series(entry["weights"], dtype=float)
     used = [g for g in weights.index if g in expression.columns]
     missing = [g for g in weights.index if g not in expression.columns]
-    z = zscore_genes(expression[used]).fillna(0.0)
+    z = standardise(expression[used]).fillna(0.0)
     score = (z * weights[used]).sum(axis=1) if used else pd.Series(np.nan, index=expression.index)
     share = float(weights[missing].abs().sum() / weights.abs().sum()) if len(weights) else math.nan
     return AppliedScore(score.rename(entry["id"]), used, missing, share)
@@ -298,8 +294,6 @@ def spearman_table(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     Complete columns are correlated at once (Pearson on average ranks, p from the t distribution with
     n - 2 degrees of freedom, as scipy.stats.spearmanr); pairs with missing values use their complete rows.
     """
-    from .survival import bh_fdr
-
     common = left.index.intersection(right.index)
     left, right = left.loc[common], right.loc[common]
     complete_right = [c for c in right.columns if right[c].notna().all()]

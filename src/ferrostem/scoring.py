@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,49 +23,18 @@ from scipy import stats
 
 from .errors import FerrostemError
 from .progress import ProgressReport
+from .errors import ConfigError, FerrostemError, InputFormatError, ScaleError
+from .scales import Scale, check_scale
 from .signatures import SINGLE, AliasTable, Signature, map_signature, unscored_coverage
 
-Scale = Literal["log2", "linear", "any"]
-LOG2_MAX = 30.0  # log2(TPM+1) tops out near 20; anything above 30 is linear data
 ESTIMATE_PURITY = (0.6049872018, 0.0001467884)  # cos(a + b * ESTIMATE score), Yoshihara 2013 (Affymetrix fit)
 
 
 class UnscorableInput(FerrostemError, ValueError):
     """This cohort's expression cannot give this signature's score (too few genes left, a missing housekeeping
-    set, the wrong scale): score_many records the reason in the coverage table and scores the other signatures.
-    Anything else a method raises is a programming error and stops the run."""
-
-
-class ScaleError(UnscorableInput):
-    """The expression matrix is not on the scale the scoring method needs."""
-
-
-# ---------------------------------------------------------------------------------------------------
-# Scale checks
-# ---------------------------------------------------------------------------------------------------
-
-def check_scale(expr: pd.DataFrame, scale: str, required: Scale, context: str) -> None:
-    """Refuse a matrix whose declared or apparent scale does not fit `required`; name sample and gene."""
-    if scale not in ("log2", "linear"):
-        raise ScaleError(f"{context}: the expression scale must be 'log2' or 'linear', got {scale!r}")
-    if required != "any" and scale != required:
-        raise ScaleError(f"{context}: the method needs {required} expression but was given a {scale} matrix")
-    values = expr.to_numpy(dtype=float, copy=False)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
-        raise ScaleError(f"{context}: non-finite expression ({values[row, col]}) for sample {expr.index[row]} "
-                         f"gene {expr.columns[col]} ({int(bad.sum())} such values)")
-    if values.size == 0:
-        return
-    if scale == "log2" and values.max() > LOG2_MAX:
-        row, col = np.unravel_index(int(values.argmax()), values.shape)
-        raise ScaleError(f"{context}: matrix declared log2 but sample {expr.index[row]} gene {expr.columns[col]} "
-                         f"is {values.max():.4g} (> {LOG2_MAX:g}); it looks linear")
-    if scale == "linear" and values.min() < 0:
-        row, col = np.unravel_index(int(values.argmin()), values.shape)
-        raise ScaleError(f"{context}: matrix declared linear but sample {expr.index[row]} gene {expr.columns[col]} "
-                         f"is negative ({values.min():.4g}); it looks log-transformed")
+    set; or, as a ScaleError, the wrong scale): score_many records the reason in the coverage table and scores
+    the other signatures. Anything else a method raises (a catalogue entry that is wrong, a programming error)
+    stops the run."""
 
 
 def _columns(expr: pd.DataFrame, genes: Sequence[str], context: str) -> np.ndarray:
@@ -303,7 +272,8 @@ def _per_part(sig: Signature, expr: pd.DataFrame, function: Callable[[pd.DataFra
 def _two_sets(sig: Signature) -> tuple[Sequence[str], Sequence[str]]:
     positive, negative = sig.params.get("positive"), sig.params.get("negative")
     if positive not in sig.sets or negative not in sig.sets:
-        raise ValueError(f"signature {sig.id}: params positive/negative must name two of its sets {list(sig.sets)}")
+        raise InputFormatError(f"signature {sig.id}: params positive/negative must name two of its sets "
+                               f"{list(sig.sets)}, got {positive!r} and {negative!r}")
     return sig.sets[positive], sig.sets[negative]
 
 
@@ -388,11 +358,15 @@ def score_gene_panel(expr: pd.DataFrame, sig: Signature, **_: Any) -> pd.DataFra
     return pd.DataFrame(block.to_numpy(dtype=float), index=expr.index, columns=[column(sig, g) for g in genes])
 
 
+def method_of(sig: Signature) -> ScoringMethod:
+    if sig.method not in METHODS:
+        raise InputFormatError(f"signature {sig.id}: unknown scoring method {sig.method!r}; known: {sorted(METHODS)}")
+    return METHODS[sig.method]
+
+
 def score_signature(expr: pd.DataFrame, sig: Signature, *, scale: str, **options: Any) -> pd.DataFrame:
     """Score one (mapped) signature on a samples x genes matrix of the given scale; checks the scale first."""
-    if sig.method not in METHODS:
-        raise KeyError(f"signature {sig.id}: unknown scoring method {sig.method!r}; known: {sorted(METHODS)}")
-    method = METHODS[sig.method]
+    method = method_of(sig)
     required: Scale = method.input_scale if method.input_scale != "any" else "any"
     check_scale(expr.loc[:, list(sig.genes)] if sig.genes else expr, scale, required,
                 f"signature {sig.id} ({sig.method})")
@@ -416,7 +390,7 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
     frames, unscored = [], {}
     progress = ProgressReport(f"scoring {len(log2)} samples", len(signatures), unit="signatures", always=False)
     for sig in signatures:
-        needs_linear = METHODS[sig.method].input_scale == "linear"
+        needs_linear = method_of(sig).input_scale == "linear"
         try:
             if needs_linear and linear is None:
                 raise ScaleError(f"signature {sig.id} needs linear expression (TPM) and none was given")
@@ -424,7 +398,7 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
             assert matrix is not None
             frames.append(score_signature(matrix, sig, scale=scale, normalise_ssgsea=normalise_ssgsea, ranked=ranked,
                                           estimate_ranked=estimate_ranked))
-        except UnscorableInput as error:
+        except (UnscorableInput, ScaleError) as error:
             unscored[sig.id] = str(error)
         progress.add()
     progress.close()
@@ -433,7 +407,8 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
     scores = pd.concat(frames, axis=1)
     duplicated = scores.columns[scores.columns.duplicated()].tolist()
     if duplicated:
-        raise ValueError(f"duplicate score columns {duplicated}")
+        raise ConfigError(f"score columns {duplicated} are given by two signatures (a catalogue id, or a "
+                          "signatures.user_gmts set, used twice)")
     return scores, unscored
 
 
@@ -473,13 +448,13 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
         if result is None:
             warnings.append(f"{sig.id} ({sig.name}) not scored: {coverage.reason}")
             continue
-        ratio_reason = log_ratio_reason(METHODS[sig.method]) if log_ratios else None
+        ratio_reason = log_ratio_reason(method_of(sig)) if log_ratios else None
         if ratio_reason:
             row.update(scored=False, reason=f"{sig.method} {ratio_reason}")
             warnings.append(f"{sig.id} ({sig.name}) not scored: {row['reason']}")
             continue
-        if log_ratios and METHODS[sig.method].intensity_parts:
-            parts = ", ".join(f"{sig.id}__{p}" for p in METHODS[sig.method].intensity_parts)
+        if log_ratios and method_of(sig).intensity_parts:
+            parts = ", ".join(f"{sig.id}__{p}" for p in method_of(sig).intensity_parts)
             row["reason"] = "; ".join(filter(None, [row["reason"], f"{parts} not given: calibrated on absolute "
                                                     "intensities, and this cohort's values are log2 ratios"]))
             warnings.append(f"{sig.id}: {row['reason']}")
@@ -500,7 +475,7 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
         warnings.append(f"{', '.join(ids)} {reason}")
     scores, unscored = score_many(log2, linear, mapped, normalise_ssgsea=normalise_ssgsea)
     if log_ratios:
-        intensity_columns = [f"{sig.id}__{part}" for sig in mapped for part in METHODS[sig.method].intensity_parts]
+        intensity_columns = [f"{sig.id}__{part}" for sig in mapped for part in method_of(sig).intensity_parts]
         scores = scores.drop(columns=[c for c in intensity_columns if c in scores.columns])
     for row in coverage_rows:
         if row["signature_id"] in unscored:
@@ -515,6 +490,6 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
                 info_rows.append({"score": name, "signature_id": sig.id, "name": sig.label, "category": sig.category,
                                   "method": sig.method, "direction": sig.direction, "citation": sig.citation_text,
                                   "status": sig.status, "part": name[len(sig.id) + 2:] if name != sig.id else "",
-                                  "input_scale": METHODS[sig.method].input_scale})
+                                  "input_scale": method_of(sig).input_scale})
     info = pd.DataFrame(info_rows, columns=INFO_COLUMNS)
     return CohortScores(scores, info, pd.DataFrame(coverage_rows), warnings)

@@ -9,12 +9,12 @@ import pandas as pd
 from scipy import stats
 
 from .models import too_few_tumours
+from .numerics import bh_fdr, standardise
 from .plots import TISSUE_COLOURS, figure_uri, new_figure
 from .report import Section, table_html
 from .scoring import CohortScores
 
 STAGES = ["Stage I", "Stage II", "Stage III", "Stage IV"]
-HEATMAP_CATEGORIES = ("ferroptosis", "risk score", "stemness", "immune cell", "immune response", "microenvironment")
 
 
 def annotate(scores: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
@@ -98,9 +98,7 @@ def _correlation_heatmap(frame: pd.DataFrame, rows: list[str], cols: list[str], 
                 continue
             rho.loc[r, c], pvalue.loc[r, c] = stats.spearmanr(frame[r], frame[c], nan_policy="omit")
     tested = np.isfinite(pvalue.to_numpy())
-    q = np.full(pvalue.shape, np.nan)
-    if tested.any():
-        q[tested] = stats.false_discovery_control(pvalue.to_numpy()[tested], method="bh")
+    q = bh_fdr(pvalue.to_numpy())
     marks = significance_marks(np.where(tested, q, 1.0))
     fig, ax = new_figure(max(5.0, 0.32 * len(cols) + 3), max(4.0, 0.28 * len(rows) + 2))
     image = ax.imshow(rho.to_numpy(dtype=float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -204,8 +202,7 @@ def signatures_section(result: CohortScores, annotated: pd.DataFrame, *, order_b
 
 def _immune_heatmap(frame: pd.DataFrame, cells: list[str], order_by: str) -> str:
     ordered = frame.sort_values(order_by)
-    z = ordered[cells].astype(float)
-    z = (z - z.mean()) / z.std(ddof=1).replace(0, np.nan)
+    z = standardise(ordered[cells].astype(float))
     fig, axes = new_figure(9, max(3.5, 0.2 * len(cells) + 2))
     fig.clear()
     grid = fig.add_gridspec(2, 1, height_ratios=[1, max(4, len(cells) / 2)], hspace=.05)

@@ -42,6 +42,7 @@ from .config import settings_from_block, with_schema_defaults
 from .cox import cox_multivariable, cox_univariate
 from .endpoints import endpoint_names
 from .errors import CohortError, ConfigError
+from .numerics import bh_fdr, standardise
 
 DAYS_PER_YEAR = 365.25
 COVARIATES = ("age", "stage", "sex")
@@ -207,12 +208,6 @@ def covariate_frame(obs: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFr
         else:
             columns[name] = values
     return pd.DataFrame(columns, index=obs.index), notes
-
-
-def standardise(values: pd.DataFrame) -> pd.DataFrame:
-    """Column z-scores with the sample SD; constant columns become all-NaN."""
-    sd = values.std(ddof=1)
-    return (values - values.mean()) / sd.where(sd > 0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -392,16 +387,6 @@ def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event",
     table.index = [i if isinstance(i, str) else i[0] for i in table.index]
     table.index.name = "term"
     return table
-
-
-def bh_fdr(p: pd.Series) -> pd.Series:
-    from statsmodels.stats.multitest import multipletests
-
-    out = pd.Series(np.nan, index=p.index)
-    known = p.notna()
-    if known.any():
-        out[known] = multipletests(p[known].to_numpy(), method="fdr_bh")[1]
-    return out
 
 
 @dataclass

@@ -11,18 +11,18 @@ from ferrostem.config import catalogue_ids, validate_config  # noqa: E402
 from ferrostem.download import settings as download_settings  # noqa: E402
 from ferrostem.enrichment import collection_resources  # noqa: E402
 from ferrostem.endpoints import uses_cdr  # noqa: E402
-from ferrostem.resources import ResourcePlan, load_lock  # noqa: E402
+from ferrostem.resources import ResourcePlan, get_resource, load_lock  # noqa: E402
 from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
 from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
 from ferrostem.survival import SurvivalSettings  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-CATALOGUE_DIR = Path(workflow.basedir) / "resources" / "signatures"
+SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 
 # first our readable messages (every problem at once, signature ids against the catalogue), then snakemake's
 # validate to fill the defaults
 SIGNATURES_ENABLED = (config.get("signatures") or {}).get("enabled", True)
-validate_config(config, SCHEMA, catalogue_ids(CATALOGUE_DIR) if SIGNATURES_ENABLED else None)
+validate_config(config, SCHEMA, catalogue_ids(SIGNATURE_CATALOGUE) if SIGNATURES_ENABLED else None)
 validate(config, str(SCHEMA))
 
 RESULTS = config["results"]
@@ -32,7 +32,6 @@ DOWNLOAD = download_settings(config)
 RESOURCE_LOCK = load_lock()
 # which locked resources the analyses use: fetched as jobs (resources.fetch, default true) or the user's copies
 RESOURCE_PLAN = ResourcePlan.from_config(config, RESOURCE_LOCK)
-SIGNATURE_CATALOGUE = Path(workflow.basedir) / "resources" / "signatures"
 CDR_PATH = f"{RESULTS}/raw/_tcga_cdr/{CDR_DATASET}"
 
 
@@ -61,9 +60,7 @@ def raw_inputs(wildcards):
 
 def resource_path(resource_id):
     """Where the locked resource `resource_id` is cached (rule fetch_resource puts it there)."""
-    if resource_id not in RESOURCE_LOCK:
-        raise ValueError(f"resource {resource_id!r} is not in resources/lock.yaml; known: {sorted(RESOURCE_LOCK)}")
-    return str(RESOURCE_LOCK[resource_id].cache_path())
+    return str(get_resource(resource_id, RESOURCE_LOCK).cache_path())
 
 
 def mirror_inputs(wildcards):

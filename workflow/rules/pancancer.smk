@@ -7,14 +7,6 @@
 
 PANCANCER = config["pancancer"]
 
-if PANCANCER["enabled"]:
-    from ferrostem.errors import ConfigError
-
-    if len(COHORTS) < 2:
-        raise ConfigError(f"pancancer.enabled: the pan-cancer page needs two or more cohorts, found {len(COHORTS)}")
-    if not config["signatures"]["enabled"]:
-        raise ConfigError("pancancer.enabled: the pan-cancer page reads the signature scores; set signatures.enabled: true")
-
 
 rule pancancer:
     input:

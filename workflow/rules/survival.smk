@@ -5,18 +5,6 @@
 # ---------------------------------------------------------------------------------------------
 
 if LASSO.enabled:
-    from ferrostem.errors import ConfigError
-
-    for _key, _ids in [("discovery", [LASSO.discovery]), ("validation", LASSO.validation)]:
-        for _id in _ids:
-            if _id not in COHORTS:
-                raise ConfigError(f"survival.lasso.{_key}: {_id!r} is not a configured cohort "
-                                  f"(cohorts: {', '.join(COHORTS)})")
-    if LASSO.universe is None:
-        raise ConfigError("survival.lasso.universe: give the candidate genes (a list or {catalogue: [ids]})")
-
-
-if LASSO.enabled:
 
     rule lasso_cox:
         input:

@@ -9,7 +9,7 @@ from ferrostem.de import DESettings  # noqa: E402
 from ferrostem.de_report import enrichment_section  # noqa: E402
 from ferrostem.download import make_client  # noqa: E402
 from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich  # noqa: E402
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.resources import verified_resource_files  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
@@ -26,8 +26,7 @@ result = enrich(table, collections, settings, alpha=alpha, threads=snakemake.thr
                 left_out=snakemake.params.resources_left_out)
 for name, frame in (("gsea", result.gsea), ("ora", result.ora), ("sizes", result.sizes),
                     ("collections", result.collections)):
-    with atomic_write(snakemake.output[name], "w") as handle:
-        frame.to_csv(handle, sep="\t", index=False, float_format="%.6g")
+    write_tsv(frame, snakemake.output[name], float_format="%.6g")
 comparison = snakemake.wildcards.comparison
 section = enrichment_section(result, settings, cohort=snakemake.wildcards.cohort, comparison=comparison,
                              test=snakemake.params.test, alpha=alpha)

@@ -5,7 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 
 import anndata as ad  # noqa: E402
 
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
 from ferrostem.models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 from ferrostem.survival import SurvivalSettings, endpoint_frame  # noqa: E402
@@ -24,6 +24,5 @@ model = lasso_cox(expression, surv["time"].to_numpy(), surv["event"].to_numpy(),
 for note in notes + model.warnings:
     log.warning(note)
 write_entry(risk_score_entry(model, cohort), snakemake.output.model)
-with atomic_write(snakemake.output.cv) as handle:
-    model.cv.to_csv(handle, sep="\t", index=False)
+write_tsv(model.cv, snakemake.output.cv)
 log.info("%s: LASSO-Cox kept %d of %d genes (alpha %.4g)", cohort, len(model.weights), len(model.universe), model.alpha)

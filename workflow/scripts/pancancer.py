@@ -5,7 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 
 import pandas as pd  # noqa: E402
 
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import atomic_write, write_tsv  # noqa: E402
 from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS  # noqa: E402
 from ferrostem.pancancer import (core_regulator_changes, meta_across_cancers, score_hazard_ratios,  # noqa: E402
                                  stemness_correlations)
@@ -31,8 +31,7 @@ tables = {
 }
 tables["meta"] = meta_across_cancers(tables["hazards"])
 for name, table in tables.items():
-    with atomic_write(snakemake.output[name]) as handle:
-        table.to_csv(handle, sep="\t", index=False)
+    write_tsv(table, snakemake.output[name])
 section = pancancer_section(tables["changes"], tables["hazards"], tables["correlations"], tables["meta"],
                             cancers=cancers, stemness_index=settings["stemness_index"], alpha=alpha)
 write_section(section, snakemake.output.section)

@@ -7,7 +7,7 @@ import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ferrostem.download import make_client  # noqa: E402
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
 from ferrostem.harmonise import holds_log_ratios  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.resources import verified_resource_files  # noqa: E402
@@ -43,8 +43,7 @@ annotated = annotate(result.scores, adata.obs)
 for frame, path, index in ((result.scores, snakemake.output.scores, True), (result.info, snakemake.output.info, False),
                            (result.coverage, snakemake.output.coverage, False),
                            (annotated, snakemake.output.annotated, True)):
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        frame.to_csv(handle, sep="\t", index=index, float_format="%.6g")
+    write_tsv(frame, path, index=index, float_format="%.6g")
 
 order_by = settings["heatmap_order_by"]
 write_section(signatures_section(result, annotated, order_by=order_by, min_coverage=settings["min_coverage"],

@@ -6,7 +6,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
 from ferrostem.models import read_entry  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
@@ -24,12 +24,9 @@ models = []
 for path, cv_path in zip(snakemake.input.models, snakemake.input.model_cv):
     models.append((read_entry(path), pd.read_csv(cv_path, sep="\t")))
 result = cohort_survival(adata, scores, info, settings, cohort=cohort, models=models)
-with atomic_write(snakemake.output.table) as handle:
-    result.table.to_csv(handle, sep="\t", index=False)
-with atomic_write(snakemake.output.terms) as handle:
-    result.terms.to_csv(handle, sep="\t", index=False)
-with atomic_write(snakemake.output.scores) as handle:
-    result.scores.to_csv(handle, sep="\t", index_label="sample_id")
+write_tsv(result.table, snakemake.output.table)
+write_tsv(result.terms, snakemake.output.terms)
+write_tsv(result.scores, snakemake.output.scores, index=True, index_label="sample_id")
 section = survival_section(label, result, top=settings.plots_top, cutpoint_method=settings.cutpoint.p_method)
 write_section(section, snakemake.output.section)
 write_section(immune_survival_section(label, result), snakemake.output.immune_section)

@@ -24,6 +24,8 @@ import pandas as pd
 
 from ..files import atomic_write
 from ..plots import PIXEL_DENSITY, SVG_CHUNK, png_chunks, png_from_chunks
+from ..files import write_json
+from ..plots import PIXEL_DENSITY
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -40,8 +42,7 @@ class Section:
 
 
 def write_section(section: Section, path: str | os.PathLike[str]) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(asdict(section), handle, default=_json_default)
+    write_json(asdict(section), path, indent=None, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:

@@ -26,6 +26,7 @@ from ..barcodes import parse_barcode
 from ..errors import CohortError, InputFormatError
 from ..files import atomic_write
 from ..progress import ProgressReport
+from ..files import write_json
 from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
 
 log = logging.getLogger(__name__)
@@ -748,17 +749,12 @@ def download_project(client: Client, project: str, raw_dir: str | os.PathLike[st
     raw = Path(raw_dir)
     for hit in answers["files"]:
         link_or_copy(paths[hit["file_id"]], raw / "data" / hit["file_id"] / hit["file_name"])
-    _write_json_atomic(raw / "files.json", _hits_document(answers["files"]))
-    _write_json_atomic(raw / "cases.json", _hits_document(answers["cases"]))
-    _write_json_atomic(raw / "status.json", answers["status"])
-    _write_json_atomic(raw / "download.json", {
+    write_json(_hits_document(answers["files"]), raw / "files.json")
+    write_json(_hits_document(answers["cases"]), raw / "cases.json")
+    write_json(answers["status"], raw / "status.json")
+    write_json({
         "source": "gdc", "project": project, "api": api, "mirror": client.mirror,
         "data_release": parse_status(answers["status"], f"{api}/status")["data_release"], "files": len(answers["files"]),
         "cases": len(answers["cases"]), "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
-    })
+    }, raw / "download.json")
     return raw
-
-
-def _write_json_atomic(path: Path, payload: Any) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import logging
 import os
 import re
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import CohortError, ConfigError, InputFormatError
-from ..files import atomic_write, file_digest
+from ..files import file_digest, write_json
 from .http import Client, NotFoundError, link_or_copy, page_links
 
 log = logging.getLogger(__name__)
@@ -757,8 +756,7 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
         link_or_copy(path, raw / name)
         record["sample_table"] = {"file": name, "from": url if sample_table.get("file") else str(path),
                                   "sha256": file_digest(path)}
-    with atomic_write(raw / "download.json") as handle:
-        json.dump({**record, "urls": urls}, handle, indent=1)
+    write_json({**record, "urls": urls}, raw / "download.json")
     return raw
 
 

@@ -27,18 +27,21 @@ import sys
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from tqdm import tqdm
 
+from ..config import settings_from_block
 from ..errors import FerrostemError
 from ..progress import ProgressReport
+from ..files import write_json
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 CHUNK = 1 << 20
@@ -86,10 +89,10 @@ class RetryPolicy:
         return min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
 
     @classmethod
-    def from_config(cls, values: Mapping[str, Any] | None) -> RetryPolicy:
-        values = dict(values or {})
-        known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        return cls(**known)
+    def from_config(cls, values: Mapping[str, Any] | None, ignore: Collection[str] = ()) -> RetryPolicy:
+        """The retry keys of the `download:` block (the schema fills their defaults); `ignore`: the block's
+        other keys, which configure the sources."""
+        return settings_from_block(cls, values, "download", ignore=ignore)
 
 
 def store_relpath(url: str) -> str:
@@ -244,37 +247,55 @@ class Client:
         if check_gzip is None:
             check_gzip = final.name.endswith(".gz") and not (expected.md5 or expected.sha256)
         source = self.source_of(url)
-        last_error: Exception | None = None
-        for attempt in range(1, self.policy.attempts + 1):
+
+        def attempt() -> Path:
+            if self.mirror_is_local:
+                self._copy_local(Path(source), part, url)
+                if bar is not None:
+                    bar.update(part.stat().st_size)
+            else:
+                self._download(source, part, bar)
             try:
-                if self.mirror_is_local:
-                    self._copy_local(Path(source), part, url)
-                    if bar is not None:
-                        bar.update(part.stat().st_size)
-                else:
-                    self._download(source, part, bar)
                 verify_file(part, expected, check_gzip=check_gzip)
-            except ChecksumError as error:
+            except ChecksumError:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()  # a wrong body cannot be resumed
-                last_error = error
-                if self.mirror_is_local:
-                    break  # a local file will not change between attempts
-            except _Retryable as error:
-                last_error = error
-            else:
-                os.replace(part, final)
-                self.fetched.append(source)
-                return final
-            if attempt < self.policy.attempts:
-                delay = self.policy.delay(attempt)
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", self._where(url), attempt,
-                            self.policy.attempts, last_error, delay)
+                raise
+            os.replace(part, final)
+            self.fetched.append(source)
+            return final
+
+        def give_up(error: Exception, attempts: int) -> DownloadError:
+            if isinstance(error, ChecksumError):
+                return ChecksumError(f"{self._where(url)}: {error} (after {attempts} attempts; expected "
+                                     f"{expected.describe()}); nothing was kept under {final}")
+            return DownloadError(f"{self._where(url)}: failed after {attempts} attempts: {error}")
+
+        # a local mirror's file will not change between attempts, so a wrong one is not tried again
+        return self._with_retries(self._where(url), attempt, retry_on=(_Retryable, ChecksumError),
+                                  final=lambda error: self.mirror_is_local and isinstance(error, ChecksumError),
+                                  give_up=give_up)
+
+    def _with_retries(self, where: str, attempt: Callable[[], _T], *,
+                      retry_on: tuple[type[Exception], ...] = (_Retryable,),
+                      final: Callable[[Exception], bool] = lambda error: False,
+                      give_up: Callable[[Exception, int], DownloadError] | None = None) -> _T:
+        """Call `attempt` up to `policy.attempts` times, sleeping `policy.delay` between tries. A failure in `retry_on`
+        is retried unless `final(error)`; the last one becomes `give_up(error, attempts)` (default: a DownloadError
+        naming `where`). Other exceptions (NotFoundError, a permanent HTTP error) pass through at once."""
+        attempts = self.policy.attempts
+        for number in range(1, attempts + 1):
+            try:
+                return attempt()
+            except retry_on as error:
+                if number == attempts or final(error):
+                    failure = give_up(error, number) if give_up is not None else \
+                        DownloadError(f"{where}: failed after {number} attempts: {error}")
+                    raise failure from error
+                delay = self.policy.delay(number)
+                log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", where, number, attempts, error, delay)
                 self.sleep(delay)
-        if isinstance(last_error, ChecksumError):
-            raise ChecksumError(f"{self._where(url)}: {last_error} (after {attempt} attempts; expected "
-                                f"{expected.describe()}); nothing was kept under {final}") from last_error
-        raise DownloadError(f"{self._where(url)}: failed after {attempt} attempts: {last_error}") from last_error
+        raise DownloadError(f"{where}: no attempt made (RetryPolicy.attempts is {attempts})")
 
     def _copy_local(self, source: Path, part: Path, url: str) -> None:
         if not source.is_file():
@@ -340,31 +361,22 @@ class Client:
     # -- API calls --------------------------------------------------------------------------
     def request_json(self, url: str, *, body: Mapping[str, Any] | None = None) -> Any:
         """GET (or POST `body` as JSON) and parse the JSON answer, retrying transient failures."""
-        last_error: Exception | None = None
-        for attempt in range(1, self.policy.attempts + 1):
-            try:
-                response = self._open("POST" if body is not None else "GET", url, json=body)
-                with response:
-                    try:
-                        payload = response.json()
-                    except (ValueError, requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as error:
-                        raise _Retryable(f"incomplete or invalid JSON ({error})") from error
-                self.fetched.append(url)
-                return payload
-            except _Retryable as error:
-                last_error = error
-                if attempt < self.policy.attempts:
-                    log.warning("%s: attempt %d/%d failed (%s)", url, attempt, self.policy.attempts, error)
-                    self.sleep(self.policy.delay(attempt))
-        raise DownloadError(f"{url}: failed after {self.policy.attempts} attempts: {last_error}")
+        def attempt() -> Any:
+            with self._open("POST" if body is not None else "GET", url, json=body) as response:
+                try:
+                    payload = response.json()
+                except (ValueError, requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as error:
+                    raise _Retryable(f"incomplete or invalid JSON ({error})") from error
+            self.fetched.append(url)
+            return payload
+
+        return self._with_retries(url, attempt)
 
     def post_to_file(self, url: str, body: Mapping[str, Any], part: Path) -> None:
         """POST `body` and stream the answer into `part` (no resume: POST answers are not addressable)."""
-        last_error: Exception | None = None
-        for attempt in range(1, self.policy.attempts + 1):
+        def attempt() -> None:
             try:
-                response = self._open("POST", url, json=body, stream=True)
-                with response, open(part, "wb") as handle:
+                with self._open("POST", url, json=body, stream=True) as response, open(part, "wb") as handle:
                     length = response.headers.get("Content-Length")
                     written = 0
                     try:
@@ -375,23 +387,18 @@ class Client:
                         raise _Retryable(f"connection lost after {written} bytes") from error
                     if length is not None and written < int(length):
                         raise _Retryable(f"body truncated at {written} of {length} bytes")
-                self.fetched.append(url)
-                return
-            except _Retryable as error:
-                last_error = error
+            except _Retryable:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()
-                if attempt < self.policy.attempts:
-                    self.sleep(self.policy.delay(attempt))
-        raise DownloadError(f"{url}: failed after {self.policy.attempts} attempts: {last_error}")
+                raise
+            self.fetched.append(url)
+
+        self._with_retries(url, attempt)
 
     def save_json(self, payload: Any, url: str) -> Path:
         """Keep an API answer in the store under `url`'s path, so the store doubles as a mirror."""
         path = self.store_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(payload, path)
         return path
 
     def read_json(self, url: str) -> Any:
@@ -411,20 +418,13 @@ class Client:
             if not folder.is_dir():
                 raise DownloadError(f"{url}: not in the mirror (looked for directory {folder})")
             return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part"))
-        last_error: Exception | None = None
-        for attempt in range(1, self.policy.attempts + 1):
-            try:
-                response = self._open("GET", source)
-                with response:
-                    links = page_links(response.text)
-                names = [urllib.parse.unquote(h.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in links]
-                return sorted({n for n in names if n and not n.startswith((".", "?"))})
-            except _Retryable as error:
-                last_error = error
-                if attempt < self.policy.attempts:
-                    self.sleep(self.policy.delay(attempt))
-        raise DownloadError(f"{self._where(url)}: directory listing failed after {self.policy.attempts} attempts: "
-                            f"{last_error}")
+        def attempt() -> list[str]:
+            with self._open("GET", source) as response:
+                links = page_links(response.text)
+            names = [urllib.parse.unquote(h.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) for h in links]
+            return sorted({n for n in names if n and not n.startswith((".", "?"))})
+
+        return self._with_retries(f"{self._where(url)}: directory listing", attempt)
 
     @contextlib.contextmanager
     def progress_bars(self, files: int, total_bytes: int | None, label: str) -> Iterator[tuple[Any, Any]]:

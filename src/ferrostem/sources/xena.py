@@ -15,7 +15,6 @@ cancer type abbreviation` and the CDR fields, among them OS, DSS, DFI, PFI and t
 from __future__ import annotations
 
 import ast
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import polars as pl
 
 from ..endpoints import CDR_ENDPOINTS
 from ..errors import CohortError, InputFormatError
-from ..files import atomic_write
+from ..files import write_json
 from . import gdc
 from .http import Client, link_or_copy
 
@@ -61,9 +60,8 @@ def download_cohort(client: Client, project: str, raw_dir: str | os.PathLike[str
     for name in names:
         url = dataset_url(hub, name)
         link_or_copy(client.fetch(url), raw / name)
-    with atomic_write(raw / "download.json") as handle:
-        json.dump({"source": "xena", "project": project, "hub": hub, "mirror": client.mirror,
-                   "files": names, "urls": [dataset_url(hub, n) for n in names]}, handle, indent=1)
+    write_json({"source": "xena", "project": project, "hub": hub, "mirror": client.mirror,
+                "files": names, "urls": [dataset_url(hub, n) for n in names]}, raw / "download.json")
     return raw
 
 
