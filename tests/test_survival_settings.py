@@ -37,10 +37,12 @@ def test_settings_hold_every_key_of_the_schema_block_with_its_default():
 
 def test_configured_values_reach_the_settings():
     settings = SurvivalSettings.from_config({"ph_alpha": 0.01, "plots_top": 2, "cutpoint": {"p_method": "permutation"},
-                                             "panels": {"p": ["GPX4"]}, "lasso": {"enabled": True, "folds": 3}})
+                                             "panels": {"p": ["GPX4"]},
+                                             "lasso": {"enabled": True, "folds": 3, "discovery": "a", "universe": ["GPX4", "SLC7A11"]}})
     assert settings.ph_alpha == 0.01 and settings.plots_top == 2 and settings.panels == {"p": ["GPX4"]}
     assert settings.cutpoint.p_method == "permutation" and settings.cutpoint.permutations == 1000
     assert settings.lasso.enabled and settings.lasso.folds == 3 and settings.lasso.validation == []
+    assert settings.lasso.discovery == "a" and settings.lasso.universe == ["GPX4", "SLC7A11"]
 
 
 def test_defaults_are_filled_as_snakemake_fills_them():
