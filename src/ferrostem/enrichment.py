@@ -26,13 +26,13 @@ from .errors import ConfigError, InputFormatError
 from .genesets import (
     FERRDB_CATEGORIES,
     GeneSet,
-    catalogue_sets,
     filter_sets,
     read_ferrdb,
     read_gmt,
     read_wp4313_datanodes,
     stemness_subset,
 )
+from .signatures import catalogue_sets
 
 log = logging.getLogger(__name__)
 
