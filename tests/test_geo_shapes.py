@@ -21,7 +21,7 @@ from ferrostem.models import diagnostic_panel, tumour_vs_normal
 from ferrostem.scoring import METHODS, ScoringMethod, score_cohort
 from ferrostem.signature_report import _tumours, annotate
 from ferrostem.signatures import Signature, load_alias_table, load_catalogue, resolve_resources
-from ferrostem.summary import cohort_summary_section, harmonisation_table
+from ferrostem.cohort_report import cohort_section, harmonisation_table
 from ferrostem.survival_report import tumour_samples
 
 GSE, GPL = "GSE77777", "GPL7777"
@@ -99,7 +99,7 @@ def test_superficial_vs_invasive_is_planned_and_fitted_and_other_tissue_is_never
     assert list(tumour_samples(adata.obs)[0]) == SAMPLES[8:]
     annotated = annotate(pd.DataFrame({"x": np.arange(12.0)}, index=adata.obs_names), adata.obs)
     assert list(_tumours(annotated).index) == SAMPLES[8:]
-    section = cohort_summary_section(adata, GSE)
+    section = cohort_section(adata, GSE)
     assert section.summary[-1].startswith(f"{GSE}: 4 tumour and 4 normal samples (and 4 of other tissue, neither)")
 
 

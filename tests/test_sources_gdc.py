@@ -421,7 +421,7 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     import shutil
 
     from ferrostem.harmonise import harmonise_cohort
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     raw = tmp_path / "gdc"
     shutil.copytree(demo_dir / "gdc", raw)
@@ -451,7 +451,7 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     assert tumours.loc[alive, "OS"].isna().all()
     assert tumours.loc[dead, "OS.time"] == by_id[dead]["demographic"]["days_to_death"]
 
-    section = cohort_summary_section(adata, "planted")
+    section = cohort_section(adata, "planted")
     table = section.context["rules_applied"]
     for text in [sample, alive[0], alive[1], dead, "diagnosis_is_primary_disease == true"]:
         assert text in table

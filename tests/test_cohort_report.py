@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 
 from ferrostem.report import render_report
-from ferrostem.summary import cohort_summary_section, harmonisation_table
+from ferrostem.cohort_report import cohort_section, harmonisation_table
 
 
 @pytest.mark.parametrize("n_samples", [1, 2])
 def test_tiny_cohort_summary_explains_missing_pca_and_keeps_other_sections(demo_rnaseq, n_samples):
     tiny = demo_rnaseq[:n_samples].copy()
-    section = cohort_summary_section(tiny, "tiny")
+    section = cohort_section(tiny, "tiny")
     assert f"PCA not drawn: the cohort has {n_samples} sample(s); two principal components need at least 3" in section.warnings
     captions = [f["caption"] for f in section.context["figures"]]
     assert captions == ["Sequencing depth per sample."]
@@ -17,7 +17,7 @@ def test_tiny_cohort_summary_explains_missing_pca_and_keeps_other_sections(demo_
 
 
 def test_three_samples_draw_the_pca(demo_rnaseq):
-    section = cohort_summary_section(demo_rnaseq[:3].copy(), "three")
+    section = cohort_section(demo_rnaseq[:3].copy(), "three")
     assert section.context["figures"][0]["caption"].startswith("Principal components")
     assert not any(w.startswith("PCA not drawn") for w in section.warnings)
 
@@ -25,7 +25,7 @@ def test_three_samples_draw_the_pca(demo_rnaseq):
 def test_pca_skips_genes_with_missing_values(demo_array):
     adata = demo_array[:10].copy()
     adata.layers["log2"][0, :5] = np.nan
-    section = cohort_summary_section(adata, "gaps")
+    section = cohort_section(adata, "gaps")
     assert section.context["figures"][0]["caption"].startswith("Principal components")
 
 

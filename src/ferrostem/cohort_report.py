@@ -1,4 +1,4 @@
-"""The cohort summary and provenance sections of the report."""
+"""The cohort and provenance sections of the report (rule `cohort_report`)."""
 
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
 
 
-def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
+def cohort_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
     """The cohort section (first in the report). `time_unit`: the declared unit of a GEO cohort's times."""
     obs = adata.obs
     by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
