@@ -33,9 +33,34 @@ def test_harmonisation_table_lists_rules_that_changed_data(demo_rnaseq):
     from ferrostem.cohort import uns_to_python
 
     table = harmonisation_table(uns_to_python(demo_rnaseq.uns["harmonisation"]))
-    rows = dict(zip(table["what"], table["count"]))
+    by_source = table.set_index("source")
     record = demo_rnaseq.uns["harmonisation"]
-    assert rows["symbols on several gene ids"] == len(record["symbols_duplicated"])
-    assert rows["clinical records without a sample"] == 2
-    assert "TCGA-ZZ-9000" in table.set_index("what").loc["clinical records without a sample", "ids (first 10)"]
-    assert "probes with missing values" not in rows  # nothing happened: no row
+    assert by_source.at["symbols_duplicated", "count"] == len(record["symbols_duplicated"])
+    assert by_source.at["symbols_duplicated", "rule"].startswith("symbols on several gene ids: ")
+    assert by_source.at["clinical_without_samples", "count"] == 2
+    assert "TCGA-ZZ-9000" in by_source.at["clinical_without_samples", "example ids"]
+    assert "missing_values" not in by_source.index  # nothing happened: no row
+
+
+def test_cohort_section_shows_one_rules_table_with_the_clinical_rules(demo_rnaseq):
+    """The clinical records' {rule, count, ids} records and the data rules share one table (rule, count, example
+    ids, source); the section renders it once."""
+    from ferrostem.cohort import uns_to_python
+
+    record = uns_to_python(demo_rnaseq.uns["harmonisation"])
+    table = harmonisation_table(record)
+    assert list(table.columns) == ["rule", "count", "example ids", "source"]
+    for name, applied in record["clinical_rules"].items():
+        row = table.set_index("source").loc[f"clinical_rules: {name}"]
+        assert row["rule"] == applied["rule"] and row["count"] == applied["count"]
+        shown = list(applied["ids"])[:10]
+        assert row["example ids"].startswith(", ".join(shown))
+        if len(applied["ids"]) > 10:
+            assert row["example ids"].endswith(f" ... ({len(applied['ids']) - 10} more)")
+    assert "clinical_without_samples" in set(table["source"])
+    section = cohort_section(demo_rnaseq, "demo")
+    assert set(section.context) == {"facts", "by_type", "endpoints", "clinical", "figures", "harmonisation"}
+    page = render_report([section], cohort="demo", title="demo", simulated=True)
+    assert page.count("Harmonisation rules that changed the data") == 1
+    assert "rules applied" not in page
+    assert "diagnosis_is_primary_disease == true" in page

@@ -62,8 +62,9 @@ def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: P
     assert any("4 samples have a tissue value in neither" in w and "'superficial' (4 samples)" in w and SAMPLES[4] in w
                for w in adata.uns["harmonisation"]["warnings"])
     shown = harmonisation_table(uns_to_python(adata.uns["harmonisation"]))
-    row = shown[shown["what"].str.contains("third tissue group")].iloc[0]
-    assert row["count"] == 4 and "superficial: 4" in row["what"] and SAMPLES[4] in row["ids (first 10)"]
+    row = shown[shown["rule"].str.contains("third tissue group")].iloc[0]
+    assert row["count"] == 4 and "superficial: 4" in row["rule"] and SAMPLES[4] in row["example ids"]
+    assert row["source"] == "other_tissue"
 
 
 def test_third_tissue_group_error_names_the_values_and_the_key(tmp_path: Path):

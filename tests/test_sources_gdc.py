@@ -452,7 +452,7 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     assert tumours.loc[dead, "OS.time"] == by_id[dead]["demographic"]["days_to_death"]
 
     section = cohort_section(adata, "planted")
-    table = section.context["rules_applied"]
+    table = section.context["harmonisation"]  # the one rules table
     for text in [sample, alive[0], alive[1], dead, "diagnosis_is_primary_disease == true"]:
         assert text in table
     warned = " | ".join(section.warnings)
