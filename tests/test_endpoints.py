@@ -174,7 +174,7 @@ def test_cross_cohort_pools_rfs_by_name(rfs_cohort, rfs_survival, demo_dir):
 
 
 def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_dir):
-    from ferrostem import models as md
+    from ferrostem import risk_models as md
     from ferrostem.demo import FERROPTOSIS_RESISTANCE
     from ferrostem.survival import endpoint_frame
     from ferrostem.survival_report import cohort_survival, tumour_samples

@@ -410,7 +410,7 @@ def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array
 
 
 def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
-    from ferrostem.models import AppliedScore
+    from ferrostem.risk_models import AppliedScore
     from ferrostem.survival_report import model_block
 
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})

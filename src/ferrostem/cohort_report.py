@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
 from .endpoints import TIME_UNIT_DAYS, endpoint_names
-from .models import too_few_tumours
+from .risk_models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days

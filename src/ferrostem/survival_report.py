@@ -330,7 +330,7 @@ def survival_section(cohort_label: str, results: list[EndpointResult], info: pd.
 def immune_survival_section(cohort_label: str, results: list[EndpointResult], info: pd.DataFrame,
                             scores: pd.DataFrame) -> Section:
     """Survival per immune cell type / response score, and immune scores vs ferroptosis and stemness scores."""
-    from .models import spearman_table, too_few_tumours
+    from .risk_models import spearman_table, too_few_tumours
 
     immune = [s for s in scores.columns if info["category"].get(s, "") in IMMUNE_CATEGORIES]
     partners = [s for s in scores.columns if str(info["category"].get(s, "")).split("/")[0] in ("ferroptosis", "stemness")]
@@ -419,7 +419,7 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
                   survival_tables: list[pd.DataFrame], checkpoint_genes: list[str], panels: dict[str, list[str]],
                   panel_folds: int = 5, seed: int = 0) -> Section:
     """Gene-of-interest mode (tumour vs normal, survival, immune correlations) and diagnostic panels."""
-    from .models import diagnostic_panel, log2_expression, spearman_table, too_few_tumours, tumour_vs_normal
+    from .risk_models import diagnostic_panel, log2_expression, spearman_table, too_few_tumours, tumour_vs_normal
 
     warnings, summary = [], []
     context: dict[str, Any] = {"genes": [], "panels": []}
@@ -596,7 +596,7 @@ class CohortSurvival:
 def cohort_survival(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict[str, Any], *, cohort: str,
                     label: str, models: list[tuple[dict[str, Any], pd.DataFrame | None]]) -> CohortSurvival:
     """Every survival analysis of one cohort: scores, genes of interest and risk models, on every endpoint."""
-    from .models import apply_risk_score, log2_expression
+    from .risk_models import apply_risk_score, log2_expression
     from .endpoints import requested_endpoints
     from .survival import SurvivalSettings, analyse_endpoint, available_endpoints
 

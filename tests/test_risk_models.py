@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrostem import models as md
+from ferrostem import risk_models as md
 from ferrostem import survival as sv
 from ferrostem.demo import FERROPTOSIS_DRIVERS_DOWN, FERROPTOSIS_RESISTANCE, STEMNESS, TUMOR_VS_NORMAL
 from ferrostem.errors import ConfigError, InputFormatError
@@ -144,7 +144,7 @@ def test_spearman_table_equals_scipy_pair_by_pair():
     """The vectorised complete-column path and the pairwise path agree with scipy.stats.spearmanr."""
     from scipy import stats as scipy_stats
 
-    from ferrostem.models import spearman_table
+    from ferrostem.risk_models import spearman_table
 
     rng = np.random.default_rng(0)
     left = pd.DataFrame(rng.normal(size=(60, 5)), columns=list("abcde"))
