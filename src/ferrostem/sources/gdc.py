@@ -321,7 +321,7 @@ class UnknownStageError(InputFormatError):
                          f"{', '.join(STAGE_GROUPS)}")
 
 
-def _stage(value: Any) -> str | None:
+def stage_group(value: Any) -> str | None:
     """The stage group of one GDC stage value (see STAGE_GROUPS); UnknownStageError for anything else."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "--"}:
         return None
@@ -457,7 +457,7 @@ def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str,
         primary, rule = primary_diagnosis(diagnoses)
         applied[rule].append(patient)
         try:
-            stage = _stage(primary.get("ajcc_pathologic_stage"))
+            stage = stage_group(primary.get("ajcc_pathologic_stage"))
         except UnknownStageError as error:
             applied["unknown_stage"].append(f"{patient} ({error.value!r})")
             stage = None

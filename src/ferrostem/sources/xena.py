@@ -394,7 +394,7 @@ def _convert(field_name: str, found: tuple[str, str] | None) -> Any:
         number = pd.to_numeric(value, errors="coerce")
         return number / 365.25 if column in _DAYS_COLUMNS else number
     if field_name == "stage":
-        return gdc._stage(value)
+        return gdc.stage_group(value)
     if field_name == "sex":
         return value.strip().lower()
     return value
