@@ -757,3 +757,10 @@ def download_project(client: Client, project: str, raw_dir: str | os.PathLike[st
 def _write_json_atomic(path: Path, payload: Any) -> None:
     with atomic_write(path, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=1)
+
+
+def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
+             raw_dir: str | os.PathLike[str]) -> Path:
+    """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
+    return download_project(client, cohort["project"], raw_dir, settings["gdc_api"], int(settings["gdc_page_size"]),
+                            int(settings["gdc_batch_files"]))

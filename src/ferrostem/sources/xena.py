@@ -18,6 +18,7 @@ import ast
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,12 @@ def download_cohort(client: Client, project: str, raw_dir: str | os.PathLike[str
         json.dump({"source": "xena", "project": project, "hub": hub, "mirror": client.mirror,
                    "files": names, "urls": [dataset_url(hub, n) for n in names]}, handle, indent=1)
     return raw
+
+
+def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
+             raw_dir: str | os.PathLike[str]) -> Path:
+    """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
+    return download_cohort(client, cohort["project"], raw_dir, settings["xena_gdc_hub"])
 
 
 def download_cdr(client: Client, target: str | os.PathLike[str], hub: str = PANCAN_HUB) -> Path:
