@@ -278,7 +278,7 @@ def test_geo_matrix_with_missing_values_is_harmonised_and_summarised(demo_dir, t
 
     from conftest import DEMO_GEO_MAPPING
     from ferrostem.sources.geo import read_platform_annotation, read_series_matrix
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     raw = tmp_path / "geo"
     shutil.copytree(demo_dir / "geo", raw)
@@ -317,6 +317,6 @@ def test_geo_matrix_with_missing_values_is_harmonised_and_summarised(demo_dir, t
     assert record["values_imputed"] == 3 and record["probes_imputed"] == 1
     assert record["values_missing"] == len(samples) + 3 + len(original) - 1
     assert adata.uns["harmonisation"]["rules"]["missing"]["max_fraction"] == 0.2
-    section = cohort_summary_section(adata, "demo with missing values")
+    section = cohort_section(adata, "demo with missing values")
     assert any("missing values in GSE0000_series_matrix.txt.gz" in w and broken_sample in w for w in section.warnings)
     assert "missing values" in section.context["harmonisation"] and dropped_probe in section.context["harmonisation"]

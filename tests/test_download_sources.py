@@ -22,7 +22,7 @@ from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.files import file_digest
 from ferrostem.harmonise import harmonise_cohort
-from ferrostem.summary import cohort_summary_section
+from ferrostem.cohort_report import cohort_section
 from ferrostem.sources import gdc, geo, xena
 
 
@@ -180,7 +180,7 @@ def test_xena_cohort_with_cdr_survival(served: LoopbackServer, demo_dir: Path, d
     assert stage_lists["records_agree"] == 1 and list(stage_lists["ambiguous_patients"]) == [listed["ambiguous"]]
     assert any("ambiguous (set missing) for 1" in w and listed["ambiguous"] in w for w in harmonisation["warnings"])
     adata.write_h5ad(tmp_path / "cohort.h5ad")  # the new uns records are storable
-    section = cohort_summary_section(ad.read_h5ad(tmp_path / "cohort.h5ad"), "xena")  # what the report shows
+    section = cohort_section(ad.read_h5ad(tmp_path / "cohort.h5ad"), "xena")  # what the report shows
     assert "counts: hub-averaged counts" in section.context["facts"]["layers"]
     assert any("hub-averaged counts" in w for w in section.warnings)
     assert any("several diagnosis records for stage" in w for w in section.warnings)

@@ -144,10 +144,10 @@ def test_genes_of_interest_table_lists_rfs(rfs_cohort, rfs_survival):
 
 
 def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     adata, table = rfs_cohort
-    section = cohort_summary_section(adata, "RFS demo")
+    section = cohort_section(adata, "RFS demo")
     endpoints = section.context["endpoints"]
     assert "Recurr months / Recurr status (months)" in endpoints and ">RFS<" in endpoints
     assert "survival months / survival status (months)" in endpoints
@@ -162,9 +162,9 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
 
 
 def test_tcga_cohort_section_needs_no_declaration(demo_rnaseq):
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
-    section = cohort_summary_section(demo_rnaseq, "demo")
+    section = cohort_section(demo_rnaseq, "demo")
     table = section.context["endpoints"]
     assert ">OS<" in table and ">GDC /cases (TCGAbiolinks OS convention) (days)<" in table
     assert not any(f">{name}<" in table for name in ("DSS", "DFI", "PFI"))  # columns present, no data
@@ -199,7 +199,7 @@ def test_cross_cohort_pools_rfs_by_name(rfs_cohort, rfs_survival, demo_dir):
 
 
 def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_dir):
-    from ferrostem import models as md
+    from ferrostem import risk_models as md
     from ferrostem.demo import FERROPTOSIS_RESISTANCE
     from ferrostem.survival import endpoint_frame
     from ferrostem.survival_stage import tumour_samples
@@ -226,7 +226,7 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
 
 def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir):
     from ferrostem.harmonise import endpoint_notes, geo_survival_columns
-    from ferrostem.summary import cohort_summary_section, harmonisation_table
+    from ferrostem.cohort_report import cohort_section
     from ferrostem.errors import ConfigError, InputFormatError
 
     geo = {"endpoints": {"DMFS": {"time": "recurr months", "event": "recurr status", "unit": "months",
@@ -257,7 +257,7 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     assert set(result.table["endpoint"]) == {"OS"}
     assert any(w.startswith("RFS: no events among ") and "every follow-up is censored" in w
                for w in result.survival.warnings)
-    section = cohort_summary_section(censored, "c")
+    section = cohort_section(censored, "c")
     assert any(w.startswith("endpoint RFS: no event among the ") and "geo.endpoints.RFS" in w
                for w in section.warnings)
 

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 
-from ferrostem.de_report import enrichment_section
+from ferrostem.enrichment_report import enrichment_section
 from ferrostem.enrichment import (CollectionSpec, EnrichmentSettings, collection_resources, enrich, run_ora, run_prerank,
                                   ranking_from_de)
 from ferrostem.genesets import GeneSet

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from ferrostem.errors import InputFormatError
+from ferrostem.signatures import catalogue_sets
 from ferrostem.genesets import (
     GeneSet,
-    catalogue_sets,
     filter_sets,
     normalise_confidence,
     read_ferrdb,

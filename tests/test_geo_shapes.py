@@ -17,12 +17,12 @@ from ferrostem.de import Comparison, DESettings, differential_expression
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.harmonise import harmonise_cohort, holds_log_ratios
-from ferrostem.models import diagnostic_panel, tumour_vs_normal
+from ferrostem.risk_models import diagnostic_panel, tumour_vs_normal
 from ferrostem.scoring import METHODS, ScoringMethod, score_cohort
 from ferrostem.signature_report import _tumours, annotate
 from ferrostem.signatures import Signature, load_alias_table, load_catalogue, resolve_resources
-from ferrostem.summary import cohort_summary_section, harmonisation_table
 from ferrostem.survival_stage import tumour_samples
+from ferrostem.cohort_report import cohort_section, harmonisation_table
 
 GSE, GPL = "GSE77777", "GPL7777"
 GROUPS = ["normal"] * 4 + ["superficial"] * 4 + ["Invasive"] * 4  # one spelling differs in case, as in series
@@ -62,8 +62,9 @@ def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: P
     assert any("4 samples have a tissue value in neither" in w and "'superficial' (4 samples)" in w and SAMPLES[4] in w
                for w in adata.uns["harmonisation"]["warnings"])
     shown = harmonisation_table(uns_to_python(adata.uns["harmonisation"]))
-    row = shown[shown["what"].str.contains("third tissue group")].iloc[0]
-    assert row["count"] == 4 and "superficial: 4" in row["what"] and SAMPLES[4] in row["ids (first 10)"]
+    row = shown[shown["rule"].str.contains("third tissue group")].iloc[0]
+    assert row["count"] == 4 and "superficial: 4" in row["rule"] and SAMPLES[4] in row["example ids"]
+    assert row["source"] == "other_tissue"
 
 
 def test_third_tissue_group_error_names_the_values_and_the_key(tmp_path: Path):
@@ -99,7 +100,7 @@ def test_superficial_vs_invasive_is_planned_and_fitted_and_other_tissue_is_never
     assert list(tumour_samples(adata.obs)[0]) == SAMPLES[8:]
     annotated = annotate(pd.DataFrame({"x": np.arange(12.0)}, index=adata.obs_names), adata.obs)
     assert list(_tumours(annotated).index) == SAMPLES[8:]
-    section = cohort_summary_section(adata, GSE)
+    section = cohort_section(adata, GSE)
     assert section.summary[-1].startswith(f"{GSE}: 4 tumour and 4 normal samples (and 4 of other tissue, neither)")
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrostem import models as md
+from ferrostem import risk_models as md
 from ferrostem.cohort import HarmonisationRules, build_anndata
 from ferrostem.errors import CohortError, InputFormatError
 from ferrostem.harmonise import load_xena_cohort

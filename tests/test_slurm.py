@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 # rules that must run on the submitting node (downloads need the internet; the rest take seconds)
 LOCAL_RULES = {"all", "prefetch", "download_cohort", "download_cdr", "fetch_resource", "check_cohort",
-               "cohort_summary", "report", "survival_cross_cohort"}
+               "cohort_report", "report", "survival_cross_cohort"}
 DE_THREADS = 4  # above the 2 cores the old workflow profile capped every cluster job to
 # result tables that are byte-identical from run to run (seeded permutations, no timestamps or paths)
 DETERMINISTIC = ["*/de/*/de.tsv", "*/de/*/de_summary.json", "*/enrichment/*/gsea.tsv", "*/enrichment/*/ora.tsv",

@@ -194,22 +194,22 @@ def test_every_dictionary_stage_is_mapped():
             roman = value.removeprefix("Stage ").rstrip("ABCD0123456789")
             expected = f"Stage {roman}"
             assert roman in {"I", "II", "III", "IV"}, value
-        assert gdc._stage(value) == expected, value
+        assert gdc.stage_group(value) == expected, value
     # Stage 0 / IS are not Stage I; the survival covariate gives them no stage number (they leave a
     # stage-adjusted Cox with the note of dropped rows) rather than counting them as stage I
     for value in ["Stage 0", "Stage 0is", "Stage Tis", "Stage IS"]:
-        assert gdc._stage(value) != "Stage I"
-        assert math.isnan(parse_stage(gdc._stage(value)))
-    assert [parse_stage(gdc._stage(v)) for v in ["Stage IA3", "Stage IIC", "Stage IIID", "Stage IVC"]] == [1, 2, 3, 4]
-    assert gdc._stage(None) is None and gdc._stage("--") is None and gdc._stage(float("nan")) is None
+        assert gdc.stage_group(value) != "Stage I"
+        assert math.isnan(parse_stage(gdc.stage_group(value)))
+    assert [parse_stage(gdc.stage_group(v)) for v in ["Stage IA3", "Stage IIC", "Stage IIID", "Stage IVC"]] == [1, 2, 3, 4]
+    assert gdc.stage_group(None) is None and gdc.stage_group("--") is None and gdc.stage_group(float("nan")) is None
     # legacy spellings (tumor_stage, TCGA bracketed labels) and a 2016 value spanning two groups
-    assert [gdc._stage(v) for v in ["stage iiia", "STAGE IVB", "IS", "I/II NOS", "[Not Available]", "[Discrepancy]"]] == [
+    assert [gdc.stage_group(v) for v in ["stage iiia", "STAGE IVB", "IS", "I/II NOS", "[Not Available]", "[Discrepancy]"]] == [
         "Stage III", "Stage IV", "Stage IS", None, None, None]
 
 
 def test_unknown_stage_value_is_named_never_guessed():
     with pytest.raises(gdc.UnknownStageError, match="'Stage IIIE'"):
-        gdc._stage("Stage IIIE")
+        gdc.stage_group("Stage IIIE")
     case = {"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Alive"},
             "diagnoses": [{"ajcc_pathologic_stage": "Stage IIIE", "days_to_last_follow_up": 3}]}
     table, rules = gdc.clinical_table([case])
@@ -413,7 +413,7 @@ def test_demo_cases_with_several_diagnoses_use_the_primary(demo_dir: Path, demo_
     for patient, diagnoses in several.items():
         primary = diagnoses[1]
         assert diagnoses[0]["classification_of_tumor"] == "recurrence"
-        assert tumours.loc[patient, "stage"] == gdc._stage(primary["ajcc_pathologic_stage"])
+        assert tumours.loc[patient, "stage"] == gdc.stage_group(primary["ajcc_pathologic_stage"])
         assert tumours.loc[patient, "age"] == pytest.approx(primary["age_at_diagnosis"] / 365.25)
 
 
@@ -421,7 +421,7 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     import shutil
 
     from ferrostem.harmonise import harmonise_cohort
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     raw = tmp_path / "gdc"
     shutil.copytree(demo_dir / "gdc", raw)
@@ -451,8 +451,8 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     assert tumours.loc[alive, "OS"].isna().all()
     assert tumours.loc[dead, "OS.time"] == by_id[dead]["demographic"]["days_to_death"]
 
-    section = cohort_summary_section(adata, "planted")
-    table = section.context["rules_applied"]
+    section = cohort_section(adata, "planted")
+    table = section.context["harmonisation"]  # the one rules table
     for text in [sample, alive[0], alive[1], dead, "diagnosis_is_primary_disease == true"]:
         assert text in table
     warned = " | ".join(section.warnings)

@@ -124,7 +124,7 @@ def test_list_cells_take_the_primary_diagnosis(tmp_path: Path):
          "classification_of_tumor.diagnoses": ""},
     ])
     clinical, report = xena.read_clinical(path)
-    assert clinical["stage"].tolist() == [gdc._stage("Stage I"), gdc._stage("Stage IIB"), gdc._stage("Stage IV")]
+    assert clinical["stage"].tolist() == [gdc.stage_group("Stage I"), gdc.stage_group("Stage IIB"), gdc.stage_group("Stage IV")]
     assert clinical.loc["TCGA-AA-0001", "grade"] == "G1" and pd.isna(clinical.loc["TCGA-AA-0003", "grade"])
     stage, grade = report["clinical_list_cells"]["stage"], report["clinical_list_cells"]["grade"]
     assert stage["list_cells"] == 2 and stage["by_diagnosis_is_primary_disease"] == 1 and stage["records_agree"] == 1

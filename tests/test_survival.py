@@ -395,13 +395,13 @@ def test_implausible_follow_up_is_flagged_for_the_declared_unit():
 
 def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array):
     from ferrostem.report import render_report
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     adata = demo_array.copy()
     adata.obs["OS.time"] = adata.obs["OS.time"] / (365.25 / 12)  # the series' months read as days
-    section = cohort_summary_section(adata, "demo", time_unit="days")
+    section = cohort_section(adata, "demo", time_unit="days")
     assert any("under 90 days" in w for w in section.warnings)
-    other = cohort_summary_section(demo_array, "demo", time_unit="months")
+    other = cohort_section(demo_array, "demo", time_unit="months")
     assert not any("follow-up" in w for w in other.warnings)
     html = render_report([section, other.__class__(id="later", title="Later", template=other.template,
                                                    order=50, context=other.context)],
@@ -411,12 +411,12 @@ def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array
     assert html.index("under 90 days") < html.index('id="cohort"') < html.rindex("under 90 days") < html.index('id="later"')
 
     adata.obs["OS.time"] = 0.0
-    section = cohort_summary_section(adata, "demo", time_unit="days")
+    section = cohort_section(adata, "demo", time_unit="days")
     assert "not estimable" in section.context["endpoints"] and "inf" not in section.context["endpoints"]
 
 
 def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
-    from ferrostem.models import AppliedScore
+    from ferrostem.risk_models import AppliedScore
     from ferrostem.survival_report import model_block
 
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
@@ -430,11 +430,11 @@ def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
 
 @pytest.mark.parametrize("n_tumours", [0, 3])
 def test_cohort_summary_with_fewer_than_five_tumours_says_so(demo_array, n_tumours):
-    from ferrostem.summary import cohort_summary_section
+    from ferrostem.cohort_report import cohort_section
 
     tissue = demo_array.obs["tissue"].astype(str)
     keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(demo_array.obs_names[tissue == "tumor"][:n_tumours])
-    section = cohort_summary_section(demo_array[keep].copy(), "few", time_unit="months")
+    section = cohort_section(demo_array[keep].copy(), "few", time_unit="months")
     assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(section.warnings)
 
 

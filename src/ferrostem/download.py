@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .harmonise import source_adapter
 from .sources import gdc, geo, xena
 from .sources.http import Client, RetryPolicy
 
@@ -44,20 +44,8 @@ def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
 
 def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_dir: str | os.PathLike[str],
                     client: Client | None = None) -> Path:
-    client = client or make_client(download)
-    source = cohort["source"]
-    if source == "gdc":
-        return gdc.download_project(client, cohort["project"], raw_dir, download["gdc_api"],
-                                    int(download["gdc_page_size"]), int(download["gdc_batch_files"]))
-    if source == "xena":
-        return xena.download_cohort(client, cohort["project"], raw_dir, download["xena_gdc_hub"])
-    if source == "geo":
-        options = cohort.get("geo") or {}
-        return geo.download_series(client, cohort["accession"], raw_dir, base=download["geo_ftp"],
-                                   platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
-                                   ncbi_base=download["geo_download"], query=download["geo_query"],
-                                   sample_table=options.get("sample_table"), row_ids=options.get("row_ids", "probe"))
-    raise ConfigError(f"cohort source {source!r} cannot be downloaded")
+    """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES)."""
+    return source_adapter(cohort).download(client or make_client(download), cohort, download, raw_dir)
 
 
 def refetch_hint(raw_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> str:

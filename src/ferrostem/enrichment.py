@@ -26,7 +26,6 @@ from .errors import ConfigError, InputFormatError
 from .genesets import (
     FERRDB_CATEGORIES,
     GeneSet,
-    catalogue_sets,
     filter_sets,
     read_ferrdb,
     read_gmt,
@@ -34,6 +33,7 @@ from .genesets import (
     stemness_subset,
 )
 from .numerics import bh_fdr
+from .signatures import catalogue_sets
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import diagnostic_panel, log2_expression, spearman_table, too_few_tumours, tumour_vs_normal
+from .risk_models import diagnostic_panel, log2_expression, spearman_table, too_few_tumours, tumour_vs_normal
 from .report import Section, table_html
 from .survival_figures import expression_plot, format_p, heatmap, roc_plot
 from .survival_stage import RESULT_COLUMNS

@@ -68,7 +68,8 @@ class FerrdbReport:
     unknown_confidence: list[str] = field(default_factory=list)
 
 
-def _unique(genes: Iterable[str]) -> tuple[str, ...]:
+def unique_genes(genes: Iterable[str]) -> tuple[str, ...]:
+    """Stripped, non-empty symbols, each once, in first-seen order."""
     return tuple(dict.fromkeys(g.strip() for g in genes if g and g.strip()))
 
 
@@ -88,7 +89,7 @@ def read_gmt(path: str | os.PathLike[str], collection: str = "") -> dict[str, Ge
             name = fields[0].strip()
             if name in sets:
                 raise InputFormatError(f"{path}:{number}: gene set {name!r} appears twice")
-            genes = _unique(fields[2:])
+            genes = unique_genes(fields[2:])
             if not genes:
                 raise InputFormatError(f"{path}:{number}: gene set {name!r} lists no genes")
             sets[name] = GeneSet(name, genes, fields[1].strip(), collection)
@@ -137,7 +138,7 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     if type_column is not None:  # a circRNA can carry its host gene's HGNC id ('circ-TTBK2', HGNC:19141)
         has_hgnc &= ~table[type_column].str.contains("circ", case=False, regex=False)
     kept = symbols[human & validated & has_hgnc]
-    genes = _unique(kept)
+    genes = unique_genes(kept)
     report = FerrdbReport(
         file=str(path), category=category, rows=rows, non_human=int((~human).sum()),
         not_validated=int((human & ~validated).sum()), no_hgnc_symbol=int((human & validated & ~has_hgnc).sum()),
@@ -169,7 +170,7 @@ def read_wp4313_datanodes(path: str | os.PathLike[str]) -> GeneSet:
             item = item.strip()
             if item.startswith("hgnc.symbol:"):
                 symbols.append(item.split(":", 1)[1])
-    genes = _unique(symbols)
+    genes = unique_genes(symbols)
     if not genes:
         raise InputFormatError(f"{path}: no hgnc.symbol entries among {len(genes_rows)} gene nodes")
     return GeneSet("WP4313_FERROPTOSIS", genes,
@@ -185,31 +186,6 @@ def stemness_subset(sets: Mapping[str, GeneSet], patterns: Iterable[str] = STEMN
         raise InputFormatError("no stemness sets (BENPORATH_*, WONG_*, BHATTACHARYA_*, MALTA_*, MUELLER_PLURINET) "
                                "found: is this the MSigDB C2 GMT?")
     return chosen
-
-
-def catalogue_sets(folder: str | os.PathLike[str], collection: str = "catalogue") -> tuple[dict[str, GeneSet], list[str]]:
-    """The gene lists of the signature catalogue (resources/signatures/*.yaml) as enrichment sets.
-
-    Read through `ferrostem.signatures.load_catalogue`, so entries are schema-validated and published symbol
-    typos are fixed (MCP-counter's `C` -> CAVIN2). A multi-part signature gives one set per part
-    (`<id>_<part>`); weighted scores and lists that come from a locked resource are skipped, with a note.
-    """
-    from .signatures import load_catalogue  # signatures reads its resources with this module's readers
-
-    sets: dict[str, GeneSet] = {}
-    notes: list[str] = []
-    for signature in load_catalogue(folder):
-        if signature.needs_resource:
-            notes.append(f"{signature.id}: genes come from resource {signature.resource['id']} (skipped)")
-            continue
-        if not signature.sets:
-            notes.append(f"{signature.id}: a weighted score, not a gene set (skipped)")
-            continue
-        for part, genes in signature.sets.items():
-            name = f"{signature.id}_{part}" if part else signature.id
-            fixed = _unique(signature.symbol_fixes.get(g, g) for g in genes)
-            sets[name] = GeneSet(name, fixed, signature.citation_text, collection)
-    return sets, notes
 
 
 def filter_sets(sets: Mapping[str, GeneSet], universe: Iterable[str], min_size: int, max_size: int

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from .errors import CohortError, ConfigError, InputFormatError
 from .files import file_digest
 from .scales import looks_linear_scale, scale_quantiles
 from .sources import gdc, geo, xena
+from .sources.http import Client
 
 log = logging.getLogger(__name__)
 
@@ -664,29 +666,67 @@ def harmonise_downloaded(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[s
         raise InputFormatError(f"{error}\n{refetch}") from error
 
 
+def _load_gdc(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str], rules: HarmonisationRules, *,
+              simulated: bool, urls: list[str], cdr: tuple[pd.DataFrame, str] | None) -> ad.AnnData:
+    return load_gdc_cohort(raw_dir, rules, simulated=simulated, urls=urls, cdr=cdr)
+
+
+def _load_xena(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str], rules: HarmonisationRules, *,
+               simulated: bool, urls: list[str], cdr: tuple[pd.DataFrame, str] | None) -> ad.AnnData:
+    return load_xena_cohort(raw_dir, cohort["project"], rules, simulated=simulated, cdr=cdr)
+
+
+def _load_geo(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str], rules: HarmonisationRules, *,
+              simulated: bool, urls: list[str], cdr: tuple[pd.DataFrame, str] | None) -> ad.AnnData:
+    settings = cohort.get("geo", {})
+    if settings.get("rnaseq_counts"):
+        return load_geo_rnaseq_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated)
+    return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls,
+                           label=cohort.get("label"))
+
+
+@dataclass(frozen=True)
+class SourceAdapter:
+    """One data source: `download` (in sources/<name>.py) writes the raw layout of a config `cohorts` entry,
+    `load_cohort` reads that layout into the harmonised AnnData; `tcga_cdr`: its cohorts can take their survival
+    from the TCGA-CDR table (`survival_source`)."""
+
+    name: str
+    download: Callable[[Client, Mapping[str, Any], Mapping[str, Any], str | os.PathLike[str]], Path]
+    load_cohort: Callable[..., ad.AnnData]
+    tcga_cdr: bool = False
+
+
+# the one place a source is added (and config.schema.yaml's `source` enum, which a test keeps equal)
+SOURCES: dict[str, SourceAdapter] = {
+    "gdc": SourceAdapter("gdc", gdc.download, _load_gdc, tcga_cdr=True),
+    "xena": SourceAdapter("xena", xena.download, _load_xena, tcga_cdr=True),
+    "geo": SourceAdapter("geo", geo.download, _load_geo),
+}
+
+
+def source_adapter(cohort: Mapping[str, Any]) -> SourceAdapter:
+    """The adapter of the cohort's `source`; ConfigError naming the source and the known ones otherwise."""
+    source = cohort.get("source")
+    if source not in SOURCES:
+        raise ConfigError(f"cohort {cohort.get('project') or cohort.get('accession') or ''}: source {source!r} is not "
+                          f"one of {', '.join(SOURCES)}")
+    return SOURCES[source]
+
+
 def harmonise_cohort(cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str],
                      cdr_path: str | os.PathLike[str] | None = None) -> ad.AnnData:
-    """Dispatch on the cohort's source; `cohort` is one validated entry of config `cohorts`.
+    """Load the cohort with its source's adapter; `cohort` is one validated entry of config `cohorts`.
 
     `cdr_path`: the TCGA-CDR table, used for OS/DSS/DFI/PFI when `uses_cdr(cohort)`.
     """
+    adapter = source_adapter(cohort)
     rules = HarmonisationRules.from_config(cohort.get("harmonise"))
     simulated = bool(cohort.get("simulated", False))
-    source = cohort["source"]
     cdr = None
-    if source in {"gdc", "xena"} and uses_cdr(cohort):
+    if adapter.tcga_cdr and uses_cdr(cohort):
         if cdr_path is None:
             raise ConfigError(f"cohort {cohort.get('project')}: survival_source needs the TCGA-CDR table, none given")
         cdr = (xena.read_cdr(cdr_path, cohort["project"]), str(Path(cdr_path).name))
-    urls = _download_urls(Path(raw_dir))
-    if source == "gdc":
-        return load_gdc_cohort(raw_dir, rules, simulated=simulated, urls=urls, cdr=cdr)
-    if source == "xena":
-        return load_xena_cohort(raw_dir, cohort["project"], rules, simulated=simulated, cdr=cdr)
-    if source == "geo":
-        settings = cohort.get("geo", {})
-        if settings.get("rnaseq_counts"):
-            return load_geo_rnaseq_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated)
-        return load_geo_cohort(raw_dir, cohort["accession"], settings, rules, simulated=simulated, urls=urls,
-                               label=cohort.get("label"))
-    raise ConfigError(f"cohort source {source!r} has no harmoniser yet")
+    return adapter.load_cohort(cohort, raw_dir, rules, simulated=simulated, urls=_download_urls(Path(raw_dir)),
+                               cdr=cdr)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputFormatError
-from .models import spearman_table
+from .risk_models import spearman_table
 from .survival_stage import cross_cohort_tables
 
 SCORE_CATEGORIES = ("ferroptosis", "stemness", "immune cell", "immune response")

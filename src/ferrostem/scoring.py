@@ -23,7 +23,7 @@ from scipy import stats
 
 from .errors import FerrostemError
 from .progress import ProgressReport
-from .errors import ConfigError, FerrostemError, InputFormatError, ScaleError
+from .errors import ConfigError, InputFormatError, ScaleError
 from .scales import Scale, check_scale
 from .signatures import SINGLE, AliasTable, Signature, map_signature, unscored_coverage
 

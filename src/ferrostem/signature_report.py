@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .models import too_few_tumours
+from .risk_models import too_few_tumours
 from .numerics import bh_fdr, standardise
 from .plots import TISSUE_COLOURS, figure_uri, new_figure
 from .report import Section, table_html

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .genesets import read_ferrdb, read_gmt
+from .genesets import GeneSet, read_ferrdb, read_gmt, unique_genes
 from .config import user_set_prefix
 from .errors import ConfigError, InputFormatError
 
@@ -160,6 +160,29 @@ def load_catalogue(directory: str | os.PathLike[str] = DEFAULT_CATALOGUE, *,
             where[entry["id"]] = str(path)
             signatures.append(_signature_from_entry(entry))
     return signatures
+
+
+def catalogue_sets(folder: str | os.PathLike[str], collection: str = "catalogue") -> tuple[dict[str, GeneSet], list[str]]:
+    """The gene lists of the signature catalogue (resources/signatures/*.yaml) as enrichment sets.
+
+    Read through `load_catalogue`, so entries are schema-validated and published symbol
+    typos are fixed (MCP-counter's `C` -> CAVIN2). A multi-part signature gives one set per part
+    (`<id>_<part>`); weighted scores and lists that come from a locked resource are skipped, with a note.
+    """
+    sets: dict[str, GeneSet] = {}
+    notes: list[str] = []
+    for signature in load_catalogue(folder):
+        if signature.needs_resource:
+            notes.append(f"{signature.id}: genes come from resource {signature.resource['id']} (skipped)")
+            continue
+        if not signature.sets:
+            notes.append(f"{signature.id}: a weighted score, not a gene set (skipped)")
+            continue
+        for part, genes in signature.sets.items():
+            name = f"{signature.id}_{part}" if part else signature.id
+            fixed = unique_genes(signature.symbol_fixes.get(g, g) for g in genes)
+            sets[name] = GeneSet(name, fixed, signature.citation_text, collection)
+    return sets, notes
 
 
 def select_signatures(signatures: Sequence[Signature], include: Sequence[str] = (),

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .models import spearman_table, too_few_tumours
+from .risk_models import spearman_table, too_few_tumours
 from .report import Section, table_html
 from .survival import EndpointResult, median_groups, tertile_groups
 from .survival_figures import auc_curve_plot, coefficient_plot, forest_plot, format_p, heatmap, km_plot

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .endpoints import requested_endpoints
 from .errors import InputFormatError
-from .models import AppliedScore, apply_risk_score, log2_expression
+from .risk_models import AppliedScore, apply_risk_score, log2_expression
 from .survival import EndpointResult, SurvivalSettings, analyse_endpoint, available_endpoints, random_effects_meta
 
 RESULT_COLUMNS = ["score", "category", "n", "events", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr", "fdr",

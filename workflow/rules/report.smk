@@ -4,7 +4,7 @@
 # ---------------------------------------------------------------------------------------------
 
 
-rule cohort_summary:
+rule cohort_report:
     input:
         f"{RESULTS}/{{cohort}}/cohort.h5ad",
     output:
@@ -16,11 +16,11 @@ rule cohort_summary:
     conda:
         "../../envs/ferrostem.yaml"
     log:
-        f"{RESULTS}/logs/cohort_summary/{{cohort}}.log",
+        f"{RESULTS}/logs/cohort_report/{{cohort}}.log",
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
     script:
-        "../scripts/cohort_summary.py"
+        "../scripts/cohort_report.py"
 
 
 rule report:

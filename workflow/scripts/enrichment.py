@@ -6,7 +6,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 import pandas as pd  # noqa: E402
 
 from ferrostem.de import DESettings  # noqa: E402
-from ferrostem.de_report import enrichment_section  # noqa: E402
+from ferrostem.enrichment_report import enrichment_section  # noqa: E402
 from ferrostem.download import make_client  # noqa: E402
 from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich  # noqa: E402
 from ferrostem.files import write_tsv  # noqa: E402

@@ -6,7 +6,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 import anndata as ad  # noqa: E402
 
 from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry  # noqa: E402
+from ferrostem.risk_models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 from ferrostem.survival import SurvivalSettings, endpoint_frame  # noqa: E402
 from ferrostem.survival_stage import tumour_samples  # noqa: E402

@@ -7,7 +7,7 @@ import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.models import read_entry  # noqa: E402
+from ferrostem.risk_models import read_entry  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
 from ferrostem.survival import SurvivalSettings  # noqa: E402

@@ -22,10 +22,8 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write
 from ..plots import PIXEL_DENSITY, SVG_CHUNK, png_chunks, png_from_chunks
 from ..files import write_json
-from ..plots import PIXEL_DENSITY
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -24,7 +24,6 @@ import polars as pl
 
 from ..barcodes import parse_barcode
 from ..errors import CohortError, InputFormatError
-from ..files import atomic_write
 from ..progress import ProgressReport
 from ..files import write_json
 from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
@@ -327,7 +326,7 @@ class UnknownStageError(InputFormatError):
                          f"{', '.join(STAGE_GROUPS)}")
 
 
-def _stage(value: Any) -> str | None:
+def stage_group(value: Any) -> str | None:
     """The stage group of one GDC stage value (see STAGE_GROUPS); UnknownStageError for anything else."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "--"}:
         return None
@@ -463,7 +462,7 @@ def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str,
         primary, rule = primary_diagnosis(diagnoses)
         applied[rule].append(patient)
         try:
-            stage = _stage(primary.get("ajcc_pathologic_stage"))
+            stage = stage_group(primary.get("ajcc_pathologic_stage"))
         except UnknownStageError as error:
             applied["unknown_stage"].append(f"{patient} ({error.value!r})")
             stage = None
@@ -758,3 +757,10 @@ def download_project(client: Client, project: str, raw_dir: str | os.PathLike[st
         "cases": len(answers["cases"]), "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
     }, raw / "download.json")
     return raw
+
+
+def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
+             raw_dir: str | os.PathLike[str]) -> Path:
+    """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
+    return download_project(client, cohort["project"], raw_dir, settings["gdc_api"], int(settings["gdc_page_size"]),
+                            int(settings["gdc_batch_files"]))

@@ -760,6 +760,17 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
     return raw
 
 
+def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
+             raw_dir: str | os.PathLike[str]) -> Path:
+    """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry (its `geo:` block) and the
+    `download:` settings."""
+    options = cohort.get("geo") or {}
+    return download_series(client, cohort["accession"], raw_dir, base=settings["geo_ftp"],
+                           platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
+                           ncbi_base=settings["geo_download"], query=settings["geo_query"],
+                           sample_table=options.get("sample_table"), row_ids=options.get("row_ids", "probe"))
+
+
 def read_ncbi_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
     """NCBI-generated raw counts: `GeneID` then one integer column per GSM."""
     path = Path(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,12 @@ def download_cohort(client: Client, project: str, raw_dir: str | os.PathLike[str
     write_json({"source": "xena", "project": project, "hub": hub, "mirror": client.mirror,
                 "files": names, "urls": [dataset_url(hub, n) for n in names]}, raw / "download.json")
     return raw
+
+
+def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
+             raw_dir: str | os.PathLike[str]) -> Path:
+    """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
+    return download_cohort(client, cohort["project"], raw_dir, settings["xena_gdc_hub"])
 
 
 def download_cdr(client: Client, target: str | os.PathLike[str], hub: str = PANCAN_HUB) -> Path:
@@ -392,7 +399,7 @@ def _convert(field_name: str, found: tuple[str, str] | None) -> Any:
         number = pd.to_numeric(value, errors="coerce")
         return number / 365.25 if column in _DAYS_COLUMNS else number
     if field_name == "stage":
-        return gdc._stage(value)
+        return gdc.stage_group(value)
     if field_name == "sex":
         return value.strip().lower()
     return value

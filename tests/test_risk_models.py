@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrostem import models as md
+from ferrostem import risk_models as md
 from ferrostem import survival as sv
 from ferrostem.demo import FERROPTOSIS_DRIVERS_DOWN, FERROPTOSIS_RESISTANCE, STEMNESS, TUMOR_VS_NORMAL
-from ferrostem.errors import ConfigError
+from ferrostem.errors import ConfigError, InputFormatError
+from ferrostem.signatures import DEFAULT_CATALOGUE as CATALOGUE
+from ferrostem.signatures import load_catalogue
 
 NULL_GENES = ["ACTB", "GAPDH", "TBP", "PGK1", "PPIA", "RPLP0", "B2M", "HPRT1", "YWHAZ", "SDHA"]
 
@@ -68,13 +70,22 @@ def test_apply_risk_score_reports_missing_weight_and_keeps_weights():
     assert np.allclose(applied.score, 0.5 * z["A"] - 0.25 * z["B"])
 
 
-def test_universe_from_catalogue(tmp_path):
-    (tmp_path / "ferro.yaml").write_text(
-        "- id: core\n  genes: [GPX4, SLC7A11]\n- id: multi\n  genes: {up: [AIFM2], down: [ACSL4]}\n")
-    assert md.resolve_universe({"catalogue": ["core", "multi"], "genes": ["TP53"]}, tmp_path) == [
-        "TP53", "GPX4", "SLC7A11", "AIFM2", "ACSL4"]
+def test_universe_from_catalogue_reads_the_validated_catalogue(tmp_path):
+    """The universe comes from `signatures.load_catalogue`: every part of a multi-part signature, fixed symbols."""
+    universe = md.resolve_universe({"catalogue": ["fps_he_melanoma", "mcpcounter"], "genes": ["TP53"]}, CATALOGUE)
+    fps = next(s for s in load_catalogue(CATALOGUE) if s.id == "fps_he_melanoma")
+    assert universe[0] == "TP53"
+    assert set(fps.sets["pro"]) | set(fps.sets["anti"]) <= set(universe)  # both parts of a `sets:` entry
+    assert "CAVIN2" in universe and "C" not in universe  # MCP-counter's published 'C' row, fixed
+    assert len(universe) == len(set(universe))
     with pytest.raises(ConfigError, match="nosuch"):
-        md.resolve_universe({"catalogue": ["nosuch"]}, tmp_path)
+        md.resolve_universe({"catalogue": ["nosuch"]}, CATALOGUE)
+
+
+def test_universe_refuses_an_invalid_catalogue(tmp_path):
+    (tmp_path / "ferro.yaml").write_text("signatures:\n  - id: core\n    genes: [GPX4, SLC7A11]\n")
+    with pytest.raises(InputFormatError, match="signature core"):
+        md.resolve_universe({"catalogue": ["core"]}, tmp_path)
 
 
 def test_tumour_vs_normal_recovers_planted_fold_changes(demo_rnaseq):
@@ -133,7 +144,7 @@ def test_spearman_table_equals_scipy_pair_by_pair():
     """The vectorised complete-column path and the pairwise path agree with scipy.stats.spearmanr."""
     from scipy import stats as scipy_stats
 
-    from ferrostem.models import spearman_table
+    from ferrostem.risk_models import spearman_table
 
     rng = np.random.default_rng(0)
     left = pd.DataFrame(rng.normal(size=(60, 5)), columns=list("abcde"))

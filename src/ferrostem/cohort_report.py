@@ -1,4 +1,4 @@
-"""The cohort summary and provenance sections of the report."""
+"""The cohort and provenance sections of the report (rule `cohort_report`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from lifelines import KaplanMeierFitter
 
 from .cohort import uns_to_python
 from .endpoints import TIME_UNIT_DAYS, endpoint_names
-from .models import too_few_tumours
+from .risk_models import too_few_tumours
 from .plots import TISSUE_COLOURS, figure_uri, new_figure, pca_coordinates
 from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days
@@ -89,56 +89,73 @@ def _km_overview(tumours: pd.DataFrame, endpoints: list[str]) -> str | None:
     return figure_uri(fig)
 
 
-def _examples(ids: Any, n: int = 10) -> str:
+EXAMPLE_IDS = 10  # ids shown per rule; the full lists are in uns["harmonisation"] (the provenance section)
+HARMONISATION_COLUMNS = ["rule", "count", "example ids", "source"]
+
+
+def _examples(ids: Any, n: int = EXAMPLE_IDS) -> str:
     ids = [str(i) for i in (ids or [])]
-    return ", ".join(ids[:n]) + (" ..." if len(ids) > n else "")
+    return ", ".join(ids[:n]) + (f" ... ({len(ids) - n} more)" if len(ids) > n else "")
 
 
-def harmonisation_table(record: dict[str, Any]) -> pd.DataFrame:
-    """One row per harmonisation rule that changed the data: what, the rule, how many, which (first ids)."""
+def harmonisation_table(record: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per harmonisation rule that changed the data: the rule, how many, which (first ids), and the key of
+    `uns["harmonisation"]` that records it (`clinical_rules: <name>` for the {rule, count, ids} records of the
+    clinical data)."""
     rows = []
 
-    def add(what: str, rule: Any, count: Any, ids: Any = ()) -> None:
+    def add(what: str, rule: Any, count: Any, ids: Any = (), *, source: str) -> None:
         if count:
-            rows.append({"what": what, "rule": str(rule), "count": int(count), "ids (first 10)": _examples(ids)})
+            rows.append({"rule": f"{what}: {rule}", "count": int(count), "example ids": _examples(ids),
+                         "source": source})
 
     rules = record.get("rules", {})
-    add("PAR_Y gene rows", record.get("par_y_rule", rules.get("par_y", "")), record.get("par_y_rows"))
-    add("Ensembl ids equal without version", "summed", record.get("ensembl_duplicates_summed"))
+    add("PAR_Y gene rows", record.get("par_y_rule", rules.get("par_y", "")), record.get("par_y_rows"),
+        source="par_y_rows")
+    add("Ensembl ids equal without version", "summed", record.get("ensembl_duplicates_summed"),
+        source="ensembl_duplicates_summed")
     add("symbols on several gene ids", record.get("duplicate_symbol_rule", ""), len(record.get("symbols_duplicated") or []),
-        record.get("symbols_duplicated"))
-    add("genes without a symbol", "named by their gene id", record.get("genes_without_symbol"))
+        record.get("symbols_duplicated"), source="symbols_duplicated")
+    add("genes without a symbol", "named by their gene id", record.get("genes_without_symbol"),
+        source="genes_without_symbol")
     for sample_type, n in (record.get("excluded_sample_types") or {}).items():
-        add(f"samples of type {sample_type}", "excluded (harmonise.sample_types)", n)
+        add(f"samples of type {sample_type}", "excluded (harmonise.sample_types)", n, source="excluded_sample_types")
     add("extra samples or aliquots", record.get("duplicate_rule", ""), len(record.get("duplicates_dropped") or []),
-        record.get("duplicates_dropped"))
+        record.get("duplicates_dropped"), source="duplicates_dropped")
     add("clinical records without a sample", "left out", len(record.get("clinical_without_samples") or []),
-        record.get("clinical_without_samples"))
+        record.get("clinical_without_samples"), source="clinical_without_samples")
     add("samples without a clinical record", "kept, clinical data missing",
-        len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"))
-    add("probes without a gene symbol", "dropped", record.get("probes_unmapped"))
-    add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"))
+        len(record.get("samples_without_clinical") or []), record.get("samples_without_clinical"),
+        source="samples_without_clinical")
+    add("probes without a gene symbol", "dropped", record.get("probes_unmapped"), source="probes_unmapped")
+    add("probes on several symbols", record.get("multi_symbol_rule", ""), record.get("probes_multi_symbol"),
+        source="probes_multi_symbol")
     other_tissue = record.get("other_tissue") or {}
     values = ", ".join(f"{k}: {v}" for k, v in (other_tissue.get("values") or {}).items())
     add(f"samples of a third tissue group ({values})", other_tissue.get("rule", ""), other_tissue.get("count"),
-        other_tissue.get("samples"))
+        other_tissue.get("samples"), source="other_tissue")
     missing = record.get("missing_values") or {}
     add("probes with missing values", f"dropped ({missing.get('rule', '')})", missing.get("probes_dropped"),
-        missing.get("probes_dropped_ids"))
+        missing.get("probes_dropped_ids"), source="missing_values")
     add("samples with missing values", f"dropped ({missing.get('rule', '')})", len(missing.get("samples_dropped") or []),
-        missing.get("samples_dropped"))
+        missing.get("samples_dropped"), source="missing_values")
     add("missing values imputed", f"probe median, in {missing.get('probes_imputed', 0)} probes",
-        missing.get("values_imputed"))
+        missing.get("values_imputed"), source="missing_values")
     endpoints = record.get("endpoints") or {}
     for name, declared in (endpoints.items() if isinstance(endpoints, Mapping) else []):
         unit, column = declared.get("unit", "days"), declared.get("time_column", declared.get("time_field"))
         if unit in TIME_UNIT_DAYS and unit != "days":
             add(f"{name} times ({column!r}, {unit})", f"converted to days (x {TIME_UNIT_DAYS[unit]:.4g})",
-                declared.get("samples_with_data"))
-    return pd.DataFrame(rows, columns=["what", "rule", "count", "ids (first 10)"])
+                declared.get("samples_with_data"), source=f"endpoints: {name}")
+    # the clinical rules are already {rule, count, ids} records; routine choices (count 0 never recorded) included
+    for name, applied in (record.get("clinical_rules") or {}).items():
+        ids = list(applied.get("ids", []))
+        rows.append({"rule": applied.get("rule", ""), "count": int(applied.get("count", len(ids))),
+                     "example ids": _examples(ids), "source": f"clinical_rules: {name}"})
+    return pd.DataFrame(rows, columns=HARMONISATION_COLUMNS)
 
 
-def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
+def cohort_section(adata: ad.AnnData, label: str, *, time_unit: str | None = None) -> Section:
     """The cohort section (first in the report). `time_unit`: the declared unit of a GEO cohort's times."""
     obs = adata.obs
     by_type = obs.groupby(["sample_type", "tissue"], observed=True).size().rename("samples").reset_index()
@@ -180,7 +197,6 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         clinical.append({"variable": "age (years)", "levels": f"median {tumours['age'].median():.0f} "
                          f"(range {tumours['age'].min():.0f}-{tumours['age'].max():.0f})"})
     warnings = list(harmonisation.get("warnings", [])) + endpoint_warnings
-    rules_applied = rules_table(harmonisation.get("clinical_rules", {}))
     # a wrong time unit changes every survival result: shown in the cohort section and in the main findings
     implausible_follow_up = follow_up_warnings(tumours, time_unit, declared)
     warnings.extend(implausible_follow_up)
@@ -216,20 +232,9 @@ def cohort_summary_section(adata: ad.AnnData, label: str, *, time_unit: str | No
         id="cohort", title="Cohort", template="cohort.html.j2", order=10,
         context={"facts": facts, "by_type": table_html(by_type), "endpoints": table_html(pd.DataFrame(endpoints), float_format="{:.1f}") if endpoints else "",
                  "clinical": table_html(pd.DataFrame(clinical)), "figures": figures,
-                 "rules_applied": table_html(rules_applied) if len(rules_applied) else "",
                  "harmonisation": table_html(harmonisation_table(harmonisation))},
         warnings=warnings, summary=summary,
     )
-
-
-def rules_table(rules: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """The {rule, count, ids} records of `uns["harmonisation"]` (e.g. `clinical_rules`) as a report table."""
-    rows = []
-    for record in rules.values():
-        ids = list(record.get("ids", []))
-        rows.append({"rule": record.get("rule", ""), "records": int(record.get("count", len(ids))),
-                     "ids": ", ".join(ids[:10]) + (f" ... ({len(ids) - 10} more)" if len(ids) > 10 else "")})
-    return pd.DataFrame(rows, columns=["rule", "records", "ids"])
 
 
 def _yaml(value: Any) -> str:

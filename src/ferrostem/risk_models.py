@@ -30,6 +30,7 @@ from .errors import CohortError, ConfigError
 from .files import atomic_write
 from .progress import ProgressReport
 from .numerics import bh_fdr, standardise
+from .signatures import load_catalogue
 
 RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 
@@ -38,28 +39,12 @@ RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 # Gene universes and expression access
 # --------------------------------------------------------------------------------------------------
 
-def catalogue_entries(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Every entry of the signature catalogue (resources/signatures/*.yaml), by id."""
-    entries: dict[str, dict[str, Any]] = {}
-    for path in sorted(Path(folder).glob("*.yaml")):
-        with open(path, encoding="utf-8") as handle:
-            content = yaml.safe_load(handle) or []
-        items = content.get("signatures", content) if isinstance(content, dict) else content
-        for entry in items if isinstance(items, list) else []:
-            if isinstance(entry, dict) and "id" in entry:
-                entries[str(entry["id"])] = entry
-    return entries
-
-
-def _entry_genes(entry: dict[str, Any]) -> list[str]:
-    genes = entry.get("genes") or []
-    if isinstance(genes, dict):
-        return [g for part in genes.values() for g in (part or [])]
-    return list(genes)
-
-
 def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None) -> list[str]:
-    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue})."""
+    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue}).
+
+    Catalogue entries are read with `signatures.load_catalogue` (schema-validated); a signature contributes every
+    gene it scores (all parts, weights, housekeeping), with published symbol typos fixed.
+    """
     if isinstance(universe, list):
         return list(dict.fromkeys(map(str, universe)))
     if not isinstance(universe, dict):
@@ -69,12 +54,13 @@ def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | N
     if ids:
         if catalogue_folder is None or not Path(catalogue_folder).is_dir():
             raise ConfigError(f"survival.lasso.universe.catalogue: no signature catalogue at {catalogue_folder}")
-        entries = catalogue_entries(catalogue_folder)
-        for signature in ids:
-            if signature not in entries:
-                raise ConfigError(f"survival.lasso.universe.catalogue: no signature {signature!r} in "
-                                  f"{catalogue_folder} (known: {', '.join(sorted(entries)[:10])} ...)")
-            genes.extend(_entry_genes(entries[signature]))
+        signatures = {signature.id: signature for signature in load_catalogue(catalogue_folder)}
+        for ident in ids:
+            if ident not in signatures:
+                raise ConfigError(f"survival.lasso.universe.catalogue: no signature {ident!r} in "
+                                  f"{catalogue_folder} (known: {', '.join(sorted(signatures)[:10])} ...)")
+            signature = signatures[ident]
+            genes.extend(signature.symbol_fixes.get(gene, gene) for gene in signature.genes)
     return list(dict.fromkeys(genes))
 
 
