@@ -1,0 +1,184 @@
+"""Deconvolution (quanTIseq, CIBERSORT-compatible nu-SVR) and the immunophenoscore.
+
+The reference fixture (tests/data/deconvolution/, made by make_reference.py beside it) is iobrpy 0.2.1 run once on
+a seeded 20-sample TPM mixture of the TIL10 profiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ferrostem import deconvolution as dc
+from ferrostem.errors import InputFormatError
+from ferrostem.scoring import ScaleError
+
+DATA = Path(__file__).parent / "data" / "deconvolution"
+
+
+@pytest.fixture(scope="module")
+def mixture() -> pd.DataFrame:
+    """samples x genes TPM"""
+    return pd.read_csv(DATA / "mixture_tpm.tsv", sep="\t", index_col=0).T
+
+
+def reference(name: str) -> pd.DataFrame:
+    return pd.read_csv(DATA / f"iobrpy_{name}.tsv", sep="\t", index_col=0)
+
+
+def planted_cell_fractions(proportions: pd.DataFrame) -> pd.DataFrame:
+    """Mixing weights (mRNA proportions) as quanTIseq reports them: divided by mRNA content, rescaled to the
+    immune total; Other = 1 - immune total."""
+    scaled = proportions.div(dc.load_til10().mrna_scaling, axis=1)
+    cells = scaled.div(scaled.sum(axis=1), axis=0).mul(proportions.sum(axis=1), axis=0)
+    return cells.assign(Other=1 - proportions.sum(axis=1))
+
+
+@pytest.mark.shared
+def test_shipped_til10_equals_the_shared_reference_copy(shared_reference):
+    shared = pd.read_csv(shared_reference / "immune" / "quanTIseq_TIL10_signature.tsv", sep="\t", index_col=0)
+    shipped = dc.load_til10().signature
+    assert list(shipped.columns) == list(shared.columns)
+    pd.testing.assert_frame_equal(shipped, shared.astype(float), check_names=False)
+
+
+@pytest.mark.shared
+def test_quantiseq_on_the_shared_til10_signature(shared_reference, mixture):
+    """Given the shared TIL10 file as the signature, quanTIseq gives the reference fractions."""
+    signature = pd.read_csv(shared_reference / "immune" / "quanTIseq_TIL10_signature.tsv", sep="\t", index_col=0)
+    shipped = dc.load_til10()
+    til10 = dc.Til10(signature.astype(float), shipped.mrna_scaling, shipped.noisy_genes, shipped.tumour_aberrant_genes)
+    fractions, _ = dc.quantiseq(mixture, tumour=False, til10=til10)
+    np.testing.assert_allclose(fractions.to_numpy(), reference("quantiseq").loc[fractions.index, fractions.columns],
+                               atol=1e-6)
+
+
+def test_quantiseq_agrees_with_iobrpy(mixture):
+    fractions, coverage = dc.deconvolve("quantiseq", mixture, "TPM", tumour=False)
+    ref = reference("quantiseq")
+    assert list(fractions.columns) == list(ref.columns)
+    # tolerance 1e-6 (the fixture has 8 decimals); on this mixture the sum constraint is inactive, where iobrpy's
+    # NNLS (which drops quanTIseq's sum <= 1 constraint) and limSolve::lsei coincide
+    np.testing.assert_allclose(fractions.to_numpy(), ref.loc[fractions.index].to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(fractions.sum(axis=1), 1.0)
+    assert coverage.fraction == 1.0
+
+
+def test_quantiseq_recovers_the_planted_fractions(mixture):
+    truth = planted_cell_fractions(pd.read_csv(DATA / "planted_proportions.tsv", sep="\t", index_col=0))
+    fractions, _ = dc.quantiseq(mixture, tumour=False)
+    estimate = fractions.loc[truth.index, truth.columns]
+    r = np.corrcoef(truth.to_numpy().ravel(), estimate.to_numpy().ravel())[0, 1]
+    mae = float((truth - estimate).abs().to_numpy().mean())
+    assert r > 0.99 and mae < 0.01, (r, mae)
+
+
+def test_sum_constraint_is_kept_where_nnls_exceeds_one():
+    """quanTIseq's lsei keeps sum(x) <= 1 (iobrpy's NNLS does not): a mixture 1.5 x a pure profile."""
+    signature = dc.load_til10().signature
+    b = 1.5 * signature["T.cells.CD8"].to_numpy()
+    a = signature.to_numpy() / np.linalg.norm(signature.to_numpy(), 2)
+    x = dc.constrained_least_squares(a, b / np.linalg.norm(signature.to_numpy(), 2))
+    assert x.sum() == pytest.approx(1.0, abs=1e-8)
+    assert x[list(signature.columns).index("T.cells.CD8")] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_cibersort_agrees_with_iobrpy(mixture):
+    """Same nu-SVR (libsvm through scikit-learn in both). With the signature genes in iobrpy's (sorted) order the
+    fractions agree within 2e-3 (iobrpy keeps float32 weights; libsvm stops at tolerance 1e-3); correlation,
+    RMSE and the absolute score within 1e-3."""
+    signature = dc.load_til10().signature.sort_index()
+    result = dc.deconvolve("cibersort", mixture, "TPM (from the fixture)", signature=signature, permutations=20)
+    ref = reference("cibersort")
+    cells = list(signature.columns)
+    relative = ref[cells].div(ref[cells].sum(axis=1), axis=0)
+    np.testing.assert_allclose(result.fractions.to_numpy(), relative.loc[result.fractions.index], atol=2e-3)
+    np.testing.assert_allclose(result.statistics["correlation"], ref["Correlation"], atol=1e-3)
+    np.testing.assert_allclose(result.statistics["rmse"], ref["RMSE"], atol=1e-3)
+    np.testing.assert_allclose(result.statistics["absolute_score"], ref["Absolute_score_(sig_score)"], rtol=1e-6)
+    np.testing.assert_allclose(result.absolute.sum(axis=1), result.statistics["absolute_score"])
+
+
+def test_cibersort_p_value_follows_cibersort_r(mixture):
+    """p = 1 - (position of the null correlation closest to r) / permutations: a real mixture of the profiles is
+    significant; a mixture whose signature genes were shuffled is not."""
+    signature = dc.load_til10().signature
+    real = dc.cibersort(mixture.iloc[:3], signature, permutations=50, seed=7)
+    assert (real.statistics["p_value"] < 0.05).all()
+    rng = np.random.default_rng(3)
+    shuffled = mixture.iloc[:3].copy()
+    genes = [g for g in signature.index if g in shuffled.columns]
+    shuffled[genes] = np.stack([rng.permutation(row) for row in shuffled[genes].to_numpy()])
+    noise = dc.cibersort(shuffled, signature, permutations=50, seed=7)
+    assert (noise.statistics["p_value"] > 0.05).all()
+    closest = np.argmin(np.abs(real.null_distribution - real.statistics["correlation"].iloc[0]))
+    assert real.statistics["p_value"].iloc[0] == pytest.approx(1 - (closest + 1) / 50)
+
+
+def test_immunophenoscore_agrees_with_iobrpy(mixture):
+    scores, coverage = dc.deconvolve("ips", np.log2(mixture + 1), "log2(TPM+1)")
+    ref = reference("ips")
+    for column in ["MHC", "EC", "SC", "CP", "AZ"]:
+        np.testing.assert_allclose(scores[column], ref.loc[scores.index, f"{column}_IPS"], atol=1e-5)
+    # iobrpy rounds AZ * 10 / 3 without the Immunophenogram script's ipsmap clipping to 0..10
+    np.testing.assert_array_equal(scores["IPS"], ref.loc[scores.index, "IPS_IPS"].clip(0, 10))
+    assert coverage.fraction == 1.0
+
+
+def test_immunophenoscore_is_clipped_like_the_published_script():
+    genes = sorted({g for g, *_ in dc.IPS_GENES})
+    rng = np.random.default_rng(0)
+    expr = pd.DataFrame(rng.normal(5, 2, size=(2, len(genes) + 200)),
+                        columns=genes + [f"X{i}" for i in range(200)], index=["a", "b"])
+    expr.loc["a", [g for g, name, klass, _ in dc.IPS_GENES if klass in ("MHC", "EC")]] = 16.0  # AZ far above 3
+    scores, _ = dc.immunophenoscore(expr)
+    assert scores.loc["a", "AZ"] > 3 and scores.loc["a", "IPS"] == 10
+
+
+@pytest.mark.parametrize("method, scale", [("quantiseq", "raw counts (STAR unstranded)"),
+                                           ("quantiseq", "log2(TPM+1)"),
+                                           ("quantiseq", "normalised intensity (linear)"),
+                                           ("quantiseq", "CPM (the annotation has no Length column)"),
+                                           ("cibersort", "log2 intensity"),
+                                           ("ips", "TPM")])
+def test_wrong_declared_scale_is_refused(mixture, method, scale):
+    with pytest.raises(ScaleError, match=f"{method}: needs"):
+        dc.deconvolve(method, mixture, scale, signature=dc.load_til10().signature)
+
+
+def test_counts_declared_as_tpm_are_refused(mixture):
+    counts = (mixture * 30).round()
+    with pytest.raises(ScaleError, match=r"sample S\d+ sums to 3e\+07 over all genes .* it looks like counts"):
+        dc.deconvolve("quantiseq", counts, "TPM")
+
+
+def test_log_values_declared_as_tpm_are_refused(mixture):
+    logged = np.log2(mixture + 0.01)
+    with pytest.raises(ScaleError, match="negative .* it looks log-transformed"):
+        dc.deconvolve("quantiseq", logged, "TPM")
+
+
+def test_missing_signature_genes_coverage_reported_and_refused_below_threshold(mixture):
+    signature_genes = [g for g in dc.load_til10().signature.index
+                       if g not in dc.load_til10().noisy_genes]
+    dropped = signature_genes[:40]
+    partial = mixture.drop(columns=dropped)
+    _, coverage = dc.quantiseq(partial, tumour=False, min_coverage=0.5)
+    assert coverage.genes_found == coverage.genes_in_signature - 40
+    assert set(coverage.missing) == set(dropped)
+    assert coverage.row()["coverage"] == pytest.approx((153 - 40) / 153, abs=1e-4)
+    with pytest.raises(dc.CoverageError, match=r"quantiseq: only 113 of 153 signature genes \(74%\).*below the "
+                                               r"minimum 80%.*missing: " + dropped[0]):
+        dc.quantiseq(partial, tumour=False, min_coverage=0.8)
+
+
+def test_signature_matrix_file_errors_name_the_file(tmp_path):
+    with pytest.raises(InputFormatError, match="LM22.txt does not exist"):
+        dc.read_signature_matrix(str(tmp_path / "LM22.txt"), context="resources.paths.cibersort_lm22")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Gene\tA\tB\nCD8A\t1\tx\n", encoding="utf-8")
+    with pytest.raises(InputFormatError, match="gene CD8A cell type B is not a number"):
+        dc.read_signature_matrix(str(bad), context="resources.paths.cibersort_lm22")
