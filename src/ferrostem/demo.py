@@ -20,7 +20,9 @@ that the tumour-vs-normal fold changes are exactly the planted ones):
   cytotoxic cells); `stromal` and `immune` factors drive ESTIMATE-like genes independently;
 - tumours differ from normals by planted log2 fold changes (ferroptosis regulators among them);
 - overall survival of tumours follows a Weibull proportional-hazards model with hazard ratio
-  `hazard_ratio_per_sd` per SD of F, plus a stage effect, with uniform and administrative censoring.
+  `hazard_ratio_per_sd` per SD of F, plus a stage effect, with uniform and administrative censoring;
+- immune-cell fractions: TIL10 profiles mixed into every RNA-seq sample's TPM with known fractions
+  (demo_cells.py; truth/cell_fractions_rnaseq.tsv, as quanTIseq reports them).
 Counts are negative binomial with a DESeq2-like mean-dispersion trend alpha(mu) = a0 + a1 / mu.
 """
 
@@ -39,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .demo_cells import plant_cell_fractions
 from .files import atomic_write
 from .sources.gdc import GDC_API
 from .sources.geo import GEO_FTP, annotation_url, matrix_directory
@@ -168,6 +171,7 @@ class RnaSeqCohort:
     counts: np.ndarray  # genes x samples
     mu: np.ndarray
     clinical: pd.DataFrame  # per patient
+    cell_fractions: pd.DataFrame | None = None  # planted, as quanTIseq reports them (samples x cells + Other)
 
 
 def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters) -> RnaSeqCohort:
@@ -197,6 +201,8 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     library = np.exp(rng.normal(np.log(p.median_library_size), 0.3, size=len(samples)))
     effects = _log2_effects(pd.Index(genes["symbol"]), samples, samples["tissue"].eq("tumor").to_numpy(), fold_changes)
     mu = proportions[:, None] * library[None, :] * 2.0 ** effects
+    mu, _, cell_fractions = plant_cell_fractions(mu, genes, samples, p.seed)
+    cell_fractions.insert(0, "sample_id", samples["sample_id"].to_numpy())
     alpha = (p.dispersion_a0 + p.dispersion_a1 / np.maximum(mu.mean(axis=1), 1e-3)) * np.exp(rng.normal(0, 0.4, size=n_genes))
     size = 1.0 / alpha[:, None]
     counts = rng.negative_binomial(size, size / (size + mu))
@@ -215,7 +221,8 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
         "OS": event,
         "OS.time": time,
     })
-    return RnaSeqCohort(genes=genes, samples=samples, counts=counts, mu=mu, clinical=clinical)
+    return RnaSeqCohort(genes=genes, samples=samples, counts=counts, mu=mu, clinical=clinical,
+                        cell_fractions=cell_fractions)
 
 
 def _gdc_uuid(rng: np.random.Generator) -> str:
@@ -498,6 +505,9 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
     latent_columns = list(_programmes())
     with atomic_write(out / "truth" / "latent_rnaseq.tsv") as handle:
         rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]].to_csv(handle, sep="\t", index=False)
+    if rnaseq.cell_fractions is not None:
+        with atomic_write(out / "truth" / "cell_fractions_rnaseq.tsv") as handle:
+            rnaseq.cell_fractions.to_csv(handle, sep="\t", index=False, float_format="%.6f")
     with atomic_write(out / "truth" / "latent_array.tsv") as handle:
         array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}).to_csv(
             handle, sep="\t", index=False)
