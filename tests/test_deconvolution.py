@@ -197,3 +197,58 @@ def test_quantiseq_recovers_the_demo_planted_fractions(demo_dir, demo_rnaseq):
     r = np.corrcoef(truth.to_numpy().ravel(), fractions.to_numpy().ravel())[0, 1]
     mae = float((truth - fractions).abs().to_numpy().mean())
     assert r > 0.9 and mae < 0.03, (r, mae)
+
+
+def _layers(mixture: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {"tpm": mixture, "log2": np.log2(mixture + 1)}
+
+
+def test_cohort_without_lm22_runs_the_others_and_says_how_to_include_cibersort(mixture):
+    from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
+    from ferrostem.report import render_report
+    from ferrostem.resources import ResourcePlan
+
+    _, left_out = ResourcePlan.from_config({"resources": {"fetch": False}}).split({"cibersort_lm22": ["cibersort_lm22"]})
+    result = deconvolve_cohort(_layers(mixture), {"tpm": "TPM", "log2": "log2(TPM+1)"},
+                               ["quantiseq", "cibersort", "ips"], min_coverage=0.5, quantiseq_tumour=False,
+                               cibersort_matrix=None, cibersort_left_out=left_out["cibersort_lm22"])
+    coverage = result.coverage.set_index("method")
+    assert coverage.loc["quantiseq", "run"] and coverage.loc["ips", "run"] and not coverage.loc["cibersort", "run"]
+    assert "set resources.paths.cibersort_lm22 to your own licensed copy" in coverage.loc["cibersort", "reason"]
+    assert "quantiseq__Other" in result.fractions.columns and "ips__IPS" in result.fractions.columns
+    section = deconvolution_section(result, pd.DataFrame({"tissue": "tumor"}, index=mixture.index))
+    page = render_report([section], cohort="fixture", title="t", simulated=True)
+    assert "Cell-type deconvolution" in page and page.count("<img") == 1
+    assert "resources.paths.cibersort_lm22" in page
+    assert any(line.startswith("Deconvolution: quanTIseq immune share in tumours") for line in section.summary)
+
+
+def test_cohort_with_a_signature_matrix_runs_cibersort(mixture, tmp_path):
+    from ferrostem.deconvolution_report import deconvolve_cohort
+
+    matrix = tmp_path / "LM22.txt"
+    dc.load_til10().signature.to_csv(matrix, sep="\t")
+    result = deconvolve_cohort(_layers(mixture), {"tpm": "TPM", "log2": "log2(TPM+1)"}, ["cibersort"],
+                               min_coverage=0.5, cibersort_matrix=str(matrix), permutations=5)
+    assert result.coverage.loc[0, "run"]
+    assert {"cibersort__T.cells.CD8", "cibersort__p_value", "cibersort__absolute_score"} <= set(result.fractions)
+
+
+def test_lm22_path_that_does_not_exist_is_a_clear_error(tmp_path):
+    from ferrostem.errors import ConfigError
+    from ferrostem.resources import fetch_resource, get_resource
+
+    with pytest.raises(ConfigError, match=r"resources.paths.cibersort_lm22: .*LM22.txt is not a file"):
+        fetch_resource(get_resource("cibersort_lm22"), tmp_path / "cache" / "LM22.txt", None,
+                       user_copy=tmp_path / "LM22.txt")
+
+
+def test_microarray_cohort_leaves_quantiseq_out_with_the_reason(mixture):
+    from ferrostem.deconvolution_report import deconvolve_cohort
+
+    result = deconvolve_cohort(_layers(mixture), {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"},
+                               ["quantiseq", "ips"], min_coverage=0.5)
+    coverage = result.coverage.set_index("method")
+    assert not coverage.loc["quantiseq", "run"] and coverage.loc["ips", "run"]
+    assert "quantiseq: needs TPM, but the matrix given is 'normalised intensity (linear)'" in \
+        coverage.loc["quantiseq", "reason"]
