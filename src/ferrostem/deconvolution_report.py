@@ -117,8 +117,9 @@ def deconvolution_section(result: CohortDeconvolution, obs: pd.DataFrame) -> Sec
         fractions = result.fractions[columns]
         figures.append({"uri": _stacked_bars(fractions, title),
                         "caption": f"{title} per sample (stacked; each bar sums to 1)."})
-        by_tissue = fractions.groupby(tissue).mean().T
+        by_tissue = fractions.groupby(tissue, observed=True).mean().T
         by_tissue.index = [c.split("__", 1)[1] for c in by_tissue.index]
+        by_tissue.columns.name = None
         tables.append({"title": f"{title}: mean by tissue",
                        "html": table_html(by_tissue.reset_index(names="cell type"))})
         if method == "quantiseq" and "quantiseq__Other" in fractions.columns:
@@ -135,8 +136,9 @@ def deconvolution_section(result: CohortDeconvolution, obs: pd.DataFrame) -> Sec
         summary.append(f"CIBERSORT: {significant} of {len(result.fractions)} samples with permutation p < 0.05.")
     if "ips__IPS" in result.fractions.columns:
         ips = result.fractions[[c for c in result.fractions.columns if c.startswith("ips__")]]
-        described = ips.groupby(tissue).mean().T
+        described = ips.groupby(tissue, observed=True).mean().T
         described.index = [c.split("__", 1)[1] for c in described.index]
+        described.columns.name = None
         tables.append({"title": "Immunophenoscore: mean by tissue",
                        "html": table_html(described.reset_index(names="part"))})
     coverage = result.coverage.copy()
