@@ -102,6 +102,18 @@ def test_cibersort_agrees_with_iobrpy(mixture):
     np.testing.assert_allclose(result.absolute.sum(axis=1), result.statistics["absolute_score"])
 
 
+def test_cibersort_nu_svr_agrees_with_r_e1071(mixture):
+    """The nu-SVR step as CIBERSORT runs it with R's e1071 (make_reference_e1071.R, same gene order): fractions
+    within 1e-3 (libsvm's stopping tolerance), correlation and RMSE within 1e-3, absolute score within 1e-9."""
+    result = dc.cibersort(mixture, dc.load_til10().signature, permutations=0)
+    ref = pd.read_csv(DATA / "e1071_cibersort.tsv", sep="\t", index_col=0)
+    cells = list(result.fractions.columns)
+    np.testing.assert_allclose(result.fractions.to_numpy(), ref.loc[result.fractions.index, cells], atol=1e-3)
+    for column in ("correlation", "rmse"):
+        np.testing.assert_allclose(result.statistics[column], ref[column], atol=1e-3)
+    np.testing.assert_allclose(result.statistics["absolute_score"], ref["absolute_score"], atol=1e-9)
+
+
 def test_cibersort_p_value_follows_cibersort_r(mixture):
     """p = 1 - (position of the null correlation closest to r) / permutations: a real mixture of the profiles is
     significant; a mixture whose signature genes were shuffled is not."""
