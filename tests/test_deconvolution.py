@@ -155,6 +155,9 @@ def test_immunophenoscore_is_clipped_like_the_published_script():
                                            ("quantiseq", "normalised intensity (linear)"),
                                            ("quantiseq", "CPM (the annotation has no Length column)"),
                                            ("cibersort", "log2 intensity"),
+                                           ("cibersort", "raw counts (NCBI GEO RNA-seq pipeline)"),
+                                           ("cibersort", "ratio to the reference channel (2**log2 ratio), not an "
+                                                         "intensity"),
                                            ("ips", "TPM")])
 def test_wrong_declared_scale_is_refused(mixture, method, scale):
     with pytest.raises(ScaleError, match=f"{method}: needs"):

@@ -62,11 +62,12 @@ def declared_scale(layer_scale: str) -> str:
 def check_input_scale(expr: pd.DataFrame, layer_scale: str, required: InputScale, context: str) -> None:
     """Refuse a matrix whose declared scale or values do not fit `required`; the message names sample and gene.
 
-    "tpm": declared TPM, non-negative, every sample summing to at most 1e6 (+2%): counts (or CPM declared as
-    TPM) are refused. "linear": TPM or linear intensities, non-negative. "log2": declared log, at most 30.
+    "tpm": declared TPM, non-negative, every sample summing to at most 1e6 (+2%): counts declared as TPM are
+    refused. "linear": TPM, CPM or linear intensities (not counts, not ratios), non-negative. "log2": declared
+    log, at most 30.
     """
     kind = declared_scale(layer_scale)
-    accepted = {"tpm": {"tpm"}, "linear": {"tpm", "linear"}, "log2": {"log2"}}[required]
+    accepted = {"tpm": {"tpm"}, "linear": {"tpm", "cpm", "linear"}, "log2": {"log2"}}[required]
     if kind not in accepted:
         needs = {"tpm": "TPM", "linear": "linear expression (TPM or linear intensities)",
                  "log2": "log2 expression (log2(TPM+1) or log2 intensities)"}[required]
