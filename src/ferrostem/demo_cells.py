@@ -19,6 +19,7 @@ import pandas as pd
 from .deconvolution import Til10, load_til10
 
 CELL_FRACTION_STREAM = 16  # the planted fractions draw from their own stream: the rest of the demo is unchanged
+COUNTS_STREAM = 17  # the RNA-seq counts of the mixed means (demo.simulate_rnaseq)
 CYTOTOXIC_CELLS = ("T.cells.CD8", "NK.cells")
 NON_IMMUNE_TIL10_TPM = (0.0, 0.4)  # log10 mean and sd of the non-immune cells' TPM at the TIL10 genes
 
