@@ -203,7 +203,7 @@ def test_quantiseq_recovers_the_demo_planted_fractions(demo_dir, demo_rnaseq):
     """The demo mixes TIL10 profiles into every RNA-seq sample (demo_cells.py); quanTIseq on the harmonised
     cohort's TPM, with the demo's 70% of the TIL10 genes, recovers them: Pearson r > 0.99 over all samples and
     cell types (Other included; 0.997 at the demo's seed), mean absolute error < 0.02 (0.010), and the median over
-    cell types of the per-type correlation across samples > 0.75 (0.88; CD4 T cells and monocytes are the worst)."""
+    cell types of the per-type correlation across samples > 0.75 (0.89; CD4 T cells and monocytes are the worst)."""
     truth = pd.read_csv(demo_dir / "truth" / "cell_fractions_rnaseq.tsv", sep="\t", index_col="sample_id")
     adata = demo_rnaseq
     tpm = pd.DataFrame(adata.layers["tpm"], index=adata.obs_names, columns=adata.var_names)
