@@ -20,7 +20,9 @@ that the tumour-vs-normal fold changes are exactly the planted ones):
   cytotoxic cells); `stromal` and `immune` factors drive ESTIMATE-like genes independently;
 - tumours differ from normals by planted log2 fold changes (ferroptosis regulators among them);
 - overall survival of tumours follows a Weibull proportional-hazards model with hazard ratio
-  `hazard_ratio_per_sd` per SD of F, plus a stage effect, with uniform and administrative censoring.
+  `hazard_ratio_per_sd` per SD of F, plus a stage effect, with uniform and administrative censoring;
+- immune-cell fractions: TIL10 profiles mixed into every RNA-seq sample's TPM with known fractions
+  (demo_cells.py; truth/cell_fractions_rnaseq.tsv, as quanTIseq reports them).
 Counts are negative binomial with a DESeq2-like mean-dispersion trend alpha(mu) = a0 + a1 / mu.
 """
 
@@ -38,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .demo_cells import COUNTS_STREAM, plant_cell_fractions
 from .files import atomic_write, write_json, write_tsv
 from .sources.gdc import GDC_API
 from .sources.geo import GEO_FTP, annotation_url, matrix_directory
@@ -167,6 +170,8 @@ class RnaSeqCohort:
     counts: np.ndarray  # genes x samples
     mu: np.ndarray
     clinical: pd.DataFrame  # per patient
+    cell_fractions: pd.DataFrame | None = None  # planted, as quanTIseq reports them (samples x cells + Other)
+    unplanted_counts: np.ndarray | None = None  # the counts before cells were planted: write_gdc's strand draws
 
 
 def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters) -> RnaSeqCohort:
@@ -196,9 +201,20 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     library = np.exp(rng.normal(np.log(p.median_library_size), 0.3, size=len(samples)))
     effects = _log2_effects(pd.Index(genes["symbol"]), samples, samples["tissue"].eq("tumor").to_numpy(), fold_changes)
     mu = proportions[:, None] * library[None, :] * 2.0 ** effects
-    alpha = (p.dispersion_a0 + p.dispersion_a1 / np.maximum(mu.mean(axis=1), 1e-3)) * np.exp(rng.normal(0, 0.4, size=n_genes))
-    size = 1.0 / alpha[:, None]
-    counts = rng.negative_binomial(size, size / (size + mu))
+    gene_noise = np.exp(rng.normal(0, 0.4, size=n_genes))
+
+    def nb_size(means: np.ndarray) -> np.ndarray:
+        return 1.0 / ((p.dispersion_a0 + p.dispersion_a1 / np.maximum(means.mean(axis=1), 1e-3)) * gene_noise)[:, None]
+
+    # the counts without planted cells are still drawn from the main stream (how many numbers a negative binomial
+    # draw takes depends on its means), and the files' strand split is drawn on them: the rest of the demo
+    # (stages, survival, the array cohort, file ids) stays exactly as it was before cell fractions were planted
+    size = nb_size(mu)
+    unplanted_counts = rng.negative_binomial(size, size / (size + mu))
+    mu, _, cell_fractions = plant_cell_fractions(mu, genes, samples, p.seed)
+    cell_fractions.insert(0, "sample_id", samples["sample_id"].to_numpy())
+    size = nb_size(mu)
+    counts = np.random.default_rng([p.seed, COUNTS_STREAM]).negative_binomial(size, size / (size + mu))
     samples["library_size"] = counts.sum(axis=0)
 
     tumours = samples[(samples["tissue"] == "tumor") & (samples["vial"] == "A")].set_index("patient_id")
@@ -214,15 +230,20 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
         "OS": event,
         "OS.time": time,
     })
-    return RnaSeqCohort(genes=genes, samples=samples, counts=counts, mu=mu, clinical=clinical)
+    return RnaSeqCohort(genes=genes, samples=samples, counts=counts, mu=mu, clinical=clinical,
+                        cell_fractions=cell_fractions, unplanted_counts=unplanted_counts)
 
 
 def _gdc_uuid(rng: np.random.Generator) -> str:
     return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
 
-def star_file_text(genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator) -> str:
-    """One augmented STAR gene-count file (GDC DR32+ layout), with TPM/FPKM/FPKM-UQ from effective lengths."""
+def star_file_text(genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator,
+                   strand_reference: np.ndarray | None = None) -> str:
+    """One augmented STAR gene-count file (GDC DR32+ layout), with TPM/FPKM/FPKM-UQ from effective lengths.
+
+    `strand_reference`: the counts before cells were planted; the strand split is drawn on them and scaled to
+    `counts`, so that the random stream (and the array cohort simulated after these files) stays as it was."""
     length_kb = genes["eff_length"].to_numpy() / 1e3
     rate = counts / length_kb
     tpm = rate / rate.sum() * 1e6
@@ -232,7 +253,10 @@ def star_file_text(genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Gener
     # number of protein-coding genes so that values sit on the FPKM scale as in real GDC files
     upper_quartile = max(np.quantile(counts[protein], 0.75), 1.0) * protein.sum()
     fpkm_uq = counts / length_kb / (upper_quartile / 1e6)
-    first = rng.binomial(counts, 0.5)
+    first = rng.binomial(counts if strand_reference is None else strand_reference, 0.5)
+    if strand_reference is not None:
+        share = np.where(strand_reference > 0, first / np.maximum(strand_reference, 1), 0.5)
+        first = np.minimum(counts, np.round(share * counts)).astype(counts.dtype)
     table = pd.DataFrame({
         "gene_id": genes["versioned_id"].to_numpy(), "gene_name": genes["symbol"].to_numpy(),
         "gene_type": genes["biotype"].to_numpy(), "unstranded": counts, "stranded_first": first,
@@ -288,7 +312,11 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
         counts = np.where(source >= 0, cohort.counts[np.clip(source, 0, None), j], 0)
         decoy = source == -2
         counts[decoy] = rng.poisson(2.0, size=int(decoy.sum()))
-        text = star_file_text(file_genes, counts, rng).encode()
+        reference = None
+        if cohort.unplanted_counts is not None:
+            reference = np.where(source >= 0, cohort.unplanted_counts[np.clip(source, 0, None), j], 0)
+            reference[decoy] = counts[decoy]
+        text = star_file_text(file_genes, counts, rng, strand_reference=reference).encode()
         file_id = _gdc_uuid(rng)
         name = f"{file_id}.rna_seq.augmented_star_gene_counts.tsv"
         with atomic_write(out / "data" / file_id, "wb") as handle:
@@ -491,6 +519,8 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
     write_tsv(de, out / "truth" / "de_truth.tsv", float_format="%.5f")
     latent_columns = list(_programmes())
     write_tsv(rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]], out / "truth" / "latent_rnaseq.tsv")
+    if rnaseq.cell_fractions is not None:
+        write_tsv(rnaseq.cell_fractions, out / "truth" / "cell_fractions_rnaseq.tsv", float_format="%.6f")
     write_tsv(array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}),
               out / "truth" / "latent_array.tsv")
     truth = {

@@ -98,6 +98,8 @@ def report_sections(wildcards):
     sections += [f"{base}/{stage}_{name}.json" for name in comparisons(wildcards.cohort) for stage in ("de", "enrichment")]
     if config["signatures"]["enabled"]:
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
+    if config["deconvolution"]["enabled"]:
+        sections.append(f"{base}/deconvolution.json")
     sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
     return sections
 

@@ -1,0 +1,38 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import anndata as ad  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort  # noqa: E402
+from ferrostem.download import make_client  # noqa: E402
+from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.report import write_section  # noqa: E402
+from ferrostem.resources import verified_resource_files  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+
+log = script_logging()
+settings = snakemake.params.settings
+verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
+                        snakemake.params.resource_paths)
+adata = ad.read_h5ad(snakemake.input.cohort)
+layers = {name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names)
+          for name in ("tpm", "log2")}
+result = deconvolve_cohort(
+    layers, dict(adata.uns["layer_scales"]), settings["methods"], min_coverage=settings["min_coverage"],
+    quantiseq_tumour=settings["quantiseq"]["tumour"],
+    cibersort_matrix=snakemake.params.resource_files.get("cibersort_lm22"),
+    cibersort_left_out=snakemake.params.cibersort_left_out,
+    permutations=settings["cibersort"]["permutations"], seed=settings["cibersort"]["seed"])
+for warning in result.warnings:
+    log.warning(warning)
+for frame, path, index in ((result.fractions, snakemake.output.fractions, True),
+                           (result.coverage, snakemake.output.coverage, False)):
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        frame.to_csv(handle, sep="\t", index=index, float_format="%.6g")
+write_section(deconvolution_section(result, adata.obs), snakemake.output.section)
+log.info("%s: %d deconvolution columns for %d samples; methods run: %s", snakemake.wildcards.cohort,
+         result.fractions.shape[1], result.fractions.shape[0],
+         ", ".join(result.coverage.loc[result.coverage["run"], "method"]) or "none")
