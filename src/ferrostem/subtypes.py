@@ -238,7 +238,7 @@ def consensus_cluster(data: pd.DataFrame, *, k_min: int = 2, k_max: int = 6, res
 
 def choose_k(stats: pd.DataFrame, rule: str | int, *, min_subtype_size: int = 1,
              delta_area_min: float = 0.1) -> tuple[int, str]:
-    """The number of subtypes and why: a fixed k, the lowest PAC, or the delta-area elbow (the last k before
+    """The number of subtypes and why: a fixed k, the lowest PAC (ties: the largest such k), or the delta-area elbow (the last k before
     the relative gain in CDF area falls below `delta_area_min`), among the k whose smallest subtype has at least
     `min_subtype_size` tumours."""
     if isinstance(rule, (int, np.integer)) and not isinstance(rule, bool):
@@ -252,7 +252,8 @@ def choose_k(stats: pd.DataFrame, rule: str | int, *, min_subtype_size: int = 1,
     skipped = sorted(set(stats["k"]) - set(allowed["k"]))
     note = f"; k = {', '.join(map(str, skipped))} left out (a subtype under {min_subtype_size} tumours)" if skipped else ""
     if rule == "pac":
-        row = allowed.loc[allowed["pac"].idxmin()]
+        # equally unambiguous at a larger k (PAC 0 at k = 2 and 3: a third group splits off cleanly): the larger k
+        row = allowed[allowed["pac"] <= allowed["pac"].min() + 1e-9].iloc[-1]
         return int(row["k"]), f"lowest PAC ({row['pac']:.3f}) at k = {int(row['k'])}{note}"
     if rule == "delta_area":
         chosen = int(allowed["k"].iloc[0])

@@ -1,0 +1,112 @@
+"""Ferroptosis subtypes: consensus clustering against R ConsensusClusterPlus, planted recovery, bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from ferrostem.errors import ConfigError, InputFormatError
+from ferrostem.subtypes import (SubtypeSettings, TooFewTumours, cdf_area, choose_k, consensus_cluster, final_classes,
+                                regulator_matrix)
+
+FIXTURE = Path(__file__).parent / "data" / "subtypes"  # written by make_consensus_fixture.R beside it
+
+
+def r_reference() -> tuple[pd.DataFrame, dict[int, np.ndarray], pd.DataFrame, pd.DataFrame]:
+    data = pd.read_csv(FIXTURE / "consensus_input.tsv", sep="\t", index_col=0).T  # tumours x genes
+    matrices = {k: pd.read_csv(FIXTURE / f"consensus_matrix_k{k}.tsv", sep="\t", index_col=0).loc[data.index, data.index]
+                .to_numpy() for k in range(2, 6)}
+    classes = pd.read_csv(FIXTURE / "consensus_class.tsv", sep="\t").set_index("sample").loc[data.index]
+    area = pd.read_csv(FIXTURE / "consensus_area.tsv", sep="\t").set_index("k")
+    return data, matrices, classes, area
+
+
+def test_cdf_area_delta_area_and_final_classes_equal_consensusclusterplus_on_its_matrices():
+    _, matrices, classes, area = r_reference()
+    for k, matrix in matrices.items():
+        assert cdf_area(matrix) == pytest.approx(area.loc[k, "cdf_area"], abs=1e-12), k
+        # R's consensusClass: hclust(1 - M, average), cutree(k), numbered by first member
+        assert (final_classes(matrix, k) == classes[f"k{k}"].to_numpy()).all(), k
+
+
+def test_consensus_clustering_agrees_with_consensusclusterplus():
+    data, matrices, classes, area = r_reference()
+    result = consensus_cluster(data, k_min=2, k_max=5, resamples=2000, item_fraction=0.8, seed=5)
+    stats = result.k_stats.set_index("k")
+    for k, matrix in matrices.items():
+        difference = np.abs(result.consensus[k] - matrix)
+        # Monte Carlo error of 2000 resamples (different random streams in R and numpy)
+        assert difference.mean() < 0.01 and difference.max() < 0.08, k
+        assert stats.loc[k, "cdf_area"] == pytest.approx(area.loc[k, "cdf_area"], abs=0.003), k
+        assert stats.loc[k, "delta_area"] == pytest.approx(area.loc[k, "delta_area"], abs=0.01), k
+    for k in (2, 3):  # the stable partitions (3 planted groups) are the same tumour for tumour
+        assert adjusted_rand_score(result.classes[k], classes[f"k{k}"]) == 1.0, k
+    assert choose_k(result.k_stats, "delta_area", delta_area_min=0.1)[0] == 3
+    assert choose_k(result.k_stats, "pac", min_subtype_size=5)[0] == 3
+
+
+def planted(seed: int, sizes=(45, 35), genes: int = 19, shift: float = 1.2) -> tuple[pd.DataFrame, np.ndarray]:
+    """Tumours x regulators: each group raises its own half of the genes by `shift` SD over unit noise, plus
+    a shared continuous factor that every gene loads on (as the demo's ferroptosis-resistance factor)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    pattern = np.zeros((len(sizes), genes))
+    for g in range(len(sizes)):
+        pattern[g, g::len(sizes)] = shift
+    factor = rng.standard_normal(len(truth))[:, None] * rng.uniform(0.2, 0.6, size=genes)[None, :]
+    values = pattern[truth] + factor + rng.standard_normal((len(truth), genes))
+    frame = pd.DataFrame(values, index=[f"T{i:03d}" for i in range(len(truth))], columns=[f"G{j:02d}" for j in range(genes)])
+    return frame - frame.median(), truth
+
+
+@pytest.mark.parametrize("sizes, shift", [((45, 35), 1.6), ((30, 30, 25), 1.6)])
+def test_planted_subtypes_are_recovered(sizes, shift):
+    data, truth = planted(7, sizes, shift=shift)
+    result = consensus_cluster(data, k_min=2, k_max=6, resamples=300, seed=1)
+    for rule in ("pac", "delta_area"):
+        assert choose_k(result.k_stats, rule, min_subtype_size=5)[0] == len(sizes), rule
+    assert adjusted_rand_score(truth, result.classes[len(sizes)]) >= 0.95
+
+
+def test_kmeans_base_clusterer_recovers_planted_subtypes():
+    data, truth = planted(8)
+    result = consensus_cluster(data, k_min=2, k_max=4, resamples=100, algorithm="km", seed=1)
+    assert adjusted_rand_score(truth, result.classes[2]) >= 0.9
+
+
+def test_consensus_clustering_is_deterministic_for_a_seed():
+    data, _ = planted(9)
+    first = consensus_cluster(data, k_max=3, resamples=50, seed=4)
+    second = consensus_cluster(data, k_max=3, resamples=50, seed=4)
+    assert all(np.array_equal(first.consensus[k], second.consensus[k]) for k in (2, 3))
+
+
+def test_too_small_cohort_and_too_few_regulators_say_why():
+    data, _ = planted(1, sizes=(4, 3))
+    with pytest.raises(TooFewTumours, match=r"7 tumours x item_fraction 0.8 = 5 per resample, not more than k_max = 6"):
+        consensus_cluster(data, k_max=6, resamples=10)
+    expression = pd.DataFrame(np.random.default_rng(0).normal(size=(40, 4)), columns=["GPX4", "ACSL4", "TFRC", "FTL"])
+    expression["KEAP1"] = 1.0
+    with pytest.raises(TooFewTumours, match=r"4 of 6 ferroptosis regulators .* Missing: SLC7A11; constant: KEAP1"):
+        regulator_matrix(expression, ["GPX4", "ACSL4", "TFRC", "FTL", "KEAP1", "SLC7A11"], min_regulators=5)
+
+
+def test_wrong_inputs_are_refused_by_name():
+    data, _ = planted(2)
+    data.iloc[3, 2] = np.nan
+    with pytest.raises(InputFormatError, match="G02"):
+        consensus_cluster(data, resamples=5)
+    with pytest.raises(ConfigError, match="algorithm 'pam'"):
+        SubtypeSettings(algorithm="pam")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        SubtypeSettings.from_config({"kmax": 4})
+    with pytest.raises(ConfigError, match="choose_k 9 is outside"):
+        SubtypeSettings(choose_k=9)
+    stats = pd.DataFrame({"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2], "pac": [0.1, 0.2],
+                          "smallest_cluster": [2, 1]})
+    with pytest.raises(TooFewTumours, match="min_subtype_size"):
+        choose_k(stats, "pac", min_subtype_size=5)
