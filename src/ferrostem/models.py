@@ -56,21 +56,23 @@ def _entry_genes(entry: dict[str, Any]) -> list[str]:
     return list(genes)
 
 
-def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None) -> list[str]:
-    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue})."""
+def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None, *,
+                     key: str = "survival.lasso.universe") -> list[str]:
+    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue});
+    `key` names the config key in messages."""
     if isinstance(universe, list):
         return list(dict.fromkeys(map(str, universe)))
     if not isinstance(universe, dict):
-        raise ConfigError(f"survival.lasso.universe = {universe!r}: give a list of genes or {{catalogue: [ids]}}")
+        raise ConfigError(f"{key} = {universe!r}: give a list of genes or {{catalogue: [ids]}}")
     genes = list(map(str, universe.get("genes", [])))
     ids = universe.get("catalogue", [])
     if ids:
         if catalogue_folder is None or not Path(catalogue_folder).is_dir():
-            raise ConfigError(f"survival.lasso.universe.catalogue: no signature catalogue at {catalogue_folder}")
+            raise ConfigError(f"{key}.catalogue: no signature catalogue at {catalogue_folder}")
         entries = catalogue_entries(catalogue_folder)
         for signature in ids:
             if signature not in entries:
-                raise ConfigError(f"survival.lasso.universe.catalogue: no signature {signature!r} in "
+                raise ConfigError(f"{key}.catalogue: no signature {signature!r} in "
                                   f"{catalogue_folder} (known: {', '.join(sorted(entries)[:10])} ...)")
             genes.extend(_entry_genes(entries[signature]))
     return list(dict.fromkeys(genes))

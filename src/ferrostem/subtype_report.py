@@ -5,7 +5,8 @@ section."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import anndata as ad
 import numpy as np
@@ -277,3 +278,42 @@ def cohort_subtypes(adata: ad.AnnData, scores: pd.DataFrame, info: pd.DataFrame,
                       context=context, warnings=[], summary=summary)
     return SubtypeOutcome(assignments=assignments, k_stats=result.k_stats, differences=differences, survival=survival,
                           markers=markers, de=de_tables, section=section, notes=notes)
+
+
+ASSIGNMENT_COLUMNS = ["sample_id", "subtype"]
+K_STAT_COLUMNS = ["k", "cdf_area", "delta_area", "pac", "smallest_cluster"]
+
+
+def write_subtypes(adata: ad.AnnData, scores: pd.DataFrame, info: pd.DataFrame, settings: SubtypeSettings,
+                   paths: Mapping[str, str], **options: Any) -> Section:
+    """Run cohort_subtypes and write its tables to `paths` (assignments, k_stats, differences, survival, markers,
+    de folder); returns the report section. A cohort too small to cluster gets header-only tables and a section
+    that says why (subtypes.on_small_cohort: note), or stops with the reason (error)."""
+    from .files import atomic_write
+
+    paths = dict(paths)
+    try:
+        outcome = cohort_subtypes(adata, scores, info, settings, **options)
+    except TooFewTumours as error:
+        if settings.on_small_cohort == "error":
+            raise
+        outcome = None
+        reason = f"{error}; set subtypes.on_small_cohort: error to make this stop the run"
+    tables = {
+        "assignments": outcome.assignments if outcome else pd.DataFrame(columns=ASSIGNMENT_COLUMNS),
+        "k_stats": outcome.k_stats if outcome else pd.DataFrame(columns=K_STAT_COLUMNS),
+        "differences": outcome.differences if outcome else pd.DataFrame(columns=DIFFERENCE_COLUMNS),
+        "survival": outcome.survival if outcome else pd.DataFrame(columns=["endpoint", "subtype", "n", "events"]),
+        "markers": outcome.markers if outcome else pd.DataFrame(columns=["subtype", "regulator", "wilcoxon_score", "p", "fdr"]),
+    }
+    for name, table in tables.items():
+        with atomic_write(paths[name]) as handle:
+            table.to_csv(handle, sep="\t", index=False)
+    de_folder = Path(paths["de"])
+    de_folder.mkdir(parents=True, exist_ok=True)
+    for name, table in (outcome.de if outcome else {}).items():
+        with atomic_write(de_folder / f"de_{name}.tsv") as handle:
+            table.to_csv(handle, sep="\t", index=False)
+    if outcome is None:
+        return unclustered_section(options.get("label") or options.get("cohort", "cohort"), reason)
+    return outcome.section
