@@ -110,3 +110,61 @@ def test_wrong_inputs_are_refused_by_name():
                           "smallest_cluster": [2, 1]})
     with pytest.raises(TooFewTumours, match="min_subtype_size"):
         choose_k(stats, "pac", min_subtype_size=5)
+
+
+def run_cohort(adata, **settings):
+    from ferrostem.models import resolve_universe
+    from ferrostem.subtype_report import cohort_subtypes
+
+    regulators = resolve_universe({"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures")
+    info = pd.DataFrame({"category": ["checkpoint"]}, index=pd.Index(["checkpoint_score"], name="score"))
+    scores = pd.DataFrame({"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()}, index=adata.obs_names)
+    return cohort_subtypes(adata, scores, info, SubtypeSettings(**{"resamples": 200, "de": False, **settings}),
+                           regulators=regulators, checkpoint_genes=["CD274", "PDCD1"], cohort="demo", label="Demo")
+
+
+@pytest.mark.parametrize("cohort", ["rnaseq", "array"])
+def test_planted_demo_subtypes_are_recovered_with_their_survival_difference(demo_dir, demo_rnaseq, demo_array, cohort):
+    import json
+
+    from ferrostem.report import render_report
+
+    adata = demo_rnaseq if cohort == "rnaseq" else demo_array
+    truth = pd.read_csv(demo_dir / "truth" / f"subtypes_{cohort}.tsv", sep="\t").set_index("sample_id")
+    planted = json.loads((demo_dir / "truth" / "truth.json").read_text())["ferroptosis_subtypes"]
+    outcome = run_cohort(adata)
+    found = outcome.assignments.set_index("sample_id")["subtype"]
+    assert found.nunique() == 2
+    assert adjusted_rand_score(truth.loc[found.index, "ferroptosis_subtype"], found) >= 0.9
+    # the subtype whose tumours are mostly S_b carries S_b's regulators high and the worse survival
+    s_b = pd.crosstab(found, truth.loc[found.index, "ferroptosis_subtype"])["S_b"].idxmax()
+    markers = outcome.markers[(outcome.markers["subtype"] == s_b) & (outcome.markers["fdr"] < 0.05)]
+    up = set(markers.loc[markers["wilcoxon_score"] > 0, "regulator"])
+    assert set(planted["genes_up"]["S_b"]) <= up
+    # S_b is planted more ferroptosis-resistant (P(S_b | F) = Phi(1.5 F)) and so survives worse through F's HR;
+    # with 100 tumours the RNA-seq cohort shows it (planted labels: log-rank p = 0.008), the 80 array tumours only
+    # in direction (planted labels: p = 0.12)
+    survival = outcome.survival.set_index("subtype")
+    hazard = survival["hr_vs_S1"].dropna().iloc[0]  # S2 against S1
+    assert (hazard > 1) == (s_b == "S2")
+    if cohort == "rnaseq":
+        assert survival["logrank_p"].iloc[0] < 0.05
+    page = render_report([outcome.section], cohort="demo", title="demo", simulated=True)
+    assert "Ferroptosis subtypes" in page and "k = 2" in page
+
+
+def test_a_cohort_too_small_to_cluster_gets_a_note_or_an_error(tmp_path, demo_array):
+    from ferrostem.subtype_report import write_subtypes
+
+    small = demo_array[demo_array.obs_names[:25]].copy()
+    paths = {name: str(tmp_path / f"{name}.tsv") for name in ("assignments", "k_stats", "differences", "survival", "markers")}
+    paths["de"] = str(tmp_path / "de")
+    info = pd.DataFrame({"category": []}, index=pd.Index([], name="score"))
+    scores = pd.DataFrame(index=small.obs_names)
+    options = {"regulators": ["GPX4", "SLC7A11"], "checkpoint_genes": [], "cohort": "small", "label": "Small"}
+    section = write_subtypes(small, scores, info, SubtypeSettings(), paths, **options)
+    assert not section.context["clustered"]
+    assert "tumour sample(s), consensus clustering needs >= 30 (subtypes.min_tumours)" in section.warnings[0]
+    assert list(pd.read_csv(paths["assignments"], sep="\t").columns) == ["sample_id", "subtype"]
+    with pytest.raises(TooFewTumours, match="needs >= 30"):
+        write_subtypes(small, scores, info, SubtypeSettings(on_small_cohort="error"), paths, **options)
