@@ -106,6 +106,11 @@ def test_wrong_inputs_are_refused_by_name():
         SubtypeSettings.from_config({"kmax": 4})
     with pytest.raises(ConfigError, match="choose_k 9 is outside"):
         SubtypeSettings(choose_k=9)
+    from ferrostem.models import resolve_universe
+
+    with pytest.raises(ConfigError, match=r"subtypes.regulators.catalogue: no signature 'ferroptosis_regulatorz'"):
+        resolve_universe({"catalogue": ["ferroptosis_regulatorz"]}, Path(__file__).parents[1] / "resources" / "signatures",
+                         key="subtypes.regulators")
     stats = pd.DataFrame({"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2], "pac": [0.1, 0.2],
                           "smallest_cluster": [2, 1]})
     with pytest.raises(TooFewTumours, match="min_subtype_size"):
