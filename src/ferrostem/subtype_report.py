@@ -116,11 +116,14 @@ def marker_regulators(expression: pd.DataFrame, subtype: pd.Series) -> tuple[ad.
     return adata, table
 
 
-def regulator_dotplot(adata: ad.AnnData) -> str:
+def regulator_matrixplot(adata: ad.AnnData) -> str:
+    """scanpy matrix plot of the mean regulator expression per subtype, scaled 0-1 per regulator (a dot plot's
+    dot size, the share of samples with expression > 0, says nothing on bulk log2 values: always all)."""
     import scanpy as sc
 
-    plot = sc.pl.dotplot(adata, var_names=list(adata.var_names), groupby="subtype", standard_scale="var",
-                         return_fig=True, title="Ferroptosis regulators by subtype")
+    plot = sc.pl.matrixplot(adata, var_names=list(adata.var_names), groupby="subtype", standard_scale="var",
+                            return_fig=True, title="Ferroptosis regulators by subtype",
+                            colorbar_title="mean log2,\nscaled per regulator")
     plot.make_figure()
     return figure_uri(plot.fig)
 
@@ -248,7 +251,7 @@ def cohort_subtypes(adata: ad.AnnData, scores: pd.DataFrame, info: pd.DataFrame,
     differences = group_differences(features, subtype, kinds)
 
     marker_data, markers = marker_regulators(expression[data.columns], subtype)
-    dotplot = regulator_dotplot(marker_data)
+    matrixplot = regulator_matrixplot(marker_data)
     pca = regulator_pca_plot(marker_data)
     de_tables, de_summaries = ({}, [])
     if settings.de and de_block is not None:
@@ -271,7 +274,7 @@ def cohort_subtypes(adata: ad.AnnData, scores: pd.DataFrame, info: pd.DataFrame,
         "settings": result.settings, "k_stats": table_html(result.k_stats), "figures": figures,
         "km": km_figures, "survival_table": table_html(survival) if len(survival) else "",
         "differences": table_html(differences, max_rows=60), "markers": table_html(markers, max_rows=80),
-        "dotplot": dotplot, "pca": pca, "de": de_summaries, "notes": notes,
+        "matrixplot": matrixplot, "pca": pca, "de": de_summaries, "notes": notes,
         "de_tables": {name: table_html(t.sort_values("pvalue").head(20)) for name, t in de_tables.items()},
     }
     section = Section(id="subtypes", title="Ferroptosis subtypes", template="subtypes.html.j2", order=SECTION_ORDER,
