@@ -34,6 +34,7 @@ include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/signatures.smk"
 include: "workflow/rules/deconvolution.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/subtypes.smk"
 include: "workflow/rules/pancancer.smk"
 include: "workflow/rules/report.smk"
 

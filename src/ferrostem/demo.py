@@ -23,6 +23,10 @@ that the tumour-vs-normal fold changes are exactly the planted ones):
   `hazard_ratio_per_sd` per SD of F, plus a stage effect, with uniform and administrative censoring;
 - immune-cell fractions: TIL10 profiles mixed into every RNA-seq sample's TPM with known fractions
   (demo_cells.py; truth/cell_fractions_rnaseq.tsv, as quanTIseq reports them).
+- two ferroptosis subtypes of the tumours (S_a, S_b; `plant_ferroptosis_subtypes`, a stream of their own):
+  each raises its own four core regulators and lowers the other's (FERROPTOSIS_SUBTYPE_GENES, none with a
+  planted tumour-vs-normal change); S_b is drawn with probability Phi(slope * F), so it is the more
+  resistant subtype and survives worse through F's hazard ratio (truth/subtypes_*.tsv).
 Counts are negative binomial with a DESeq2-like mean-dispersion trend alpha(mu) = a0 + a1 / mu.
 """
 
@@ -82,6 +86,12 @@ TUMOR_VS_NORMAL = {  # planted log2 fold changes, tumour over normal
     "GPX4": 1.2, "SLC7A11": 2.0, "AIFM2": 1.0, "TFRC": 1.5, "ACSL4": 1.3, "NCOA4": -1.0, "FTH1": 0.8,
     "SLC3A2": 1.1, "NFE2L2": 0.6, "HMOX1": -1.2, "TP53": 0.5, "PROM1": 1.5, "EPCAM": 1.8, "LIN28B": 2.5,
 }
+# two planted ferroptosis subtypes (rule subtypes must find them): each raises its own regulators by
+# FERROPTOSIS_SUBTYPE_SHIFT / 2 log2 and lowers the other's by as much. The regulators are core regulators outside
+# TUMOR_VS_NORMAL, and each subtype's set loads about equally on the continuous resistance factor F, so what
+# separates the subtypes in expression is their own pattern, not F (membership leans on F: see below).
+FERROPTOSIS_SUBTYPE_GENES = {"S_a": ["LPCAT3", "NQO1", "KEAP1", "FTL"], "S_b": ["ALOX15", "GCH1", "DHODH", "SLC40A1"]}
+SUBTYPE_STREAM = 16  # the subtypes draw from their own stream, so that the other draws keep their order
 PAR_GENES = ["CD99", "SLC25A6", "ASMTL", "P2RY8", "AKAP17A", "ASMT", "DHRSX", "ZBED1", "GTPBP6", "PPP2R3B",
              "PLCXD1", "VAMP7", "IL9R", "SPRY3", "CRLF2", "CSF2RA", "IL3RA", "SHOX"]
 
@@ -104,6 +114,8 @@ class DemoParameters:
     geo_n_tumor: int = 80
     geo_n_normal: int = 20
     geo_noise_sd: float = 0.3
+    subtype_shift: float = 2.0  # log2 difference of each subtype's regulators between the two subtypes
+    subtype_resistance_slope: float = 1.5  # P(S_b | F) = Phi(slope * F): S_b is the more resistant, worse-OS subtype
     pad_genes_to: int = 0  # benchmarks: add non-real genes to reach a GENCODE-sized table (60,660)
     project: str = DEMO_PROJECT  # the GDC project id the mirror answers for (several projects: one mirror)
     tumor_vs_normal: dict[str, float] = field(default_factory=lambda: dict(TUMOR_VS_NORMAL))  # planted log2FC
@@ -153,6 +165,29 @@ def _survival(rng: np.random.Generator, f: np.ndarray, stage: np.ndarray, p: Dem
     return time, (event_time <= censor_time).astype(int)
 
 
+def plant_ferroptosis_subtypes(seed: int, resistance: np.ndarray, p: DemoParameters) -> np.ndarray:
+    """Subtype S_a or S_b per tumour, S_b with probability Phi(slope * F), from a stream of its own.
+
+    The survival difference between the subtypes is planted through F (hazard ratio per SD of F): S_b tumours
+    are more ferroptosis-resistant on average, so the survival model, and every survival truth, stays as it is.
+    """
+    from scipy.stats import norm
+
+    rng = np.random.default_rng([seed, SUBTYPE_STREAM])
+    chance = norm.cdf(p.subtype_resistance_slope * np.asarray(resistance, dtype=float))
+    return np.where(rng.uniform(size=len(chance)) < chance, "S_b", "S_a").astype(object)
+
+
+def subtype_log2_effects(genes: pd.Index, subtype: np.ndarray, p: DemoParameters) -> np.ndarray:
+    """genes x samples log2 multipliers of the planted subtypes (0 where `subtype` is None: normals)."""
+    effects = np.zeros((len(genes), len(subtype)))
+    sign = np.where(subtype == "S_a", 1.0, np.where(subtype == "S_b", -1.0, 0.0))
+    for name, direction in (("S_a", 1.0), ("S_b", -1.0)):
+        rows = genes.get_indexer(FERROPTOSIS_SUBTYPE_GENES[name])
+        effects[rows[rows >= 0]] += direction * sign * p.subtype_shift / 2
+    return effects
+
+
 def _fold_changes(rng: np.random.Generator, genes: pd.DataFrame, p: DemoParameters) -> pd.Series:
     symbols = genes["symbol"]
     pool = symbols[~symbols.isin(TUMOR_VS_NORMAL)].to_numpy()
@@ -191,6 +226,9 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     normal = samples["tissue"].eq("normal").to_numpy()
     latent.loc[normal] = _latent(rng, int(normal.sum()), p).to_numpy()
     samples = pd.concat([samples, latent], axis=1)
+    subtype_by_patient = pd.Series(plant_ferroptosis_subtypes(
+        p.seed, latent_by_patient.loc[patients, "ferroptosis_resistance"].to_numpy(), p), index=patients)
+    samples["ferroptosis_subtype"] = np.where(normal, None, subtype_by_patient.loc[samples["patient_id"]].to_numpy())
 
     log10_base = rng.normal(1.4, 1.1, size=n_genes)
     log10_base[genes["biotype"].ne("protein_coding").to_numpy()] -= 1.0
@@ -215,6 +253,13 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     cell_fractions.insert(0, "sample_id", samples["sample_id"].to_numpy())
     size = nb_size(mu)
     counts = np.random.default_rng([p.seed, COUNTS_STREAM]).negative_binomial(size, size / (size + mu))
+    # the subtype regulators are drawn again from the subtypes' own stream: the main stream, and so every other
+    # planted quantity, stays as it was without subtypes
+    subtype_effects = subtype_log2_effects(pd.Index(genes["symbol"]), samples["ferroptosis_subtype"].to_numpy(), p)
+    rows = np.flatnonzero(np.any(subtype_effects != 0, axis=1))
+    mu[rows] *= 2.0 ** subtype_effects[rows]
+    subtype_rng = np.random.default_rng([p.seed, SUBTYPE_STREAM, 1])
+    counts[rows] = subtype_rng.negative_binomial(size[rows], size[rows] / (size[rows] + mu[rows]))
     samples["library_size"] = counts.sum(axis=0)
 
     tumours = samples[(samples["tissue"] == "tumor") & (samples["vial"] == "A")].set_index("patient_id")
@@ -397,8 +442,13 @@ def simulate_array(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: 
     samples["gsm"] = [f"GSM0{i:06d}" for i in range(1, len(samples) + 1)]
     latent = _latent(rng, len(samples), p)
     samples = pd.concat([samples, latent], axis=1)
+    tumour_rows = samples["tissue"].eq("tumor").to_numpy()
+    samples["ferroptosis_subtype"] = None
+    samples.loc[tumour_rows, "ferroptosis_subtype"] = plant_ferroptosis_subtypes(
+        p.seed + 1, samples.loc[tumour_rows, "ferroptosis_resistance"].to_numpy(), p)
     base = rng.normal(6.5, 1.8, size=len(genes))
     effects = _log2_effects(pd.Index(symbols), samples, samples["tissue"].eq("tumor").to_numpy(), fold_changes)
+    effects += subtype_log2_effects(pd.Index(symbols), samples["ferroptosis_subtype"].to_numpy(), p)
     gene_values = base[:, None] + effects
 
     probe_rows, probe_values = [], []
@@ -496,6 +546,14 @@ def write_gdc_project(mirror: str | os.PathLike[str], params: DemoParameters) ->
             "events": int(rnaseq.clinical["OS"].sum())}
 
 
+def write_subtype_truth(folder: Path, rnaseq: RnaSeqCohort, array: ArrayCohort) -> None:
+    """The planted subtype of every tumour sample of both cohorts (subtypes_rnaseq.tsv, subtypes_array.tsv)."""
+    tumours = rnaseq.samples[rnaseq.samples["tissue"] == "tumor"]
+    write_tsv(tumours[["sample_id", "patient_id", "ferroptosis_subtype"]], folder / "subtypes_rnaseq.tsv")
+    arrays = array.samples[array.samples["tissue"] == "tumor"].rename(columns={"gsm": "sample_id"})
+    write_tsv(arrays[["sample_id", "patient", "ferroptosis_subtype"]], folder / "subtypes_array.tsv")
+
+
 def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None) -> dict[str, object]:
     """Simulate both cohorts and write them as a mirror plus the truth under `out` (mirror/, truth/)."""
     p = params or DemoParameters()
@@ -523,6 +581,7 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
         write_tsv(rnaseq.cell_fractions, out / "truth" / "cell_fractions_rnaseq.tsv", float_format="%.6f")
     write_tsv(array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}),
               out / "truth" / "latent_array.tsv")
+    write_subtype_truth(out / "truth", rnaseq, array)
     truth = {
         "label": SIMULATED_LABEL,
         "parameters": {k: v for k, v in asdict(p).items() if k != "gene_table"},
@@ -541,6 +600,12 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
         "geo": {"accession": DEMO_GSE, "platform": DEMO_GPL, "tumours": p.geo_n_tumor, "normals": p.geo_n_normal,
                 "time_unit": "months", "multi_symbol_probes": 60, "unmapped_probes": 40},
         "events": {"gdc": int(rnaseq.clinical["OS"].sum()), "geo": int((array.samples["os_event"] == 1).sum())},
+        "ferroptosis_subtypes": {
+            "genes_up": FERROPTOSIS_SUBTYPE_GENES, "log2_difference": p.subtype_shift,
+            "resistance_slope": p.subtype_resistance_slope, "tables": ["subtypes_rnaseq.tsv", "subtypes_array.tsv"],
+            "model": "each subtype's regulators +shift/2 log2, the other's -shift/2; P(S_b | F) = Phi(slope * F), so "
+                     "S_b is more ferroptosis-resistant and has the worse survival (hazard_ratio_per_sd of F)",
+        },
     }
     write_json(truth, out / "truth" / "truth.json")
     return truth

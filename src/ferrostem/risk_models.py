@@ -39,8 +39,10 @@ RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 # Gene universes and expression access
 # --------------------------------------------------------------------------------------------------
 
-def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None) -> list[str]:
-    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue}).
+def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None, *,
+                     key: str = "survival.lasso.universe") -> list[str]:
+    """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue});
+    `key` names the config key in messages.
 
     Catalogue entries are read with `signatures.load_catalogue` (schema-validated); a signature contributes every
     gene it scores (all parts, weights, housekeeping), with published symbol typos fixed.
@@ -48,16 +50,16 @@ def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | N
     if isinstance(universe, list):
         return list(dict.fromkeys(map(str, universe)))
     if not isinstance(universe, dict):
-        raise ConfigError(f"survival.lasso.universe = {universe!r}: give a list of genes or {{catalogue: [ids]}}")
+        raise ConfigError(f"{key} = {universe!r}: give a list of genes or {{catalogue: [ids]}}")
     genes = list(map(str, universe.get("genes", [])))
     ids = universe.get("catalogue", [])
     if ids:
         if catalogue_folder is None or not Path(catalogue_folder).is_dir():
-            raise ConfigError(f"survival.lasso.universe.catalogue: no signature catalogue at {catalogue_folder}")
+            raise ConfigError(f"{key}.catalogue: no signature catalogue at {catalogue_folder}")
         signatures = {signature.id: signature for signature in load_catalogue(catalogue_folder)}
         for ident in ids:
             if ident not in signatures:
-                raise ConfigError(f"survival.lasso.universe.catalogue: no signature {ident!r} in "
+                raise ConfigError(f"{key}.catalogue: no signature {ident!r} in "
                                   f"{catalogue_folder} (known: {', '.join(sorted(signatures)[:10])} ...)")
             signature = signatures[ident]
             genes.extend(signature.symbol_fixes.get(gene, gene) for gene in signature.genes)

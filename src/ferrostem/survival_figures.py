@@ -68,8 +68,11 @@ def group_hr_text(time_days: np.ndarray, event: np.ndarray, groups: pd.Series) -
 
 
 def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.ndarray, *, title: str,
-            note: str = "", endpoint: str = "") -> str:
-    """Kaplan-Meier curves per group (lifelines) with the numbers at risk under the plot, time in years."""
+            note: str = "", endpoint: str = "", hazard_ratio: bool = True) -> str:
+    """Kaplan-Meier curves per group (lifelines) with the numbers at risk under the plot, time in years.
+
+    `hazard_ratio`: the title gives the HR of the high group against the low one (groups low/mid/high); groups
+    without that order (subtypes) turn it off."""
     from lifelines import KaplanMeierFitter
     from lifelines.plotting import add_at_risk_counts
 
@@ -87,7 +90,8 @@ def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.nda
         fitters.append(kmf)
     test = logrank_test(time_days, event, groups.to_numpy())
     p_text = note or f"log-rank p = {format_p(test.p)}"
-    ax.set_title(f"{title}\n{group_hr_text(time_days, event, groups)}, {p_text}", fontsize=9)
+    hr_text = f"{group_hr_text(time_days, event, groups)}, " if hazard_ratio else ""
+    ax.set_title(f"{title}\n{hr_text}{p_text}", fontsize=9)
     ax.set_xlabel("years")
     ax.set_ylabel(f"{endpoint}: probability without event" if endpoint else "survival probability")
     ax.set_ylim(0, 1.05)

@@ -101,7 +101,15 @@ def report_sections(wildcards):
     if config["deconvolution"]["enabled"]:
         sections.append(f"{base}/deconvolution.json")
     sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
+    sections += subtype_sections(wildcards)
     return sections
+
+
+def subtype_sections(wildcards):
+    """The ferroptosis-subtypes section (rule subtypes) when enabled; it compares the signature scores."""
+    if config["subtypes"]["enabled"] and config["signatures"]["enabled"]:
+        return [f"{RESULTS}/{wildcards.cohort}/sections/subtypes.json"]
+    return []
 
 
 def get_final_output():

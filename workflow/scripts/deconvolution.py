@@ -8,7 +8,7 @@ import pandas as pd  # noqa: E402
 
 from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort  # noqa: E402
 from ferrostem.download import make_client  # noqa: E402
-from ferrostem.files import atomic_write  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
 from ferrostem.report import write_section  # noqa: E402
 from ferrostem.resources import verified_resource_files  # noqa: E402
 from ferrostem.runtime import script_logging  # noqa: E402
@@ -30,8 +30,7 @@ for warning in result.warnings:
     log.warning(warning)
 for frame, path, index in ((result.fractions, snakemake.output.fractions, True),
                            (result.coverage, snakemake.output.coverage, False)):
-    with atomic_write(path, "w", encoding="utf-8") as handle:
-        frame.to_csv(handle, sep="\t", index=index, float_format="%.6g")
+    write_tsv(frame, path, index=index, float_format="%.6g")
 write_section(deconvolution_section(result, adata.obs), snakemake.output.section)
 log.info("%s: %d deconvolution columns for %d samples; methods run: %s", snakemake.wildcards.cohort,
          result.fractions.shape[1], result.fractions.shape[0],
