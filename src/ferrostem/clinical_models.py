@@ -413,3 +413,79 @@ def decision_curve(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizo
                      "treated": int(treated.sum()), "n": n})
     return pd.DataFrame(rows)
 
+
+
+# --------------------------------------------------------------------------------------------------
+# One cohort: every risk score's clinical model
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class ClinicalModel:
+    score: str
+    endpoint: str
+    frame: pd.DataFrame
+    model: ClinicalCox
+    nomogram: Nomogram
+    calibration: pd.DataFrame      # every horizon evaluable
+    decision: pd.DataFrame         # every horizon evaluable (column horizon)
+    horizons: list[float]
+    notes: list[str]
+
+
+def risk_score_columns(info: pd.DataFrame, scores: pd.DataFrame, requested: list[str]) -> tuple[list[str], list[str]]:
+    """The scores given clinical models: those `requested`, or every risk score (catalogue 'risk score' and the
+    derived LASSO score) when none is; notes for requested scores this cohort lacks."""
+    if requested:
+        missing = [s for s in requested if s not in scores.columns]
+        return [s for s in requested if s in scores.columns], [
+            f"clinical_models.scores: {s!r} is not a score of this cohort; no clinical model" for s in missing]
+    risk = info.index[info["category"].astype(str).str.startswith("risk score")]
+    return [s for s in scores.columns if s in risk], []
+
+
+def evaluable_horizons(frame: pd.DataFrame, horizons: list[float]) -> tuple[list[float], list[str]]:
+    """Horizons within follow-up (a patient still followed after it); notes for the others."""
+    last = float(frame["time"].max()) if len(frame) else 0.0
+    kept = [h for h in horizons if (frame["time"] > h).any()]
+    return kept, [f"horizon {h:g} years: no patient followed beyond it (longest follow-up {last:.1f} years); "
+                  "not evaluated" for h in horizons if h not in kept]
+
+
+def clinical_model(obs: pd.DataFrame, score: pd.Series, settings: ClinicalSettings) -> ClinicalModel:
+    """Nomogram, calibration and decision curves of `score` with the clinical covariates, on the endpoint."""
+    frame, notes = clinical_frame(obs, score, endpoint=settings.endpoint, covariates=settings.covariates)
+    predictors = [str(score.name)] + [c for c in frame.columns if c not in ("time", "event", score.name)]
+    model = fit_clinical_cox(frame, predictors, min_events_per_variable=settings.min_events_per_variable,
+                             what=f"clinical model of {score.name} ({settings.endpoint})")
+    nomogram = build_nomogram(model, frame)
+    horizons, horizon_notes = evaluable_horizons(frame, settings.horizons)
+    notes += horizon_notes
+    calibrations, decisions = [], []
+    lp = model.linear_predictor(frame)
+    for horizon in horizons:
+        try:
+            calibrations.append(bootstrap_calibration(frame, model, horizon, group_size=settings.group_size,
+                                                      bootstrap=settings.bootstrap, seed=settings.seed))
+        except CohortError as error:
+            notes.append(str(error))
+        risk = 1 - model.survival(horizon, lp)
+        decisions.append(decision_curve(frame["time"].to_numpy(), frame["event"].to_numpy(), risk, horizon,
+                                        settings.thresholds).assign(horizon=horizon))
+    return ClinicalModel(score=str(score.name), endpoint=settings.endpoint, frame=frame, model=model,
+                         nomogram=nomogram, calibration=pd.concat(calibrations, ignore_index=True) if calibrations
+                         else pd.DataFrame(), decision=pd.concat(decisions, ignore_index=True) if decisions
+                         else pd.DataFrame(), horizons=horizons, notes=notes)
+
+
+def model_tables(models: list[ClinicalModel]) -> dict[str, pd.DataFrame]:
+    """The results tables of a cohort's clinical models (one row block per score)."""
+    def stacked(parts: list[pd.DataFrame]) -> pd.DataFrame:
+        parts = [p for p in parts if not p.empty]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["score"])
+
+    terms = [m.model.table().assign(score=m.score, endpoint=m.endpoint, n=m.model.n, events=m.model.events)
+             for m in models]
+    return {"terms": stacked(terms),
+            "nomogram_points": stacked([m.nomogram.points_table().assign(score=m.score) for m in models]),
+            "calibration": stacked([m.calibration.assign(score=m.score) for m in models if not m.calibration.empty]),
+            "decision_curve": stacked([m.decision.assign(score=m.score) for m in models if not m.decision.empty])}
