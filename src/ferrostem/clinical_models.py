@@ -399,7 +399,7 @@ def decision_curve(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizo
     rows = []
     for pt in np.asarray(thresholds, dtype=float):
         if not 0 < pt < 1:
-            raise ConfigError(f"decision curve: threshold {pt!r} is not strictly between 0 and 1")
+            raise ConfigError(f"decision curve: threshold {float(pt):g} is not strictly between 0 and 1")
         odds = pt / (1 - pt)
         treated = risk >= pt
         share = treated.mean()
