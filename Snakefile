@@ -33,6 +33,7 @@ include: "workflow/rules/de.smk"
 include: "workflow/rules/enrichment.smk"
 include: "workflow/rules/signatures.smk"
 include: "workflow/rules/survival.smk"
+include: "workflow/rules/clinical_models.smk"
 include: "workflow/rules/pancancer.smk"
 include: "workflow/rules/report.smk"
 

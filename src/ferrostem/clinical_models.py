@@ -486,6 +486,6 @@ def model_tables(models: list[ClinicalModel]) -> dict[str, pd.DataFrame]:
     terms = [m.model.table().assign(score=m.score, endpoint=m.endpoint, n=m.model.n, events=m.model.events)
              for m in models]
     return {"terms": stacked(terms),
-            "nomogram_points": stacked([m.nomogram.points_table().assign(score=m.score) for m in models]),
+            "points": stacked([m.nomogram.points_table().assign(score=m.score) for m in models]),
             "calibration": stacked([m.calibration.assign(score=m.score) for m in models if not m.calibration.empty]),
-            "decision_curve": stacked([m.decision.assign(score=m.score) for m in models if not m.decision.empty])}
+            "decision": stacked([m.decision.assign(score=m.score) for m in models if not m.decision.empty])}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .clinical_models import PRETTY_INTERVALS, ClinicalModel, Nomogram, r_pretty
+from .clinical_models import (PRETTY_INTERVALS, ClinicalModel, ClinicalSettings, Nomogram, clinical_model, model_tables,
+                              r_pretty, risk_score_columns)
+from .errors import CohortError
 from .plots import figure_uri
 from .report import Section, table_html
 
@@ -125,3 +129,45 @@ def clinical_models_section(cohort_label: str, models: list[ClinicalModel], *, n
                    template="clinical_models.html.j2", order=62,
                    context={"cohort": cohort_label, "blocks": blocks, "notes": notes, "settings": settings_text},
                    warnings=warnings, summary=summary[:3])
+
+
+@dataclass
+class CohortClinicalModels:
+    models: list[ClinicalModel]
+    tables: dict[str, pd.DataFrame]
+    section: Section
+
+
+def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict[str, Any], *,
+                           models: list[dict[str, Any]], label: str) -> CohortClinicalModels:
+    """The clinical models of one cohort's tumours: each risk score (and each LASSO-Cox entry applied here)."""
+    from .models import apply_risk_score, log2_expression
+    from .survival_report import tumour_samples
+
+    settings = ClinicalSettings.from_config(block)
+    tumours, notes = tumour_samples(adata.obs)
+    obs = adata.obs.loc[tumours]
+    raw = scores.reindex(tumours)
+    info = info.copy()
+    for entry in models:
+        expression = log2_expression(adata[adata.obs_names.isin(tumours)], entry["genes"]).loc[tumours]
+        raw[entry["id"]] = apply_risk_score(entry, expression).score
+        info.loc[entry["id"], "category"] = "risk score (derived)"
+    columns, score_notes = risk_score_columns(info, raw, list(block.get("scores", [])))
+    notes += score_notes
+    if not columns:
+        notes.append("no risk score in this cohort (catalogue risk scores or a LASSO-Cox model): no clinical model")
+    fitted = []
+    if columns and settings.endpoint not in obs.columns:
+        notes.append(f"endpoint {settings.endpoint}: not in this cohort; no clinical model")
+        columns = []
+    for column in columns:
+        try:
+            fitted.append(clinical_model(obs, raw[column], settings))
+        except CohortError as error:
+            notes.append(str(error))
+    text = (f"Endpoint {settings.endpoint}; covariates {', '.join(settings.covariates) or 'none'}; horizons "
+            f"{', '.join(f'{h:g}' for h in settings.horizons)} years; {settings.bootstrap} bootstrap resamples "
+            f"(seed {settings.seed}); calibration groups of about {settings.group_size} patients.")
+    section = clinical_models_section(label, fitted, notes=notes, settings_text=text)
+    return CohortClinicalModels(models=fitted, tables=model_tables(fitted), section=section)

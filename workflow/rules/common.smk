@@ -100,7 +100,7 @@ def report_sections(wildcards):
     sections += [f"{base}/{stage}_{name}.json" for name in comparisons(wildcards.cohort) for stage in ("de", "enrichment")]
     if config["signatures"]["enabled"]:
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
-    sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
+    sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes", "clinical_models"]]
     return sections
 
 
@@ -125,6 +125,7 @@ def cohort_checks(cohort):
 # survival stage (workflow/rules/survival.smk)
 SURVIVAL = config["survival"]
 LASSO = SURVIVAL["lasso"]
+CLINICAL_MODELS = config["clinical_models"]
 
 
 def lasso_model_stem():
