@@ -71,7 +71,7 @@ def r_calibration() -> pd.DataFrame:
 def test_calibration_on_rs_resamples_matches_rms_calibrate(data, model, r_calibration, horizon):
     """Apparent part exact; the bootstrap part on the resamples R drew (bootstrap_indices.tsv) equal too."""
     indices = pd.read_csv(DATA / "bootstrap_indices.tsv", sep="\t", header=None).to_numpy() - 1
-    ours = cm.bootstrap_calibration(data, model, horizon, group_size=50, bootstrap_indices=indices)
+    ours = cm.bootstrap_calibration(data, model, [horizon], group_size=50, bootstrap_indices=indices)
     ref = r_calibration[r_calibration["horizon"] == horizon]
     assert len(ours) == len(ref) == 3
     for mine, theirs in [("index_orig", "index.orig"), ("mean_predicted", "mean.predicted"), ("km", "KM")]:
@@ -84,8 +84,8 @@ def test_calibration_on_rs_resamples_matches_rms_calibrate(data, model, r_calibr
 
 def test_seeded_bootstrap_calibration_is_close_to_rms_and_reproducible(data, model, r_calibration):
     """Our own resamples (seeded): the same corrected calibration within 0.03 of R's (B = 40 there, 200 here)."""
-    first = cm.bootstrap_calibration(data, model, 3, bootstrap=200, seed=3)
-    again = cm.bootstrap_calibration(data, model, 3, bootstrap=200, seed=3)
+    first = cm.bootstrap_calibration(data, model, [3], bootstrap=200, seed=3)
+    again = cm.bootstrap_calibration(data, model, [3], bootstrap=200, seed=3)
     pd.testing.assert_frame_equal(first, again)
     ref = r_calibration[r_calibration["horizon"] == 3]
     np.testing.assert_allclose(first["km_corrected"], ref["KM.corrected"], atol=0.03)
@@ -149,3 +149,11 @@ def test_horizon_beyond_follow_up_is_noted_not_evaluated(data):
     result = cm.clinical_model(obs, score, cm.ClinicalSettings(horizons=[1, 30], bootstrap=5))
     assert result.horizons == [1.0]
     assert any("horizon 30 years" in n for n in result.notes)
+
+
+def test_one_fit_per_resample_serves_every_horizon_as_separate_calls_do(data, model):
+    indices = pd.read_csv(DATA / "bootstrap_indices.tsv", sep="\t", header=None).to_numpy()[:10] - 1
+    together = cm.bootstrap_calibration(data, model, [1, 3], bootstrap_indices=indices)
+    apart = pd.concat([cm.bootstrap_calibration(data, model, [h], bootstrap_indices=indices) for h in (1, 3)],
+                      ignore_index=True)
+    pd.testing.assert_frame_equal(together, apart)

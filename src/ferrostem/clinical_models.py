@@ -163,14 +163,16 @@ def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -
     At a time with d deaths and risk-set sum R (deaths' sum D), the hazard increment is
     sum_{j<d} 1 / (R - j/d D) (Efron's correction); with d = 1 it is Breslow's 1 / R.
     """
-    risk = np.exp(lp)
+    order = np.argsort(time, kind="stable")
+    time, event, risk = time[order], event[order], np.exp(lp[order])
     times = np.unique(time[event == 1])
-    increments = np.empty(len(times))
-    for i, t in enumerate(times):
-        at_risk = risk[time >= t].sum()
-        dying = (time == t) & (event == 1)
-        d, tied = int(dying.sum()), risk[dying].sum()
-        increments[i] = sum(1.0 / (at_risk - j / d * tied) for j in range(d))
+    tail = np.concatenate([np.cumsum(risk[::-1])[::-1], [0.0]])
+    at_risk = tail[np.searchsorted(time, times, side="left")]
+    dead_risk = np.concatenate([[0.0], np.cumsum(risk * event)])
+    dead_count = np.concatenate([[0], np.cumsum(event)])
+    first, last = np.searchsorted(time, times, side="left"), np.searchsorted(time, times, side="right")
+    tied, deaths = dead_risk[last] - dead_risk[first], dead_count[last] - dead_count[first]
+    increments = np.array([np.sum(1.0 / (r - np.arange(d) / d * t)) for r, t, d in zip(at_risk, tied, deaths)])
     return times, np.cumsum(increments)
 
 
@@ -283,10 +285,13 @@ def km_at(time: np.ndarray, event: np.ndarray, horizon: float, *, carry_forward:
     it, or with `carry_forward` the last value, as dcurves' survfit summary gives it."""
     if len(time) == 0:
         return math.nan
-    survival = 1.0
-    for t in np.unique(time[(event == 1) & (time <= horizon + 1e-6)]):
-        survival *= 1 - np.sum((time == t) & (event == 1)) / np.sum(time >= t)
-    if not carry_forward and horizon > time.max() + 1e-6 and survival > 0:
+    ordered = np.sort(time)
+    deaths = np.sort(time[event == 1])
+    times = np.unique(deaths[deaths <= horizon + 1e-6])
+    dying = np.searchsorted(deaths, times, side="right") - np.searchsorted(deaths, times, side="left")
+    at_risk = len(ordered) - np.searchsorted(ordered, times, side="left")
+    survival = float(np.prod(1 - dying / at_risk))
+    if not carry_forward and horizon > ordered[-1] + 1e-6 and survival > 0:
         return math.nan
     return survival
 
@@ -303,37 +308,49 @@ def calibration_cuts(predicted: np.ndarray, group_size: int) -> np.ndarray:
     return np.unique(np.quantile(np.concatenate([[0.0, 1.0], predicted]), np.linspace(0, 1, groups + 1)))
 
 
+@dataclass
+class GroupedKM:
+    mean_predicted: np.ndarray
+    km: np.ndarray
+    patients: np.ndarray
+
+
 def grouped_km(predicted: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, cuts: np.ndarray
-               ) -> pd.DataFrame:
-    """rms::groupkm with fixed cuts: per group [c_i, c_i+1) (the last closed) the mean prediction and the KM."""
+               ) -> GroupedKM:
+    """rms::groupkm with fixed cuts: per group [c_i, c_i+1) (the last closed) the mean prediction and the KM
+    (none for a group of fewer than 2 patients)."""
     predicted = np.where(np.abs(predicted) < 1e-10, 0.0, predicted)
     group = np.clip(np.searchsorted(cuts, predicted, side="right") - 1, 0, len(cuts) - 2)
-    rows = []
-    for g in range(len(cuts) - 1):
+    count = len(cuts) - 1
+    mean, km, patients = np.full(count, np.nan), np.full(count, np.nan), np.zeros(count, dtype=int)
+    for g in range(count):
         members = group == g
-        n = int(members.sum())
-        rows.append({"mean_predicted": predicted[members].mean() if n else math.nan, "n": n if n >= 2 else 0,
-                     "events": int(event[members].sum()) if n >= 2 else 0,
-                     "km": km_at(time[members], event[members], horizon) if n >= 2 else math.nan})
-    return pd.DataFrame(rows)
+        if members.any():
+            mean[g] = predicted[members].mean()
+        if members.sum() >= 2:
+            patients[g] = members.sum()
+            km[g] = km_at(time[members], event[members], horizon)
+    return GroupedKM(mean, km, patients)
 
 
 def _calibration_distance(model: ClinicalCox, lp: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float,
-                          cuts: np.ndarray, max_time: float) -> tuple[np.ndarray, pd.DataFrame | None]:
+                          cuts: np.ndarray, max_time: float) -> tuple[np.ndarray, GroupedKM | None]:
     """Observed (KM) - mean predicted survival per group, as rms::calibrate's `distance`."""
     if event.sum() < MIN_CALIBRATION_EVENTS:
         return np.full(len(cuts) - 1, np.nan), None
     predicted = _baseline_at(model, horizon, max_time) ** np.exp(lp - model.center)
     groups = grouped_km(predicted, time, event, horizon, cuts)
-    return (groups["km"] - groups["mean_predicted"]).to_numpy(), groups
+    return groups.km - groups.mean_predicted, groups
 
 
-def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizon: float, *, group_size: int = 50,
+def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: list[float], *, group_size: int = 50,
                           bootstrap: int = 200, seed: int = 0, bootstrap_indices: np.ndarray | None = None
                           ) -> pd.DataFrame:
-    """rms::calibrate(cmethod = "KM", method = "boot") at one horizon: per group the mean prediction, the KM,
+    """rms::calibrate(cmethod = "KM", method = "boot") at each horizon: per group the mean prediction, the KM,
     its optimism over `bootstrap` resamples and the bootstrap-corrected KM (KM - mean optimism).
 
+    rms refits the model on each resample once per horizon (one calibrate call each); the fit does not depend
+    on the horizon, so here each resample is fitted once and serves every horizon (the same numbers).
     `bootstrap_indices` (B x n, 0-based) replaces the seeded resamples (the tests use R's). Resamples whose
     model does not converge or has fewer than 5 events are skipped, as predab.resample does; `n` counts the
     resamples that gave each group an estimate.
@@ -342,44 +359,48 @@ def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizon: floa
     event = frame["event"].to_numpy(dtype=int)
     x = frame[model.predictors].to_numpy(dtype=float)
     lp = x @ model.coef
-    predicted = _baseline_at(model, horizon, time.max()) ** np.exp(lp - model.center)
-    if not np.all(np.isfinite(predicted)):
-        raise CohortError(f"calibration at {horizon:g} years: beyond the last follow-up ({time.max():.2f} years)")
-    cuts = calibration_cuts(predicted, group_size)
-    original, groups = _calibration_distance(model, lp, time, event, horizon, cuts, time.max())
-    if groups is None:
-        raise CohortError(f"calibration at {horizon:g} years: fewer than {MIN_CALIBRATION_EVENTS} events")
+    cuts, original, groups = {}, {}, {}
+    for horizon in horizons:
+        predicted = _baseline_at(model, horizon, time.max()) ** np.exp(lp - model.center)
+        if not np.all(np.isfinite(predicted)):
+            raise CohortError(f"calibration at {horizon:g} years: beyond the last follow-up ({time.max():.2f} years)")
+        cuts[horizon] = calibration_cuts(predicted, group_size)
+        original[horizon], groups[horizon] = _calibration_distance(model, lp, time, event, horizon, cuts[horizon],
+                                                                   time.max())
+        if groups[horizon] is None:
+            raise CohortError(f"calibration at {horizon:g} years: fewer than {MIN_CALIBRATION_EVENTS} events")
     if bootstrap_indices is None:
         rng = np.random.default_rng(seed)
         bootstrap_indices = rng.integers(0, len(frame), size=(bootstrap, len(frame)))
-    train_sum = np.zeros(len(original))
-    test_sum = np.zeros(len(original))
-    counted = np.zeros(len(original))
+    sums = {h: np.zeros((3, len(original[h]))) for h in horizons}     # training, test, resamples counted
     for rows in np.asarray(bootstrap_indices):
-        sample = frame.iloc[rows]
-        if sample["event"].sum() < MIN_CALIBRATION_EVENTS:
+        if event[rows].sum() < MIN_CALIBRATION_EVENTS:
             continue
         try:
-            refit = fit_clinical_cox(sample, model.predictors, what="bootstrap resample")
+            refit = fit_clinical_cox(frame.iloc[rows], model.predictors, what="bootstrap resample")
         except CohortError:
             continue
         refit_lp = x @ refit.coef
         sample_time = time[rows]
-        train, _ = _calibration_distance(refit, refit_lp[rows], sample_time, event[rows], horizon, cuts,
-                                         sample_time.max())
-        test, _ = _calibration_distance(refit, refit_lp, time, event, horizon, cuts, sample_time.max())
-        usable = np.isfinite(train + test)
-        train_sum += np.where(usable, train, 0.0)
-        test_sum += np.where(usable, test, 0.0)
-        counted += usable
-    with np.errstate(invalid="ignore", divide="ignore"):
-        training, testing = train_sum / counted, test_sum / counted
-    optimism = training - testing
-    return pd.DataFrame({"horizon": horizon, "group": np.arange(1, len(original) + 1), "index_orig": original,
-                         "training": training, "test": testing, "mean_optimism": optimism,
-                         "mean_corrected": original - optimism, "n": counted.astype(int),
-                         "mean_predicted": groups["mean_predicted"], "km": groups["km"],
-                         "km_corrected": groups["km"] - optimism, "patients": groups["n"]})
+        for horizon in horizons:
+            train, _ = _calibration_distance(refit, refit_lp[rows], sample_time, event[rows], horizon, cuts[horizon],
+                                             sample_time.max())
+            test, _ = _calibration_distance(refit, refit_lp, time, event, horizon, cuts[horizon], sample_time.max())
+            usable = np.isfinite(train + test)
+            sums[horizon] += [np.where(usable, train, 0.0), np.where(usable, test, 0.0), usable]
+    tables = []
+    for horizon in horizons:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            training, testing = sums[horizon][0] / sums[horizon][2], sums[horizon][1] / sums[horizon][2]
+        optimism = training - testing
+        group = groups[horizon]
+        tables.append(pd.DataFrame({
+            "horizon": horizon, "group": np.arange(1, len(optimism) + 1), "index_orig": original[horizon],
+            "training": training, "test": testing, "mean_optimism": optimism,
+            "mean_corrected": original[horizon] - optimism, "n": sums[horizon][2].astype(int),
+            "mean_predicted": group.mean_predicted, "km": group.km, "km_corrected": group.km - optimism,
+            "patients": group.patients}))
+    return pd.concat(tables, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -460,20 +481,21 @@ def clinical_model(obs: pd.DataFrame, score: pd.Series, settings: ClinicalSettin
     nomogram = build_nomogram(model, frame)
     horizons, horizon_notes = evaluable_horizons(frame, settings.horizons)
     notes += horizon_notes
-    calibrations, decisions = [], []
-    lp = model.linear_predictor(frame)
-    for horizon in horizons:
+    calibration = pd.DataFrame()
+    if horizons:
         try:
-            calibrations.append(bootstrap_calibration(frame, model, horizon, group_size=settings.group_size,
-                                                      bootstrap=settings.bootstrap, seed=settings.seed))
+            calibration = bootstrap_calibration(frame, model, horizons, group_size=settings.group_size,
+                                                bootstrap=settings.bootstrap, seed=settings.seed)
         except CohortError as error:
             notes.append(str(error))
+    decisions = []
+    lp = model.linear_predictor(frame)
+    for horizon in horizons:
         risk = 1 - model.survival(horizon, lp)
         decisions.append(decision_curve(frame["time"].to_numpy(), frame["event"].to_numpy(), risk, horizon,
                                         settings.thresholds).assign(horizon=horizon))
     return ClinicalModel(score=str(score.name), endpoint=settings.endpoint, frame=frame, model=model,
-                         nomogram=nomogram, calibration=pd.concat(calibrations, ignore_index=True) if calibrations
-                         else pd.DataFrame(), decision=pd.concat(decisions, ignore_index=True) if decisions
+                         nomogram=nomogram, calibration=calibration, decision=pd.concat(decisions, ignore_index=True) if decisions
                          else pd.DataFrame(), horizons=horizons, notes=notes)
 
 
