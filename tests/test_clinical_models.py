@@ -157,3 +157,22 @@ def test_one_fit_per_resample_serves_every_horizon_as_separate_calls_do(data, mo
     apart = pd.concat([cm.bootstrap_calibration(data, model, [h], bootstrap_indices=indices) for h in (1, 3)],
                       ignore_index=True)
     pd.testing.assert_frame_equal(together, apart)
+
+
+def test_decision_curve_matches_dcurves_where_dcurves_is_defined(data, model):
+    """dcurves 1.1.7 (make_dcurves_reference.py) on the fixture's 3-year risks: equal net benefit; dcurves gives
+    none where the treated patients' follow-up all ends before the horizon, where we carry their KM forward."""
+    given = pd.read_csv(DATA / "dcurves_input.tsv", sep="\t")
+    risk = 1 - model.survival(3.0, model.linear_predictor(data))
+    np.testing.assert_allclose(given["risk"], risk, atol=1e-11)
+    reference = pd.read_csv(DATA / "dcurves_reference.tsv", sep="\t")
+    wide = reference.pivot(index="threshold", columns="model", values="net_benefit")
+    ours = cm.decision_curve(given["time"], given["event"], given["risk"], 3.0, wide.index).set_index("threshold")
+    defined = wide["risk"].notna()
+    assert defined.sum() > 50
+    np.testing.assert_allclose(ours.loc[defined, "model"], wide.loc[defined, "risk"], atol=1e-12)
+    np.testing.assert_allclose(ours["treat_all"], wide["all"], atol=1e-12)
+    np.testing.assert_allclose(ours["treat_none"], wide["none"], atol=0)
+    for threshold in wide.index[~defined]:
+        treated = given["risk"] >= threshold
+        assert treated.any() and given.loc[treated, "time"].max() < 3.0
