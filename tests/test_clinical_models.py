@@ -176,3 +176,48 @@ def test_decision_curve_matches_dcurves_where_dcurves_is_defined(data, model):
     for threshold in wide.index[~defined]:
         treated = given["risk"] >= threshold
         assert treated.any() and given.loc[treated, "time"].max() < 3.0
+
+
+def _adata(data: pd.DataFrame, **drop):
+    import anndata as ad
+
+    obs = _obs(data, **drop).assign(tissue="tumor", patient_id=lambda o: o.index)
+    rng = np.random.default_rng(0)
+    genes = ["GPX4", "SLC7A11"]
+    counts = pd.DataFrame(rng.poisson(50, size=(len(obs), 2)), index=obs.index, columns=genes)
+    return ad.AnnData(X=np.log2(counts.to_numpy() + 1.0), obs=obs, var=pd.DataFrame(index=genes))
+
+
+def test_cohort_models_take_the_risk_scores_and_render_their_section(data):
+    from ferrostem.clinical_models_report import cohort_clinical_models
+    from ferrostem.report import render_report
+
+    adata = _adata(data)
+    scores = pd.DataFrame({"risk": data["risk"].to_numpy(), "ferroptosis_set": data["age"].to_numpy() * 1.0},
+                          index=adata.obs_names)
+    info = pd.DataFrame({"category": ["risk score", "ferroptosis"]}, index=["risk", "ferroptosis_set"])
+    block = {"bootstrap": 5, "horizons": [1, 3]}
+    result = cohort_clinical_models(adata, scores, info, block, models=[], label="fixture")
+    assert [m.score for m in result.models] == ["risk"]          # the gene-set score is not a risk score
+    assert set(result.tables["terms"]["term"]) == {"risk", "stage", "age"}
+    assert set(result.tables["calibration"]["horizon"]) == {1.0, 3.0}
+    page = render_report([result.section], cohort="fixture", title="t", simulated=True)
+    assert page.count("<img") == 3
+    for text in ["nomogram", "Calibration", "Decision curves", "risk + stage, age (OS)"]:
+        assert text in page
+
+
+def test_cohort_without_stage_or_a_risk_score_says_so(data):
+    from ferrostem.clinical_models_report import cohort_clinical_models
+
+    adata = _adata(data, stage=True)
+    scores = pd.DataFrame({"risk": data["risk"].to_numpy()}, index=adata.obs_names)
+    info = pd.DataFrame({"category": ["risk score"]}, index=["risk"])
+    result = cohort_clinical_models(adata, scores, info, {"bootstrap": 2}, models=[], label="x")
+    assert result.models[0].model.predictors == ["risk", "age"]
+    assert any("'stage'" in w for w in result.section.warnings)
+    none = cohort_clinical_models(adata, scores, info.assign(category="ferroptosis"), {"bootstrap": 2}, models=[],
+                                  label="x")
+    assert none.models == [] and any("no risk score" in w for w in none.section.warnings)
+    missing = cohort_clinical_models(adata, scores, info, {"scores": ["nope"]}, models=[], label="x")
+    assert any("'nope' is not a score of this cohort" in w for w in missing.section.warnings)
