@@ -197,7 +197,7 @@ def test_cohort_models_take_the_risk_scores_and_render_their_section(data):
                           index=adata.obs_names)
     info = pd.DataFrame({"category": ["risk score", "ferroptosis"]}, index=["risk", "ferroptosis_set"])
     block = {"bootstrap": 5, "horizons": [1, 3]}
-    result = cohort_clinical_models(adata, scores, info, block, models=[], label="fixture")
+    result = cohort_clinical_models(adata, scores, info, block, models=[], cohort="x", label="fixture")
     assert [m.score for m in result.models] == ["risk"]          # the gene-set score is not a risk score
     assert set(result.tables["terms"]["term"]) == {"risk", "stage", "age"}
     assert set(result.tables["calibration"]["horizon"]) == {1.0, 3.0}
@@ -213,11 +213,29 @@ def test_cohort_without_stage_or_a_risk_score_says_so(data):
     adata = _adata(data, stage=True)
     scores = pd.DataFrame({"risk": data["risk"].to_numpy()}, index=adata.obs_names)
     info = pd.DataFrame({"category": ["risk score"]}, index=["risk"])
-    result = cohort_clinical_models(adata, scores, info, {"bootstrap": 2}, models=[], label="x")
+    result = cohort_clinical_models(adata, scores, info, {"bootstrap": 2}, models=[], cohort="x", label="x")
     assert result.models[0].model.predictors == ["risk", "age"]
     assert any("'stage'" in w for w in result.section.warnings)
     none = cohort_clinical_models(adata, scores, info.assign(category="ferroptosis"), {"bootstrap": 2}, models=[],
-                                  label="x")
+                                  cohort="x", label="x")
     assert none.models == [] and any("no risk score" in w for w in none.section.warnings)
-    missing = cohort_clinical_models(adata, scores, info, {"scores": ["nope"]}, models=[], label="x")
+    missing = cohort_clinical_models(adata, scores, info, {"scores": ["nope"]}, models=[], cohort="x", label="x")
     assert any("'nope' is not a score of this cohort" in w for w in missing.section.warnings)
+
+
+def test_lasso_entry_is_applied_and_labelled_by_its_role(data):
+    from ferrostem.clinical_models_report import cohort_clinical_models
+
+    adata = _adata(data)
+    entry = {"id": "lasso_cox_train_os", "genes": ["GPX4", "SLC7A11", "TFRC"], "method": "weighted_sum",
+             "weights": {"GPX4": 0.5, "SLC7A11": -0.3, "TFRC": 0.2}, "training_cohort": "train"}
+    empty = pd.DataFrame(index=adata.obs_names)
+    info = pd.DataFrame({"category": []}, index=pd.Index([], name="score"))
+    validation = cohort_clinical_models(adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="valid",
+                                        label="valid")
+    assert [m.score for m in validation.models] == ["lasso_cox_train_os"]
+    assert "weights applied unchanged (validation)" in validation.models[0].notes[0]
+    assert any("TFRC not measured here (20% of the total |weight| missing)" in w for w in validation.section.warnings)
+    training = cohort_clinical_models(adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="train",
+                                      label="train")
+    assert "training cohort (in-sample, optimistic)" in training.models[0].notes[0]

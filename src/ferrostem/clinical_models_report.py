@@ -124,7 +124,7 @@ def clinical_models_section(cohort_label: str, models: list[ClinicalModel], *, n
         summary.append(f"Clinical model of {m.score} with {', '.join(m.model.predictors[1:]) or 'no covariate'} "
                        f"({m.endpoint}, {m.model.n} patients, {m.model.events} events): HR {row['hr']:.2f} per unit "
                        f"of the score adjusted, p = {row['p_wald']:.2g}")
-    warnings = list(notes) + [n for m in models for n in m.notes]
+    warnings = list(dict.fromkeys(list(notes) + [n for m in models for n in m.notes if not n.startswith("LASSO-Cox")]))
     return Section(id="clinical_models", title="Clinical models: nomogram, calibration, decision curves",
                    template="clinical_models.html.j2", order=62,
                    context={"cohort": cohort_label, "blocks": blocks, "notes": notes, "settings": settings_text},
@@ -139,7 +139,7 @@ class CohortClinicalModels:
 
 
 def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict[str, Any], *,
-                           models: list[dict[str, Any]], label: str) -> CohortClinicalModels:
+                           models: list[dict[str, Any]], cohort: str, label: str) -> CohortClinicalModels:
     """The clinical models of one cohort's tumours: each risk score (and each LASSO-Cox entry applied here)."""
     from .models import apply_risk_score, log2_expression
     from .survival_report import tumour_samples
@@ -148,10 +148,19 @@ def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, bloc
     tumours, notes = tumour_samples(adata.obs)
     obs = adata.obs.loc[tumours]
     raw = scores.reindex(tumours)
-    info = info.copy()
+    info = info.astype({"category": object})
+    roles = {}
     for entry in models:
+        training = entry.get("training_cohort", "")
+        roles[entry["id"]] = (f"LASSO-Cox score trained on {training}: " + (
+            "this is its training cohort (in-sample, optimistic)" if training == cohort
+            else "weights applied unchanged (validation)"))
         expression = log2_expression(adata[adata.obs_names.isin(tumours)], entry["genes"]).loc[tumours]
-        raw[entry["id"]] = apply_risk_score(entry, expression).score
+        applied = apply_risk_score(entry, expression)
+        raw[entry["id"]] = applied.score
+        if applied.genes_missing:
+            notes.append(f"risk model {entry['id']}: {', '.join(applied.genes_missing)} not measured here "
+                         f"({applied.missing_weight_share:.0%} of the total |weight| missing)")
         info.loc[entry["id"], "category"] = "risk score (derived)"
     columns, score_notes = risk_score_columns(info, raw, list(block.get("scores", [])))
     notes += score_notes
@@ -166,6 +175,9 @@ def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, bloc
             fitted.append(clinical_model(obs, raw[column], settings))
         except CohortError as error:
             notes.append(str(error))
+            continue
+        if column in roles:
+            fitted[-1].notes.insert(0, roles[column])
     text = (f"Endpoint {settings.endpoint}; covariates {', '.join(settings.covariates) or 'none'}; horizons "
             f"{', '.join(f'{h:g}' for h in settings.horizons)} years; {settings.bootstrap} bootstrap resamples "
             f"(seed {settings.seed}); calibration groups of about {settings.group_size} patients.")
