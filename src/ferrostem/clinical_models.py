@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError, ConfigError
-from .survival import DAYS_PER_YEAR, cox_fit, covariate_frame, endpoint_frame
+from .survival import DAYS_PER_YEAR, covariate_frame, cox_fit, endpoint_frame
 
 MAX_POINTS = 100.0
 DISCRETE_MAX_VALUES = 10      # rms::datadist keeps the values of a predictor with at most this many (n.unique)
@@ -64,7 +64,7 @@ class ClinicalSettings:
     thresholds: list[float] = field(default_factory=lambda: [round(t, 2) for t in np.arange(0.01, 1.0, 0.01)])
 
     @classmethod
-    def from_config(cls, block: dict[str, Any]) -> "ClinicalSettings":
+    def from_config(cls, block: dict[str, Any]) -> ClinicalSettings:
         horizons = [float(h) for h in block.get("horizons", [1, 3, 5])]
         if not horizons or any(h <= 0 for h in horizons):
             raise ConfigError(f"clinical_models.horizons: give positive times in years, not {horizons!r}")

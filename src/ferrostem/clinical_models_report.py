@@ -10,8 +10,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .clinical_models import (PRETTY_INTERVALS, ClinicalModel, ClinicalSettings, Nomogram, clinical_model, model_tables,
-                              r_pretty, risk_score_columns)
+from .clinical_models import (
+    PRETTY_INTERVALS,
+    ClinicalModel,
+    ClinicalSettings,
+    Nomogram,
+    clinical_model,
+    model_tables,
+    r_pretty,
+    risk_score_columns,
+)
 from .errors import CohortError
 from .plots import figure_uri
 from .report import Section, table_html

@@ -6,9 +6,9 @@ Input: dcurves_input.tsv (time, event and the 3-year risk 1 - S(3 | x) of the Co
 ferrostem.clinical_models predicts it; the test checks that these risks are still what the code predicts). Output: dcurves_reference.tsv (net benefit per model and
 threshold at 3 years).
 """
+import dcurves
 import numpy as np
 import pandas as pd
-import dcurves
 
 data = pd.read_csv("dcurves_input.tsv", sep="\t")
 thresholds = [round(t, 2) for t in np.arange(0.01, 1.0, 0.01)]
