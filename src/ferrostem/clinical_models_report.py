@@ -25,6 +25,7 @@ from .plots import figure_uri
 from .report import Section, table_html
 
 SURVIVAL_TICKS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)   # rms examples' fun.at
+MIN_LABEL_GAP = 3.5      # points (of the 0-100 width) between two tick labels of a nomogram axis
 LABELS = {"stage": "Stage (I-IV)", "age": "Age (years)", "male": "Sex (male = 1)"}
 
 
@@ -63,8 +64,12 @@ def nomogram_plot(nomogram: Nomogram, horizons: list[float], *, title: str) -> s
             continue
         ax.hlines(y, positions.min(), positions.max(), color="#222", lw=0.9)
         ax.vlines(positions, y, y + 0.15, color="#222", lw=0.8)
+        labelled = -np.inf
         for position, text in zip(positions, texts):
-            ax.text(position, y + 0.22, text, ha="center", va="bottom", fontsize=6.5)
+            # a predictor with a small coefficient has its ticks close together: label only every few points
+            if abs(position - labelled) >= MIN_LABEL_GAP:
+                ax.text(position, y + 0.22, text, ha="center", va="bottom", fontsize=6.5)
+                labelled = position
     ax.set_xlim(-1, 103)
     ax.set_ylim(-0.6, len(rows) - 0.3)
     ax.axis("off")
@@ -104,7 +109,7 @@ def decision_plot(decision: pd.DataFrame, *, title: str) -> str:
         ax.set_ylim(-0.05 * top - 0.01, top * 1.1)
         ax.set_xlim(0, 1)
         ax.set_xlabel(f"threshold risk of the event by {horizon:g} y")
-        ax.set_title(f"{horizon:g} years", fontsize=9)
+        ax.set_title(f"{horizon:g} year{'s' if horizon != 1 else ''}", fontsize=9)
     axes[0][0].set_ylabel("net benefit")
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
