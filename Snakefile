@@ -35,6 +35,7 @@ include: "workflow/rules/signatures.smk"
 include: "workflow/rules/deconvolution.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/subtypes.smk"
+include: "workflow/rules/clinical_models.smk"
 include: "workflow/rules/pancancer.smk"
 include: "workflow/rules/report.smk"
 

@@ -106,7 +106,7 @@ def test_wrong_inputs_are_refused_by_name():
         SubtypeSettings.from_config({"kmax": 4})
     with pytest.raises(ConfigError, match="choose_k 9 is outside"):
         SubtypeSettings(choose_k=9)
-    from ferrostem.models import resolve_universe
+    from ferrostem.risk_models import resolve_universe
 
     with pytest.raises(ConfigError, match=r"subtypes.regulators.catalogue: no signature 'ferroptosis_regulatorz'"):
         resolve_universe({"catalogue": ["ferroptosis_regulatorz"]}, Path(__file__).parents[1] / "resources" / "signatures",
@@ -118,7 +118,7 @@ def test_wrong_inputs_are_refused_by_name():
 
 
 def run_cohort(adata, **settings):
-    from ferrostem.models import resolve_universe
+    from ferrostem.risk_models import resolve_universe
     from ferrostem.subtype_report import cohort_subtypes
 
     regulators = resolve_universe({"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures")

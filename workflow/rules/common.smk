@@ -100,7 +100,7 @@ def report_sections(wildcards):
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
     if config["deconvolution"]["enabled"]:
         sections.append(f"{base}/deconvolution.json")
-    sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes"]]
+    sections += [f"{base}/{section}.json" for section in ["survival", "immune_survival", "genes", "clinical_models"]]
     sections += subtype_sections(wildcards)
     return sections
 
@@ -135,6 +135,7 @@ def cohort_checks(cohort):
 SURVIVAL = config["survival"]
 SURVIVAL_SETTINGS = SurvivalSettings.from_config(SURVIVAL)
 LASSO = SURVIVAL_SETTINGS.lasso
+CLINICAL_MODELS = config["clinical_models"]
 
 
 def lasso_model_stem():

@@ -1,0 +1,33 @@
+# ---------------------------------------------------------------------------------------------
+# Clinical models: a Cox nomogram of each risk score (catalogue risk scores; the LASSO-Cox score in its
+# discovery and validation cohorts) with stage and age, bootstrap-corrected calibration and decision curves.
+# ---------------------------------------------------------------------------------------------
+
+
+rule clinical_models:
+    input:
+        unpack(lasso_model_paths),
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        scores=f"{RESULTS}/{{cohort}}/scores/scores.tsv",
+        info=f"{RESULTS}/{{cohort}}/scores/score_info.tsv",
+    output:
+        terms=f"{RESULTS}/{{cohort}}/clinical_models/model_terms.tsv",
+        points=f"{RESULTS}/{{cohort}}/clinical_models/nomogram_points.tsv",
+        calibration=f"{RESULTS}/{{cohort}}/clinical_models/calibration.tsv",
+        decision=f"{RESULTS}/{{cohort}}/clinical_models/decision_curve.tsv",
+        section=f"{RESULTS}/{{cohort}}/sections/clinical_models.json",
+    params:
+        clinical=CLINICAL_MODELS,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
+    conda:
+        "../../envs/ferrostem.yaml"
+    log:
+        f"{RESULTS}/logs/clinical_models/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/clinical_models/{{cohort}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/clinical_models.py"

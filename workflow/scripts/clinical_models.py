@@ -1,0 +1,27 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
+import anndata as ad  # noqa: E402
+
+from ferrostem.clinical_models_report import cohort_clinical_models  # noqa: E402
+from ferrostem.files import write_tsv  # noqa: E402
+from ferrostem.risk_models import read_entry  # noqa: E402
+from ferrostem.report import write_section  # noqa: E402
+from ferrostem.runtime import script_logging  # noqa: E402
+from ferrostem.survival_stage import read_scores  # noqa: E402
+
+log = script_logging()
+adata = ad.read_h5ad(snakemake.input.cohort)
+scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
+result = cohort_clinical_models(adata, scores, info, snakemake.params.clinical,
+                                models=[read_entry(path) for path in snakemake.input.models],
+                                cohort=snakemake.wildcards.cohort,
+                                label=snakemake.params.label or snakemake.wildcards.cohort)
+for name in ["terms", "points", "calibration", "decision"]:
+    write_tsv(result.tables[name], getattr(snakemake.output, name))
+write_section(result.section, snakemake.output.section)
+for note in result.section.warnings:
+    log.warning(note)
+log.info("%s: %d clinical models", snakemake.wildcards.cohort, len(result.models))
