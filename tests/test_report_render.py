@@ -116,3 +116,26 @@ def test_a_gene_symbol_shows_its_ensembl_id_on_hover() -> None:
     frame = pd.DataFrame({"gene": ["GPX4", "X"], "gene_id": ["ENSG00000167468.19", ""], "padj": [0.01, 0.2]})
     page = table_html(frame)
     assert '<td title="ENSG00000167468.19">GPX4</td>' in page and "<td>X</td>" in page
+
+
+def test_volcano_label_placement_does_not_depend_on_the_machines_speed(monkeypatch) -> None:
+    """adjustText stopped after a wall-clock limit: on a loaded machine the labels (and so the report) differed."""
+    import itertools
+
+    import adjustText
+
+    from ferrostem.de_report import volcano_figure
+
+    rng = np.random.default_rng(3)
+    genes = ["GPX4", "AIFM2", "SLC3A2", "ACSL4", "SLC7A11", "TFRC", "NCOA4", "FTH1", "NFE2L2"]
+    table = pd.DataFrame({"symbol": genes + [f"G{i}" for i in range(300)],
+                          "log2FC": np.r_[np.full(len(genes), 1.5) + rng.normal(0, 0.05, len(genes)),
+                                          rng.normal(0, 1, 300)],
+                          "pvalue": np.r_[np.full(len(genes), 1e-8), rng.uniform(size=300)]})
+    table["padj"] = np.minimum(table["pvalue"] * 10, 1.0)
+    table = table.set_index("symbol")  # as volcano_figure gets it: symbols as the index
+    quick = figure_uri(volcano_figure(table, 0.05, "volcano"))
+    ticks = itertools.count(step=10.0)  # every call of the clock is 10 s later: a very slow machine
+    monkeypatch.setattr(adjustText, "timer", lambda: next(ticks))
+    slow = figure_uri(volcano_figure(table, 0.05, "volcano"))
+    assert quick == slow

@@ -184,11 +184,53 @@ def pancancer(request) -> Section:
                              stemness_index="stem_index", alpha=0.05)
 
 
+def deconvolution(request) -> Section:
+    from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
+
+    adata = request.getfixturevalue("demo_rnaseq")
+    layers = {name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names)
+              for name in ("tpm", "log2")}
+    result = deconvolve_cohort(layers, dict(adata.uns["layer_scales"]), ["quantiseq", "ips"], min_coverage=0.5,
+                               quantiseq_tumour=False, cibersort_matrix=None, cibersort_left_out=None,
+                               permutations=0, seed=0)
+    return deconvolution_section(result, adata.obs)
+
+
+def subtypes(request) -> Section:
+    from ferrostem.risk_models import resolve_universe
+    from ferrostem.subtype_report import cohort_subtypes
+    from ferrostem.subtypes import SubtypeSettings
+
+    adata = request.getfixturevalue("demo_rnaseq")
+    regulators = resolve_universe({"catalogue": ["ferroptosis_core_regulators"]},
+                                  Path(__file__).parents[1] / "resources" / "signatures")
+    info = pd.DataFrame({"category": ["checkpoint"]}, index=pd.Index(["checkpoint_score"], name="score"))
+    scores = pd.DataFrame({"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()},
+                          index=adata.obs_names)
+    outcome = cohort_subtypes(adata, scores, info, SubtypeSettings(resamples=50, de=False), regulators=regulators,
+                              checkpoint_genes=["CD274"], cohort="demo", label="Demo")
+    return outcome.section
+
+
+def clinical_models(request) -> Section:
+    from ferrostem.clinical_models_report import cohort_clinical_models
+
+    import test_clinical_models as fixture
+
+    data = pd.read_csv(fixture.DATA / "data.tsv", sep="\t")
+    adata = fixture._adata(data)
+    scores = pd.DataFrame({"risk": data["risk"].to_numpy()}, index=adata.obs_names)
+    info = pd.DataFrame({"category": ["risk score"]}, index=["risk"])
+    return cohort_clinical_models(adata, scores, info, {"bootstrap": 3, "horizons": [1, 3]}, models=[],
+                                  cohort="x", label="fixture").section
+
+
 BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Section]] = {
     "cohort.html.j2": cohort, "provenance.html.j2": provenance, "de.html.j2": de, "enrichment.html.j2": enrichment,
     "signatures.html.j2": signatures, "immune.html.j2": immune, "survival.html.j2": survival,
     "immune_survival.html.j2": immune_survival, "genes.html.j2": genes, "cross_cohort.html.j2": cross_cohort,
-    "pancancer.html.j2": pancancer,
+    "pancancer.html.j2": pancancer, "deconvolution.html.j2": deconvolution, "subtypes.html.j2": subtypes,
+    "clinical_models.html.j2": clinical_models,
 }
 
 

@@ -40,7 +40,7 @@ def volcano_figure(table: pd.DataFrame, alpha: float, title: str) -> plt.Figure:
         marked_y += list(py[named])
     if labels:
         # Labels of neighbouring regulators (GPX4, AIFM2, SLC3A2, ...) otherwise print over each other.
-        adjust_text(labels, x=marked_x, y=marked_y, ax=ax, expand=(1.3, 1.6), time_lim=2,
+        adjust_text(labels, x=marked_x, y=marked_y, ax=ax, expand=(1.3, 1.6), iter_lim=500,
                     arrowprops={"arrowstyle": "-", "color": "#7f8c8d", "lw": .5})
     ax.axvline(0, color="#555", lw=.5)
     ax.set_xlabel("log2 fold change (test / reference)")

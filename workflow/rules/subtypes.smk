@@ -8,7 +8,7 @@ SUBTYPES = config["subtypes"]
 
 
 if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
-    from ferrostem.models import resolve_universe
+    from ferrostem.risk_models import resolve_universe
 
     SUBTYPE_REGULATORS = resolve_universe(SUBTYPES["regulators"], SIGNATURE_CATALOGUE, key="subtypes.regulators")
 
