@@ -78,6 +78,7 @@ class TreePeak:
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peak = 0
+        self.largest = 0  # the largest RSS of one process of the tree
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -89,7 +90,9 @@ class TreePeak:
                 total = 0
                 for proc in tree:
                     try:
-                        total += proc.memory_info().rss
+                        rss = proc.memory_info().rss
+                        total += rss
+                        self.largest = max(self.largest, rss)
                     except psutil.Error:
                         pass
                 self.peak = max(self.peak, total)
