@@ -11,8 +11,8 @@ Prints:
 - peak memory of the snakemake process tree: the sum of the RSS of snakemake and every descendant process
   (psutil, sampled every 50 ms; shared pages of forked workers are counted in each, so this over-counts),
   and the largest RSS of a single process seen in the tree;
-- each job's wall time and max RSS from the `benchmark:` files that every job rule writes (Snakemake's
-  benchmark `s` and `max_rss` columns; max_rss is the job's process tree as Snakemake samples it).
+- each job's wall time, max RSS and CPU time from the `benchmark:` files that every job rule writes (Snakemake's
+  benchmark `s`, `max_rss` and `cpu_time` columns; max_rss is the job's process tree as Snakemake samples it).
 
     .venv/bin/python benchmarks/bench_tcga_size.py [--cores 2 --genes 60660 --workdir /tmp/ferrostem_tcga]
 
@@ -85,7 +85,8 @@ def rule_times(results: Path) -> pd.DataFrame:
     for path in sorted((results / "benchmarks").rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
         rows.append({"job": str(path.relative_to(results / "benchmarks").with_suffix("")),
-                     "seconds": float(table["s"].iloc[0]), "max_rss_mb": float(table["max_rss"].iloc[0])})
+                     "seconds": float(table["s"].iloc[0]), "max_rss_mb": float(table["max_rss"].iloc[0]),
+                     "cpu_seconds": float(table["cpu_time"].iloc[0])})
     return pd.DataFrame(rows).sort_values("seconds", ascending=False)
 
 
