@@ -62,12 +62,19 @@ class PeakMemory:
         self._thread.join()
 
 
-def simulated_cohort(n_tumour: int, n_normal: int, n_genes: int, seed: int = 7):
+def gencode_sized_genes(n_genes: int) -> pd.DataFrame:
+    """The demo gene table tiled to `n_genes` rows: copy r > 0 has symbols SYMBOL_R<r> and Ensembl-shaped IDs
+    (ENSG + 11 digits, the copy number in the leading digit) so that the GDC reader strips versions as for real IDs."""
     base = demo_genes()
     reps = int(np.ceil(n_genes / len(base)))
-    genes = pd.concat([base.assign(symbol=base["symbol"] + ("" if r == 0 else f"_R{r}"),
-                                   gene_id=base["gene_id"] + ("" if r == 0 else f"R{r}"))
-                       for r in range(reps)], ignore_index=True).iloc[:n_genes]
+    number = base["gene_id"].str.removeprefix("ENSG").astype(np.int64)
+    return pd.concat([base.assign(symbol=base["symbol"] + ("" if r == 0 else f"_R{r}"),
+                                  gene_id="ENSG" + (number + r * 10**10).map("{:011d}".format))
+                      for r in range(reps)], ignore_index=True).iloc[:n_genes]
+
+
+def simulated_cohort(n_tumour: int, n_normal: int, n_genes: int, seed: int = 7):
+    genes = gencode_sized_genes(n_genes)
     params = DemoParameters(seed=seed, n_tumor=n_tumour, n_normal=n_normal, n_extra_aliquots=0)
     rng = np.random.default_rng(seed)
     fold_changes = _fold_changes(rng, genes, params)

@@ -15,8 +15,9 @@ their sum over-counts R), the ratios to R, the Pearson r of log2FC and the Jacca
 padj < 0.05 calls against R. Skips R with a message when Rscript or DESeq2 is missing.
 
     .venv/bin/python benchmarks/bench_de_vs_r.py [--genes 60660 --threads 2 --engines vectorised pydeseq2]
+    .venv/bin/python benchmarks/bench_de_vs_r.py --samples 1200 --engines vectorised   # TCGA-BRCA size
 
-Writes benchmarks/out/bench_de_vs_r.json.
+Writes benchmarks/out/bench_de_vs_r.json (bench_de_vs_r_<samples>.json for other sizes).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class TreePeak:
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peak = 0
+        self.largest = 0  # the largest RSS of one process of the tree
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -89,7 +91,9 @@ class TreePeak:
                 total = 0
                 for proc in tree:
                     try:
-                        total += proc.memory_info().rss
+                        rss = proc.memory_info().rss
+                        total += rss
+                        self.largest = max(self.largest, rss)
                     except psutil.Error:
                         pass
                 self.peak = max(self.peak, total)
@@ -115,10 +119,10 @@ def run_child(command: list[str]) -> tuple[float, int]:
     return wall, peak_bytes
 
 
-def write_cohort(folder: Path, genes: int, seed: int) -> dict[str, int]:
+def write_cohort(folder: Path, genes: int, seed: int, samples: int = 424, normals: int = 50) -> dict[str, int]:
     from bench_de import simulated_cohort
 
-    adata = simulated_cohort(374, 50, genes, seed=seed)
+    adata = simulated_cohort(samples - normals, normals, genes, seed=seed)
     counts = np.asarray(adata.layers["counts"], dtype=np.int32)  # samples x genes
     np.ascontiguousarray(counts).tofile(folder / "counts.int32")  # row-major samples x genes = R's genes x samples
     np.save(folder / "counts.npy", counts)
@@ -178,6 +182,10 @@ def r_available() -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--genes", type=int, default=60660)
+    parser.add_argument("--samples", type=int, default=424,
+                        help="424 (TCGA-LIHC size) or e.g. 1200 (TCGA-BRCA size)")
+    parser.add_argument("--normals", type=int, default=None,
+                        help="normal samples among --samples (default: 50 at 424 as in LIHC, else BRCA's share, 113/1,226)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--engines", nargs="+", default=["vectorised", "pydeseq2"], choices=["vectorised", "pydeseq2"])
@@ -190,7 +198,8 @@ def main() -> None:
                                   "threads": args.threads}
     with tempfile.TemporaryDirectory(prefix="bench_de_vs_r_") as tmp:
         folder = Path(tmp)
-        figures["cohort"] = write_cohort(folder, args.genes, args.seed)
+        normals = args.normals if args.normals is not None else (50 if args.samples == 424 else round(args.samples * 113 / 1226))
+        figures["cohort"] = write_cohort(folder, args.genes, args.seed, args.samples, normals)
         print(json.dumps(figures), flush=True)
         runs: dict[str, dict[str, float]] = {}
         missing = r_available()
@@ -215,7 +224,7 @@ def main() -> None:
             print(json.dumps({engine: runs[engine]}), flush=True)
         figures["runs"] = runs
     figures["load_average_at_end"] = os.getloadavg()[0]
-    out = HERE / "out" / "bench_de_vs_r.json"
+    out = HERE / "out" / ("bench_de_vs_r.json" if args.samples == 424 else f"bench_de_vs_r_{args.samples}.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=1))
     print(json.dumps(figures, indent=1))

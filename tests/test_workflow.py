@@ -3,6 +3,7 @@
 import re
 
 import anndata as ad
+import h5py
 import pytest
 
 from conftest import REPO, run_snakemake
@@ -19,6 +20,8 @@ def test_cohort_files(workflow_run):
     array = ad.read_h5ad(workflow_run / "results/demo_geo/cohort.h5ad")
     assert array.shape == (100, 9400)
     assert array.uns["assay"] == "microarray"
+    with h5py.File(workflow_run / "results/demo_tcga/cohort.h5ad") as stored:  # written without compression
+        assert {stored["layers"][name].compression for name in stored["layers"]} == {None}
 
 
 @pytest.mark.parametrize("cohort, samples", [("demo_tcga", "100 tumour and 20 normal"), ("demo_geo", "80 tumour and 20 normal")])
