@@ -15,7 +15,7 @@ CHECK_CONFIG = $(BIN)/python -m ferrostem.config --schema workflow/schemas/confi
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,lint]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -42,7 +42,12 @@ prefetch: $(STAMP)
 	@$(CHECK_CONFIG) $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) prefetch --configfile $(CONFIG)
 
+# Conventions a tool keeps: ruff (lint and format, settings in pyproject.toml), snakefmt, Snakemake's own linter.
+LINTED = src workflow/scripts tests benchmarks tools
 lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 bench: $(STAMP)
