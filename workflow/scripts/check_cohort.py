@@ -1,13 +1,8 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from ferrostem.checks import CohortAnnotations, check_cohort
+from ferrostem.files import write_json
 
-from ferrostem.checks import CohortAnnotations, check_cohort  # noqa: E402
-from ferrostem.files import write_json  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 cohort = CohortAnnotations.read(snakemake.input.cohort)
 record = check_cohort(cohort, snakemake.wildcards.cohort, snakemake.params.checks)
 for note in record["notes"]:

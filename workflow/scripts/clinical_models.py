@@ -1,18 +1,13 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
 
-import anndata as ad  # noqa: E402
+from ferrostem.clinical_models_report import cohort_clinical_models
+from ferrostem.files import write_tsv
+from ferrostem.risk_models import read_entry
+from ferrostem.report import write_section
+from ferrostem.survival_stage import read_scores
 
-from ferrostem.clinical_models_report import cohort_clinical_models  # noqa: E402
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.risk_models import read_entry  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.survival_stage import read_scores  # noqa: E402
-
-log = script_logging()
 adata = ad.read_h5ad(snakemake.input.cohort)
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 result = cohort_clinical_models(adata, scores, info, snakemake.params.clinical,

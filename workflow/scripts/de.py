@@ -1,17 +1,12 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
 
-import anndata as ad  # noqa: E402
+from ferrostem.de import Comparison, DESettings, differential_expression
+from ferrostem.de_report import de_section
+from ferrostem.files import write_json, write_tsv
+from ferrostem.report import write_section
 
-from ferrostem.de import Comparison, DESettings, differential_expression  # noqa: E402
-from ferrostem.de_report import de_section  # noqa: E402
-from ferrostem.files import write_json, write_tsv  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 cohort = snakemake.wildcards.cohort
 settings = DESettings.from_config(snakemake.params.settings)
 comparison = Comparison.from_config(snakemake.params.comparison)

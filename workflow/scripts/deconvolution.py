@@ -1,19 +1,14 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
+import pandas as pd
 
-import anndata as ad  # noqa: E402
-import pandas as pd  # noqa: E402
+from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
+from ferrostem.download import make_client
+from ferrostem.files import write_tsv
+from ferrostem.report import write_section
+from ferrostem.resources import verified_resource_files
 
-from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort  # noqa: E402
-from ferrostem.download import make_client  # noqa: E402
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.resources import verified_resource_files  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 settings = snakemake.params.settings
 verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
                         snakemake.params.resource_paths)

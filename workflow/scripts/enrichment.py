@@ -1,20 +1,15 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import pandas as pd
 
-import pandas as pd  # noqa: E402
+from ferrostem.de import DESettings
+from ferrostem.enrichment_report import enrichment_section
+from ferrostem.download import make_client
+from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich
+from ferrostem.files import write_tsv
+from ferrostem.report import write_section
+from ferrostem.resources import verified_resource_files
 
-from ferrostem.de import DESettings  # noqa: E402
-from ferrostem.enrichment_report import enrichment_section  # noqa: E402
-from ferrostem.download import make_client  # noqa: E402
-from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich  # noqa: E402
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.resources import verified_resource_files  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 settings = EnrichmentSettings.from_config(snakemake.params.settings)
 alpha = DESettings.from_config(snakemake.params.de_settings).alpha
 verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),

@@ -1,18 +1,13 @@
-import sys
+import _bootstrap  # noqa: F401 (first: logs to the rule's log, puts src/ on the path)
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
+import pandas as pd
 
-import anndata as ad  # noqa: E402
-import pandas as pd  # noqa: E402
+from ferrostem.report import write_section
+from ferrostem.genes_report import genes_section
+from ferrostem.survival import SurvivalSettings
+from ferrostem.survival_stage import read_scores
 
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.genes_report import genes_section  # noqa: E402
-from ferrostem.survival import SurvivalSettings  # noqa: E402
-from ferrostem.survival_stage import read_scores  # noqa: E402
-
-script_logging()
 settings = SurvivalSettings.from_config(snakemake.params.survival)
 adata = ad.read_h5ad(snakemake.input.cohort)
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)

@@ -1,14 +1,9 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from ferrostem.download import refetch_hint
+from ferrostem.files import atomic_path
+from ferrostem.harmonise import harmonise_downloaded
 
-from ferrostem.download import refetch_hint  # noqa: E402
-from ferrostem.files import atomic_path  # noqa: E402
-from ferrostem.harmonise import harmonise_downloaded  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 cohort = snakemake.params.cohort
 # a `local:` folder is the user's own; only folders the download rule wrote can be fetched again
 refetch = None if cohort.get("local") else refetch_hint(snakemake.params.raw_dir, snakemake.config["download"]["store"])

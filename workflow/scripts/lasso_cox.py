@@ -1,17 +1,12 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
 
-import anndata as ad  # noqa: E402
+from ferrostem.files import write_tsv
+from ferrostem.risk_models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry
+from ferrostem.survival import SurvivalSettings, endpoint_frame
+from ferrostem.survival_stage import tumour_samples
 
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.risk_models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.survival import SurvivalSettings, endpoint_frame  # noqa: E402
-from ferrostem.survival_stage import tumour_samples  # noqa: E402
-
-log = script_logging()
 settings = SurvivalSettings.from_config(snakemake.params.survival).lasso
 cohort = settings.discovery
 adata = ad.read_h5ad(snakemake.input.cohort)

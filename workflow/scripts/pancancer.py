@@ -1,19 +1,14 @@
-import sys
+import _bootstrap  # noqa: F401 (first: logs to the rule's log, puts src/ on the path)
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from ferrostem.files import atomic_write, write_tsv  # noqa: E402
-from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS  # noqa: E402
-from ferrostem.pancancer import (core_regulator_changes, meta_across_cancers, score_hazard_ratios,  # noqa: E402
+from ferrostem.files import atomic_write, write_tsv
+from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS
+from ferrostem.pancancer import (core_regulator_changes, meta_across_cancers, score_hazard_ratios,
                                  stemness_correlations)
-from ferrostem.pancancer_report import pancancer_section  # noqa: E402
-from ferrostem.report import render_report, write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
+from ferrostem.pancancer_report import pancancer_section
+from ferrostem.report import render_report, write_section
 
-script_logging()
 cancers = list(snakemake.params.cancers)
 settings = snakemake.params.settings
 alpha = float(snakemake.params.alpha)

@@ -1,13 +1,8 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from ferrostem.files import atomic_write
+from ferrostem.report import read_section, render_report
 
-from ferrostem.files import atomic_write  # noqa: E402
-from ferrostem.report import read_section, render_report  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-
-log = script_logging()
 cohort = snakemake.params.cohort
 label = cohort.get("label", snakemake.wildcards.cohort)
 html = render_report([read_section(p) for p in snakemake.input], cohort=snakemake.wildcards.cohort,

@@ -1,23 +1,18 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
+import pandas as pd
 
-import anndata as ad  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ferrostem.download import make_client  # noqa: E402
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.harmonise import holds_log_ratios  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.resources import verified_resource_files  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.scoring import score_cohort  # noqa: E402
-from ferrostem.signature_report import annotate, immune_section, signatures_section  # noqa: E402
-from ferrostem.signatures import (load_alias_table, load_catalogue, load_hgnc_complete_set,  # noqa: E402
+from ferrostem.download import make_client
+from ferrostem.files import write_tsv
+from ferrostem.harmonise import holds_log_ratios
+from ferrostem.report import write_section
+from ferrostem.resources import verified_resource_files
+from ferrostem.scoring import score_cohort
+from ferrostem.signature_report import annotate, immune_section, signatures_section
+from ferrostem.signatures import (load_alias_table, load_catalogue, load_hgnc_complete_set,
                                   resolve_resources, select_signatures, with_user_gmts)
 
-log = script_logging()
 settings = snakemake.params.settings
 catalogue = select_signatures(load_catalogue(snakemake.params.catalogue_dir),
                               settings.get("include", []), settings.get("exclude", []))

@@ -1,17 +1,12 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
 
-import anndata as ad  # noqa: E402
+from ferrostem.report import write_section
+from ferrostem.subtype_report import write_subtypes
+from ferrostem.subtypes import SubtypeSettings
+from ferrostem.survival_stage import read_scores
 
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.subtype_report import write_subtypes  # noqa: E402
-from ferrostem.subtypes import SubtypeSettings  # noqa: E402
-from ferrostem.survival_stage import read_scores  # noqa: E402
-
-log = script_logging()
 cohort = snakemake.wildcards.cohort
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 section = write_subtypes(ad.read_h5ad(snakemake.input.cohort), scores, info,

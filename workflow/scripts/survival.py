@@ -1,20 +1,15 @@
-import sys
+from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-sys.stderr = open(snakemake.log[0], "w")
-sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+import anndata as ad
+import pandas as pd
 
-import anndata as ad  # noqa: E402
-import pandas as pd  # noqa: E402
+from ferrostem.files import write_tsv
+from ferrostem.risk_models import read_entry
+from ferrostem.report import write_section
+from ferrostem.survival import SurvivalSettings
+from ferrostem.survival_report import immune_survival_section, survival_section
+from ferrostem.survival_stage import cohort_survival, read_scores
 
-from ferrostem.files import write_tsv  # noqa: E402
-from ferrostem.risk_models import read_entry  # noqa: E402
-from ferrostem.report import write_section  # noqa: E402
-from ferrostem.runtime import script_logging  # noqa: E402
-from ferrostem.survival import SurvivalSettings  # noqa: E402
-from ferrostem.survival_report import immune_survival_section, survival_section  # noqa: E402
-from ferrostem.survival_stage import cohort_survival, read_scores  # noqa: E402
-
-log = script_logging()
 cohort = snakemake.wildcards.cohort
 label = snakemake.params.label or cohort
 settings = SurvivalSettings.from_config(snakemake.params.survival)
