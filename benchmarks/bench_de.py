@@ -28,11 +28,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ferrostem.cohort import build_anndata  # noqa: E402
-from ferrostem.de import Comparison, DESettings, differential_expression  # noqa: E402
-from ferrostem.demo import DemoParameters, _fold_changes, demo_genes, simulate_rnaseq  # noqa: E402
-from ferrostem.enrichment import run_prerank  # noqa: E402
-from ferrostem.genesets import GeneSet  # noqa: E402
+from ferrostem.cohort import build_anndata
+from ferrostem.de import Comparison, DESettings, differential_expression
+from ferrostem.demo import DemoParameters, _fold_changes, demo_genes, simulate_rnaseq
+from ferrostem.enrichment import run_prerank
+from ferrostem.genesets import GeneSet
 
 
 class PeakMemory:
@@ -68,9 +68,16 @@ def gencode_sized_genes(n_genes: int) -> pd.DataFrame:
     base = demo_genes()
     reps = int(np.ceil(n_genes / len(base)))
     number = base["gene_id"].str.removeprefix("ENSG").astype(np.int64)
-    return pd.concat([base.assign(symbol=base["symbol"] + ("" if r == 0 else f"_R{r}"),
-                                  gene_id="ENSG" + (number + r * 10**10).map("{:011d}".format))
-                      for r in range(reps)], ignore_index=True).iloc[:n_genes]
+    return pd.concat(
+        [
+            base.assign(
+                symbol=base["symbol"] + ("" if r == 0 else f"_R{r}"),
+                gene_id="ENSG" + (number + r * 10**10).map("{:011d}".format),
+            )
+            for r in range(reps)
+        ],
+        ignore_index=True,
+    ).iloc[:n_genes]
 
 
 def simulated_cohort(n_tumour: int, n_normal: int, n_genes: int, seed: int = 7):
@@ -83,8 +90,15 @@ def simulated_cohort(n_tumour: int, n_normal: int, n_genes: int, seed: int = 7):
     obs = cohort.samples.set_index("sample_id")[["patient_id", "tissue"]]
     var = genes[["gene_id", "symbol", "biotype"]].reset_index(drop=True)
     log2 = np.log2(counts / counts.sum(axis=1, keepdims=True) * 1e6 + 1).astype(np.float32)
-    adata = build_anndata(obs, var, {"counts": counts, "log2": log2}, {"counts": "raw counts", "log2": "log2(CPM+1)"},
-                          "rnaseq", {"source": "benchmark"}, {})
+    adata = build_anndata(
+        obs,
+        var,
+        {"counts": counts, "log2": log2},
+        {"counts": "raw counts", "log2": "log2(CPM+1)"},
+        "rnaseq",
+        {"source": "benchmark"},
+        {},
+    )
     return adata
 
 
@@ -94,24 +108,44 @@ def bench_de(n_tumour: int, n_normal: int, n_genes: int, threads: int) -> dict[s
     simulate_s = time.perf_counter() - start
     with PeakMemory() as memory:
         start = time.perf_counter()
-        result = differential_expression(adata, Comparison("tvn", "tissue", "tumor", "normal"), DESettings(),
-                                         cohort="benchmark", n_cpus=threads)
+        result = differential_expression(
+            adata, Comparison("tvn", "tissue", "tumor", "normal"), DESettings(), cohort="benchmark", n_cpus=threads
+        )
         de_s = time.perf_counter() - start
-    return {"samples": adata.n_obs, "genes_before_filter": adata.n_vars, "genes_tested": result.genes_tested,
-            "threads": threads, "simulate_seconds": round(simulate_s, 1), "de_seconds": round(de_s, 1),
-            "de_peak_rss_gb": round(memory.peak / 1e9, 2),
-            "significant": int((result.table["padj"] < 0.05).sum())}
+    return {
+        "samples": adata.n_obs,
+        "genes_before_filter": adata.n_vars,
+        "genes_tested": result.genes_tested,
+        "threads": threads,
+        "simulate_seconds": round(simulate_s, 1),
+        "de_seconds": round(de_s, 1),
+        "de_peak_rss_gb": round(memory.peak / 1e9, 2),
+        "significant": int((result.table["padj"] < 0.05).sum()),
+    }
 
 
 def bench_gsea(n_sets: int = 100, permutations: int = 1000, n_genes: int = 20000, threads: int = 1) -> dict[str, float]:
     rng = np.random.default_rng(3)
-    ranking = pd.Series(rng.standard_normal(n_genes), index=[f"G{i}" for i in range(n_genes)]).sort_values(ascending=False)
-    sets = {f"S{i}": GeneSet(f"S{i}", tuple(rng.choice(ranking.index, size=int(rng.integers(15, 500)), replace=False)),
-                             collection="bench") for i in range(n_sets)}
+    ranking = pd.Series(rng.standard_normal(n_genes), index=[f"G{i}" for i in range(n_genes)]).sort_values(
+        ascending=False
+    )
+    sets = {
+        f"S{i}": GeneSet(
+            f"S{i}",
+            tuple(rng.choice(ranking.index, size=int(rng.integers(15, 500)), replace=False)),
+            collection="bench",
+        )
+        for i in range(n_sets)
+    }
     start = time.perf_counter()
     table, _ = run_prerank(ranking, sets, permutations=permutations, seed=1, threads=threads, min_size=15, max_size=500)
-    return {"sets": len(table), "permutations": permutations, "ranked_genes": n_genes, "threads": threads,
-            "gsea_seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "sets": len(table),
+        "permutations": permutations,
+        "ranked_genes": n_genes,
+        "threads": threads,
+        "gsea_seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def main() -> None:

@@ -67,7 +67,8 @@ done <- Sys.time()
 write.table(data.frame(gene = rownames(res), log2FC = res$log2FoldChange, padj = res$padj),
             file.path(folder, "r_results.tsv"), sep = "\t", quote = FALSE, row.names = FALSE)
 cat(sprintf('{"fit_seconds": %.2f, "read_seconds": %.2f, "workers": %d, "genes_tested": %d, "deseq2": "%s"}\n',
-            as.numeric(difftime(done, read_done, units = "secs")), as.numeric(difftime(read_done, start, units = "secs")),
+            as.numeric(difftime(done, read_done, units = "secs")),
+            as.numeric(difftime(read_done, start, units = "secs")),
             if (parallel) workers else 1L, nrow(counts), packageVersion("DESeq2")),
     file = file.path(folder, "r_figures.json"))
 """
@@ -147,13 +148,24 @@ def python_child(folder: Path, engine: str, threads: int) -> None:
     adata = ad.AnnData(obs=obs, var=var, layers={"counts": counts})
     adata.uns["assay"] = "rnaseq"
     read_done = time.perf_counter()
-    result = differential_expression(adata, Comparison("tvn", "tissue", "tumor", "normal"),
-                                     DESettings(engine=engine), cohort="benchmark", n_cpus=threads)
+    result = differential_expression(
+        adata,
+        Comparison("tvn", "tissue", "tumor", "normal"),
+        DESettings(engine=engine),
+        cohort="benchmark",
+        n_cpus=threads,
+    )
     done = time.perf_counter()
     result.table[["log2FC", "padj"]].to_csv(folder / f"{engine}_results.tsv", sep="\t")
-    (folder / f"{engine}_figures.json").write_text(json.dumps({
-        "fit_seconds": round(done - read_done, 2), "read_seconds": round(read_done - start, 2),
-        "genes_tested": result.genes_tested}))
+    (folder / f"{engine}_figures.json").write_text(
+        json.dumps(
+            {
+                "fit_seconds": round(done - read_done, 2),
+                "read_seconds": round(read_done - start, 2),
+                "genes_tested": result.genes_tested,
+            }
+        )
+    )
 
 
 def agreement(folder: Path, name: str) -> dict[str, float]:
@@ -165,9 +177,13 @@ def agreement(folder: Path, name: str) -> dict[str, float]:
     ours_calls = set(common[ours["padj"].lt(0.05).to_numpy()])
     r_calls = set(common[r["padj"].lt(0.05).to_numpy()])
     union = ours_calls | r_calls
-    return {"log2fc_pearson_r": float(np.corrcoef(ours.loc[finite, "log2FC"], r.loc[finite, "log2FC"])[0, 1]),
-            "padj05_jaccard": len(ours_calls & r_calls) / len(union) if union else 1.0,
-            "padj05_calls": len(ours_calls), "padj05_calls_r": len(r_calls), "genes_compared": len(common)}
+    return {
+        "log2fc_pearson_r": float(np.corrcoef(ours.loc[finite, "log2FC"], r.loc[finite, "log2FC"])[0, 1]),
+        "padj05_jaccard": len(ours_calls & r_calls) / len(union) if union else 1.0,
+        "padj05_calls": len(ours_calls),
+        "padj05_calls_r": len(r_calls),
+        "genes_compared": len(common),
+    }
 
 
 def r_available() -> str | None:
@@ -182,10 +198,13 @@ def r_available() -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--genes", type=int, default=60660)
-    parser.add_argument("--samples", type=int, default=424,
-                        help="424 (TCGA-LIHC size) or e.g. 1200 (TCGA-BRCA size)")
-    parser.add_argument("--normals", type=int, default=None,
-                        help="normal samples among --samples (default: 50 at 424 as in LIHC, else BRCA's share, 113/1,226)")
+    parser.add_argument("--samples", type=int, default=424, help="424 (TCGA-LIHC size) or e.g. 1200 (TCGA-BRCA size)")
+    parser.add_argument(
+        "--normals",
+        type=int,
+        default=None,
+        help="normal samples among --samples (default: 50 at 424 as in LIHC, else BRCA's share, 113/1,226)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--engines", nargs="+", default=["vectorised", "pydeseq2"], choices=["vectorised", "pydeseq2"])
@@ -194,11 +213,18 @@ def main() -> None:
     if args.child:
         python_child(Path(args.child[0]), args.child[1], args.threads)
         return
-    figures: dict[str, object] = {"load_average_at_start": os.getloadavg()[0], "cpus": os.cpu_count(),
-                                  "threads": args.threads}
+    figures: dict[str, object] = {
+        "load_average_at_start": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
+        "threads": args.threads,
+    }
     with tempfile.TemporaryDirectory(prefix="bench_de_vs_r_") as tmp:
         folder = Path(tmp)
-        normals = args.normals if args.normals is not None else (50 if args.samples == 424 else round(args.samples * 113 / 1226))
+        normals = (
+            args.normals
+            if args.normals is not None
+            else (50 if args.samples == 424 else round(args.samples * 113 / 1226))
+        )
         figures["cohort"] = write_cohort(folder, args.genes, args.seed, args.samples, normals)
         print(json.dumps(figures), flush=True)
         runs: dict[str, dict[str, float]] = {}
@@ -208,19 +234,28 @@ def main() -> None:
         else:
             (folder / "run.R").write_text(R_SCRIPT)
             wall, peak = run_child(["Rscript", str(folder / "run.R"), str(folder), str(args.threads)])
-            runs["R"] = {**json.loads((folder / "r_figures.json").read_text()), "wall_seconds": round(wall, 1),
-                         "peak_rss_gb": round(peak / 1e9, 2)}
+            runs["R"] = {
+                **json.loads((folder / "r_figures.json").read_text()),
+                "wall_seconds": round(wall, 1),
+                "peak_rss_gb": round(peak / 1e9, 2),
+            }
             print(json.dumps({"R": runs["R"]}), flush=True)
         for engine in args.engines:
-            wall, peak = run_child([sys.executable, __file__, "--child", str(folder), engine,
-                                    "--threads", str(args.threads)])
-            runs[engine] = {**json.loads((folder / f"{engine}_figures.json").read_text()),
-                            "wall_seconds": round(wall, 1), "peak_rss_gb": round(peak / 1e9, 2)}
+            wall, peak = run_child(
+                [sys.executable, __file__, "--child", str(folder), engine, "--threads", str(args.threads)]
+            )
+            runs[engine] = {
+                **json.loads((folder / f"{engine}_figures.json").read_text()),
+                "wall_seconds": round(wall, 1),
+                "peak_rss_gb": round(peak / 1e9, 2),
+            }
             if "R" in runs:
                 runs[engine].update(agreement(folder, engine))
                 runs[engine]["fit_speedup_vs_r"] = round(runs["R"]["fit_seconds"] / runs[engine]["fit_seconds"], 2)
                 runs[engine]["wall_speedup_vs_r"] = round(runs["R"]["wall_seconds"] / runs[engine]["wall_seconds"], 2)
-                runs[engine]["peak_memory_ratio_vs_r"] = round(runs[engine]["peak_rss_gb"] / runs["R"]["peak_rss_gb"], 2)
+                runs[engine]["peak_memory_ratio_vs_r"] = round(
+                    runs[engine]["peak_rss_gb"] / runs["R"]["peak_rss_gb"], 2
+                )
             print(json.dumps({engine: runs[engine]}), flush=True)
         figures["runs"] = runs
     figures["load_average_at_end"] = os.getloadavg()[0]

@@ -24,9 +24,25 @@ def run_once() -> float:
         work = Path(folder)
         shutil.copytree(REPO / "config", work / "config")
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work),
-                        "--cores", "2", "--quiet", "all", "--configfile", str(work / "config/config.yaml")],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "--snakefile",
+                str(REPO / "Snakefile"),
+                "--directory",
+                str(work),
+                "--cores",
+                "2",
+                "--quiet",
+                "all",
+                "--configfile",
+                str(work / "config/config.yaml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - start
 
 

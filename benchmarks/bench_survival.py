@@ -20,11 +20,20 @@ def simulate(n: int = 424, k: int = 300, seed: int = 1) -> tuple[pd.DataFrame, p
     rng = np.random.default_rng(seed)
     factor = rng.standard_normal(n)
     loadings = rng.uniform(-0.8, 0.8, k)
-    scores = pd.DataFrame(np.outer(factor, loadings) + rng.standard_normal((n, k)),
-                          index=[f"S{i:04d}" for i in range(n)], columns=[f"score_{j:03d}" for j in range(k)])
+    scores = pd.DataFrame(
+        np.outer(factor, loadings) + rng.standard_normal((n, k)),
+        index=[f"S{i:04d}" for i in range(n)],
+        columns=[f"score_{j:03d}" for j in range(k)],
+    )
     stage = rng.choice([1, 2, 3, 4], n, p=[0.4, 0.3, 0.2, 0.1])
-    obs = pd.DataFrame({"age": rng.normal(62, 10, n).round(), "stage": [f"Stage {'I' * s if s < 4 else 'IV'}" for s in stage],
-                        "sex": rng.choice(["male", "female"], n)}, index=scores.index)
+    obs = pd.DataFrame(
+        {
+            "age": rng.normal(62, 10, n).round(),
+            "stage": [f"Stage {'I' * s if s < 4 else 'IV'}" for s in stage],
+            "sex": rng.choice(["male", "female"], n),
+        },
+        index=scores.index,
+    )
     for endpoint, scale in [("OS", 2000), ("DSS", 2600), ("PFI", 1100)]:
         hazard = np.exp(0.5 * factor + 0.3 * (stage - 1))
         event_time = rng.weibull(1.2, n) * scale / hazard ** (1 / 1.2)
@@ -41,8 +50,10 @@ def main() -> None:
     for endpoint in ["OS", "DSS", "PFI"]:
         tick = time.perf_counter()
         result = analyse_endpoint(obs, scores, endpoint, settings)
-        print(f"{endpoint}: {len(result.table)} scores, {int(result.frame['event'].sum())} events, "
-              f"{time.perf_counter() - tick:.1f} s")
+        print(
+            f"{endpoint}: {len(result.table)} scores, {int(result.frame['event'].sum())} events, "
+            f"{time.perf_counter() - tick:.1f} s"
+        )
     total = time.perf_counter() - start
     print(f"300 scores x 3 endpoints x {len(obs)} samples: {total:.1f} s on {os.cpu_count()} cores (target 60 s)")
 

@@ -70,8 +70,9 @@ def bench_config(workdir: Path, cores: int) -> Path:
     config["mirror"] = str(workdir / "mirror")
     config["results"] = str(workdir / "results")
     config["download"]["store"] = str(workdir / "results" / "downloads")
-    config["cohorts"] = {COHORT: {**demo_cohort, "label": "TCGA-size cohort (simulated, GDC format)",
-                                  "project": PROJECT}}
+    config["cohorts"] = {
+        COHORT: {**demo_cohort, "label": "TCGA-size cohort (simulated, GDC format)", "project": PROJECT}
+    }
     config["survival"]["lasso"]["discovery"] = COHORT
     config["survival"]["lasso"]["validation"] = []
     config["de"]["threads"] = cores  # one DE job: it may use every core
@@ -84,9 +85,14 @@ def rule_times(results: Path) -> pd.DataFrame:
     rows = []
     for path in sorted((results / "benchmarks").rglob("*.tsv")):
         table = pd.read_csv(path, sep="\t")
-        rows.append({"job": str(path.relative_to(results / "benchmarks").with_suffix("")),
-                     "seconds": float(table["s"].iloc[0]), "max_rss_mb": float(table["max_rss"].iloc[0]),
-                     "cpu_seconds": float(table["cpu_time"].iloc[0])})
+        rows.append(
+            {
+                "job": str(path.relative_to(results / "benchmarks").with_suffix("")),
+                "seconds": float(table["s"].iloc[0]),
+                "max_rss_mb": float(table["max_rss"].iloc[0]),
+                "cpu_seconds": float(table["cpu_time"].iloc[0]),
+            }
+        )
     return pd.DataFrame(rows).sort_values("seconds", ascending=False)
 
 
@@ -99,8 +105,11 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     mirror = workdir / "mirror"
-    figures: dict[str, object] = {"cpus": os.cpu_count(), "cores": args.cores,
-                                  "load_average_at_start": round(os.getloadavg()[0], 2)}
+    figures: dict[str, object] = {
+        "cpus": os.cpu_count(),
+        "cores": args.cores,
+        "load_average_at_start": round(os.getloadavg()[0], 2),
+    }
     stamp = workdir / "mirror.json"
     if args.rewrite_mirror or not stamp.exists() or json.loads(stamp.read_text()).get("genes") != args.genes:
         shutil.rmtree(mirror, ignore_errors=True)
@@ -112,8 +121,21 @@ def main() -> None:
     figures["cohort"] = json.loads(stamp.read_text())
     shutil.rmtree(workdir / "results", ignore_errors=True)
     config = bench_config(workdir, args.cores)
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", str(args.cores), "--configfile", str(config), "--quiet", "all"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(args.cores),
+        "--configfile",
+        str(config),
+        "--quiet",
+        "all",
+    ]
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -124,15 +146,22 @@ def main() -> None:
     if code != 0:
         sys.exit(f"snakemake exited with {code}; see {workdir / 'snakemake.log'}")
     jobs = rule_times(workdir / "results")
-    figures.update({"wall_seconds": round(wall, 1), "tree_peak_rss_gb": round(tree_peak / 1e9, 2),
-                    "largest_process_rss_gb": round(peak.largest / 1e9, 2),
-                    "load_average_at_end": round(os.getloadavg()[0], 2),
-                    "jobs": jobs.to_dict(orient="records")})
+    figures.update(
+        {
+            "wall_seconds": round(wall, 1),
+            "tree_peak_rss_gb": round(tree_peak / 1e9, 2),
+            "largest_process_rss_gb": round(peak.largest / 1e9, 2),
+            "load_average_at_end": round(os.getloadavg()[0], 2),
+            "jobs": jobs.to_dict(orient="records"),
+        }
+    )
     print(jobs.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-    print(f"TCGA-size workflow ({figures['cohort']['samples']} x {figures['cohort']['genes']}), {args.cores} cores: "
-          f"{wall:.1f} s wall, process-tree peak RSS {tree_peak / 1e9:.2f} GB (sum over processes), "
-          f"largest single process {peak.largest / 1e9:.2f} GB; load average {figures['load_average_at_start']} "
-          f"at start, {figures['load_average_at_end']} at end")
+    print(
+        f"TCGA-size workflow ({figures['cohort']['samples']} x {figures['cohort']['genes']}), {args.cores} cores: "
+        f"{wall:.1f} s wall, process-tree peak RSS {tree_peak / 1e9:.2f} GB (sum over processes), "
+        f"largest single process {peak.largest / 1e9:.2f} GB; load average {figures['load_average_at_start']} "
+        f"at start, {figures['load_average_at_end']} at end"
+    )
     out = HERE / "out" / "bench_tcga_size.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=1))

@@ -19,8 +19,9 @@ def shared_reference() -> Path:
     """../shared/reference (real public files); every test that reads it goes through here."""
     folder = SHARED / "reference"
     if not folder.is_dir():
-        pytest.skip(f"reference files not found at {folder}: clone the project with ../shared beside it "
-                    "or set FERROSTEM_SHARED")
+        pytest.skip(
+            f"reference files not found at {folder}: clone the project with ../shared beside it or set FERROSTEM_SHARED"
+        )
     return folder
 
 
@@ -47,9 +48,18 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 DEMO_GEO_MAPPING = {
     "time_unit": "months",
-    "fields": {"patient_id": "patient", "tissue": "tissue", "age": "age", "sex": "gender", "stage": "tnm stage",
-               "OS.time": "survival months", "OS": "survival status"},
-    "tumor_values": ["tumor"], "normal_values": ["non-tumor"], "event_values": ["1"],
+    "fields": {
+        "patient_id": "patient",
+        "tissue": "tissue",
+        "age": "age",
+        "sex": "gender",
+        "stage": "tnm stage",
+        "OS.time": "survival months",
+        "OS": "survival status",
+    },
+    "tumor_values": ["tumor"],
+    "normal_values": ["non-tumor"],
+    "event_values": ["1"],
 }
 
 
@@ -64,17 +74,32 @@ def demo_rnaseq(demo_dir: Path):
 def demo_array(demo_dir: Path):
     from ferrostem.harmonise import harmonise_cohort
 
-    return harmonise_cohort({"source": "geo", "accession": "GSE0000", "simulated": True, "geo": DEMO_GEO_MAPPING},
-                            demo_dir / "geo")
+    return harmonise_cohort(
+        {"source": "geo", "accession": "GSE0000", "simulated": True, "geo": DEMO_GEO_MAPPING}, demo_dir / "geo"
+    )
 
 
 def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the repository's workflow with `workdir` as working directory (results land there)."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--cores", "2", "--profile", str(REPO / "profiles" / "default"), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        "--profile",
+        str(REPO / "profiles" / "default"),
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

@@ -36,8 +36,13 @@ class LoopbackServer:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.gdc_files: list[dict[str, Any]] = []
         self.gdc_cases: list[dict[str, Any]] = []
-        self.gdc_status: dict[str, Any] = {"commit": "0" * 40, "data_release": "Data Release 99.0 (loopback)",
-                                           "status": "OK", "tag": "loopback", "version": 1}
+        self.gdc_status: dict[str, Any] = {
+            "commit": "0" * 40,
+            "data_release": "Data Release 99.0 (loopback)",
+            "status": "OK",
+            "tag": "loopback",
+            "version": 1,
+        }
         self.gdc_data: dict[str, bytes] = {}
         self.tar_extra: list[tuple[tarfile.TarInfo, bytes]] = []  # members added to every /data tar
         self.geo_platform_records: dict[str, str] = {}  # GPL -> SOFT text acc.cgi answers
@@ -133,7 +138,9 @@ class LoopbackServer:
         except OSError:
             pass
 
-    def _send(self, handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         handler.send_response(status)
         for k, v in (headers or {}).items():
             handler.send_header(k, v)
@@ -141,9 +148,11 @@ class LoopbackServer:
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def _answer(self, method: str, path: str, body: bytes, handler: BaseHTTPRequestHandler) -> tuple[int, bytes, dict[str, str]]:
+    def _answer(
+        self, method: str, path: str, body: bytes, handler: BaseHTTPRequestHandler
+    ) -> tuple[int, bytes, dict[str, str]]:
         if path.startswith(GDC_PREFIX + "/"):
-            return self._gdc(method, path[len(GDC_PREFIX):], body)
+            return self._gdc(method, path[len(GDC_PREFIX) :], body)
         geo_answer = self._geo(path, handler) if method == "GET" else None
         if geo_answer is not None:
             return geo_answer
@@ -151,8 +160,14 @@ class LoopbackServer:
         if file.is_dir() or path.endswith("/"):
             if not file.is_dir():
                 raise FileNotFoundError(path)
-            links = "".join(f'<a href="{p.name}{"/" if p.is_dir() else ""}">{p.name}</a>\n' for p in sorted(file.iterdir()))
-            return 200, f"<html><body><a href=\"../\">Parent</a>\n{links}</body></html>".encode(), {"Content-Type": "text/html"}
+            links = "".join(
+                f'<a href="{p.name}{"/" if p.is_dir() else ""}">{p.name}</a>\n' for p in sorted(file.iterdir())
+            )
+            return (
+                200,
+                f'<html><body><a href="../">Parent</a>\n{links}</body></html>'.encode(),
+                {"Content-Type": "text/html"},
+            )
         if not file.is_file():
             raise FileNotFoundError(path)
         return self._ranged(file.read_bytes(), handler)
@@ -163,7 +178,11 @@ class LoopbackServer:
             start = int(wanted[6:].split("-")[0])
             if start >= len(data):
                 return 416, b"", {"Content-Range": f"bytes */{len(data)}"}
-            return 206, data[start:], {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}", "Accept-Ranges": "bytes"}
+            return (
+                206,
+                data[start:],
+                {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}", "Accept-Ranges": "bytes"},
+            )
         return 200, data, {"Accept-Ranges": "bytes"}
 
     def _gdc(self, method: str, path: str, body: bytes) -> tuple[int, bytes, dict[str, str]]:
@@ -174,10 +193,18 @@ class LoopbackServer:
             start, size = int(query.get("from", 0)), int(query.get("size", 10))
             if self.gdc_page_overlap and start == size:
                 start -= 1
-            page = hits[start:start + size] if self.gdc_result_window is None or start < self.gdc_result_window else []
-            pagination = {"count": len(page), "total": len(hits), "size": size, "from": start,
-                          "sort": str(query.get("sort") or ""), "page": start // size + 1 if size else 1,
-                          "pages": -(-len(hits) // size) if size else 1}
+            page = (
+                hits[start : start + size] if self.gdc_result_window is None or start < self.gdc_result_window else []
+            )
+            pagination = {
+                "count": len(page),
+                "total": len(hits),
+                "size": size,
+                "from": start,
+                "sort": str(query.get("sort") or ""),
+                "page": start // size + 1 if size else 1,
+                "pages": -(-len(hits) // size) if size else 1,
+            }
             answer = {"data": {"hits": page, "pagination": pagination}, "warnings": {}}
             self.gdc_queries.append(body)
             self.gdc_answers.append(answer)
@@ -185,15 +212,21 @@ class LoopbackServer:
         if path == "/status":
             return 200, json.dumps(self.gdc_status).encode(), js
         if path.startswith("/data/") and method == "GET":
-            file_id = path[len("/data/"):]
+            file_id = path[len("/data/") :]
             if file_id not in self.gdc_data:
                 raise FileNotFoundError(path)
             data = self.gdc_data[file_id]
             wanted = self.requests[-1][2].get("Range", "")  # this request's headers (the client asks one at a time)
             if self.gdc_honour_range and wanted.startswith("bytes=") and wanted.endswith("-"):
                 start = int(wanted[6:-1])
-                return 206, data[start:], {"Content-Type": "text/tab-separated-values",
-                                           "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
+                return (
+                    206,
+                    data[start:],
+                    {
+                        "Content-Type": "text/tab-separated-values",
+                        "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
+                    },
+                )
             return 200, data, {"Content-Type": "text/tab-separated-values", "Accept-Ranges": "bytes"}
         if path == "/data" and method == "POST":
             ids = json.loads(body)["ids"]
@@ -204,7 +237,8 @@ class LoopbackServer:
                 # real /data tars carry a root MANIFEST.txt (gdc-client skips it by name); its exact content is
                 # unpublished, so the Data Transfer Tool manifest columns stand in
                 manifest = "id\tfilename\tmd5\tsize\tstate\n" + "".join(
-                    f"{i}\t{names[i]}\t{md5s[i]}\t{len(self.gdc_data[i])}\treleased\n" for i in ids)
+                    f"{i}\t{names[i]}\t{md5s[i]}\t{len(self.gdc_data[i])}\treleased\n" for i in ids
+                )
                 members = [("MANIFEST.txt", manifest.encode())]
                 for file_id in ids:
                     members.append((f"{file_id}/{names[file_id]}", self.gdc_data[file_id]))
@@ -225,8 +259,11 @@ class LoopbackServer:
             self.geo_queries.append(query)
             record = self.geo_platform_records.get(query.get("acc", ""))
             if record is None:  # GEO answers an unknown accession with a page, not a 404
-                return 200, b"<html><body>Could not find a public or private accession</body></html>", \
-                    {"Content-Type": "text/html"}
+                return (
+                    200,
+                    b"<html><body>Could not find a public or private accession</body></html>",
+                    {"Content-Type": "text/html"},
+                )
             return 200, record.encode(), {"Content-Type": "text/plain"}
         if path.rstrip("/").endswith("/geo/download") and "acc" in query and "file" not in query:
             self.geo_queries.append(query)
@@ -289,45 +326,71 @@ def write_xena_table(path: Path, table: pd.DataFrame) -> None:
 
 # -- GEO / NCBI formats --------------------------------------------------------------------------
 
+
 def ncbi_download_page(accession: str, files: list[str]) -> str:
     """A series' download page as GEOquery rnaseq.R reads it: site-relative `/geo/download/?...&file=` links
     for the series' raw counts (and the normalised tables beside them) and for the annotation of the counts'
     build; the raw-data and supplementary links every series has. `&` is written `&amp;`, as HTML requires."""
     stub = re.sub(r"\d{1,3}$", "nnn", accession)
-    links = [f"/geo/download/?acc={accession}&format=file",
-             f"ftp://ftp.ncbi.nlm.nih.gov/geo/series/{stub}/{accession}/suppl/"]
+    links = [
+        f"/geo/download/?acc={accession}&format=file",
+        f"ftp://ftp.ncbi.nlm.nih.gov/geo/series/{stub}/{accession}/suppl/",
+    ]
     for name in files:
         if name.startswith(f"{accession}_") and "_counts_" in name:
             links.append(f"/geo/download/?type=rnaseq_counts&acc={accession}&format=file&file={name}")
             build = name.rsplit("_counts_", 1)[1].removesuffix("_NCBI.tsv.gz").split("_")[-1]
-            links += [f"/geo/download/?format=file&type=rnaseq_counts&file={a}" for a in files
-                      if a.endswith(f".{build}.annot.tsv.gz")]
-    anchors = "\n".join(f'<a href="{link.replace("&", "&amp;")}">{link.rsplit("=", 1)[-1]}</a>'
-                         for link in dict.fromkeys(links))
+            links += [
+                f"/geo/download/?format=file&type=rnaseq_counts&file={a}"
+                for a in files
+                if a.endswith(f".{build}.annot.tsv.gz")
+            ]
+    anchors = "\n".join(
+        f'<a href="{link.replace("&", "&amp;")}">{link.rsplit("=", 1)[-1]}</a>' for link in dict.fromkeys(links)
+    )
     return f"<html><body><h1>{accession}</h1>\n{anchors}\n</body></html>\n"
 
 
 def platform_record(platform: str, header: list[str], rows: list[list[str]], declared_rows: int | None = None) -> str:
     """A platform-only SOFT record as acc.cgi `targ=self&form=text&view=full` answers it (GEOparse's layout)."""
-    lines = [f"^PLATFORM = {platform}", f"!Platform_title = loopback platform {platform}",
-             f"!Platform_geo_accession = {platform}", "!Platform_organism = Homo sapiens",
-             f"!Platform_data_row_count = {len(rows) if declared_rows is None else declared_rows}",
-             *[f"#{c} = " for c in header], "!platform_table_begin", "\t".join(header),
-             *["\t".join(r) for r in rows], "!platform_table_end"]
+    lines = [
+        f"^PLATFORM = {platform}",
+        f"!Platform_title = loopback platform {platform}",
+        f"!Platform_geo_accession = {platform}",
+        "!Platform_organism = Homo sapiens",
+        f"!Platform_data_row_count = {len(rows) if declared_rows is None else declared_rows}",
+        *[f"#{c} = " for c in header],
+        "!platform_table_begin",
+        "\t".join(header),
+        *["\t".join(r) for r in rows],
+        "!platform_table_end",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def series_matrix(accession: str, platform: str, samples: list[str], characteristics: list[list[str]],
-                  table: dict[str, list[float]], extra: tuple[str, ...] = ()) -> str:
+def series_matrix(
+    accession: str,
+    platform: str,
+    samples: list[str],
+    characteristics: list[list[str]],
+    table: dict[str, list[float]],
+    extra: tuple[str, ...] = (),
+) -> str:
     """A series matrix: every cell quoted, one `!Sample_characteristics_ch1` line per entry of
     `characteristics` (a "key: value" cell per sample; keys may differ in case or repeat, as real series do)."""
     q = lambda values: "\t".join(f'"{v}"' for v in values)  # noqa: E731
-    lines = [f'!Series_title\t"loopback {accession}"', f'!Series_geo_accession\t"{accession}"',
-             f'!Series_platform_id\t"{platform}"', f"!Sample_title\t{q(samples)}",
-             f"!Sample_geo_accession\t{q(samples)}", *extra,
-             *[f"!Sample_characteristics_ch1\t{q(cells)}" for cells in characteristics],
-             f"!Sample_platform_id\t{q([platform] * len(samples))}", "!series_matrix_table_begin",
-             "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples]),
-             *["\t".join([f'"{probe}"'] + [str(v) for v in values]) for probe, values in table.items()],
-             "!series_matrix_table_end"]
+    lines = [
+        f'!Series_title\t"loopback {accession}"',
+        f'!Series_geo_accession\t"{accession}"',
+        f'!Series_platform_id\t"{platform}"',
+        f"!Sample_title\t{q(samples)}",
+        f"!Sample_geo_accession\t{q(samples)}",
+        *extra,
+        *[f"!Sample_characteristics_ch1\t{q(cells)}" for cells in characteristics],
+        f"!Sample_platform_id\t{q([platform] * len(samples))}",
+        "!series_matrix_table_begin",
+        "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples]),
+        *["\t".join([f'"{probe}"'] + [str(v) for v in values]) for probe, values in table.items()],
+        "!series_matrix_table_end",
+    ]
     return "\n".join(lines) + "\n"

@@ -59,7 +59,11 @@ class SlurmCluster:
     def env(self) -> dict[str, str]:
         """The environment for client commands (sbatch, squeue, snakemake's SLURM executor) of this cluster.
         bin/ comes first on PATH for its srun wrapper (see write_srun_wrapper)."""
-        return {**os.environ, "SLURM_CONF": str(self.conf), "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+        return {
+            **os.environ,
+            "SLURM_CONF": str(self.conf),
+            "PATH": f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        }
 
     def run(self, *command: str, timeout: float = 30) -> str:
         result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -69,8 +73,17 @@ class SlurmCluster:
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job slurmctld still remembers (MinJobAge keeps finished ones for an hour)."""
-        fields = {"id": "%i", "name": "%j", "comment": "%k", "partition": "%P", "state": "%T", "cpus": "%C",
-                  "memory": "%m", "time_limit": "%l", "workdir": "%Z"}
+        fields = {
+            "id": "%i",
+            "name": "%j",
+            "comment": "%k",
+            "partition": "%P",
+            "state": "%T",
+            "cpus": "%C",
+            "memory": "%m",
+            "time_limit": "%l",
+            "workdir": "%Z",
+        }
         out = self.run("squeue", "--states=all", "--noheader", "--format=" + "|".join(fields.values()))
         return [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
 
@@ -123,13 +136,13 @@ SlurmUser={user}
 SlurmdUser={user}
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket={root / 'munge' / 'munge.socket'}
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}
-SlurmctldPidFile={root / 'run' / 'slurmctld.pid'}
-SlurmdPidFile={root / 'run' / 'slurmd.pid'}
-SlurmctldLogFile={root / 'log' / 'slurmctld.log'}
-SlurmdLogFile={root / 'log' / 'slurmd.log'}
+AuthInfo=socket={root / "munge" / "munge.socket"}
+StateSaveLocation={root / "state"}
+SlurmdSpoolDir={root / "spool"}
+SlurmctldPidFile={root / "run" / "slurmctld.pid"}
+SlurmdPidFile={root / "run" / "slurmd.pid"}
+SlurmctldLogFile={root / "log" / "slurmctld.log"}
+SlurmdLogFile={root / "log" / "slurmd.log"}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -189,20 +202,35 @@ def start_cluster(root: Path, partition: str = "ferrotest", cpus: int = 4) -> Sl
     munge = root / "munge"
     try:
         cluster.processes["munged"] = subprocess.Popen(
-            ["munged", "--foreground", "--force", f"--key-file={key}", f"--socket={munge / 'munge.socket'}",
-             f"--pid-file={root / 'run' / 'munged.pid'}", f"--log-file={root / 'log' / 'munged.log'}",
-             f"--seed-file={munge / 'munged.seed'}"],
-            stdout=subprocess.DEVNULL, stderr=open(root / "log" / "munged.stderr", "w"))
+            [
+                "munged",
+                "--foreground",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={munge / 'munge.socket'}",
+                f"--pid-file={root / 'run' / 'munged.pid'}",
+                f"--log-file={root / 'log' / 'munged.log'}",
+                f"--seed-file={munge / 'munged.seed'}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "log" / "munged.stderr", "w"),
+        )
         _wait_for(lambda: (munge / "munge.socket").exists(), cluster.processes["munged"], "munged", cluster)
 
         cluster.processes["slurmctld"] = subprocess.Popen(
-            ["slurmctld", "-D", "-i", "-f", str(cluster.conf)], env=cluster.env,
-            stdout=subprocess.DEVNULL, stderr=open(root / "log" / "slurmctld.stderr", "w"))
+            ["slurmctld", "-D", "-i", "-f", str(cluster.conf)],
+            env=cluster.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "log" / "slurmctld.stderr", "w"),
+        )
         _wait_for(lambda: _answers(cluster, "scontrol", "ping"), cluster.processes["slurmctld"], "slurmctld", cluster)
 
         cluster.processes["slurmd"] = subprocess.Popen(
-            ["slurmd", "-D", "-N", NODE, "-f", str(cluster.conf)], env=cluster.env,
-            stdout=subprocess.DEVNULL, stderr=open(root / "log" / "slurmd.stderr", "w"))
+            ["slurmd", "-D", "-N", NODE, "-f", str(cluster.conf)],
+            env=cluster.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(root / "log" / "slurmd.stderr", "w"),
+        )
         _wait_for(lambda: _node_idle(cluster), cluster.processes["slurmd"], "slurmd", cluster)
     except BaseException:
         cluster.stop()
@@ -216,6 +244,11 @@ def _answers(cluster: SlurmCluster, *command: str) -> bool:
 
 
 def _node_idle(cluster: SlurmCluster) -> bool:
-    result = subprocess.run(["sinfo", "--noheader", "--nodes", NODE, "--format=%T"], env=cluster.env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["sinfo", "--noheader", "--nodes", NODE, "--format=%T"],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return result.returncode == 0 and result.stdout.strip().rstrip("*") == "idle"

@@ -76,8 +76,12 @@ def test_calibration_on_rs_resamples_matches_rms_calibrate(data, model, r_calibr
     assert len(ours) == len(ref) == 3
     for mine, theirs in [("index_orig", "index.orig"), ("mean_predicted", "mean.predicted"), ("km", "KM")]:
         np.testing.assert_allclose(ours[mine], ref[theirs], atol=1e-9, err_msg=mine)
-    for mine, theirs in [("training", "training"), ("test", "test"), ("mean_optimism", "mean.optimism"),
-                         ("km_corrected", "KM.corrected")]:
+    for mine, theirs in [
+        ("training", "training"),
+        ("test", "test"),
+        ("mean_optimism", "mean.optimism"),
+        ("km_corrected", "KM.corrected"),
+    ]:
         np.testing.assert_allclose(ours[mine], ref[theirs], atol=1e-6, err_msg=mine)
     assert ours["n"].tolist() == ref["n"].tolist()
 
@@ -112,9 +116,15 @@ def test_decision_curve_rejects_a_threshold_outside_0_1():
 
 
 def _obs(data: pd.DataFrame, **drop) -> pd.DataFrame:
-    obs = pd.DataFrame({"OS": data["event"].to_numpy(), "OS.time": data["time"].to_numpy() * 365.25,
-                        "stage": ["Stage " + ("IV" if s == 4 else "I" * s) for s in data["stage"]],
-                        "age": data["age"].to_numpy()}, index=[f"p{i}" for i in range(len(data))])
+    obs = pd.DataFrame(
+        {
+            "OS": data["event"].to_numpy(),
+            "OS.time": data["time"].to_numpy() * 365.25,
+            "stage": ["Stage " + ("IV" if s == 4 else "I" * s) for s in data["stage"]],
+            "age": data["age"].to_numpy(),
+        },
+        index=[f"p{i}" for i in range(len(data))],
+    )
     return obs.drop(columns=[c for c, gone in drop.items() if gone])
 
 
@@ -154,8 +164,9 @@ def test_horizon_beyond_follow_up_is_noted_not_evaluated(data):
 def test_one_fit_per_resample_serves_every_horizon_as_separate_calls_do(data, model):
     indices = pd.read_csv(DATA / "bootstrap_indices.tsv", sep="\t", header=None).to_numpy()[:10] - 1
     together = cm.bootstrap_calibration(data, model, [1, 3], bootstrap_indices=indices)
-    apart = pd.concat([cm.bootstrap_calibration(data, model, [h], bootstrap_indices=indices) for h in (1, 3)],
-                      ignore_index=True)
+    apart = pd.concat(
+        [cm.bootstrap_calibration(data, model, [h], bootstrap_indices=indices) for h in (1, 3)], ignore_index=True
+    )
     pd.testing.assert_frame_equal(together, apart)
 
 
@@ -193,12 +204,13 @@ def test_cohort_models_take_the_risk_scores_and_render_their_section(data):
     from ferrostem.report import render_report
 
     adata = _adata(data)
-    scores = pd.DataFrame({"risk": data["risk"].to_numpy(), "ferroptosis_set": data["age"].to_numpy() * 1.0},
-                          index=adata.obs_names)
+    scores = pd.DataFrame(
+        {"risk": data["risk"].to_numpy(), "ferroptosis_set": data["age"].to_numpy() * 1.0}, index=adata.obs_names
+    )
     info = pd.DataFrame({"category": ["risk score", "ferroptosis"]}, index=["risk", "ferroptosis_set"])
     block = {"bootstrap": 5, "horizons": [1, 3]}
     result = cohort_clinical_models(adata, scores, info, block, models=[], cohort="x", label="fixture")
-    assert [m.score for m in result.models] == ["risk"]          # the gene-set score is not a risk score
+    assert [m.score for m in result.models] == ["risk"]  # the gene-set score is not a risk score
     assert set(result.tables["terms"]["term"]) == {"risk", "stage", "age"}
     assert set(result.tables["calibration"]["horizon"]) == {1.0, 3.0}
     page = render_report([result.section], cohort="fixture", title="t", simulated=True)
@@ -216,8 +228,9 @@ def test_cohort_without_stage_or_a_risk_score_says_so(data):
     result = cohort_clinical_models(adata, scores, info, {"bootstrap": 2}, models=[], cohort="x", label="x")
     assert result.models[0].model.predictors == ["risk", "age"]
     assert any("'stage'" in w for w in result.section.warnings)
-    none = cohort_clinical_models(adata, scores, info.assign(category="ferroptosis"), {"bootstrap": 2}, models=[],
-                                  cohort="x", label="x")
+    none = cohort_clinical_models(
+        adata, scores, info.assign(category="ferroptosis"), {"bootstrap": 2}, models=[], cohort="x", label="x"
+    )
     assert none.models == [] and any("no risk score" in w for w in none.section.warnings)
     missing = cohort_clinical_models(adata, scores, info, {"scores": ["nope"]}, models=[], cohort="x", label="x")
     assert any("'nope' is not a score of this cohort" in w for w in missing.section.warnings)
@@ -227,15 +240,22 @@ def test_lasso_entry_is_applied_and_labelled_by_its_role(data):
     from ferrostem.clinical_models_report import cohort_clinical_models
 
     adata = _adata(data)
-    entry = {"id": "lasso_cox_train_os", "genes": ["GPX4", "SLC7A11", "TFRC"], "method": "weighted_sum",
-             "weights": {"GPX4": 0.5, "SLC7A11": -0.3, "TFRC": 0.2}, "training_cohort": "train"}
+    entry = {
+        "id": "lasso_cox_train_os",
+        "genes": ["GPX4", "SLC7A11", "TFRC"],
+        "method": "weighted_sum",
+        "weights": {"GPX4": 0.5, "SLC7A11": -0.3, "TFRC": 0.2},
+        "training_cohort": "train",
+    }
     empty = pd.DataFrame(index=adata.obs_names)
     info = pd.DataFrame({"category": []}, index=pd.Index([], name="score"))
-    validation = cohort_clinical_models(adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="valid",
-                                        label="valid")
+    validation = cohort_clinical_models(
+        adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="valid", label="valid"
+    )
     assert [m.score for m in validation.models] == ["lasso_cox_train_os"]
     assert "weights applied unchanged (validation)" in validation.models[0].notes[0]
     assert any("TFRC not measured here (20% of the total |weight| missing)" in w for w in validation.section.warnings)
-    training = cohort_clinical_models(adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="train",
-                                      label="train")
+    training = cohort_clinical_models(
+        adata, empty, info, {"bootstrap": 2}, models=[entry], cohort="train", label="train"
+    )
     assert "training cohort (in-sample, optimistic)" in training.models[0].notes[0]

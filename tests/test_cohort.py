@@ -16,11 +16,13 @@ def test_strip_version():
     assert strip_ensembl_version("DEMODUP00001.1") == "DEMODUP00001.1"
 
 
-GENES = pd.DataFrame({
-    "gene_id": ["ENSG01.1", "ENSG01.1_PAR_Y", "ENSG02.3", "ENSG03.1", "ENSG04.2", "ENSG05.1"],
-    "gene_name": ["CD99", "CD99", "GPX4", "GPX4", "", "TP53"],
-    "gene_type": ["protein_coding"] * 6,
-})
+GENES = pd.DataFrame(
+    {
+        "gene_id": ["ENSG01.1", "ENSG01.1_PAR_Y", "ENSG02.3", "ENSG03.1", "ENSG04.2", "ENSG05.1"],
+        "gene_name": ["CD99", "CD99", "GPX4", "GPX4", "", "TP53"],
+        "gene_type": ["protein_coding"] * 6,
+    }
+)
 COUNTS = np.array([[10, 20], [1, 1], [100, 300], [5, 5], [7, 8], [2, 2]])
 
 
@@ -32,8 +34,9 @@ def with_prefix(frame):
 
 @pytest.mark.parametrize("par_y, expected_cd99", [("drop", [10, 20]), ("sum", [11, 21])])
 def test_par_y_rule(par_y, expected_cd99):
-    genes, counts, _, report = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0,
-                                               HarmonisationRules(par_y=par_y, duplicate_symbols="sum"))
+    genes, counts, _, report = harmonise_genes(
+        with_prefix(GENES), COUNTS, COUNTS * 1.0, HarmonisationRules(par_y=par_y, duplicate_symbols="sum")
+    )
     assert counts[list(genes["symbol"]).index("CD99")].tolist() == expected_cd99
     assert report.par_y_rows == 1
 
@@ -44,8 +47,9 @@ def test_duplicate_symbols_max_mean_and_sum():
     assert counts[gpx4].tolist() == [100, 300]
     assert genes["gene_id"].iloc[gpx4] == "ENSG00000000002"
     assert report.symbols_duplicated == ["GPX4"]
-    genes, counts, _, _ = harmonise_genes(with_prefix(GENES), COUNTS, COUNTS * 1.0,
-                                          HarmonisationRules(duplicate_symbols="sum"))
+    genes, counts, _, _ = harmonise_genes(
+        with_prefix(GENES), COUNTS, COUNTS * 1.0, HarmonisationRules(duplicate_symbols="sum")
+    )
     gpx4 = list(genes["symbol"]).index("GPX4")
     assert counts[gpx4].tolist() == [105, 305]
     assert genes["gene_id"].iloc[gpx4] == "ENSG00000000002;ENSG00000000003"
@@ -65,15 +69,31 @@ def test_bad_rule_value():
 
 
 def sheet():
-    return pd.DataFrame({
-        "sample_id": ["TCGA-AA-0001-01A", "TCGA-AA-0001-01B", "TCGA-AA-0001-11A", "TCGA-AA-0002-01A",
-                      "TCGA-AA-0002-01A", "TCGA-AA-0003-06A"],
-        "patient_id": ["TCGA-AA-0001"] * 3 + ["TCGA-AA-0002"] * 2 + ["TCGA-AA-0003"],
-        "sample_type": ["Primary Tumor", "Primary Tumor", "Solid Tissue Normal", "Primary Tumor", "Primary Tumor", "Metastatic"],
-        "sample_type_code": ["01", "01", "11", "01", "01", "06"],
-        "vial": ["A", "B", "A", "A", "A", "A"],
-        "depth": [10, 90, 10, 5, 50, 10],
-    }, index=["f1", "f2", "f3", "f4", "f5", "f6"])
+    return pd.DataFrame(
+        {
+            "sample_id": [
+                "TCGA-AA-0001-01A",
+                "TCGA-AA-0001-01B",
+                "TCGA-AA-0001-11A",
+                "TCGA-AA-0002-01A",
+                "TCGA-AA-0002-01A",
+                "TCGA-AA-0003-06A",
+            ],
+            "patient_id": ["TCGA-AA-0001"] * 3 + ["TCGA-AA-0002"] * 2 + ["TCGA-AA-0003"],
+            "sample_type": [
+                "Primary Tumor",
+                "Primary Tumor",
+                "Solid Tissue Normal",
+                "Primary Tumor",
+                "Primary Tumor",
+                "Metastatic",
+            ],
+            "sample_type_code": ["01", "01", "11", "01", "01", "06"],
+            "vial": ["A", "B", "A", "A", "A", "A"],
+            "depth": [10, 90, 10, 5, 50, 10],
+        },
+        index=["f1", "f2", "f3", "f4", "f5", "f6"],
+    )
 
 
 def test_one_sample_per_patient():
@@ -84,8 +104,9 @@ def test_one_sample_per_patient():
 
 
 def test_all_samples_but_one_file_per_sample():
-    kept, _, _ = select_samples(sheet(), HarmonisationRules(one_sample_per_patient=False,
-                                                           sample_types=["Primary Tumor", "Metastatic"]))
+    kept, _, _ = select_samples(
+        sheet(), HarmonisationRules(one_sample_per_patient=False, sample_types=["Primary Tumor", "Metastatic"])
+    )
     assert list(kept.index) == ["f1", "f2", "f5", "f6"]
 
 
@@ -104,15 +125,21 @@ def test_clinical_mismatch_warn_and_error():
 def test_geo_missing_key_lists_found_keys():
     samples = pd.DataFrame({"tissue": ["tumor"], "os months": [3.0]}, index=["GSM1"])
     with pytest.raises(ConfigError, match=r"'survival months'.*OS\.time.*keys found: \['tissue', 'os months'\]"):
-        geo_obs(samples, {"fields": {"OS.time": "survival months", "OS": "tissue"}, "time_unit": "months"},
-                source="GSE1_series_matrix.txt.gz")
+        geo_obs(
+            samples,
+            {"fields": {"OS.time": "survival months", "OS": "tissue"}, "time_unit": "months"},
+            source="GSE1_series_matrix.txt.gz",
+        )
 
 
 def test_geo_survival_times_need_a_declared_unit():
     samples = pd.DataFrame({"tissue": ["tumor"], "survival months": [3.0], "status": ["1"]}, index=["GSM1"])
     fields = {"OS.time": "survival months", "OS": "status"}
-    with pytest.raises(ConfigError, match=r"GSE1_series_matrix.txt.gz: geo.fields maps OS.time but geo.time_unit "
-                                          r"is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"GSE1_series_matrix.txt.gz: geo.fields maps OS.time but geo.time_unit "
+        r"is not set",
+    ):
         geo_obs(samples, {"fields": fields}, source="GSE1_series_matrix.txt.gz")
     # a time without its status (or the reverse) was silently an endpoint that is never analysed
     with pytest.raises(ConfigError, match=r"GSE1: geo.fields maps OS.time but not OS: an endpoint needs both"):
@@ -133,13 +160,21 @@ def test_geo_time_unit_not_understood_names_the_key():
 
 def test_geo_time_cells_with_units_are_named_not_dropped():
     # "12 months" read as missing would drop the sample from every survival analysis without a word
-    samples = pd.DataFrame({"Survival months": ["10.5", "12 months", "NA", ""], "Survival status": ["1", "0", "0", "1"]},
-                           index=["GSM1", "GSM2", "GSM3", "GSM4"])
-    mapping = {"fields": {"OS.time": "survival months", "OS": "survival status"}, "time_unit": "months",
-               "event_values": ["1"]}
-    with pytest.raises(InputFormatError, match=r"GSE1_Extra_Supplement.txt.gz: column 'survival months' \(OS.time\) "
-                                               r"holds 1 value\(s\) that are not a number of months"
-                                               r".*GSM2: '12 months'"):
+    samples = pd.DataFrame(
+        {"Survival months": ["10.5", "12 months", "NA", ""], "Survival status": ["1", "0", "0", "1"]},
+        index=["GSM1", "GSM2", "GSM3", "GSM4"],
+    )
+    mapping = {
+        "fields": {"OS.time": "survival months", "OS": "survival status"},
+        "time_unit": "months",
+        "event_values": ["1"],
+    }
+    with pytest.raises(
+        InputFormatError,
+        match=r"GSE1_Extra_Supplement.txt.gz: column 'survival months' \(OS.time\) "
+        r"holds 1 value\(s\) that are not a number of months"
+        r".*GSM2: '12 months'",
+    ):
         geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
     samples.loc["GSM2", "Survival months"] = "12"
     obs = geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
@@ -148,13 +183,20 @@ def test_geo_time_cells_with_units_are_named_not_dropped():
 
 def test_geo_endpoint_without_events_names_file_column_and_values():
     # the supplement says Dead/Alive, the config expects "1": every sample would silently be censored
-    samples = pd.DataFrame({"Survival status": ["Dead", "Alive", "NA"], "Survival months": [1, 2, 3]},
-                           index=["GSM1", "GSM2", "GSM3"])
-    mapping = {"fields": {"OS": "Survival status", "OS.time": "Survival months"}, "event_values": ["1"],
-               "time_unit": "months"}
-    with pytest.raises(ConfigError, match=r"GSE1_Extra_Supplement.txt.gz: column 'Survival status' \(OS\) "
-                                          r"has no event: none of its values \['alive', 'dead'\] "
-                                          r"is in the event_values \['1'\] of geo.fields"):
+    samples = pd.DataFrame(
+        {"Survival status": ["Dead", "Alive", "NA"], "Survival months": [1, 2, 3]}, index=["GSM1", "GSM2", "GSM3"]
+    )
+    mapping = {
+        "fields": {"OS": "Survival status", "OS.time": "Survival months"},
+        "event_values": ["1"],
+        "time_unit": "months",
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"GSE1_Extra_Supplement.txt.gz: column 'Survival status' \(OS\) "
+        r"has no event: none of its values \['alive', 'dead'\] "
+        r"is in the event_values \['1'\] of geo.fields",
+    ):
         geo_obs(samples, mapping, SUPPLEMENT_SOURCE)
     obs = geo_obs(samples, {**mapping, "event_values": ["dead"]}, SUPPLEMENT_SOURCE)
     assert obs["OS"].tolist()[:2] == [1.0, 0.0] and np.isnan(obs["OS"].iloc[2])
@@ -232,9 +274,16 @@ def test_missing_value_rule_drops_sparse_probes_and_samples_then_imputes_medians
     from ferrostem.cohort import MissingValueRule, resolve_missing
 
     table = pd.DataFrame(
-        {"S1": [1.0, 5.0, np.nan, 2.0], "S2": [2.0, 6.0, np.nan, np.nan], "S3": [3.0, np.nan, 1.0, np.nan],
-         "S4": [4.0, 8.0, np.nan, np.nan], "S5": [5.0, 9.0, 2.0, np.nan], "S6": [6.0, 7.0, 3.0, np.nan]},
-        index=["p_complete", "p_one_missing", "p_half_missing", "p_mostly_missing"])
+        {
+            "S1": [1.0, 5.0, np.nan, 2.0],
+            "S2": [2.0, 6.0, np.nan, np.nan],
+            "S3": [3.0, np.nan, 1.0, np.nan],
+            "S4": [4.0, 8.0, np.nan, np.nan],
+            "S5": [5.0, 9.0, 2.0, np.nan],
+            "S6": [6.0, 7.0, 3.0, np.nan],
+        },
+        index=["p_complete", "p_one_missing", "p_half_missing", "p_mostly_missing"],
+    )
     kept, record, warnings = resolve_missing(table, MissingValueRule(max_fraction=0.5), "GSE1_series_matrix.txt.gz")
     assert list(kept.index) == ["p_complete", "p_one_missing", "p_half_missing"]  # 5 of 6 missing: dropped
     assert record["probes_dropped_ids"] == ["p_mostly_missing"] and record["samples_dropped"] == []

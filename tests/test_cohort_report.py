@@ -9,7 +9,10 @@ from ferrostem.cohort_report import cohort_section, harmonisation_table
 def test_tiny_cohort_summary_explains_missing_pca_and_keeps_other_sections(demo_rnaseq, n_samples):
     tiny = demo_rnaseq[:n_samples].copy()
     section = cohort_section(tiny, "tiny")
-    assert f"PCA not drawn: the cohort has {n_samples} sample(s); two principal components need at least 3" in section.warnings
+    assert (
+        f"PCA not drawn: the cohort has {n_samples} sample(s); two principal components need at least 3"
+        in section.warnings
+    )
     captions = [f["caption"] for f in section.context["figures"]]
     assert captions == ["Sequencing depth per sample."]
     assert section.context["clinical"] and section.context["by_type"]

@@ -29,24 +29,40 @@ def mutate(change):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda c: c["cohorts"]["demo_tcga"].update(source="gdx"),
-         r"cohorts\.demo_tcga\.source = 'gdx' is not allowed; allowed values: gdc, xena, geo"),
-        (lambda c: c["cohorts"].update({"../etc": {"source": "gdc", "project": "TCGA-LIHC"}}),
-         r"key '\.\./etc' is not allowed"),
-        (lambda c: c["cohorts"]["demo_tcga"].update(projet="TCGA-LIHC"),
-         r"cohorts\.demo_tcga: Additional properties are not allowed \('projet' was unexpected\); allowed keys: .*project"),
+        (
+            lambda c: c["cohorts"]["demo_tcga"].update(source="gdx"),
+            r"cohorts\.demo_tcga\.source = 'gdx' is not allowed; allowed values: gdc, xena, geo",
+        ),
+        (
+            lambda c: c["cohorts"].update({"../etc": {"source": "gdc", "project": "TCGA-LIHC"}}),
+            r"key '\.\./etc' is not allowed",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_tcga"].update(projet="TCGA-LIHC"),
+            r"cohorts\.demo_tcga: Additional properties are not allowed \('projet' was unexpected\); allowed keys: .*project",  # noqa: E501 (a message or record quoted whole)
+        ),
         (lambda c: c["cohorts"]["demo_tcga"].pop("source"), r"cohorts\.demo_tcga: 'source' is a required property"),
-        (lambda c: c["cohorts"]["demo_geo"].update(accession="14520"),
-         r"cohorts\.demo_geo\.accession = '14520' does not match the pattern"),
-        (lambda c: c["cohorts"]["demo_tcga"]["harmonise"].update(one_sample_per_patient="yes"),
-         r"cohorts\.demo_tcga\.harmonise\.one_sample_per_patient = 'yes' should be of type boolean"),
-        (lambda c: c["cohorts"]["demo_geo"]["geo"].update(time_unit="fortnights"),
-         r"time_unit = 'fortnights' is not allowed; allowed values: days, weeks, months, years"),
-        (lambda c: c["cohorts"]["demo_geo"]["geo"].pop("time_unit"),
-         r"cohorts\.demo_geo\.geo: 'time_unit' is a required property: geo\.fields maps survival times: state "
-         r"their unit \(days, weeks, months or years\)"),
-        (lambda c: c["cohorts"]["demo_geo"]["geo"]["fields"].update({"survival": "x"}),
-         r"cohorts\.demo_geo\.geo\.fields: key 'survival' is not allowed"),
+        (
+            lambda c: c["cohorts"]["demo_geo"].update(accession="14520"),
+            r"cohorts\.demo_geo\.accession = '14520' does not match the pattern",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_tcga"]["harmonise"].update(one_sample_per_patient="yes"),
+            r"cohorts\.demo_tcga\.harmonise\.one_sample_per_patient = 'yes' should be of type boolean",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"].update(time_unit="fortnights"),
+            r"time_unit = 'fortnights' is not allowed; allowed values: days, weeks, months, years",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"].pop("time_unit"),
+            r"cohorts\.demo_geo\.geo: 'time_unit' is a required property: geo\.fields maps survival times: state "
+            r"their unit \(days, weeks, months or years\)",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"]["fields"].update({"survival": "x"}),
+            r"cohorts\.demo_geo\.geo\.fields: key 'survival' is not allowed",
+        ),
         (lambda c: c.update(cohorts={}), r"cohorts = \{\}: \{\} should be non-empty"),
         (lambda c: c.update(colour="red"), r"Additional properties are not allowed \('colour' was unexpected\)"),
         (lambda c: c["cohorts"]["demo_geo"].pop("accession"), r"cohorts\.demo_geo: source 'geo' needs 'accession'"),
@@ -62,6 +78,7 @@ def test_all_errors_reported_at_once():
     def two_errors(c):
         c["cohorts"]["demo_tcga"]["source"] = "gdx"
         c["cohorts"]["demo_geo"]["geo"]["scale"] = "ln"
+
     with pytest.raises(ConfigError) as error:
         validate_config(mutate(two_errors), SCHEMA)
     assert "'gdx'" in str(error.value) and "'ln'" in str(error.value)
@@ -84,6 +101,7 @@ def test_geo_time_unit_is_required_only_when_survival_times_are_mapped():
         geo.pop("time_unit")
         # an endpoint is its time and its status: both go (a status without a time is an error now)
         geo["fields"] = {k: v for k, v in geo["fields"].items() if k.split(".")[0] != "OS"}
+
     validate_config(mutate(without_times), SCHEMA)
     for path in sorted((REPO / "config").glob("**/*.yaml")):
         config = yaml.safe_load(path.read_text())
@@ -103,8 +121,11 @@ def test_config_file_errors_name_file_line_and_column(tmp_path: Path):
         load_config_file(tmp_path / "missing.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text(BROKEN_YAML)
-    with pytest.raises(ConfigError, match=r"broken\.yaml, line 4, column 8: YAML syntax error: expected ',' or '}', "
-                                          r"but got ':' \(while parsing a flow mapping at line 3, column 9\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"broken\.yaml, line 4, column 8: YAML syntax error: expected ',' or '}', "
+        r"but got ':' \(while parsing a flow mapping at line 3, column 9\)",
+    ):
         load_config_file(broken)
     tabs = tmp_path / "tabs.yaml"
     tabs.write_text("cohorts:\n\tdemo: 1\n")
@@ -131,8 +152,12 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
     """Run a make target of the repository with the interpreter running the tests (never reinstalling it)."""
     venv = Path(sys.executable).parent.parent
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run(["make", "-C", str(REPO), "-o", str(venv / ".installed"), f"VENV={venv}", *args],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        ["make", "-C", str(REPO), "-o", str(venv / ".installed"), f"VENV={venv}", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.mark.parametrize("target", ["run", "prefetch", "check-config"])
@@ -161,19 +186,31 @@ def test_check_config_reports_schema_errors(tmp_path: Path):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda c: c["survival"]["lasso"].update(discovery="demo_tgca"),
-         r"survival\.lasso\.discovery: 'demo_tgca' is not a configured cohort \(cohorts: demo_tcga, demo_geo\)"),
-        (lambda c: c["survival"]["lasso"].update(validation=["demo_geo", "GSE14520"]),
-         r"survival\.lasso\.validation: 'GSE14520' is not a configured cohort"),
-        (lambda c: c["survival"]["lasso"].pop("discovery"),
-         r"survival\.lasso: 'discovery' is a required property: an enabled LASSO-Cox model needs the cohort it is "
-         r"trained on"),
-        (lambda c: c["survival"]["lasso"].pop("universe"),
-         r"survival\.lasso: 'universe' is a required property: an enabled LASSO-Cox model needs .*candidate genes"),
-        (lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["cohorts"].pop("demo_geo"),
-         r"pancancer\.enabled: the pan-cancer page needs two or more cohorts, found 1"),
-        (lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["signatures"].update(enabled=False),
-         r"pancancer\.enabled: the pan-cancer page reads the signature scores; set signatures\.enabled: true"),
+        (
+            lambda c: c["survival"]["lasso"].update(discovery="demo_tgca"),
+            r"survival\.lasso\.discovery: 'demo_tgca' is not a configured cohort \(cohorts: demo_tcga, demo_geo\)",
+        ),
+        (
+            lambda c: c["survival"]["lasso"].update(validation=["demo_geo", "GSE14520"]),
+            r"survival\.lasso\.validation: 'GSE14520' is not a configured cohort",
+        ),
+        (
+            lambda c: c["survival"]["lasso"].pop("discovery"),
+            r"survival\.lasso: 'discovery' is a required property: an enabled LASSO-Cox model needs the cohort it is "
+            r"trained on",
+        ),
+        (
+            lambda c: c["survival"]["lasso"].pop("universe"),
+            r"survival\.lasso: 'universe' is a required property: an enabled LASSO-Cox model needs .*candidate genes",
+        ),
+        (
+            lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["cohorts"].pop("demo_geo"),
+            r"pancancer\.enabled: the pan-cancer page needs two or more cohorts, found 1",
+        ),
+        (
+            lambda c: c.setdefault("pancancer", {}).update(enabled=True) or c["signatures"].update(enabled=False),
+            r"pancancer\.enabled: the pan-cancer page reads the signature scores; set signatures\.enabled: true",
+        ),
     ],
 )
 def test_blocks_that_name_or_need_cohorts_are_checked_with_the_config(change, message):

@@ -31,6 +31,7 @@ ALPHA = 0.05
 # ------------------------------------------------------------------------------------------------
 # PyDESeq2 path against R DESeq2 1.34 (../shared/reference/deseq2_reference, design ~condition)
 
+
 @pytest.fixture(scope="module", params=["pydeseq2", "vectorised"])
 def r_reference(shared_reference: Path, request):
     """Both engines (de.engine) are held to the same R tolerances."""
@@ -90,8 +91,9 @@ def test_vectorised_engine_matches_r_reference_to_its_own_rules(shared_reference
     table, fitted, vst = run_deseq2(counts, plan, n_cpus=1, engine="vectorised")
     single = folder / "single_factor"
     r = _read_r(single / "r_test_res.csv").loc[table.index]
-    np.testing.assert_allclose(fitted["dispersions"], _read_r(single / "r_test_dispersions.csv")["x"].loc[counts.columns],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted["dispersions"], _read_r(single / "r_test_dispersions.csv")["x"].loc[counts.columns], rtol=1e-6
+    )
     np.testing.assert_allclose(table["log2FC"], r["log2FoldChange"], rtol=1e-6)
     np.testing.assert_allclose(table["lfcSE"], r["lfcSE"], rtol=1e-6)
     np.testing.assert_allclose(table["pvalue"], r["pvalue"], rtol=1e-5)
@@ -175,8 +177,9 @@ def test_batched_glm_and_wald_equal_pydeseq2_per_gene():
     mu_wald = np.maximum(mu, 0.5)
     pvalue, stat, se = batched_wald_test(design, disp, beta, mu_wald, ridge, contrast, 0.0)
     for j in range(0, 60, 7):
-        p_j, s_j, se_j = utils.wald_test(design, disp[j], beta[j], mu_wald[:, j], ridge * LOG2_TO_LN_RIDGE,
-                                         contrast, 0.0, None)
+        p_j, s_j, se_j = utils.wald_test(
+            design, disp[j], beta[j], mu_wald[:, j], ridge * LOG2_TO_LN_RIDGE, contrast, 0.0, None
+        )
         np.testing.assert_allclose([pvalue[j], stat[j], se[j]], [p_j, s_j, se_j], rtol=1e-9)
 
 
@@ -185,8 +188,10 @@ def test_engines_agree_on_a_paired_design(demo_rnaseq):
     engines differ only where PyDESeq2 departs from R's rules (dispersion stops, Wald minmu), by little."""
     adata = demo_rnaseq[:, :1500].copy()
     comparison = Comparison("p", "tissue", "tumor", "normal", paired=True)
-    tables = {engine: differential_expression(adata, comparison, DESettings(engine=engine), cohort="demo").table
-              for engine in ("vectorised", "pydeseq2")}
+    tables = {
+        engine: differential_expression(adata, comparison, DESettings(engine=engine), cohort="demo").table
+        for engine in ("vectorised", "pydeseq2")
+    }
     vectorised, pydeseq2 = tables["vectorised"], tables["pydeseq2"]
     assert len(vectorised) > 500 and vectorised["padj"].lt(ALPHA).sum() > 20
     assert np.corrcoef(vectorised["log2FC"], pydeseq2["log2FC"])[0, 1] > 0.99999
@@ -204,6 +209,7 @@ def test_unknown_engine_is_refused():
 
 # ------------------------------------------------------------------------------------------------
 # planted truth of the demo (the workflow's own outputs; truth from the same seeded generator)
+
 
 def _truth(demo_dir: Path) -> pd.DataFrame:
     return pd.read_csv(demo_dir / "truth" / "de_truth.tsv", sep="\t").set_index("symbol")
@@ -261,8 +267,10 @@ def test_planted_ferroptosis_resistance_programme_direction(workflow_run, demo_d
     truth = json.loads((demo_dir / "truth" / "truth.json").read_text())
     members = list(truth["programmes"]["ferroptosis_resistance"])
     planted = _truth(demo_dir)["planted_log2fc"].reindex(members).fillna(0.0)
-    parts = {"PROGRAMME_PLANTED_UP": list(planted.index[planted > 0]),
-             "PROGRAMME_PLANTED_DOWN": list(planted.index[planted < 0])}
+    parts = {
+        "PROGRAMME_PLANTED_UP": list(planted.index[planted > 0]),
+        "PROGRAMME_PLANTED_DOWN": list(planted.index[planted < 0]),
+    }
     table = _workflow_de(workflow_run, cohort)
     ranking = ranking_from_de(table)
     rng = np.random.default_rng(1)
@@ -285,7 +293,10 @@ def test_planted_ferroptosis_resistance_programme_direction(workflow_run, demo_d
 # ------------------------------------------------------------------------------------------------
 # moderated t against an independent implementation of Smyth (2004)
 
-def _smyth_moderated_t(values: np.ndarray, design: np.ndarray, coef: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+
+def _smyth_moderated_t(
+    values: np.ndarray, design: np.ndarray, coef: int
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Smyth 2004 (Stat Appl Genet Mol Biol 3:3), written from the paper with numpy/scipy.
 
     Per gene OLS: beta, s^2 with d = n - p residual df, v = [(X'X)^-1]_jj. Hyperparameters by the method of
@@ -298,7 +309,7 @@ def _smyth_moderated_t(values: np.ndarray, design: np.ndarray, coef: int) -> tup
     beta = values @ design @ xtx_inv  # genes x p
     residuals = values - beta @ design.T
     d = n - p
-    s2 = (residuals ** 2).sum(axis=1) / d
+    s2 = (residuals**2).sum(axis=1) / d
     e = np.log(s2) - special.digamma(d / 2) + np.log(d / 2)
     genes = len(e)
     target = np.mean((e - e.mean()) ** 2) * genes / (genes - 1) - special.polygamma(1, d / 2)
@@ -316,7 +327,9 @@ def test_moderated_t_matches_smyth_2004():
     sigma2 = d0_true * s0_true / rng.chisquare(d0_true, size=genes)  # scaled inverse chi-square variances
     group = np.repeat([0, 1], per_group)
     effect = np.where(np.arange(genes) < 40, 1.5, 0.0)
-    values = 7 + effect[:, None] * group[None, :] + rng.standard_normal((genes, 2 * per_group)) * np.sqrt(sigma2)[:, None]
+    values = (
+        7 + effect[:, None] * group[None, :] + rng.standard_normal((genes, 2 * per_group)) * np.sqrt(sigma2)[:, None]
+    )
     samples = [f"s{i}" for i in range(2 * per_group)]
     obs = pd.DataFrame({"condition": np.where(group == 1, "b", "a")}, index=samples)
     plan = prepare_design(obs, Comparison("b_vs_a", "condition", "b", "a"))
@@ -332,6 +345,7 @@ def test_moderated_t_matches_smyth_2004():
 
 # ------------------------------------------------------------------------------------------------
 # design checks and bad input
+
 
 def _obs(n_test: int, n_ref: int, **columns) -> pd.DataFrame:
     index = [f"S{i}" for i in range(n_test + n_ref)]
@@ -350,8 +364,9 @@ def test_confounded_covariate_is_named():
     obs = _obs(4, 4, batch=["b1"] * 4 + ["b2"] * 4, age=np.arange(8.0))
     with pytest.raises(DesignError, match=r"covariate\(s\) \['batch'\] perfectly confounded with 'tissue'"):
         prepare_design(obs, Comparison("t", "tissue", "tumor", "normal", covariates=["age", "batch"]))
-    plan = prepare_design(obs.assign(batch=["b1", "b2"] * 4), Comparison("t", "tissue", "tumor", "normal",
-                                                                       covariates=["age", "batch"]))
+    plan = prepare_design(
+        obs.assign(batch=["b1", "b2"] * 4), Comparison("t", "tissue", "tumor", "normal", covariates=["age", "batch"])
+    )
     assert plan.matrix.shape == (8, 4) and plan.matrix.columns[-1] == plan.group_coefficient
 
 
@@ -376,17 +391,27 @@ def test_paired_design_keeps_complete_pairs(demo_rnaseq):
 def test_wrong_scale_is_refused(demo_rnaseq, demo_array):
     comparison = Comparison("t", "tissue", "tumor", "normal")
     with pytest.raises(ScaleError, match="method deseq2 needs raw counts"):
-        differential_expression(demo_array, Comparison("t", "tissue", "tumor", "normal", method="deseq2"),
-                                DESettings(), cohort="demo_geo")
+        differential_expression(
+            demo_array, Comparison("t", "tissue", "tumor", "normal", method="deseq2"), DESettings(), cohort="demo_geo"
+        )
     log_values = np.round(np.asarray(demo_rnaseq.layers["log2"][:10, :50]))
     with pytest.raises(ScaleError, match="look like log2-scale values"):
-        check_counts(log_values, genes=list(demo_rnaseq.var_names[:50]), samples=list(demo_rnaseq.obs_names[:10]),
-                     where="test")
+        check_counts(
+            log_values, genes=list(demo_rnaseq.var_names[:50]), samples=list(demo_rnaseq.obs_names[:10]), where="test"
+        )
     with pytest.raises(ScaleError, match="is not an integer count"):
-        check_counts(np.asarray(demo_rnaseq.layers["log2"][:10, :50]), genes=list(demo_rnaseq.var_names[:50]),
-                     samples=list(demo_rnaseq.obs_names[:10]), where="test")
-    counts_as_log = ad.AnnData(X=np.asarray(demo_rnaseq.layers["counts"], dtype=np.float32), obs=demo_rnaseq.obs,
-                               var=demo_rnaseq.var, layers={"log2": np.asarray(demo_rnaseq.layers["counts"], dtype=float)})
+        check_counts(
+            np.asarray(demo_rnaseq.layers["log2"][:10, :50]),
+            genes=list(demo_rnaseq.var_names[:50]),
+            samples=list(demo_rnaseq.obs_names[:10]),
+            where="test",
+        )
+    counts_as_log = ad.AnnData(
+        X=np.asarray(demo_rnaseq.layers["counts"], dtype=np.float32),
+        obs=demo_rnaseq.obs,
+        var=demo_rnaseq.var,
+        layers={"log2": np.asarray(demo_rnaseq.layers["counts"], dtype=float)},
+    )
     counts_as_log.uns["assay"] = "microarray"
     with pytest.raises(ScaleError, match="look like raw counts"):
         differential_expression(counts_as_log, comparison, DESettings(), cohort="mislabelled")
@@ -396,12 +421,13 @@ def test_wrong_scale_is_refused(demo_rnaseq, demo_array):
 # ------------------------------------------------------------------------------------------------
 # workflow outputs
 
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("cohort,method", [("demo_tcga", "deseq2"), ("demo_geo", "limma")])
 def test_workflow_de_outputs(workflow_run, cohort, method):
     base = workflow_run / "results" / cohort
     table = _workflow_de(workflow_run, cohort)
-    assert list(table.columns[:len(RESULT_COLUMNS)]) == RESULT_COLUMNS
+    assert list(table.columns[: len(RESULT_COLUMNS)]) == RESULT_COLUMNS
     summary = json.loads((base / "de" / "tumour_vs_normal" / "de_summary.json").read_text())
     assert summary["method"] == method and summary["n_reference"] == 20
     section = json.loads((base / "sections" / "de_tumour_vs_normal.json").read_text())

@@ -52,8 +52,9 @@ def test_quantiseq_on_the_shared_til10_signature(shared_reference, mixture):
     shipped = dc.load_til10()
     til10 = dc.Til10(signature.astype(float), shipped.mrna_scaling, shipped.noisy_genes, shipped.tumour_aberrant_genes)
     fractions, _ = dc.quantiseq(mixture, tumour=False, til10=til10)
-    np.testing.assert_allclose(fractions.to_numpy(), reference("quantiseq").loc[fractions.index, fractions.columns],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        fractions.to_numpy(), reference("quantiseq").loc[fractions.index, fractions.columns], atol=1e-6
+    )
 
 
 def test_quantiseq_agrees_with_iobrpy(mixture):
@@ -143,22 +144,27 @@ def test_immunophenoscore_agrees_with_iobrpy(mixture):
 def test_immunophenoscore_is_clipped_like_the_published_script():
     genes = sorted({g for g, *_ in dc.IPS_GENES})
     rng = np.random.default_rng(0)
-    expr = pd.DataFrame(rng.normal(5, 2, size=(2, len(genes) + 200)),
-                        columns=genes + [f"X{i}" for i in range(200)], index=["a", "b"])
+    expr = pd.DataFrame(
+        rng.normal(5, 2, size=(2, len(genes) + 200)), columns=genes + [f"X{i}" for i in range(200)], index=["a", "b"]
+    )
     expr.loc["a", [g for g, name, klass, _ in dc.IPS_GENES if klass in ("MHC", "EC")]] = 16.0  # AZ far above 3
     scores, _ = dc.immunophenoscore(expr)
     assert scores.loc["a", "AZ"] > 3 and scores.loc["a", "IPS"] == 10
 
 
-@pytest.mark.parametrize("method, scale", [("quantiseq", "raw counts (STAR unstranded)"),
-                                           ("quantiseq", "log2(TPM+1)"),
-                                           ("quantiseq", "normalised intensity (linear)"),
-                                           ("quantiseq", "CPM (the annotation has no Length column)"),
-                                           ("cibersort", "log2 intensity"),
-                                           ("cibersort", "raw counts (NCBI GEO RNA-seq pipeline)"),
-                                           ("cibersort", "ratio to the reference channel (2**log2 ratio), not an "
-                                                         "intensity"),
-                                           ("ips", "TPM")])
+@pytest.mark.parametrize(
+    "method, scale",
+    [
+        ("quantiseq", "raw counts (STAR unstranded)"),
+        ("quantiseq", "log2(TPM+1)"),
+        ("quantiseq", "normalised intensity (linear)"),
+        ("quantiseq", "CPM (the annotation has no Length column)"),
+        ("cibersort", "log2 intensity"),
+        ("cibersort", "raw counts (NCBI GEO RNA-seq pipeline)"),
+        ("cibersort", "ratio to the reference channel (2**log2 ratio), not an intensity"),
+        ("ips", "TPM"),
+    ],
+)
 def test_wrong_declared_scale_is_refused(mixture, method, scale):
     with pytest.raises(ScaleError, match=f"{method}: needs"):
         dc.deconvolve(method, mixture, scale, signature=dc.load_til10().signature)
@@ -177,16 +183,18 @@ def test_log_values_declared_as_tpm_are_refused(mixture):
 
 
 def test_missing_signature_genes_coverage_reported_and_refused_below_threshold(mixture):
-    signature_genes = [g for g in dc.load_til10().signature.index
-                       if g not in dc.load_til10().noisy_genes]
+    signature_genes = [g for g in dc.load_til10().signature.index if g not in dc.load_til10().noisy_genes]
     dropped = signature_genes[:40]
     partial = mixture.drop(columns=dropped)
     _, coverage = dc.quantiseq(partial, tumour=False, min_coverage=0.5)
     assert coverage.genes_found == coverage.genes_in_signature - 40
     assert set(coverage.missing) == set(dropped)
     assert coverage.row()["coverage"] == pytest.approx((153 - 40) / 153, abs=1e-4)
-    with pytest.raises(dc.CoverageError, match=r"quantiseq: only 113 of 153 signature genes \(74%\).*below the "
-                                               r"minimum 80%.*missing: " + dropped[0]):
+    with pytest.raises(
+        dc.CoverageError,
+        match=r"quantiseq: only 113 of 153 signature genes \(74%\).*below the "
+        r"minimum 80%.*missing: " + dropped[0],
+    ):
         dc.quantiseq(partial, tumour=False, min_coverage=0.8)
 
 
@@ -225,10 +233,18 @@ def test_cohort_without_lm22_runs_the_others_and_says_how_to_include_cibersort(m
     from ferrostem.report import render_report
     from ferrostem.resources import ResourcePlan
 
-    _, left_out = ResourcePlan.from_config({"resources": {"fetch": False}}).split({"cibersort_lm22": ["cibersort_lm22"]})
-    result = deconvolve_cohort(_layers(mixture), {"tpm": "TPM", "log2": "log2(TPM+1)"},
-                               ["quantiseq", "cibersort", "ips"], min_coverage=0.5, quantiseq_tumour=False,
-                               cibersort_matrix=None, cibersort_left_out=left_out["cibersort_lm22"])
+    _, left_out = ResourcePlan.from_config({"resources": {"fetch": False}}).split(
+        {"cibersort_lm22": ["cibersort_lm22"]}
+    )
+    result = deconvolve_cohort(
+        _layers(mixture),
+        {"tpm": "TPM", "log2": "log2(TPM+1)"},
+        ["quantiseq", "cibersort", "ips"],
+        min_coverage=0.5,
+        quantiseq_tumour=False,
+        cibersort_matrix=None,
+        cibersort_left_out=left_out["cibersort_lm22"],
+    )
     coverage = result.coverage.set_index("method")
     assert coverage.loc["quantiseq", "run"] and coverage.loc["ips", "run"] and not coverage.loc["cibersort", "run"]
     assert "set resources.paths.cibersort_lm22 to your own licensed copy" in coverage.loc["cibersort", "reason"]
@@ -245,8 +261,14 @@ def test_cohort_with_a_signature_matrix_runs_cibersort(mixture, tmp_path):
 
     matrix = tmp_path / "LM22.txt"
     dc.load_til10().signature.to_csv(matrix, sep="\t")
-    result = deconvolve_cohort(_layers(mixture), {"tpm": "TPM", "log2": "log2(TPM+1)"}, ["cibersort"],
-                               min_coverage=0.5, cibersort_matrix=str(matrix), permutations=5)
+    result = deconvolve_cohort(
+        _layers(mixture),
+        {"tpm": "TPM", "log2": "log2(TPM+1)"},
+        ["cibersort"],
+        min_coverage=0.5,
+        cibersort_matrix=str(matrix),
+        permutations=5,
+    )
     assert result.coverage.loc[0, "run"]
     assert {"cibersort__T.cells.CD8", "cibersort__p_value", "cibersort__absolute_score"} <= set(result.fractions)
 
@@ -256,16 +278,23 @@ def test_lm22_path_that_does_not_exist_is_a_clear_error(tmp_path):
     from ferrostem.resources import fetch_resource, get_resource
 
     with pytest.raises(ConfigError, match=r"resources.paths.cibersort_lm22: .*LM22.txt is not a file"):
-        fetch_resource(get_resource("cibersort_lm22"), tmp_path / "cache" / "LM22.txt", None,
-                       user_copy=tmp_path / "LM22.txt")
+        fetch_resource(
+            get_resource("cibersort_lm22"), tmp_path / "cache" / "LM22.txt", None, user_copy=tmp_path / "LM22.txt"
+        )
 
 
 def test_microarray_cohort_leaves_quantiseq_out_with_the_reason(mixture):
     from ferrostem.deconvolution_report import deconvolve_cohort
 
-    result = deconvolve_cohort(_layers(mixture), {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"},
-                               ["quantiseq", "ips"], min_coverage=0.5)
+    result = deconvolve_cohort(
+        _layers(mixture),
+        {"tpm": "normalised intensity (linear)", "log2": "log2 intensity"},
+        ["quantiseq", "ips"],
+        min_coverage=0.5,
+    )
     coverage = result.coverage.set_index("method")
     assert not coverage.loc["quantiseq", "run"] and coverage.loc["ips", "run"]
-    assert "quantiseq: needs TPM, but the matrix given is 'normalised intensity (linear)'" in \
-        coverage.loc["quantiseq", "reason"]
+    assert (
+        "quantiseq: needs TPM, but the matrix given is 'normalised intensity (linear)'"
+        in coverage.loc["quantiseq", "reason"]
+    )

@@ -80,9 +80,13 @@ def test_demo_is_deterministic(tmp_path):
     write_demo(tmp_path / "a", small)
     write_demo(tmp_path / "b", small)
     series = "mirror/ftp.ncbi.nlm.nih.gov/geo/series/GSE0nnn/GSE0000/matrix/GSE0000_series_matrix.txt.gz"
-    for relative in ["mirror/api.gdc.cancer.gov/files/TCGA-DEMO.json", "mirror/api.gdc.cancer.gov/cases/TCGA-DEMO.json",
-                     series, "mirror/ftp.ncbi.nlm.nih.gov/geo/platforms/GPL0nnn/GPL0000/annot/GPL0000.annot.gz",
-                     "truth/de_truth.tsv"]:
+    for relative in [
+        "mirror/api.gdc.cancer.gov/files/TCGA-DEMO.json",
+        "mirror/api.gdc.cancer.gov/cases/TCGA-DEMO.json",
+        series,
+        "mirror/ftp.ncbi.nlm.nih.gov/geo/platforms/GPL0nnn/GPL0000/annot/GPL0000.annot.gz",
+        "truth/de_truth.tsv",
+    ]:
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
     with gzip.open(tmp_path / "a" / series, "rt") as handle:
         assert "SIMULATED" in handle.readline()

@@ -13,7 +13,15 @@ from download_server import LoopbackServer, gzip_bytes
 
 from ferrostem.errors import InputFormatError
 from ferrostem.sources import gdc
-from ferrostem.sources.http import ChecksumError, Client, DownloadError, Expected, NotFoundError, RetryPolicy, store_relpath
+from ferrostem.sources.http import (
+    ChecksumError,
+    Client,
+    DownloadError,
+    Expected,
+    NotFoundError,
+    RetryPolicy,
+    store_relpath,
+)
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, every byte value
 
@@ -42,10 +50,14 @@ def no_leftovers(store: Path) -> list[str]:
 
 
 def test_store_layout_follows_the_remote():
-    assert store_relpath("https://ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix/") == \
-        "ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix"
-    assert store_relpath("https://www.ncbi.nlm.nih.gov/geo/download/?acc=GSE1&format=file&file=GSE1_raw.tsv.gz") == \
-        "www.ncbi.nlm.nih.gov/geo/download/GSE1_raw.tsv.gz"
+    assert (
+        store_relpath("https://ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix/")
+        == "ftp.ncbi.nlm.nih.gov/geo/series/GSE14nnn/GSE14520/matrix"
+    )
+    assert (
+        store_relpath("https://www.ncbi.nlm.nih.gov/geo/download/?acc=GSE1&format=file&file=GSE1_raw.tsv.gz")
+        == "www.ncbi.nlm.nih.gov/geo/download/GSE1_raw.tsv.gz"
+    )
     with pytest.raises(DownloadError, match=r"\.\."):
         store_relpath("https://example.org/a/../../etc/passwd")
 
@@ -131,8 +143,9 @@ def test_http_mirror_and_directory_index(server: LoopbackServer, tmp_path: Path)
     assert client.fetch("https://example.org/d/f1.txt").read_text() == "one"
 
 
-def test_every_request_kind_retries_with_the_same_policy_and_logs_each_retry(server: LoopbackServer, tmp_path: Path,
-                                                                             caplog: pytest.LogCaptureFixture):
+def test_every_request_kind_retries_with_the_same_policy_and_logs_each_retry(
+    server: LoopbackServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
     (server.root / "d").mkdir()
     (server.root / "d" / "f1.txt").write_text("one")
     client = quick_client(tmp_path / "store", attempts=3)
@@ -150,8 +163,11 @@ def test_every_request_kind_retries_with_the_same_policy_and_logs_each_retry(ser
         assert [m.split(": attempt ")[1][:3] for m in retries] == ["1/3", "2/3"], (url, retries)
     for path in ("/gdcapi/status", "/gdcapi/data", "/d/"):
         server.faults[path] = ["503"] * 3
-    for call in (lambda: client.request_json(status), lambda: client.post_to_file(data, {"ids": []}, part),
-                 lambda: client.list_directory(listing)):
+    for call in (
+        lambda: client.request_json(status),
+        lambda: client.post_to_file(data, {"ids": []}, part),
+        lambda: client.list_directory(listing),
+    ):
         with pytest.raises(DownloadError, match=r"failed after 3 attempts: HTTP 503"):
             call()
     assert not part.exists()
@@ -164,8 +180,10 @@ def _tar_with(member: tarfile.TarInfo, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("name,kind", [("../escape.txt", tarfile.REGTYPE), ("/etc/escape.txt", tarfile.REGTYPE),
-                                       ("abc/link", tarfile.SYMTYPE)])
+@pytest.mark.parametrize(
+    "name,kind",
+    [("../escape.txt", tarfile.REGTYPE), ("/etc/escape.txt", tarfile.REGTYPE), ("abc/link", tarfile.SYMTYPE)],
+)
 def test_unsafe_tar_members_are_refused(tmp_path: Path, name: str, kind: bytes):
     member = tarfile.TarInfo(name)
     member.type = kind
@@ -188,8 +206,16 @@ def test_progress_lines_give_files_bytes_rate_and_eta_at_intervals():
 
     now = [0.0]
     terminal = io.StringIO()
-    report = ProgressReport("GDC", 4, unit="files", total_bytes=400_000_000, transfer=True, interval=10,
-                            clock=lambda: now[0], terminal=terminal)
+    report = ProgressReport(
+        "GDC",
+        4,
+        unit="files",
+        total_bytes=400_000_000,
+        transfer=True,
+        interval=10,
+        clock=lambda: now[0],
+        terminal=terminal,
+    )
     assert report.lines == ["GDC: starting, 4 files, 400.0 MB"]
     now[0] = 5.0
     report.add_bytes(50_000_000)  # before the interval: no line
@@ -205,8 +231,9 @@ def test_progress_lines_give_files_bytes_rate_and_eta_at_intervals():
     assert report.lines[-1] == "GDC: 4/4 files, 400.0 MB of 400.0 MB (100%), 10.0 MB/s, done in 40 s"
     # the terminal the job was started from (Snakemake's, or the cluster job's output) gets the same lines
     assert terminal.getvalue().splitlines()[1] == "[ferrostem] " + report.lines[1]
-    quiet = ProgressReport("x.tsv.gz", total_bytes=10, transfer=True, interval=10, always=False, clock=lambda: 0.0,
-                           terminal=terminal)
+    quiet = ProgressReport(
+        "x.tsv.gz", total_bytes=10, transfer=True, interval=10, always=False, clock=lambda: 0.0, terminal=terminal
+    )
     quiet.add_bytes(10)
     quiet.close()
     assert quiet.lines == []  # a short single file stays silent

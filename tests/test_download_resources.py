@@ -20,15 +20,26 @@ from conftest import REPO, run_snakemake
 from download_server import LoopbackServer
 from test_download_http import quick_client
 
-from ferrostem.resources import (ResourceChecksumError, ResourcePlan, ensure_cached, fetch_resource, get_resource,
-                                 load_lock, verified_resource_files)
+from ferrostem.resources import (
+    ResourceChecksumError,
+    ResourcePlan,
+    ensure_cached,
+    fetch_resource,
+    get_resource,
+    load_lock,
+    verified_resource_files,
+)
 from ferrostem.errors import ConfigError
 
 SHARED_FILES = {  # resource id -> file in ../shared/reference (the byte copies the lock pins)
-    "msigdb_hallmark_v7_0": "genesets/h.all.v7.0.symbols.gmt", "msigdb_c2_v7_1": "genesets/c2.all.v7.1.symbols.gmt",
-    "wikipathways_wp4313": "genesets/WP4313-datanodes.tsv", "ferrdb_v2_driver": "ferrdb_v2/driver.csv",
-    "ferrdb_v2_suppressor": "ferrdb_v2/suppressor.csv", "ferrdb_v2_marker": "ferrdb_v2/marker.csv",
-    "pcbc_stemsig": "stemness/SC_PCBC_stemSig.rda", "mcpcounter_genes": "immune/MCPcounter_genes.txt",
+    "msigdb_hallmark_v7_0": "genesets/h.all.v7.0.symbols.gmt",
+    "msigdb_c2_v7_1": "genesets/c2.all.v7.1.symbols.gmt",
+    "wikipathways_wp4313": "genesets/WP4313-datanodes.tsv",
+    "ferrdb_v2_driver": "ferrdb_v2/driver.csv",
+    "ferrdb_v2_suppressor": "ferrdb_v2/suppressor.csv",
+    "ferrdb_v2_marker": "ferrdb_v2/marker.csv",
+    "pcbc_stemsig": "stemness/SC_PCBC_stemSig.rda",
+    "mcpcounter_genes": "immune/MCPcounter_genes.txt",
     "charoentong_28": "immune/Charoentong2017_tableS6_Immune.txt",
 }
 
@@ -71,15 +82,18 @@ def test_every_lock_url_serves_the_pinned_bytes(shared_reference: Path):
         assert match, f"{resource_id}: url {resource.url} is not a commit-pinned copy"
         repo, commit, path = match.groups()
         assert f"`{repo}`" in row, f"{resource_id}: SOURCES.md names another origin than {repo}: {row}"
-        assert any(commit.startswith(token) for token in re.findall(r"\b[0-9a-f]{8,40}\b", row)), \
+        assert any(commit.startswith(token) for token in re.findall(r"\b[0-9a-f]{8,40}\b", row)), (
             f"{resource_id}: commit {commit} is not the one SOURCES.md names: {row}"
+        )
         assert path in row or path.replace(resource.filename, "<file>") in row, f"{resource_id}: {path} vs {row}"
         for url in re.findall(r"`(https?://[^`\s]+)`", row):  # a canonical URL SOURCES.md names
             assert url in (resource.url, resource.upstream), f"{resource_id}: neither url nor upstream is {url}"
         if resource.upstream:
             assert resource.upstream != resource.url and resource.upstream.startswith(("https://", "http://"))
-    assert get_resource("msigdb_c2_v7_1").upstream == \
-        "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/7.1/c2.all.v7.1.symbols.gmt"
+    assert (
+        get_resource("msigdb_c2_v7_1").upstream
+        == "https://data.broadinstitute.org/gsea-msigdb/msigdb/release/7.1/c2.all.v7.1.symbols.gmt"
+    )
 
 
 def test_lock_rejects_an_upstream_that_is_not_a_url(tmp_path: Path):
@@ -161,6 +175,7 @@ def test_restricted_resource_needs_a_user_copy(tmp_path: Path):
 
 # --- resources come by themselves: fetch jobs planned before the analyses that read them ------------------
 
+
 def config_with_defaults(path: Path) -> dict:
     """A config file as the workflow sees it: validated, with the schema's defaults filled in."""
     from snakemake.utils import validate
@@ -172,17 +187,24 @@ def config_with_defaults(path: Path) -> dict:
 
 def test_resource_plan_uses_fetched_resources_unless_offline_and_never_downloads_restricted_ones(tmp_path: Path):
     lock = load_lock()
-    needs = {"hallmark": ["msigdb_hallmark_v7_0"], "ferrdb": ["ferrdb_v2_driver", "ferrdb_v2_marker"],
-             "lm22": ["cibersort_lm22"]}
+    needs = {
+        "hallmark": ["msigdb_hallmark_v7_0"],
+        "ferrdb": ["ferrdb_v2_driver", "ferrdb_v2_marker"],
+        "lm22": ["cibersort_lm22"],
+    }
     usable, left_out = ResourcePlan(lock).split(needs)
-    assert usable == {"hallmark": ["resources/cache/msigdb_hallmark_v7_0/h.all.v7.0.symbols.gmt"],
-                      "ferrdb": ["resources/cache/ferrdb_v2_driver/driver.csv", "resources/cache/ferrdb_v2_marker/marker.csv"]}
+    assert usable == {
+        "hallmark": ["resources/cache/msigdb_hallmark_v7_0/h.all.v7.0.symbols.gmt"],
+        "ferrdb": ["resources/cache/ferrdb_v2_driver/driver.csv", "resources/cache/ferrdb_v2_marker/marker.csv"],
+    }
     assert "restrictive licence" in left_out["lm22"] and "set resources.paths.cibersort_lm22" in left_out["lm22"]
     own = {"cibersort_lm22": str(tmp_path / "LM22.txt"), "ferrdb_v2_marker": str(tmp_path / "marker.csv")}
     usable, left_out = ResourcePlan(lock, fetch=False, user_paths=own).split(needs)
     assert set(usable) == {"lm22"}  # offline, only the user's copies are used
-    assert left_out["ferrdb"].startswith("resource ferrdb_v2_driver not fetched: this run is offline (resources.fetch: "
-                                         "false); to include it, set resources.fetch: true")
+    assert left_out["ferrdb"].startswith(
+        "resource ferrdb_v2_driver not fetched: this run is offline (resources.fetch: "
+        "false); to include it, set resources.fetch: true"
+    )
     assert "make prefetch" in left_out["hallmark"] and "ferrdb_v2_marker" not in left_out["ferrdb"]
     assert ResourcePlan(lock, fetch=False).prefetch_ids("all") == []
     assert ResourcePlan(lock, user_paths=own).prefetch_ids(["pcbc_stemsig"]) == ["pcbc_stemsig", *own]
@@ -191,10 +213,22 @@ def test_resource_plan_uses_fetched_resources_unless_offline_and_never_downloads
 
 
 SHIPPED_COHORT_CONFIGS = sorted((REPO / "config" / "cohorts").glob("*.yaml"))
-SIGNATURE_RESOURCES = {"pcbc_stemsig", "charoentong_28", "ferrdb_v2_driver", "ferrdb_v2_suppressor",
-                       "ferrdb_v2_marker", "msigdb_c2_v7_1"}  # mRNAsi, 28 immune cell types, FerrDb, C2 stemness
-ENRICHMENT_RESOURCES = {"wikipathways_wp4313", "ferrdb_v2_driver", "ferrdb_v2_suppressor", "ferrdb_v2_marker",
-                        "msigdb_c2_v7_1", "msigdb_hallmark_v7_0"}
+SIGNATURE_RESOURCES = {
+    "pcbc_stemsig",
+    "charoentong_28",
+    "ferrdb_v2_driver",
+    "ferrdb_v2_suppressor",
+    "ferrdb_v2_marker",
+    "msigdb_c2_v7_1",
+}  # mRNAsi, 28 immune cell types, FerrDb, C2 stemness
+ENRICHMENT_RESOURCES = {
+    "wikipathways_wp4313",
+    "ferrdb_v2_driver",
+    "ferrdb_v2_suppressor",
+    "ferrdb_v2_marker",
+    "msigdb_c2_v7_1",
+    "msigdb_hallmark_v7_0",
+}
 
 
 def planned_dag(workdir: Path, config: Path) -> tuple[dict[str, str], set[tuple[str, str]]]:
@@ -207,10 +241,16 @@ def planned_dag(workdir: Path, config: Path) -> tuple[dict[str, str], set[tuple[
 
 def fetched_before(labels: dict[str, str], edges: set[tuple[str, str]], rule: str) -> list[set[str]]:
     """For each planned job of `rule`: the resource ids of the fetch_resource jobs it waits for."""
-    resource_of = {job: re.search(r"resource: (\S+)", label).group(1)
-                   for job, label in labels.items() if label.startswith("fetch_resource")}
-    return [{resource_of[up] for up, down in edges if down == job and up in resource_of}
-            for job, label in labels.items() if label.split("\\n")[0] == rule]
+    resource_of = {
+        job: re.search(r"resource: (\S+)", label).group(1)
+        for job, label in labels.items()
+        if label.startswith("fetch_resource")
+    }
+    return [
+        {resource_of[up] for up, down in edges if down == job and up in resource_of}
+        for job, label in labels.items()
+        if label.split("\\n")[0] == rule
+    ]
 
 
 @pytest.mark.parametrize("shipped", SHIPPED_COHORT_CONFIGS, ids=lambda path: path.stem)
@@ -224,8 +264,9 @@ def test_real_config_plans_resource_fetches_before_the_analyses(shipped: Path, t
     enrichment = fetched_before(labels, edges, "enrichment")
     assert scoring and all(ids == SIGNATURE_RESOURCES for ids in scoring), scoring
     assert enrichment and all(ids == ENRICHMENT_RESOURCES for ids in enrichment), enrichment
-    planned = {re.search(r"resource: (\S+)", label).group(1) for label in labels.values()
-               if label.startswith("fetch_resource")}
+    planned = {
+        re.search(r"resource: (\S+)", label).group(1) for label in labels.values() if label.startswith("fetch_resource")
+    }
     assert planned == SIGNATURE_RESOURCES | ENRICHMENT_RESOURCES  # never cibersort_lm22 or kegg_hsa04216
 
 
@@ -267,8 +308,12 @@ def test_real_config_run_refuses_a_resource_that_differs_from_the_lock(shared_re
     resource = get_resource("charoentong_28")
     with LoopbackServer(tmp_path / "served") as server:
         _serve_resources(shared_reference, tmp_path / "served", config, server.url)
-        served = tmp_path / "served" / urllib.parse.urlsplit(resource.url).hostname / \
-            urllib.parse.urlsplit(resource.url).path.lstrip("/")
+        served = (
+            tmp_path
+            / "served"
+            / urllib.parse.urlsplit(resource.url).hostname
+            / urllib.parse.urlsplit(resource.url).path.lstrip("/")
+        )
         data = served.read_bytes()
         served.unlink()
         served.write_bytes(data.replace(b"CD8", b"CD9", 1))  # same size, other bytes
@@ -295,8 +340,14 @@ def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     # the jobs that read resources (the report of a cohort is checked by the demo run itself)
     results = tmp_path / "results" / "demo_geo"
-    run_snakemake(tmp_path, "prefetch", "results/demo_geo/scores/scores.tsv",
-                  "results/demo_geo/enrichment/tumour_vs_normal/gsea.tsv", "--configfile", str(tmp_path / "config.yaml"))
+    run_snakemake(
+        tmp_path,
+        "prefetch",
+        "results/demo_geo/scores/scores.tsv",
+        "results/demo_geo/enrichment/tumour_vs_normal/gsea.tsv",
+        "--configfile",
+        str(tmp_path / "config.yaml"),
+    )
     for resource_id in SHARED_FILES:
         resource = get_resource(resource_id)
         assert resource.cache_path(tmp_path).stat().st_size == resource.size
@@ -313,14 +364,29 @@ def test_interrupted_download_resumes_with_rerun_incomplete(demo_dir: Path, tmp_
         stalled = server.gdc_files[40]["file_id"]
         server.faults[f"/gdcapi/data/{stalled}"] = ["stall"]
         server.stall.set()
-        config = {"results": "results", "download": {"gdc_api": server.gdc_api, "gdc_batch_files": 1,
-                                                     "read_timeout": 60, "store": "downloads"},
-                  "cohorts": {"lihc": {"source": "gdc", "project": "TCGA-DEMO", "simulated": True}}}
+        config = {
+            "results": "results",
+            "download": {"gdc_api": server.gdc_api, "gdc_batch_files": 1, "read_timeout": 60, "store": "downloads"},
+            "cohorts": {"lihc": {"source": "gdc", "project": "TCGA-DEMO", "simulated": True}},
+        }
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                   str(tmp_path), "--cores", "1", "results/raw/lihc", "--configfile", str(tmp_path / "config.yaml")]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
-                                   start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--cores",
+            "1",
+            "results/raw/lihc",
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+        ]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path, start_new_session=True
+        )
         try:
             assert server.stalled.wait(120), "the download never reached the stalled file"
         finally:
@@ -332,8 +398,14 @@ def test_interrupted_download_resumes_with_rerun_incomplete(demo_dir: Path, tmp_
         time.sleep(0.2)
         assert not list((tmp_path / "downloads").rglob(f"{stalled}")), "a partial file got its final name"
         run_snakemake(tmp_path, "--unlock", "--configfile", str(tmp_path / "config.yaml"))  # the kill left the lock
-        stuck = run_snakemake(tmp_path, "results/raw/lihc", "--no-rerun-incomplete", "--configfile",
-                              str(tmp_path / "config.yaml"), check=False)
+        stuck = run_snakemake(
+            tmp_path,
+            "results/raw/lihc",
+            "--no-rerun-incomplete",
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            check=False,
+        )
         assert stuck.returncode != 0 and "incomplete" in (stuck.stdout + stuck.stderr).lower()
         n_before = len(server.requests)
         run_snakemake(tmp_path, "results/raw/lihc", "--rerun-incomplete", "--configfile", str(tmp_path / "config.yaml"))

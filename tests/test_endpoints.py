@@ -36,8 +36,13 @@ def _planted_rfs(demo_dir: Path, seed: int = 11) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     recurrence = rng.exponential(30.0 / np.exp(0.7 * latent["ferroptosis_resistance"].to_numpy()))
     censor = rng.uniform(12.0, 60.0, len(latent))
-    return pd.DataFrame({"Affy_GSM": latent.index, "Recurr status": (recurrence <= censor).astype(int),
-                         "Recurr months": np.round(np.minimum(recurrence, censor), 1)})
+    return pd.DataFrame(
+        {
+            "Affy_GSM": latent.index,
+            "Recurr status": (recurrence <= censor).astype(int),
+            "Recurr months": np.round(np.minimum(recurrence, censor), 1),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +53,10 @@ def rfs_cohort(demo_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(demo_dir / "geo", raw)
     table = _planted_rfs(demo_dir)
     table.to_csv(raw / "recurrence.tsv", sep="\t", index=False)
-    geo = copy.deepcopy(DEMO_GEO_MAPPING) | {"sample_table": {"path": "recurrence.tsv", "key": "Affy_GSM"},
-                                              "endpoints": {"RFS": RFS}}
+    geo = copy.deepcopy(DEMO_GEO_MAPPING) | {
+        "sample_table": {"path": "recurrence.tsv", "key": "Affy_GSM"},
+        "endpoints": {"RFS": RFS},
+    }
     adata = harmonise_cohort({"source": "geo", "accession": "GSE0000", "simulated": True, "geo": geo}, raw)
     return adata, table.set_index("Affy_GSM")
 
@@ -73,8 +80,13 @@ def _scores(demo_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return latent, info
 
 
-SURVIVAL_BLOCK = {"endpoints": "all", "covariates": ["age", "stage"], "genes_of_interest": ["GPX4"], "plots_top": 1,
-                  "auc_years": [1, 2]}
+SURVIVAL_BLOCK = {
+    "endpoints": "all",
+    "covariates": ["age", "stage"],
+    "genes_of_interest": ["GPX4"],
+    "plots_top": 1,
+    "auc_years": [1, 2],
+}
 
 
 @dataclass
@@ -95,9 +107,13 @@ def cohort_sections(adata, scores, info, *, cohort: str, label: str, models: lis
 
     settings = SurvivalSettings.from_config(SURVIVAL_BLOCK)
     result = cohort_survival(adata, scores, info, settings, cohort=cohort, models=models)
-    return Sections(result.table, result.scores, result.info,
-                    survival_section(label, result, top=settings.plots_top, cutpoint_method=settings.cutpoint.p_method),
-                    immune_survival_section(label, result))
+    return Sections(
+        result.table,
+        result.scores,
+        result.info,
+        survival_section(label, result, top=settings.plots_top, cutpoint_method=settings.cutpoint.p_method),
+        immune_survival_section(label, result),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +154,16 @@ def test_genes_of_interest_table_lists_rfs(rfs_cohort, rfs_survival):
     from ferrostem.genes_report import genes_section
 
     adata, _ = rfs_cohort
-    section = genes_section("RFS demo", adata, ["GPX4"], scores=rfs_survival.scores, info=rfs_survival.info,
-                            survival_tables=[rfs_survival.table], checkpoint_genes=[], panels={})
+    section = genes_section(
+        "RFS demo",
+        adata,
+        ["GPX4"],
+        scores=rfs_survival.scores,
+        info=rfs_survival.info,
+        survival_tables=[rfs_survival.table],
+        checkpoint_genes=[],
+        panels={},
+    )
     assert ">RFS<" in section.context["survival_table"] and ">OS<" in section.context["survival_table"]
 
 
@@ -154,8 +178,10 @@ def test_cohort_section_tables_and_draws_every_endpoint(rfs_cohort):
     tumours = adata.obs["tissue"] == "tumor"
     events = int(adata.obs.loc[tumours, "RFS"].sum())
     assert section.summary[0].endswith(f"{events} RFS events.")
-    assert any(f["caption"] == "Kaplan-Meier estimate of each survival endpoint (OS, RFS), all tumours."
-               for f in section.context["figures"])
+    assert any(
+        f["caption"] == "Kaplan-Meier estimate of each survival endpoint (OS, RFS), all tumours."
+        for f in section.context["figures"]
+    )
     assert not any("follow-up" in w for w in section.warnings)  # months declared as months: plausible
     rules = html.unescape(section.context["harmonisation"])  # cells are HTML-escaped
     assert "RFS times ('Recurr months', months)" in rules and "converted to days (x 30.44)" in rules
@@ -208,8 +234,14 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
     tumours, _ = tumour_samples(adata.obs)
     surv, _ = endpoint_frame(adata.obs.loc[tumours], "RFS")
     universe = [g for g in [*FERROPTOSIS_RESISTANCE, "GAPDH", "ACTB", "TFRC", "NFS1"] if g in adata.var_names]
-    model = md.lasso_cox(md.log2_expression(adata, universe).loc[surv.index], surv["time"].to_numpy(),
-                         surv["event"].to_numpy(), endpoint="RFS", universe=universe, seed=1)
+    model = md.lasso_cox(
+        md.log2_expression(adata, universe).loc[surv.index],
+        surv["time"].to_numpy(),
+        surv["event"].to_numpy(),
+        endpoint="RFS",
+        universe=universe,
+        seed=1,
+    )
     entry = md.risk_score_entry(model, "rfs")
     assert entry["id"] == "lasso_cox_rfs_rfs" and entry["training"]["endpoint"] == "RFS"
     scores, info = _scores(demo_dir)
@@ -219,8 +251,9 @@ def test_lasso_trains_on_rfs_and_the_model_is_reported_on_rfs(rfs_cohort, demo_d
     without.obs = without.obs.drop(columns=["RFS", "RFS.time"])
     result = cohort_sections(without, scores, info, cohort="os_only", label="OS only", models=[(entry, model.cv)])
     assert "risk model lasso_cox_rfs_rfs: endpoint RFS not available in os_only" in result.survival.warnings
-    with pytest.raises(CohortError,
-                       match=r"endpoint RFS: no RFS / RFS.time column in this cohort \(its endpoints: OS\)"):
+    with pytest.raises(
+        CohortError, match=r"endpoint RFS: no RFS / RFS.time column in this cohort \(its endpoints: OS\)"
+    ):
         endpoint_frame(without.obs, "RFS")
 
 
@@ -229,25 +262,36 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     from ferrostem.cohort_report import cohort_section
     from ferrostem.errors import ConfigError, InputFormatError
 
-    geo = {"endpoints": {"DMFS": {"time": "recurr months", "event": "recurr status", "unit": "months",
-                                  "event_values": ["yes"]}}}
+    geo = {
+        "endpoints": {
+            "DMFS": {"time": "recurr months", "event": "recurr status", "unit": "months", "event_values": ["yes"]}
+        }
+    }
     # a time that is not a number, and statuses that are events under another spelling, stop the run
     bad_time = pd.DataFrame({"Recurr months": ["10.5", "soon"], "Recurr status": ["0", "0"]}, index=["GSM1", "GSM4"])
-    with pytest.raises(InputFormatError, match=r"S.txt: column 'recurr months' \(DMFS.time\) holds 1 value.*GSM4: 'soon'"):
+    with pytest.raises(
+        InputFormatError, match=r"S.txt: column 'recurr months' \(DMFS.time\) holds 1 value.*GSM4: 'soon'"
+    ):
         geo_survival_columns(bad_time, geo, "S.txt")
     spelled = pd.DataFrame({"Recurr months": ["10.5", "20"], "Recurr status": ["0", "1"]}, index=["GSM1", "GSM2"])
-    with pytest.raises(ConfigError, match=r"column 'recurr status' \(DMFS\) has no event: none of its values "
-                                          r"\['0', '1'\] is in the event_values \['yes'\] of geo.endpoints.DMFS"):
+    with pytest.raises(
+        ConfigError,
+        match=r"column 'recurr status' \(DMFS\) has no event: none of its values "
+        r"\['0', '1'\] is in the event_values \['yes'\] of geo.endpoints.DMFS",
+    ):
         geo_survival_columns(spelled, geo, "S.txt")
     # only censoring codes: truly no event; kept and noted
-    samples = pd.DataFrame({"Recurr months": ["10.5", "20", "n/a"], "Recurr status": ["0", "0", "0"]},
-                           index=["GSM1", "GSM2", "GSM3"])
+    samples = pd.DataFrame(
+        {"Recurr months": ["10.5", "20", "n/a"], "Recurr status": ["0", "0", "0"]}, index=["GSM1", "GSM2", "GSM3"]
+    )
     columns, records = geo_survival_columns(samples, geo, "S.txt")
     assert columns["DMFS"].tolist() == [0.0, 0.0, 0.0] and np.isnan(columns["DMFS.time"].iloc[2])
     notes = endpoint_notes(records, "S.txt")
-    assert any("S.txt: endpoint DMFS: no event among 2 samples: no value of column 'Recurr status' is one of the "
-               "event values ['yes'] (values found: ['0']); check geo.endpoints.DMFS (event_values)" in n
-               for n in notes)
+    assert any(
+        "S.txt: endpoint DMFS: no event among 2 samples: no value of column 'Recurr status' is one of the "
+        "event values ['yes'] (values found: ['0']); check geo.endpoints.DMFS (event_values)" in n
+        for n in notes
+    )
 
     adata, _ = rfs_cohort
     censored = adata.copy()
@@ -255,19 +299,23 @@ def test_an_endpoint_without_events_gives_notes_not_a_crash(rfs_cohort, demo_dir
     scores, info = _scores(demo_dir)
     result = cohort_sections(censored, scores, info, cohort="c", label="c", models=[])
     assert set(result.table["endpoint"]) == {"OS"}
-    assert any(w.startswith("RFS: no events among ") and "every follow-up is censored" in w
-               for w in result.survival.warnings)
+    assert any(
+        w.startswith("RFS: no events among ") and "every follow-up is censored" in w for w in result.survival.warnings
+    )
     section = cohort_section(censored, "c")
-    assert any(w.startswith("endpoint RFS: no event among the ") and "geo.endpoints.RFS" in w
-               for w in section.warnings)
+    assert any(w.startswith("endpoint RFS: no event among the ") and "geo.endpoints.RFS" in w for w in section.warnings)
 
 
 # --- declarations ---------------------------------------------------------------------------------
 
+
 def test_geo_endpoints_read_both_forms():
-    geo = {"time_unit": "months", "fields": {"OS.time": "os months", "OS": "os status"}, "event_values": ["dead"],
-           "endpoints": {"RFS": {"time": "rfs days", "event": "rfs", "unit": "days"},
-                         "TTR": {"time": "t", "event": "e"}}}
+    geo = {
+        "time_unit": "months",
+        "fields": {"OS.time": "os months", "OS": "os status"},
+        "event_values": ["dead"],
+        "endpoints": {"RFS": {"time": "rfs days", "event": "rfs", "unit": "days"}, "TTR": {"time": "t", "event": "e"}},
+    }
     declared = {d.name: d for d in geo_endpoints(geo, "cohorts.x")}
     assert list(declared) == ["OS", "RFS", "TTR"]
     assert declared["OS"].unit == "months" and declared["OS"].event_values == ("dead",)
@@ -275,23 +323,42 @@ def test_geo_endpoints_read_both_forms():
     assert declared["TTR"].unit == "months" and declared["TTR"].declared_in == "geo.endpoints.TTR"
 
 
-@pytest.mark.parametrize("geo, message", [
-    ({"endpoints": {"RFS": {"event": "e", "unit": "months"}}},
-     r"cohorts\.x: geo\.endpoints\.RFS: no time field; an endpoint needs"),
-    ({"endpoints": {"RFS": {"time": "t", "unit": "months"}}}, r"cohorts\.x: geo\.endpoints\.RFS: no event field"),
-    ({"endpoints": {"RFS": {"time": "t", "event": "e", "unit": "fortnights"}}},
-     r"cohorts\.x: geo\.endpoints\.RFS\.unit = 'fortnights' is not understood; use one of days, weeks, months, years"),
-    ({"endpoints": {"RFS": {"time": "t", "event": "e"}}},
-     r"cohorts\.x: geo\.endpoints\.RFS: no unit; state the unit of its times .* as geo\.endpoints\.RFS\.unit or "
-     r"geo\.time_unit"),
-    ({"endpoints": {"R FS": {"time": "t", "event": "e", "unit": "days"}}},
-     r"cohorts\.x: geo\.endpoints\.R FS: endpoint name 'R FS' is not a safe identifier"),
-    ({"endpoints": {"RFS": {"time": "t", "event": "e", "unit": "days", "censor": "0"}}},
-     r"cohorts\.x: geo\.endpoints\.RFS: unknown keys \['censor'\]"),
-    ({"time_unit": "days", "fields": {"OS.time": "t", "OS": "e"}, "endpoints": {"OS": {"time": "t", "event": "e"}}},
-     r"cohorts\.x: geo\.endpoints\.OS: endpoint OS is also mapped in geo\.fields; declare it once"),
-    ({"time_unit": "days", "fields": {"OS": "e"}}, r"cohorts\.x: geo\.fields maps OS but not OS\.time"),
-])
+@pytest.mark.parametrize(
+    "geo, message",
+    [
+        (
+            {"endpoints": {"RFS": {"event": "e", "unit": "months"}}},
+            r"cohorts\.x: geo\.endpoints\.RFS: no time field; an endpoint needs",
+        ),
+        ({"endpoints": {"RFS": {"time": "t", "unit": "months"}}}, r"cohorts\.x: geo\.endpoints\.RFS: no event field"),
+        (
+            {"endpoints": {"RFS": {"time": "t", "event": "e", "unit": "fortnights"}}},
+            r"cohorts\.x: geo\.endpoints\.RFS\.unit = 'fortnights' is not understood; use one of days, weeks, months, years",  # noqa: E501 (a message or record quoted whole)
+        ),
+        (
+            {"endpoints": {"RFS": {"time": "t", "event": "e"}}},
+            r"cohorts\.x: geo\.endpoints\.RFS: no unit; state the unit of its times .* as geo\.endpoints\.RFS\.unit or "
+            r"geo\.time_unit",
+        ),
+        (
+            {"endpoints": {"R FS": {"time": "t", "event": "e", "unit": "days"}}},
+            r"cohorts\.x: geo\.endpoints\.R FS: endpoint name 'R FS' is not a safe identifier",
+        ),
+        (
+            {"endpoints": {"RFS": {"time": "t", "event": "e", "unit": "days", "censor": "0"}}},
+            r"cohorts\.x: geo\.endpoints\.RFS: unknown keys \['censor'\]",
+        ),
+        (
+            {
+                "time_unit": "days",
+                "fields": {"OS.time": "t", "OS": "e"},
+                "endpoints": {"OS": {"time": "t", "event": "e"}},
+            },
+            r"cohorts\.x: geo\.endpoints\.OS: endpoint OS is also mapped in geo\.fields; declare it once",
+        ),
+        ({"time_unit": "days", "fields": {"OS": "e"}}, r"cohorts\.x: geo\.fields maps OS but not OS\.time"),
+    ],
+)
 def test_bad_endpoint_declarations_name_cohort_and_key(geo, message):
     with pytest.raises(ConfigError, match=message):
         geo_endpoints(geo, "cohorts.x")
@@ -306,24 +373,42 @@ def _demo_with(change):
 RFS_DEMO = {"time": "survival months", "event": "survival status"}
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": {"event": "survival status"}}),
-     r"cohorts\.demo_geo\.geo\.endpoints\.RFS: 'time' is a required property"),
-    (lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": RFS_DEMO | {"unit": "fortnights"}}),
-     r"cohorts\.demo_geo\.geo\.endpoints\.RFS\.unit = 'fortnights' is not allowed; allowed values: days, weeks"),
-    (lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"R-FS": RFS_DEMO}),
-     r"cohorts\.demo_geo\.geo\.endpoints: key 'R-FS' is not allowed; keys must match"),
-    (lambda c: c["survival"].update(endpoints=["OS", "recurrence free"]),
-     r"survival\.endpoints\.1 = 'recurrence free' does not match the pattern"),
-    (lambda c: (c["cohorts"]["demo_geo"]["geo"].pop("time_unit"),
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": {"event": "survival status"}}),
+            r"cohorts\.demo_geo\.geo\.endpoints\.RFS: 'time' is a required property",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": RFS_DEMO | {"unit": "fortnights"}}),
+            r"cohorts\.demo_geo\.geo\.endpoints\.RFS\.unit = 'fortnights' is not allowed; allowed values: days, weeks",
+        ),
+        (
+            lambda c: c["cohorts"]["demo_geo"]["geo"].update(endpoints={"R-FS": RFS_DEMO}),
+            r"cohorts\.demo_geo\.geo\.endpoints: key 'R-FS' is not allowed; keys must match",
+        ),
+        (
+            lambda c: c["survival"].update(endpoints=["OS", "recurrence free"]),
+            r"survival\.endpoints\.1 = 'recurrence free' does not match the pattern",
+        ),
+        (
+            lambda c: (
+                c["cohorts"]["demo_geo"]["geo"].pop("time_unit"),
                 c["cohorts"]["demo_geo"]["geo"]["fields"].pop("OS.time"),
                 c["cohorts"]["demo_geo"]["geo"]["fields"].pop("OS"),
-                c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": RFS_DEMO})),
-     r"cohorts\.demo_geo: geo\.endpoints\.RFS: no unit"),
-    (lambda c: c["survival"].update(lasso={"enabled": True, "discovery": "demo_tcga", "endpoint": "RFS",
-                                           "universe": ["GPX4", "SLC7A11"]}),
-     r"survival\.lasso\.endpoint = 'RFS': the discovery cohort demo_tcga has no such endpoint \(its endpoints: OS\)"),
-])
+                c["cohorts"]["demo_geo"]["geo"].update(endpoints={"RFS": RFS_DEMO}),
+            ),
+            r"cohorts\.demo_geo: geo\.endpoints\.RFS: no unit",
+        ),
+        (
+            lambda c: c["survival"].update(
+                lasso={"enabled": True, "discovery": "demo_tcga", "endpoint": "RFS", "universe": ["GPX4", "SLC7A11"]}
+            ),
+            r"survival\.lasso\.endpoint = 'RFS': the discovery cohort demo_tcga has no such endpoint \(its endpoints: OS\)",  # noqa: E501 (a message or record quoted whole)
+        ),
+    ],
+)
 def test_config_endpoint_errors_name_cohort_and_key(change, message):
     with pytest.raises(ConfigError, match=message):
         validate_config(_demo_with(change), SCHEMA)
@@ -334,6 +419,7 @@ def test_any_declared_endpoint_is_a_valid_config():
         c["cohorts"]["demo_geo"]["geo"]["endpoints"] = {"RFS": RFS_DEMO}
         c["survival"]["endpoints"] = ["OS", "RFS", "DMFS"]  # DMFS: no cohort has it, skipped with a note
         c["survival"]["lasso"] = {"enabled": True, "discovery": "demo_geo", "endpoint": "RFS", "universe": ["A", "B"]}
+
     config = _demo_with(rfs)
     validate_config(config, SCHEMA)
     assert cohort_endpoint_names(config["cohorts"]["demo_geo"], "demo_geo") == ["OS", "RFS"]
@@ -346,6 +432,9 @@ def test_shipped_gse14520_declares_os_and_rfs_from_the_supplement():
     validate_config(config, SCHEMA)
     declared = {d.name: d for d in geo_endpoints(config["cohorts"]["gse14520"]["geo"], "cohorts.gse14520")}
     assert list(declared) == ["OS", "RFS"]
-    assert (declared["RFS"].time, declared["RFS"].event, declared["RFS"].unit) == ("Recurr months", "Recurr status",
-                                                                                  "months")
+    assert (declared["RFS"].time, declared["RFS"].event, declared["RFS"].unit) == (
+        "Recurr months",
+        "Recurr status",
+        "months",
+    )
     assert declared["OS"].time == "Survival months" and declared["RFS"].event_values == ("1",)

@@ -26,8 +26,13 @@ SHIPPED = REPO / "resources" / "genesets" / "ferroptosis_short.gmt"
 def test_shipped_gmt_matches_the_pinned_sources(shared_reference):
     sets = read_gmt(SHIPPED, "ferroptosis_short")
     assert {n: len(s.genes) for n, s in sets.items()} == {
-        "WP4313_FERROPTOSIS": 64, "GOBP_FERROPTOSIS": 5, "FPS_PRO_FERROPTOSIS": 23, "FPS_ANTI_FERROPTOSIS": 9,
-        "FERROPTOSIS_CORE_SUPPRESSORS": 7, "FERROPTOSIS_CORE_DRIVERS": 5}
+        "WP4313_FERROPTOSIS": 64,
+        "GOBP_FERROPTOSIS": 5,
+        "FPS_PRO_FERROPTOSIS": 23,
+        "FPS_ANTI_FERROPTOSIS": 9,
+        "FERROPTOSIS_CORE_SUPPRESSORS": 7,
+        "FERROPTOSIS_CORE_DRIVERS": 5,
+    }
     genesets = shared_reference / "genesets"
     wp_symbols = set((genesets / "WP4313_ferroptosis_hgnc_symbols.txt").read_text().split())
     assert set(sets["WP4313_FERROPTOSIS"].genes) == wp_symbols
@@ -54,14 +59,23 @@ def test_stemness_subset_of_c2_matches_reference_extract(shared_reference):
 
 
 def test_ferrdb_filters_and_normalises(tmp_path):
-    header = ("RCD,Symbol,HGNC_ID,ENSG_stable,Dependence,Evidence,Exp_organism,Pathway,Confidence,Experiments,Caution,"
-              "UniProtAC,PMID,Remark,Latest_update,Data_source,Gene_type_hgnc_locus_type_or_other\n")
-    rows = [("GPX4", "HGNC:4556", "Human", "Validated"), ("GPX4", "HGNC:4556", "Human, mice", "Validated"),
-            ("SLC7A11", "HGNC:11059", "Human", "Validate"), ("RNF113A ", "HGNC:12974", "human", "validated"),
-            ("AIFM2", "HGNC:21411", "Mice", "Validated"), ("FSP1X", "HGNC:1", "Human", "Deduecd"),
-            ("circ_0007142", "_NA_", "Human", "Validated"), ("NQO1", "HGNC:2874", "Human, rat", "Screened")]
-    text = header + "".join(f"Ferroptosis,{s},{h},_NA_,_NA_,x,\"{o}\",p,{c},0,_NA_,_NA_,1,_NA_,2020,t,gene\n"
-                            for s, h, o, c in rows)
+    header = (
+        "RCD,Symbol,HGNC_ID,ENSG_stable,Dependence,Evidence,Exp_organism,Pathway,Confidence,Experiments,Caution,"
+        "UniProtAC,PMID,Remark,Latest_update,Data_source,Gene_type_hgnc_locus_type_or_other\n"
+    )
+    rows = [
+        ("GPX4", "HGNC:4556", "Human", "Validated"),
+        ("GPX4", "HGNC:4556", "Human, mice", "Validated"),
+        ("SLC7A11", "HGNC:11059", "Human", "Validate"),
+        ("RNF113A ", "HGNC:12974", "human", "validated"),
+        ("AIFM2", "HGNC:21411", "Mice", "Validated"),
+        ("FSP1X", "HGNC:1", "Human", "Deduecd"),
+        ("circ_0007142", "_NA_", "Human", "Validated"),
+        ("NQO1", "HGNC:2874", "Human, rat", "Screened"),
+    ]
+    text = header + "".join(
+        f'Ferroptosis,{s},{h},_NA_,_NA_,x,"{o}",p,{c},0,_NA_,_NA_,1,_NA_,2020,t,gene\n' for s, h, o, c in rows
+    )
     path = tmp_path / "suppressor.csv"
     path.write_text(text)
     gene_set, report = read_ferrdb(path, "suppressor")
@@ -99,10 +113,12 @@ def test_bad_gmt_names_file_and_line(tmp_path):
 
 
 def test_filter_sets_records_why(tmp_path):
-    sets = {"SMALL": GeneSet("SMALL", ("A", "B", "Z"), collection="c"),
-            "OK": GeneSet("OK", ("A", "B", "C", "D"), collection="c"),
-            "BIG": GeneSet("BIG", tuple("ABCDEFG"), collection="c"),
-            "NONE": GeneSet("NONE", ("X", "Y"), collection="c")}
+    sets = {
+        "SMALL": GeneSet("SMALL", ("A", "B", "Z"), collection="c"),
+        "OK": GeneSet("OK", ("A", "B", "C", "D"), collection="c"),
+        "BIG": GeneSet("BIG", tuple("ABCDEFG"), collection="c"),
+        "NONE": GeneSet("NONE", ("X", "Y"), collection="c"),
+    }
     kept, table = filter_sets(sets, list("ABCDEFG"), min_size=3, max_size=5)
     assert list(kept) == ["OK"]
     reasons = table.set_index("set")["reason"]
@@ -119,5 +135,3 @@ def test_catalogue_sets():
     assert "doi" in sets["cyt_rooney2015"].description.lower() or "http" in sets["cyt_rooney2015"].description
     assert any("hcc_frg10_liang2020: a weighted score" in n for n in notes)
     assert any("mrnasi_malta2018: genes come from resource pcbc_stemsig" in n for n in notes)
-
-

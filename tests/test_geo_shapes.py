@@ -41,14 +41,26 @@ def _three_group_raw(folder: Path) -> Path:
         table[f"{1000 + i}_at"] = list(np.round(values, 4))
     characteristics = [[f"tumour type: {g}" for g in GROUPS], [f"patient: P{i}" for i in range(len(SAMPLES))]]
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{GSE}_series_matrix.txt.gz").write_bytes(gzip_bytes(series_matrix(GSE, GPL, SAMPLES, characteristics, table)))
-    (folder / f"{GPL}.soft").write_text(platform_record(GPL, ["ID", "Gene Symbol"], [[p, g] for p, g in zip(table, genes)]))
+    (folder / f"{GSE}_series_matrix.txt.gz").write_bytes(
+        gzip_bytes(series_matrix(GSE, GPL, SAMPLES, characteristics, table))
+    )
+    (folder / f"{GPL}.soft").write_text(
+        platform_record(GPL, ["ID", "Gene Symbol"], [[p, g] for p, g in zip(table, genes)])
+    )
     return folder
 
 
 def _cohort(**geo: object) -> dict:
-    return {"source": "geo", "accession": GSE, "geo": {"fields": {"tissue": "Tumour Type", "patient_id": "patient"},
-                                                       "tumor_values": ["invasive"], "normal_values": ["normal"], **geo}}
+    return {
+        "source": "geo",
+        "accession": GSE,
+        "geo": {
+            "fields": {"tissue": "Tumour Type", "patient_id": "patient"},
+            "tumor_values": ["invasive"],
+            "normal_values": ["normal"],
+            **geo,
+        },
+    }
 
 
 def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: Path):
@@ -59,8 +71,10 @@ def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: P
     assert record["count"] == 4 and record["values"] == {"superficial": 4}
     assert list(record["samples"]) == SAMPLES[4:8] and "excluded" in record["rule"]
     assert adata.uns["harmonisation"]["samples_in"] == 12 and adata.uns["harmonisation"]["samples_out"] == 8
-    assert any("4 samples have a tissue value in neither" in w and "'superficial' (4 samples)" in w and SAMPLES[4] in w
-               for w in adata.uns["harmonisation"]["warnings"])
+    assert any(
+        "4 samples have a tissue value in neither" in w and "'superficial' (4 samples)" in w and SAMPLES[4] in w
+        for w in adata.uns["harmonisation"]["warnings"]
+    )
     shown = harmonisation_table(uns_to_python(adata.uns["harmonisation"]))
     row = shown[shown["rule"].str.contains("third tissue group")].iloc[0]
     assert row["count"] == 4 and "superficial: 4" in row["rule"] and SAMPLES[4] in row["example ids"]
@@ -68,8 +82,11 @@ def test_third_tissue_group_is_excluded_by_default_counted_and_named(tmp_path: P
 
 
 def test_third_tissue_group_error_names_the_values_and_the_key(tmp_path: Path):
-    with pytest.raises(ConfigError, match=r"'superficial' \(4 samples\).*tumor_values \['invasive'\].*"
-                                          r"normal_values \['normal'\].*geo.other_tissue"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'superficial' \(4 samples\).*tumor_values \['invasive'\].*"
+        r"normal_values \['normal'\].*geo.other_tissue",
+    ):
         harmonise_cohort(_cohort(other_tissue="error"), _three_group_raw(tmp_path / "raw"))
     with pytest.raises(ConfigError, match="geo.other_tissue 'drop' is not one of exclude, error, keep"):
         harmonise_cohort(_cohort(other_tissue="drop"), _three_group_raw(tmp_path / "raw2"))
@@ -81,8 +98,12 @@ def test_superficial_vs_invasive_is_planned_and_fitted_and_other_tissue_is_never
     assert adata.obs["tissue"].astype(str).tolist() == ["normal"] * 4 + ["other"] * 4 + ["tumor"] * 4
     assert adata.obs["sample_type"].astype(str).tolist()[4:8] == ["Other"] * 4
     assert adata.obs["tissue_value"].astype(str).tolist() == GROUPS
-    comparison = {"name": "invasive_vs_superficial", "column": "tissue_value", "test": "Invasive",
-                  "reference": "superficial"}
+    comparison = {
+        "name": "invasive_vs_superficial",
+        "column": "tissue_value",
+        "test": "Invasive",
+        "reference": "superficial",
+    }
     checked = check_cohort(CohortAnnotations.from_anndata(adata), GSE, {"comparisons": [comparison]})
     design = checked["comparisons"][0]
     assert (design["n_test"], design["n_reference"], design["samples"], design["method"]) == (4, 4, 8, "limma")
@@ -108,11 +129,12 @@ def test_superficial_vs_invasive_is_planned_and_fitted_and_other_tissue_is_never
 # Rows keyed by gene symbols; two-colour log ratios
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _ratio_table(symbols: list[str]) -> dict[str, list[float]]:
     """Centred log2 ratios (negatives, median near 0) with the first symbol on two rows, as a processed series."""
     rng = np.random.default_rng(5)
     rows = {}
-    for i, symbol in enumerate(symbols):
+    for _i, symbol in enumerate(symbols):
         rows[symbol] = list(np.round(rng.normal(0.0, 1.0, 6), 4))
     return rows
 
@@ -134,15 +156,25 @@ def test_symbol_keyed_series_downloads_no_platform_and_harmonises(tmp_path: Path
         matrix_dir = served.root / "geo" / "series" / "GSE77nnn" / GSE / "matrix"
         matrix_dir.mkdir(parents=True)
         (matrix_dir / f"{GSE}_series_matrix.txt.gz").write_bytes(gzip_bytes(text))
-        download = settings({"download": {"store": str(tmp_path / "store"), "geo_ftp": served.url + "/geo",
-                                          "geo_query": served.url + "/geo/query/acc.cgi"}})
+        download = settings(
+            {
+                "download": {
+                    "store": str(tmp_path / "store"),
+                    "geo_ftp": served.url + "/geo",
+                    "geo_query": served.url + "/geo/query/acc.cgi",
+                }
+            }
+        )
         cohort = {"source": "geo", "accession": GSE, "geo": {"row_ids": "symbol", "fields": {"tissue": "tissue"}}}
         raw = download_cohort(cohort, download, tmp_path / "raw", _quick_client(tmp_path / "store"))
         asked = [path for _, path, _ in served.requests]
         assert served.geo_queries == [] and not any("platforms" in path or GPL in path for path in asked)
         adata = harmonise_cohort(cohort, raw)
-        with pytest.raises(InputFormatError, match=r"1 probe ids are listed more than once, e.g. \['TP53'\].*"
-                                                   r"geo.row_ids: symbol"):
+        with pytest.raises(
+            InputFormatError,
+            match=r"1 probe ids are listed more than once, e.g. \['TP53'\].*"
+            r"geo.row_ids: symbol",
+        ):
             harmonise_cohort({**cohort, "geo": {"fields": {"tissue": "tissue"}}}, raw)
     assert sorted(adata.var_names) == sorted(symbols)
     assert np.allclose(np.asarray(adata[:, "TP53"].layers["log2"]).ravel(), table["TP53"], atol=1e-4)  # max_mean row
@@ -171,8 +203,15 @@ def test_log_ratio_cohort_skips_linear_only_methods_and_scores_the_rest(tmp_path
     assert holds_log_ratios(adata.uns)
     log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.var_names)
     linear = pd.DataFrame(adata.layers["tpm"], index=adata.obs_names, columns=adata.var_names)
-    result = score_cohort(log2, linear, signatures, load_alias_table(), unavailable=unavailable,
-                          assay="microarray", log_ratios=holds_log_ratios(adata.uns))
+    result = score_cohort(
+        log2,
+        linear,
+        signatures,
+        load_alias_table(),
+        unavailable=unavailable,
+        assay="microarray",
+        log_ratios=holds_log_ratios(adata.uns),
+    )
     coverage = result.coverage.set_index("signature_id")
     cytolytic, estimate = chosen["geometric_mean"].id, chosen["estimate"].id
     assert not coverage.at[cytolytic, "scored"] and "needs linear intensities" in coverage.at[cytolytic, "reason"]
@@ -190,15 +229,26 @@ def test_log_ratio_cohort_skips_linear_only_methods_and_scores_the_rest(tmp_path
 
 
 def _sig(sig_id: str, method: str, genes: tuple[str, ...], housekeeping: tuple[str, ...] = ()) -> Signature:
-    weights = {g: 1.0 for g in genes} if method == "weighted_sum_hk" else None
-    return Signature(id=sig_id, name=sig_id, category="immune response", status="VERIFIED", method=method,
-                     input_scale="log2", direction="", citation={"text": "t"},
-                     sets={} if weights else {"": genes}, weights=weights, housekeeping=housekeeping)
+    weights = dict.fromkeys(genes, 1.0) if method == "weighted_sum_hk" else None
+    return Signature(
+        id=sig_id,
+        name=sig_id,
+        category="immune response",
+        status="VERIFIED",
+        method=method,
+        input_scale="log2",
+        direction="",
+        citation={"text": "t"},
+        sets={} if weights else {"": genes},
+        weights=weights,
+        housekeeping=housekeeping,
+    )
 
 
 def test_one_unscorable_signature_never_stops_the_others_but_a_bug_does(monkeypatch):
-    expr = pd.DataFrame(np.random.default_rng(2).normal(6, 1, size=(8, 5)), columns=list("ABCDE"),
-                        index=[f"s{i}" for i in range(8)])
+    expr = pd.DataFrame(
+        np.random.default_rng(2).normal(6, 1, size=(8, 5)), columns=list("ABCDE"), index=[f"s{i}" for i in range(8)]
+    )
     good = _sig("good", "mean_z", ("A", "B", "C"))
     no_housekeeping = _sig("gep", "weighted_sum_hk", tuple("ABCDE"), housekeeping=("HK1",))
     every_gene = _sig("all", "ssgsea_raw", tuple("ABCDE"))  # ssGSEA needs genes outside the set

@@ -12,21 +12,58 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from ferrostem.errors import InputFormatError
-from ferrostem.pancancer import (NO_NORMALS, core_regulator_changes, meta_across_cancers, score_hazard_ratios,
-                                 stemness_correlations)
+from ferrostem.pancancer import (
+    NO_NORMALS,
+    core_regulator_changes,
+    meta_across_cancers,
+    score_hazard_ratios,
+    stemness_correlations,
+)
 from ferrostem.pancancer_report import pancancer_section
 from ferrostem.survival import random_effects_meta
 
 PANCANCER_CONFIG = REPO / "config" / "cohorts" / "tcga-pancancer.yaml"
 TCGA_PROJECTS = {  # the 33 TCGA projects of the GDC
-    "ACC", "BLCA", "BRCA", "CESC", "CHOL", "COAD", "DLBC", "ESCA", "GBM", "HNSC", "KICH", "KIRC", "KIRP", "LAML",
-    "LGG", "LIHC", "LUAD", "LUSC", "MESO", "OV", "PAAD", "PCPG", "PRAD", "READ", "SARC", "SKCM", "STAD", "TGCT",
-    "THCA", "THYM", "UCEC", "UCS", "UVM"}
+    "ACC",
+    "BLCA",
+    "BRCA",
+    "CESC",
+    "CHOL",
+    "COAD",
+    "DLBC",
+    "ESCA",
+    "GBM",
+    "HNSC",
+    "KICH",
+    "KIRC",
+    "KIRP",
+    "LAML",
+    "LGG",
+    "LIHC",
+    "LUAD",
+    "LUSC",
+    "MESO",
+    "OV",
+    "PAAD",
+    "PCPG",
+    "PRAD",
+    "READ",
+    "SARC",
+    "SKCM",
+    "STAD",
+    "TGCT",
+    "THCA",
+    "THYM",
+    "UCEC",
+    "UCS",
+    "UVM",
+}
 
 
 def _de(rows: dict[str, tuple[float, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"gene_id": f"ENSG{i}", "symbol": g, "log2FC": fc, "padj": q}
-                         for i, (g, (fc, q)) in enumerate(rows.items())])
+    return pd.DataFrame(
+        [{"gene_id": f"ENSG{i}", "symbol": g, "log2FC": fc, "padj": q} for i, (g, (fc, q)) in enumerate(rows.items())]
+    )
 
 
 def _survival(rows: list[tuple[str, str, float, float, str]]) -> pd.DataFrame:
@@ -52,8 +89,13 @@ def test_core_regulator_changes_keep_signs_fdr_and_mark_cancers_without_normals(
 
 
 def test_hazards_keep_the_score_categories_and_the_meta_analysis_is_dersimonian_laird():
-    a = _survival([("ferro", "OS", 0.5, 0.2, "ferroptosis"), ("stem", "OS", 0.1, 0.3, "stemness"),
-                   ("purity", "OS", 0.3, 0.2, "microenvironment")])
+    a = _survival(
+        [
+            ("ferro", "OS", 0.5, 0.2, "ferroptosis"),
+            ("stem", "OS", 0.1, 0.3, "stemness"),
+            ("purity", "OS", 0.3, 0.2, "microenvironment"),
+        ]
+    )
     b = _survival([("ferro", "OS", 0.2, 0.25, "ferroptosis"), ("ferro", "PFI", 0.4, 0.2, "ferroptosis")])
     c = _survival([("ferro", "OS", -0.1, 0.3, "ferroptosis")])
     hazards = score_hazard_ratios({"A": a, "B": b, "C": c})
@@ -74,24 +116,41 @@ def test_stemness_correlations_use_tumours_only_and_name_a_missing_index():
     tissue = np.array(["tumor"] * 30 + ["normal"] * 10)
     # over tumours the ferroptosis score follows the index; the normals would reverse it if they were counted
     ferro = np.where(tissue == "tumor", stem + 0.3 * rng.standard_normal(n), -20 * stem)
-    table = pd.DataFrame({"tissue": tissue, "stem_index": stem, "ferro": ferro, "cd8": rng.standard_normal(n)},
-                         index=[f"s{i}" for i in range(n)])
-    info = pd.DataFrame({"score": ["stem_index", "ferro", "cd8"], "category": ["stemness", "ferroptosis", "immune cell"]})
-    corr = stemness_correlations({"A": table, "B": table.drop(columns="stem_index")}, {"A": info, "B": info},
-                                 stemness_index="stem_index")
+    table = pd.DataFrame(
+        {"tissue": tissue, "stem_index": stem, "ferro": ferro, "cd8": rng.standard_normal(n)},
+        index=[f"s{i}" for i in range(n)],
+    )
+    info = pd.DataFrame(
+        {"score": ["stem_index", "ferro", "cd8"], "category": ["stemness", "ferroptosis", "immune cell"]}
+    )
+    corr = stemness_correlations(
+        {"A": table, "B": table.drop(columns="stem_index")}, {"A": info, "B": info}, stemness_index="stem_index"
+    )
     tested = corr[corr["cancer"] == "A"]
     assert list(tested["score"]) == ["ferro"] and tested.iloc[0]["n"] == 30 and tested.iloc[0]["rho"] > 0.8
     assert corr[corr["cancer"] == "B"].iloc[0]["status"] == "stem_index not scored in this cohort"
 
 
 def test_section_summarises_signs_and_marks_cancers_without_normals():
-    changes = core_regulator_changes({"A": _de({"GPX4": (1.5, 0.001)}), "B": _de({"GPX4": (-1.2, 0.01)}), "C": None},
-                                     ["GPX4"], alpha=0.05)
-    hazards = score_hazard_ratios({"A": _survival([("ferro", "OS", 0.5, 0.2, "ferroptosis")]),
-                                   "B": _survival([("ferro", "OS", 0.3, 0.2, "ferroptosis")])})
+    changes = core_regulator_changes(
+        {"A": _de({"GPX4": (1.5, 0.001)}), "B": _de({"GPX4": (-1.2, 0.01)}), "C": None}, ["GPX4"], alpha=0.05
+    )
+    hazards = score_hazard_ratios(
+        {
+            "A": _survival([("ferro", "OS", 0.5, 0.2, "ferroptosis")]),
+            "B": _survival([("ferro", "OS", 0.3, 0.2, "ferroptosis")]),
+        }
+    )
     empty = pd.DataFrame(columns=["cancer", "score", "n", "rho", "p", "fdr", "status"])
-    section = pancancer_section(changes, hazards, empty, meta_across_cancers(hazards), cancers=["A", "B", "C"],
-                                stemness_index="stem_index", alpha=0.05)
+    section = pancancer_section(
+        changes,
+        hazards,
+        empty,
+        meta_across_cancers(hazards),
+        cancers=["A", "B", "C"],
+        stemness_index="stem_index",
+        alpha=0.05,
+    )
     assert section.context["without_normals"] == ["C"]
     assert "GPX4: higher in tumours of A, lower in B (FDR < 0.05)" in section.summary
     assert section.context["regulator_figure"].startswith("data:image/png")
@@ -140,17 +199,31 @@ def pancancer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mirror = workdir / "mirror"
     cohorts = {}
     for project, (seed, normals, planted) in SIMULATED.items():
-        write_gdc_project(mirror, DemoParameters(seed=seed, project=project, n_tumor=30, n_normal=normals,
-                                                 n_extra_aliquots=1, tumor_vs_normal=planted))
+        write_gdc_project(
+            mirror,
+            DemoParameters(
+                seed=seed, project=project, n_tumor=30, n_normal=normals, n_extra_aliquots=1, tumor_vs_normal=planted
+            ),
+        )
         cohorts[project.removeprefix("TCGA-").lower()] = {
-            "label": f"{project} (simulated)", "source": "gdc", "project": project, "simulated": True,
+            "label": f"{project} (simulated)",
+            "source": "gdc",
+            "project": project,
+            "simulated": True,
             "survival_source": "source",
             "comparisons": [{"name": "tumour_vs_normal", "column": "tissue", "test": "tumor", "reference": "normal"}]
-            if normals else []}
-    config = {"results": "results", "mirror": str(mirror), "resources": {"fetch": False}, "cohorts": cohorts,
-              "de": {"threads": 1}, "survival": {"endpoints": ["OS"], "auc_years": [1], "ph_check_top": 0,
-                                                  "genes_of_interest": []},
-              "pancancer": {"enabled": True, "stemness_index": "msigdb_malta_curated_stemness_markers"}}
+            if normals
+            else [],
+        }
+    config = {
+        "results": "results",
+        "mirror": str(mirror),
+        "resources": {"fetch": False},
+        "cohorts": cohorts,
+        "de": {"threads": 1},
+        "survival": {"endpoints": ["OS"], "auc_years": [1], "ph_check_top": 0, "genes_of_interest": []},
+        "pancancer": {"enabled": True, "stemness_index": "msigdb_malta_curated_stemness_markers"},
+    }
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # the page and what it reads only: no per-cohort report, enrichment or genes-of-interest jobs
     run_snakemake(workdir, "results/pancancer/report.html", "--configfile", str(workdir / "config.yaml"))

@@ -13,8 +13,9 @@ from ferrostem.progress import ProgressReport, rate_text
 def test_a_long_job_reports_done_of_total_rate_and_eta_at_intervals():
     now = [0.0]
     terminal = io.StringIO()
-    report = ProgressReport("DESeq2 GLM fit", 20000, unit="genes", interval=15, always=False, clock=lambda: now[0],
-                            terminal=terminal)
+    report = ProgressReport(
+        "DESeq2 GLM fit", 20000, unit="genes", interval=15, always=False, clock=lambda: now[0], terminal=terminal
+    )
     now[0] = 10.0
     report.add(2000)
     assert report.lines == [], "nothing before the interval"
@@ -48,8 +49,16 @@ def test_quick_work_stays_silent_and_slow_items_are_counted_per_minute():
 def test_lines_go_to_the_callers_logger_and_a_failed_step_writes_no_done_line(caplog):
     now = [0.0]
     with caplog.at_level(logging.INFO, logger="ferrostem"):
-        with pytest.raises(RuntimeError), ProgressReport("merge", 4, clock=lambda: now[0], terminal=io.StringIO(),
-                                                         logger=logging.getLogger("ferrostem.sources.gdc")) as report:
+        with (
+            pytest.raises(RuntimeError),
+            ProgressReport(
+                "merge",
+                4,
+                clock=lambda: now[0],
+                terminal=io.StringIO(),
+                logger=logging.getLogger("ferrostem.sources.gdc"),
+            ) as report,
+        ):
             now[0] = 20.0
             report.add()
             raise RuntimeError("file 2 is broken")
@@ -74,8 +83,13 @@ def test_long_steps_report_their_progress(tmp_path, monkeypatch, caplog):
         assert _map_blocks(lambda block: block.start, blocks, 2, "DESeq2 GLM fit") == [0, 100]
     lines = [r.getMessage() for r in caplog.records]
     assert [line.split(",")[0] for line in lines if line.startswith("STAR merge")] == [
-        "STAR merge: 1/3 files (33%)", "STAR merge: 2/3 files (67%)", "STAR merge: 3/3 files (100%)",
-        "STAR merge: 3/3 files (100%)"]
+        "STAR merge: 1/3 files (33%)",
+        "STAR merge: 2/3 files (67%)",
+        "STAR merge: 3/3 files (100%)",
+        "STAR merge: 3/3 files (100%)",
+    ]
     assert "done in" in [line for line in lines if line.startswith("STAR merge")][-1]
     assert [line.split(",")[0] for line in lines if line.startswith("DESeq2")][:2] == [
-        "DESeq2 GLM fit: 100/250 genes (40%)", "DESeq2 GLM fit: 250/250 genes (100%)"]
+        "DESeq2 GLM fit: 100/250 genes (40%)",
+        "DESeq2 GLM fit: 250/250 genes (100%)",
+    ]

@@ -32,8 +32,17 @@ from ferrostem.sources import geo, xena
 pytestmark = pytest.mark.e2e
 
 GSE, GPL = "GSE14520", "GPL3921"
-PARAMETERS = dict(seed=11, n_tumor=40, n_normal=10, n_extra_aliquots=2, n_orphan_clinical=2, n_random_de=150,
-                  geo_n_tumor=40, geo_n_normal=10, hazard_ratio_per_sd=2.5)
+PARAMETERS = {
+    "seed": 11,
+    "n_tumor": 40,
+    "n_normal": 10,
+    "n_extra_aliquots": 2,
+    "n_orphan_clinical": 2,
+    "n_random_de": 150,
+    "geo_n_tumor": 40,
+    "geo_n_normal": 10,
+    "hazard_ratio_per_sd": 2.5,
+}
 OTHER_GENES = 1200  # random genes beside every gene that a signature, gene set or config list names
 LOWER_CASE_TISSUE_EVERY = 4  # every 4th sample writes `tissue:` instead of `Tissue:`
 SAMPLE_WITHOUT_ROW = -1  # the last sample of the series has no row in the supplement
@@ -44,8 +53,12 @@ CDR_OTHER_TYPE = ["TCGA-BR-0001", "TCGA-BR-0002"]  # CDR rows of another cancer 
 def replica_genes(config: dict) -> pd.DataFrame:
     """The demo's gene table cut to the genes the analyses name plus a seeded random rest."""
     genes = demo.demo_genes()
-    named_text = " ".join(p.read_text() for folder in ("resources/signatures", "resources/genesets")
-                          for p in (REPO / folder).iterdir() if p.suffix in {".yaml", ".gmt", ".tsv"})
+    named_text = " ".join(
+        p.read_text()
+        for folder in ("resources/signatures", "resources/genesets")
+        for p in (REPO / folder).iterdir()
+        if p.suffix in {".yaml", ".gmt", ".tsv"}
+    )
     survival = config["survival"]
     named = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9.-]*", named_text)) | set(survival["lasso"]["universe"])
     named |= set(survival["genes_of_interest"]) | set(survival["checkpoint_genes"])
@@ -68,8 +81,15 @@ def write_cdr(path: Path, latent: pd.DataFrame) -> pd.DataFrame:
     censor = rng.uniform(200, 3000, size=n)
     os_time = np.maximum(np.round(np.minimum(event_time, censor)), 1)
     os_event = (event_time <= censor).astype(int)
-    table = pd.DataFrame({"sample": tumours["patient_id"] + "-01", "_PATIENT": tumours["patient_id"],
-                          "cancer type abbreviation": "DEMO", "OS": os_event, "OS.time": os_time})
+    table = pd.DataFrame(
+        {
+            "sample": tumours["patient_id"] + "-01",
+            "_PATIENT": tumours["patient_id"],
+            "cancer type abbreviation": "DEMO",
+            "OS": os_event,
+            "OS.time": os_time,
+        }
+    )
     table["DSS"] = np.where(os_event == 1, rng.integers(0, 2, n), 0)  # some deaths are not disease-specific
     table["DSS.time"] = os_time
     table["PFI"] = np.maximum(os_event, rng.integers(0, 2, n))
@@ -79,8 +99,14 @@ def write_cdr(path: Path, latent: pd.DataFrame) -> pd.DataFrame:
     table["DFI"], table["DFI.time"] = dfi, np.where(np.isnan(dfi), np.nan, table["PFI.time"])
     table["Redaction"] = ""
     table.loc[table.index[1], "Redaction"] = "Redacted"
-    other = table.head(2).assign(**{"_PATIENT": CDR_OTHER_TYPE, "sample": [p + "-01" for p in CDR_OTHER_TYPE],
-                                    "cancer type abbreviation": "BRCA", "OS": 1})
+    other = table.head(2).assign(
+        **{
+            "_PATIENT": CDR_OTHER_TYPE,
+            "sample": [p + "-01" for p in CDR_OTHER_TYPE],
+            "cancer type abbreviation": "BRCA",
+            "OS": 1,
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.concat([table, other]).to_csv(path, sep="\t", index=False, na_rep="NA")
     return table.set_index("_PATIENT")
@@ -106,9 +132,11 @@ def gse14520_replica(demo_mirror: Path, root: Path) -> tuple[pd.DataFrame, dict[
         key = cells[0].split(":")[0]
         by_key[key] = [c.split(": ", 1)[1] for c in cells]
         if key == "tissue":  # GSE14520's wording; some samples write the key in lower case
-            text = [f"{'tissue' if i % LOWER_CASE_TISSUE_EVERY == 0 else 'Tissue'}: "
-                    f"{'Liver Tumor Tissue' if v == 'tumor' else 'Liver Non-Tumor Tissue'}"
-                    for i, v in enumerate(by_key[key])]
+            text = [
+                f"{'tissue' if i % LOWER_CASE_TISSUE_EVERY == 0 else 'Tissue'}: "
+                f"{'Liver Tumor Tissue' if v == 'tumor' else 'Liver Non-Tumor Tissue'}"
+                for i, v in enumerate(by_key[key])
+            ]
         elif key == "patient":
             text = [f"Individual: {v}" for v in by_key[key]]
         else:
@@ -121,34 +149,68 @@ def gse14520_replica(demo_mirror: Path, root: Path) -> tuple[pd.DataFrame, dict[
     matrix_dir = root / "geo/series/GSE14nnn" / GSE / "matrix"
     matrix_dir.mkdir(parents=True)
     (matrix_dir / f"{GSE}-{GPL}{geo.MATRIX_SUFFIX}").write_bytes(gzip_bytes("".join(kept)))
-    (matrix_dir / f"{GSE}-GPL571{geo.MATRIX_SUFFIX}").write_bytes(gzip_bytes(
-        f'!Series_geo_accession\t"{GSE}"\n!Sample_geo_accession\t"{EXTRA_ROW}"\n!series_matrix_table_begin\n'
-        f'"ID_REF"\t"{EXTRA_ROW}"\n!series_matrix_table_end\n'))
+    (matrix_dir / f"{GSE}-GPL571{geo.MATRIX_SUFFIX}").write_bytes(
+        gzip_bytes(
+            f'!Series_geo_accession\t"{GSE}"\n!Sample_geo_accession\t"{EXTRA_ROW}"\n!series_matrix_table_begin\n'
+            f'"ID_REF"\t"{EXTRA_ROW}"\n!series_matrix_table_end\n'
+        )
+    )
     tumour = np.array(by_key["tissue"]) == "tumor"
     status = np.array([int(v) for v in by_key["survival status"]])
-    supplement = pd.DataFrame({
-        "Affy_GSM": samples, "Tissue Type": np.where(tumour, "Tumor", "Non-Tumor"),
-        "Survival status": status, "Survival months": [float(v) for v in by_key["survival months"]],
-        "Recurr status": (np.arange(len(samples)) % 3 == 0).astype(int),
-        "Recurr months": [round(float(v) * 0.7, 1) for v in by_key["survival months"]],
-        "Age": [int(v) for v in by_key["age"]], "Gender": by_key["gender"],
-    })
-    table = pd.concat([supplement.iloc[:SAMPLE_WITHOUT_ROW], pd.DataFrame([{
-        "Affy_GSM": EXTRA_ROW, "Tissue Type": "Tumor", "Survival status": 1, "Survival months": 3.0,
-        "Recurr status": 1, "Recurr months": 2.0, "Age": 60, "Gender": "M"}])])
+    supplement = pd.DataFrame(
+        {
+            "Affy_GSM": samples,
+            "Tissue Type": np.where(tumour, "Tumor", "Non-Tumor"),
+            "Survival status": status,
+            "Survival months": [float(v) for v in by_key["survival months"]],
+            "Recurr status": (np.arange(len(samples)) % 3 == 0).astype(int),
+            "Recurr months": [round(float(v) * 0.7, 1) for v in by_key["survival months"]],
+            "Age": [int(v) for v in by_key["age"]],
+            "Gender": by_key["gender"],
+        }
+    )
+    table = pd.concat(
+        [
+            supplement.iloc[:SAMPLE_WITHOUT_ROW],
+            pd.DataFrame(
+                [
+                    {
+                        "Affy_GSM": EXTRA_ROW,
+                        "Tissue Type": "Tumor",
+                        "Survival status": 1,
+                        "Survival months": 3.0,
+                        "Recurr status": 1,
+                        "Recurr months": 2.0,
+                        "Age": 60,
+                        "Gender": "M",
+                    }
+                ]
+            ),
+        ]
+    )
     suppl = root / "geo/series/GSE14nnn" / GSE / "suppl"
     suppl.mkdir(parents=True)
     (suppl / "GSE14520_Extra_Supplement.txt.gz").write_bytes(gzip_bytes(table.to_csv(sep="\t", index=False)))
-    annot = gzip.decompress((demo_mirror / "ftp.ncbi.nlm.nih.gov/geo/platforms/GPL0nnn/GPL0000/annot/GPL0000.annot.gz")
-                            .read_bytes()).decode().splitlines()
+    annot = (
+        gzip.decompress(
+            (demo_mirror / "ftp.ncbi.nlm.nih.gov/geo/platforms/GPL0nnn/GPL0000/annot/GPL0000.annot.gz").read_bytes()
+        )
+        .decode()
+        .splitlines()
+    )
     begin = annot.index("!platform_table_begin")
-    rows = [line.split("\t") for line in annot[begin + 2:] if not line.startswith("!")]
-    record = platform_record(GPL, ["ID", "GB_ACC", "Gene Symbol", "ENTREZ_GENE_ID"],
-                             [[r[0], "", r[2], ""] for r in rows])
-    planted = {"samples": samples, "without_row": samples[SAMPLE_WITHOUT_ROW],
-               "lower_case": sum(1 for i in range(len(samples)) if i % LOWER_CASE_TISSUE_EVERY == 0),
-               "tumours": int(tumour.sum()), "normals": int((~tumour).sum()),
-               "events": int(status[:SAMPLE_WITHOUT_ROW][tumour[:SAMPLE_WITHOUT_ROW]].sum())}
+    rows = [line.split("\t") for line in annot[begin + 2 :] if not line.startswith("!")]
+    record = platform_record(
+        GPL, ["ID", "GB_ACC", "Gene Symbol", "ENTREZ_GENE_ID"], [[r[0], "", r[2], ""] for r in rows]
+    )
+    planted = {
+        "samples": samples,
+        "without_row": samples[SAMPLE_WITHOUT_ROW],
+        "lower_case": sum(1 for i in range(len(samples)) if i % LOWER_CASE_TISSUE_EVERY == 0),
+        "tumours": int(tumour.sum()),
+        "normals": int((~tumour).sum()),
+        "events": int(status[:SAMPLE_WITHOUT_ROW][tumour[:SAMPLE_WITHOUT_ROW]].sum()),
+    }
     return supplement.set_index("Affy_GSM"), {**planted, "platform_record": record}
 
 
@@ -156,17 +218,33 @@ def replica_config(base: dict, served: LoopbackServer, workdir: Path) -> dict:
     shipped = yaml.safe_load((REPO / "config/cohorts/gse14520.yaml").read_text())["cohorts"]["gse14520"]
     demo_tcga = base["cohorts"]["demo_tcga"]
     comparison = {"name": "tumour_vs_normal", "column": "tissue", "test": "tumor", "reference": "normal"}
-    config = {**base, "demo": {**base["demo"], "enabled": False}, "mirror": None, "results": "results",
-              "download": {"store": str(workdir / "downloads"), "gdc_api": served.gdc_api, "gdc_page_size": 20,
-                           "gdc_batch_files": 25, "xena_pancan_hub": served.url + "/pancan",
-                           "geo_ftp": served.url + "/geo", "geo_query": served.url + "/ncbi/geo/query/acc.cgi",
-                           "geo_download": served.url + "/ncbi/geo/download/", "attempts": 2, "backoff": 0.1},
-              "resources": {**base["resources"], "fetch": False},
-              "enrichment": {**base["enrichment"], "permutations": 200}}
+    config = {
+        **base,
+        "demo": {**base["demo"], "enabled": False},
+        "mirror": None,
+        "results": "results",
+        "download": {
+            "store": str(workdir / "downloads"),
+            "gdc_api": served.gdc_api,
+            "gdc_page_size": 20,
+            "gdc_batch_files": 25,
+            "xena_pancan_hub": served.url + "/pancan",
+            "geo_ftp": served.url + "/geo",
+            "geo_query": served.url + "/ncbi/geo/query/acc.cgi",
+            "geo_download": served.url + "/ncbi/geo/download/",
+            "attempts": 2,
+            "backoff": 0.1,
+        },
+        "resources": {**base["resources"], "fetch": False},
+        "enrichment": {**base["enrichment"], "permutations": 200},
+    }
     # fewer Schoenfeld checks and Kaplan-Meier figures than the demo: the run stays short on 2 cores
     config["cohorts"] = {
-        "replica_tcga": {**demo_tcga, "label": "TCGA-like replica (GDC format, CDR endpoints)",
-                         "survival_source": "cdr"},
+        "replica_tcga": {
+            **demo_tcga,
+            "label": "TCGA-like replica (GDC format, CDR endpoints)",
+            "survival_source": "cdr",
+        },
         "gse14520": {**shipped, "simulated": True, "label": "GSE14520-shaped replica", "comparisons": [comparison]},
     }
     lasso = {**base["survival"]["lasso"], "discovery": "replica_tcga", "validation": ["gse14520"]}
@@ -197,8 +275,17 @@ def replica_run(tmp_path_factory: pytest.TempPathFactory):
         run_snakemake(workdir, "--configfile", str(workdir / "replica.yaml"))
         queries = list(served.geo_queries)
         gdc_posts = [p for m, p, _ in served.requests if m == "POST"]
-    return {"dir": workdir / "results", "truth": truth, "cdr": cdr, "supplement": supplement, "planted": planted,
-            "latent": latent, "geo_queries": queries, "gdc_posts": gdc_posts, "generated": generated}
+    return {
+        "dir": workdir / "results",
+        "truth": truth,
+        "cdr": cdr,
+        "supplement": supplement,
+        "planted": planted,
+        "latent": latent,
+        "geo_queries": queries,
+        "gdc_posts": gdc_posts,
+        "generated": generated,
+    }
 
 
 def _html(run, cohort: str) -> str:
@@ -207,7 +294,7 @@ def _html(run, cohort: str) -> str:
 
 def _endpoint_rows(html: str) -> dict[str, tuple[int, int]]:
     """endpoint -> (tumours with data, events) from the cohort section's endpoint table."""
-    block = html[html.index("Survival endpoints (tumours)"):html.index("Clinical variables (tumours)")]
+    block = html[html.index("Survival endpoints (tumours)") : html.index("Clinical variables (tumours)")]
     # columns: endpoint, where it comes from (time / event, unit), tumours with data, events, median follow-up
     rows = re.findall(r"<tr>\s*<td>([A-Z]+)</td>\s*<td>[^<]*</td>\s*<td[^>]*>(\d+)</td>\s*<td[^>]*>(\d+)</td>", block)
     return {e: (int(n), int(k)) for e, n, k in rows}
@@ -239,7 +326,7 @@ def test_gdc_cohort_section_shows_cdr_endpoints_and_the_diagnosis_rule(replica_r
     assert "TCGA-CDR" in html
     # the primary diagnosis found by its flag, for the cases whose recurrence record comes first
     first = -(-PARAMETERS["n_tumor"] // demo.MULTI_DIAGNOSIS_EVERY)
-    rules = html[html.index("Harmonisation rules that changed the data"):]
+    rules = html[html.index("Harmonisation rules that changed the data") :]
     flagged = re.search(r"the record with diagnosis_is_primary_disease == true</td>\s*<td[^>]*>(\d+)</td>", rules)
     assert flagged and int(flagged.group(1)) == first
     assert "2 clinical records match no expression sample: TCGA-ZZ-9000, TCGA-ZZ-9001" in html
@@ -276,8 +363,9 @@ def test_gse14520_replica_harmonised_from_matrix_supplement_and_acc_cgi(replica_
     tumours_with_row = [s for s in with_row if cohort.obs.at[s, "tissue"] == "tumor"]
     assert rows["RFS"] == (rows["OS"][0], int(supplement.loc[tumours_with_row, "Recurr status"].sum()))
     assert set(rows) == {"OS", "RFS"}
-    assert np.allclose(cohort.obs.loc[with_row, "RFS.time"],
-                       supplement.loc[with_row, "Recurr months"].to_numpy() * 365.25 / 12)
+    assert np.allclose(
+        cohort.obs.loc[with_row, "RFS.time"], supplement.loc[with_row, "Recurr months"].to_numpy() * 365.25 / 12
+    )
     assert "characteristics key spellings [&#39;tissue&#39;, &#39;Tissue&#39;] were merged" in html
     assert "characteristics key &#39;note&#39; appears more than once in 1 sample(s)" in html
     assert f"{len(planted['samples']) - 1} samples matched" in html

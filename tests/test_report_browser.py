@@ -18,8 +18,16 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = os.environ.get("FERROSTEM_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a closed network: without the background-networking ones Chromium keeps dialling out.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1280, "height": 900}
 
 
@@ -80,14 +88,18 @@ def test_navigation_links_land_with_the_heading_visible(browser, workflow_run):
         page, _ = open_report(browser, report)
         targets = page.evaluate("() => Array.from(document.querySelectorAll('nav a')).map(a => a.getAttribute('href'))")
         assert targets, f"{report}: no navigation links"
-        findings = page.evaluate("() => Array.from(document.querySelectorAll('a.finding')).map(a => a.getAttribute('href'))")
+        findings = page.evaluate(
+            "() => Array.from(document.querySelectorAll('a.finding')).map(a => a.getAttribute('href'))"
+        )
         assert set(findings) <= set(targets), "every main finding links to a section of the report"
         nav_height = page.evaluate("() => document.querySelector('nav').getBoundingClientRect().height")
         for target in targets:
             page.click(f"nav a[href='{target}']")
             page.wait_for_timeout(50)
             top = page.evaluate(f"() => document.querySelector('{target} h2').getBoundingClientRect().top")
-            assert nav_height - 1 <= top < VIEWPORT["height"], f"{report}: {target} heading at {top}px (bar {nav_height}px)"
+            assert nav_height - 1 <= top < VIEWPORT["height"], (
+                f"{report}: {target} heading at {top}px (bar {nav_height}px)"
+            )
         page.close()
 
 
@@ -108,14 +120,23 @@ def test_tables_sort_filter_and_download(browser, workflow_run):
     long_table = page.locator(".table-box table.table").filter(has=page.locator("tbody tr:nth-child(30)")).first
     box = long_table.locator("xpath=..")
     column = long_table.locator("thead tr").last.locator("th")
-    numeric = next(i for i in range(column.count()) if page.evaluate(
-        """([table, i]) => Array.from(table.tBodies[0].rows).every(r => r.cells[i].textContent.trim() === '' ||
-               !isNaN(Number(r.cells[i].textContent.trim())))""", [long_table.element_handle(), i]))
+    numeric = next(
+        i
+        for i in range(column.count())
+        if page.evaluate(
+            """([table, i]) => Array.from(table.tBodies[0].rows).every(r => r.cells[i].textContent.trim() === '' ||
+               !isNaN(Number(r.cells[i].textContent.trim())))""",
+            [long_table.element_handle(), i],
+        )
+    )
 
     def shown_values() -> list[float]:
-        return page.evaluate("""([table, i]) => Array.from(table.tBodies[0].rows)
+        return page.evaluate(
+            """([table, i]) => Array.from(table.tBodies[0].rows)
             .filter(r => r.style.display !== 'none' && r.cells[i].textContent.trim() !== '')
-            .map(r => Number(r.cells[i].textContent.trim()))""", [long_table.element_handle(), numeric])
+            .map(r => Number(r.cells[i].textContent.trim()))""",
+            [long_table.element_handle(), numeric],
+        )
 
     assert len(shown_values()) <= 25, "long tables are paginated"
     column.nth(numeric).click()
@@ -160,8 +181,11 @@ def test_figures_download_as_png_and_as_svg(browser, workflow_run):
     page, errors = open_report(browser, report)
     figures = page.locator("figure:has(img)").count()
     assert figures >= 10
-    page.wait_for_function("n => document.querySelectorAll('a.figure-download[download$=\".svg\"][data-ready]').length === n",
-                           arg=figures, timeout=20000)
+    page.wait_for_function(
+        "n => document.querySelectorAll('a.figure-download[download$=\".svg\"][data-ready]').length === n",
+        arg=figures,
+        timeout=20000,
+    )
     links = page.evaluate("""async () => {
         const parsed = [];
         for (const figure of document.querySelectorAll('figure:has(img)')) {
@@ -175,7 +199,9 @@ def test_figures_download_as_png_and_as_svg(browser, workflow_run):
         return parsed;
     }""")
     assert all(link["png"] == "data:image/png;base64," for link in links)
-    assert all(link["root"] == "svg" and link["error"] == 0 and link["type"] == "image/svg+xml" for link in links), links[:3]
+    assert all(link["root"] == "svg" and link["error"] == 0 and link["type"] == "image/svg+xml" for link in links), (
+        links[:3]
+    )
     assert max(link["kb"] for link in links) < 2048, "dense layers are rasterized, so no SVG is huge"
     with page.expect_download() as download:
         page.locator("figure a[download$='.svg']").first.click()
@@ -196,7 +222,9 @@ def test_formatted_numbers_match_their_values_and_sort_numerically(browser, work
             return isFinite(value) && !(Math.abs(shown - value) <= 0.006 * Math.abs(value) + 0.0051);
         }).map(td => td.getAttribute('data-value') + ' shown as ' + td.textContent.trim())""")
     assert wrong == [], wrong[:5]
-    scientific = page.evaluate("() => Array.from(document.querySelectorAll('td')).filter(td => /e-\\d\\d$/.test(td.textContent)).length")
+    scientific = page.evaluate(
+        "() => Array.from(document.querySelectorAll('td')).filter(td => /e-\\d\\d$/.test(td.textContent)).length"
+    )
     assert scientific > 0, "p-values are written in scientific notation"
     # a p-value column whose text mixes exponents: text order differs from numeric order, the sort is numeric
     table = page.locator(".table-box table.table").filter(has=page.locator("thead th", has_text="padj")).first
@@ -205,10 +233,15 @@ def test_formatted_numbers_match_their_values_and_sort_numerically(browser, work
     headers.nth(column).click()
 
     def shown() -> list[tuple[float, str]]:
-        return [(float(v), t) for v, t in page.evaluate("""([table, i]) => Array.from(table.tBodies[0].rows)
+        return [
+            (float(v), t)
+            for v, t in page.evaluate(
+                """([table, i]) => Array.from(table.tBodies[0].rows)
             .filter(r => r.style.display !== 'none' && r.cells[i].hasAttribute('data-value'))
             .map(r => [r.cells[i].getAttribute('data-value'), r.cells[i].textContent.trim()])""",
-            [table.element_handle(), column])]
+                [table.element_handle(), column],
+            )
+        ]
 
     ascending = shown()
     assert len(ascending) >= 5

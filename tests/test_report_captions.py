@@ -28,8 +28,16 @@ def test_a_substitution_typo_is_caught() -> None:
 
 @pytest.mark.parametrize("caption", CAPTIONS, ids=[path.name for path in CAPTIONS])
 def test_caption_renders_without_docutils_messages(caption: Path) -> None:
-    snakemake = SimpleNamespace(wildcards=SimpleNamespace(cohort="demo_tcga", comparison="tumour_vs_normal"),
-                                config={}, params=SimpleNamespace(), input=SimpleNamespace(), output=SimpleNamespace())
-    text = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(caption.read_text()).render(
-        snakemake=snakemake)
+    snakemake = SimpleNamespace(
+        wildcards=SimpleNamespace(cohort="demo_tcga", comparison="tumour_vs_normal"),
+        config={},
+        params=SimpleNamespace(),
+        input=SimpleNamespace(),
+        output=SimpleNamespace(),
+    )
+    text = (
+        jinja2.Environment(undefined=jinja2.StrictUndefined)
+        .from_string(caption.read_text())
+        .render(snakemake=snakemake)
+    )
     assert system_messages(text) == [], caption.name

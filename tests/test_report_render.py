@@ -53,9 +53,17 @@ def test_group_difference_names_its_test_and_p() -> None:
 
 
 def test_main_findings_link_to_their_sections_and_simulated_figures_are_marked() -> None:
-    context = {k: "" for k in ("record", "checksums", "harmonisation", "software", "cohort_config", "config")}
-    sections = [Section(id="provenance", title="Provenance", template="provenance.html.j2", order=90,
-                        summary=["GPX4 higher in tumours"], context=context)]
+    context = dict.fromkeys(("record", "checksums", "harmonisation", "software", "cohort_config", "config"), "")
+    sections = [
+        Section(
+            id="provenance",
+            title="Provenance",
+            template="provenance.html.j2",
+            order=90,
+            summary=["GPX4 higher in tumours"],
+            context=context,
+        )
+    ]
     page = render_report(sections, cohort="c", title="t", simulated=True)
     assert '<a class="finding" href="#provenance">GPX4 higher in tumours</a>' in page
     assert 'class="simulated-data"' in page and 'content: "SIMULATED"' in page
@@ -100,8 +108,17 @@ def cells(page: str, column: int) -> list[tuple[str, str]]:
 
 
 def test_table_numbers_are_formatted_per_column_and_keep_their_full_value() -> None:
-    frame = pd.DataFrame({"score": ["a", "b"], "events": [64.0, np.nan], "n": [100, 20], "log2FC": [1.23456, -0.5],
-                          "hr_lower": [0.9981, 1.5], "p_wald": [1.7123e-8, 0.043], "baseMean": [7930.2, 12.345]})
+    frame = pd.DataFrame(
+        {
+            "score": ["a", "b"],
+            "events": [64.0, np.nan],
+            "n": [100, 20],
+            "log2FC": [1.23456, -0.5],
+            "hr_lower": [0.9981, 1.5],
+            "p_wald": [1.7123e-8, 0.043],
+            "baseMean": [7930.2, 12.345],
+        }
+    )
     page = table_html(frame)
     assert cells(page, 1) == [("64.0", "64"), ("", "")]
     assert cells(page, 2) == [("100", "100"), ("20", "20")]
@@ -128,10 +145,13 @@ def test_volcano_label_placement_does_not_depend_on_the_machines_speed(monkeypat
 
     rng = np.random.default_rng(3)
     genes = ["GPX4", "AIFM2", "SLC3A2", "ACSL4", "SLC7A11", "TFRC", "NCOA4", "FTH1", "NFE2L2"]
-    table = pd.DataFrame({"symbol": genes + [f"G{i}" for i in range(300)],
-                          "log2FC": np.r_[np.full(len(genes), 1.5) + rng.normal(0, 0.05, len(genes)),
-                                          rng.normal(0, 1, 300)],
-                          "pvalue": np.r_[np.full(len(genes), 1e-8), rng.uniform(size=300)]})
+    table = pd.DataFrame(
+        {
+            "symbol": genes + [f"G{i}" for i in range(300)],
+            "log2FC": np.r_[np.full(len(genes), 1.5) + rng.normal(0, 0.05, len(genes)), rng.normal(0, 1, 300)],
+            "pvalue": np.r_[np.full(len(genes), 1e-8), rng.uniform(size=300)],
+        }
+    )
     table["padj"] = np.minimum(table["pvalue"] * 10, 1.0)
     table = table.set_index("symbol")  # as volcano_figure gets it: symbols as the index
     quick = figure_uri(volcano_figure(table, 0.05, "volcano"))

@@ -20,17 +20,24 @@ from ferrostem.report import Section, render_report
 
 SECTION_TEMPLATES = sorted(p.name for p in (report.TEMPLATES / "sections").glob("*.j2"))
 TUMOUR_SCORES = ["ferroptosis_score", "stemness_score", "tcells", "cytolytic"]
-SCORE_INFO = pd.DataFrame({"category": ["ferroptosis", "stemness", "immune cell", "immune response"]},
-                          index=TUMOUR_SCORES)
+SCORE_INFO = pd.DataFrame(
+    {"category": ["ferroptosis", "stemness", "immune cell", "immune response"]}, index=TUMOUR_SCORES
+)
 
 
 def _toy_survival(n: int = 60, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n)
-    obs = pd.DataFrame({"OS": (rng.uniform(size=n) < 0.7).astype(float),
-                        "OS.time": np.ceil(rng.exponential(800 / np.exp(0.5 * x))),
-                        "age": rng.normal(60, 10, n), "stage": rng.choice(["Stage I", "Stage II", "Stage III"], n),
-                        "sex": rng.choice(["male", "female"], n)}, index=[f"s{i}" for i in range(n)])
+    obs = pd.DataFrame(
+        {
+            "OS": (rng.uniform(size=n) < 0.7).astype(float),
+            "OS.time": np.ceil(rng.exponential(800 / np.exp(0.5 * x))),
+            "age": rng.normal(60, 10, n),
+            "stage": rng.choice(["Stage I", "Stage II", "Stage III"], n),
+            "sex": rng.choice(["male", "female"], n),
+        },
+        index=[f"s{i}" for i in range(n)],
+    )
     scores = pd.DataFrame(rng.standard_normal((n, len(TUMOUR_SCORES))), index=obs.index, columns=TUMOUR_SCORES)
     scores["ferroptosis_score"] += x
     return obs, scores
@@ -49,8 +56,9 @@ def de_result(demo_rnaseq):
     from ferrostem.de import Comparison, DESettings, differential_expression
 
     adata = demo_rnaseq[:, :800].copy()
-    return differential_expression(adata, Comparison("tumour_vs_normal", "tissue", "tumor", "normal"), DESettings(),
-                                   cohort="demo")
+    return differential_expression(
+        adata, Comparison("tumour_vs_normal", "tissue", "tumor", "normal"), DESettings(), cohort="demo"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +83,24 @@ def cohort(request) -> Section:
 def provenance(request) -> Section:
     from ferrostem.cohort_report import provenance_section
 
-    return provenance_section(request.getfixturevalue("demo_rnaseq"), {"source": "gdc", "project": "TCGA-DEMO"},
-                              {"cohorts": {"demo": {"source": "gdc"}}})
+    return provenance_section(
+        request.getfixturevalue("demo_rnaseq"),
+        {"source": "gdc", "project": "TCGA-DEMO"},
+        {"cohorts": {"demo": {"source": "gdc"}}},
+    )
 
 
 def de(request) -> Section:
     from ferrostem.de_report import de_section
 
-    return de_section(request.getfixturevalue("de_result"), cohort="demo", alpha=0.05, top_genes=5, simulated=True,
-                      table_path="results/demo/de/tumour_vs_normal/de.tsv")
+    return de_section(
+        request.getfixturevalue("de_result"),
+        cohort="demo",
+        alpha=0.05,
+        top_genes=5,
+        simulated=True,
+        table_path="results/demo/de/tumour_vs_normal/de.tsv",
+    )
 
 
 def enrichment(request) -> Section:
@@ -95,8 +112,12 @@ def enrichment(request) -> Section:
     gmt = request.getfixturevalue("tmp_path") / "mine.gmt"
     gmt.write_text("LOW\tx\t" + "\t".join(ranked[:30]) + "\nHIGH\tx\t" + "\t".join(ranked[-30:]) + "\n")
     settings = EnrichmentSettings(permutations=100)
-    result = enrich(table, [(CollectionSpec.from_config("mine", {"gmt": str(gmt), "theme": "ferroptosis"}), [])],
-                    settings, alpha=0.05)
+    result = enrich(
+        table,
+        [(CollectionSpec.from_config("mine", {"gmt": str(gmt), "theme": "ferroptosis"}), [])],
+        settings,
+        alpha=0.05,
+    )
     return enrichment_section(result, settings, cohort="demo", comparison="tumour_vs_normal", test="tumor", alpha=0.05)
 
 
@@ -104,8 +125,9 @@ def signatures(request) -> Section:
     from ferrostem.signature_report import signatures_section
 
     result, annotated = request.getfixturevalue("cohort_scores")
-    return signatures_section(result, annotated, order_by="ferroptosis_core_resistance", min_coverage=0.7,
-                              normalise_ssgsea=True)
+    return signatures_section(
+        result, annotated, order_by="ferroptosis_core_resistance", min_coverage=0.7, normalise_ssgsea=True
+    )
 
 
 def immune(request) -> Section:
@@ -119,8 +141,16 @@ def _cohort_survival(request):
     from ferrostem.survival_stage import CohortSurvival
 
     result, scores = request.getfixturevalue("endpoint_result")
-    return CohortSurvival(cohort="toy", results=[result], table=result.table, terms=pd.DataFrame(), scores=scores,
-                          info=SCORE_INFO, models=[], notes=[])
+    return CohortSurvival(
+        cohort="toy",
+        results=[result],
+        table=result.table,
+        terms=pd.DataFrame(),
+        scores=scores,
+        info=SCORE_INFO,
+        models=[],
+        notes=[],
+    )
 
 
 def survival(request) -> Section:
@@ -140,12 +170,21 @@ def genes(request) -> Section:
 
     adata = request.getfixturevalue("demo_rnaseq")
     rng = np.random.default_rng(2)
-    scores = pd.DataFrame(rng.standard_normal((adata.n_obs, len(TUMOUR_SCORES))), index=adata.obs_names,
-                          columns=TUMOUR_SCORES)
+    scores = pd.DataFrame(
+        rng.standard_normal((adata.n_obs, len(TUMOUR_SCORES))), index=adata.obs_names, columns=TUMOUR_SCORES
+    )
     result, _ = request.getfixturevalue("endpoint_result")
-    return genes_section("demo", adata, ["GPX4", "SLC7A11"], scores=scores, info=SCORE_INFO,
-                         survival_tables=[result.table], checkpoint_genes=["PDCD1", "CD274"],
-                         panels={"core": ["GPX4", "SLC7A11", "AIFM2"]}, panel_folds=3)
+    return genes_section(
+        "demo",
+        adata,
+        ["GPX4", "SLC7A11"],
+        scores=scores,
+        info=SCORE_INFO,
+        survival_tables=[result.table],
+        checkpoint_genes=["PDCD1", "CD274"],
+        panels={"core": ["GPX4", "SLC7A11", "AIFM2"]},
+        panel_folds=3,
+    )
 
 
 def cross_cohort(request) -> Section:
@@ -156,7 +195,9 @@ def cross_cohort(request) -> Section:
     tables = {}
     for name, seed in (("one", 1), ("two", 2)):
         obs, scores = _toy_survival(seed=seed)
-        tables[name] = sv.analyse_endpoint(obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["age"]})).table
+        tables[name] = sv.analyse_endpoint(
+            obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["age"]})
+        ).table
     return cross_cohort_section(cross_cohort_tables(tables), list(tables))
 
 
@@ -165,34 +206,58 @@ def pancancer(request) -> Section:
     from ferrostem.pancancer_report import pancancer_section
 
     def de_table(rows: dict[str, tuple[float, float]]) -> pd.DataFrame:
-        return pd.DataFrame([{"gene_id": f"ENSG{i}", "symbol": g, "log2FC": fc, "padj": q}
-                             for i, (g, (fc, q)) in enumerate(rows.items())])
+        return pd.DataFrame(
+            [
+                {"gene_id": f"ENSG{i}", "symbol": g, "log2FC": fc, "padj": q}
+                for i, (g, (fc, q)) in enumerate(rows.items())
+            ]
+        )
 
     def hazards_table(coef: float) -> pd.DataFrame:
-        frame = pd.DataFrame([("ferro", "OS", coef, 0.2, "ferroptosis")],
-                             columns=["score", "endpoint", "coef", "se", "category"])
+        frame = pd.DataFrame(
+            [("ferro", "OS", coef, 0.2, "ferroptosis")], columns=["score", "endpoint", "coef", "se", "category"]
+        )
         frame["hr"], frame["p_wald"], frame["fdr"] = np.exp(frame["coef"]), 0.01, 0.02
         frame["hr_lower"], frame["hr_upper"] = np.exp(frame["coef"] - 0.392), np.exp(frame["coef"] + 0.392)
         return frame
 
-    changes = core_regulator_changes({"A": de_table({"GPX4": (1.5, 0.001)}), "B": de_table({"GPX4": (-1.2, 0.01)}),
-                                      "C": None}, ["GPX4"], alpha=0.05)
+    changes = core_regulator_changes(
+        {"A": de_table({"GPX4": (1.5, 0.001)}), "B": de_table({"GPX4": (-1.2, 0.01)}), "C": None}, ["GPX4"], alpha=0.05
+    )
     hazards = score_hazard_ratios({"A": hazards_table(0.5), "B": hazards_table(0.3)})
-    correlations = pd.DataFrame([{"cancer": "A", "score": "ferro", "n": 30, "rho": 0.8, "p": 1e-6, "fdr": 1e-5,
-                                  "status": "tested"}])
-    return pancancer_section(changes, hazards, correlations, meta_across_cancers(hazards), cancers=["A", "B", "C"],
-                             stemness_index="stem_index", alpha=0.05)
+    correlations = pd.DataFrame(
+        [{"cancer": "A", "score": "ferro", "n": 30, "rho": 0.8, "p": 1e-6, "fdr": 1e-5, "status": "tested"}]
+    )
+    return pancancer_section(
+        changes,
+        hazards,
+        correlations,
+        meta_across_cancers(hazards),
+        cancers=["A", "B", "C"],
+        stemness_index="stem_index",
+        alpha=0.05,
+    )
 
 
 def deconvolution(request) -> Section:
     from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
 
     adata = request.getfixturevalue("demo_rnaseq")
-    layers = {name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names)
-              for name in ("tpm", "log2")}
-    result = deconvolve_cohort(layers, dict(adata.uns["layer_scales"]), ["quantiseq", "ips"], min_coverage=0.5,
-                               quantiseq_tumour=False, cibersort_matrix=None, cibersort_left_out=None,
-                               permutations=0, seed=0)
+    layers = {
+        name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names)
+        for name in ("tpm", "log2")
+    }
+    result = deconvolve_cohort(
+        layers,
+        dict(adata.uns["layer_scales"]),
+        ["quantiseq", "ips"],
+        min_coverage=0.5,
+        quantiseq_tumour=False,
+        cibersort_matrix=None,
+        cibersort_left_out=None,
+        permutations=0,
+        seed=0,
+    )
     return deconvolution_section(result, adata.obs)
 
 
@@ -202,13 +267,23 @@ def subtypes(request) -> Section:
     from ferrostem.subtypes import SubtypeSettings
 
     adata = request.getfixturevalue("demo_rnaseq")
-    regulators = resolve_universe({"catalogue": ["ferroptosis_core_regulators"]},
-                                  Path(__file__).parents[1] / "resources" / "signatures")
+    regulators = resolve_universe(
+        {"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures"
+    )
     info = pd.DataFrame({"category": ["checkpoint"]}, index=pd.Index(["checkpoint_score"], name="score"))
-    scores = pd.DataFrame({"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()},
-                          index=adata.obs_names)
-    outcome = cohort_subtypes(adata, scores, info, SubtypeSettings(resamples=50, de=False), regulators=regulators,
-                              checkpoint_genes=["CD274"], cohort="demo", label="Demo")
+    scores = pd.DataFrame(
+        {"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()}, index=adata.obs_names
+    )
+    outcome = cohort_subtypes(
+        adata,
+        scores,
+        info,
+        SubtypeSettings(resamples=50, de=False),
+        regulators=regulators,
+        checkpoint_genes=["CD274"],
+        cohort="demo",
+        label="Demo",
+    )
     return outcome.section
 
 
@@ -221,15 +296,25 @@ def clinical_models(request) -> Section:
     adata = fixture._adata(data)
     scores = pd.DataFrame({"risk": data["risk"].to_numpy()}, index=adata.obs_names)
     info = pd.DataFrame({"category": ["risk score"]}, index=["risk"])
-    return cohort_clinical_models(adata, scores, info, {"bootstrap": 3, "horizons": [1, 3]}, models=[],
-                                  cohort="x", label="fixture").section
+    return cohort_clinical_models(
+        adata, scores, info, {"bootstrap": 3, "horizons": [1, 3]}, models=[], cohort="x", label="fixture"
+    ).section
 
 
 BUILDERS: dict[str, Callable[[pytest.FixtureRequest], Section]] = {
-    "cohort.html.j2": cohort, "provenance.html.j2": provenance, "de.html.j2": de, "enrichment.html.j2": enrichment,
-    "signatures.html.j2": signatures, "immune.html.j2": immune, "survival.html.j2": survival,
-    "immune_survival.html.j2": immune_survival, "genes.html.j2": genes, "cross_cohort.html.j2": cross_cohort,
-    "pancancer.html.j2": pancancer, "deconvolution.html.j2": deconvolution, "subtypes.html.j2": subtypes,
+    "cohort.html.j2": cohort,
+    "provenance.html.j2": provenance,
+    "de.html.j2": de,
+    "enrichment.html.j2": enrichment,
+    "signatures.html.j2": signatures,
+    "immune.html.j2": immune,
+    "survival.html.j2": survival,
+    "immune_survival.html.j2": immune_survival,
+    "genes.html.j2": genes,
+    "cross_cohort.html.j2": cross_cohort,
+    "pancancer.html.j2": pancancer,
+    "deconvolution.html.j2": deconvolution,
+    "subtypes.html.j2": subtypes,
     "clinical_models.html.j2": clinical_models,
 }
 

@@ -18,8 +18,11 @@ NULL_GENES = ["ACTB", "GAPDH", "TBP", "PGK1", "PPIA", "RPLP0", "B2M", "HPRT1", "
 
 def _universe(adata) -> list[str]:
     prognostic = [*FERROPTOSIS_RESISTANCE, *FERROPTOSIS_DRIVERS_DOWN, *STEMNESS]
-    return [g for g in [*prognostic, *NULL_GENES, "G6PD", "CISD1", "SLC1A5", "ACACA", "NFS1", "TFRC"]
-            if g in adata.var_names]
+    return [
+        g
+        for g in [*prognostic, *NULL_GENES, "G6PD", "CISD1", "SLC1A5", "ACACA", "NFS1", "TFRC"]
+        if g in adata.var_names
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +64,12 @@ def test_lasso_risk_score_validates_on_the_geo_cohort(lasso_model, demo_array, t
 
 
 def test_apply_risk_score_reports_missing_weight_and_keeps_weights():
-    entry = {"id": "toy", "genes": ["A", "B", "C"], "weights": {"A": 0.5, "B": -0.25, "C": 0.25},
-             "method": "weighted_sum"}
+    entry = {
+        "id": "toy",
+        "genes": ["A", "B", "C"],
+        "weights": {"A": 0.5, "B": -0.25, "C": 0.25},
+        "method": "weighted_sum",
+    }
     expression = pd.DataFrame({"A": [1.0, 2.0, 3.0, 4.0], "B": [4.0, 3.0, 2.0, 1.0]})
     applied = md.apply_risk_score(entry, expression)
     assert applied.genes_missing == ["C"] and applied.missing_weight_share == pytest.approx(0.25)
@@ -103,7 +110,9 @@ def test_tumour_vs_normal_recovers_planted_fold_changes(demo_rnaseq):
 def test_gene_correlates_with_planted_immune_factor(demo_dir, demo_rnaseq):
     latent = pd.read_csv(demo_dir / "truth" / "latent_rnaseq.tsv", sep="\t", index_col="sample_id")
     tumours = demo_rnaseq[demo_rnaseq.obs["tissue"] == "tumor"]
-    table = md.spearman_table(md.log2_expression(tumours, ["SLC7A11", "CD8A"]), latent.loc[tumours.obs_names, ["cytotoxic"]])
+    table = md.spearman_table(
+        md.log2_expression(tumours, ["SLC7A11", "CD8A"]), latent.loc[tumours.obs_names, ["cytotoxic"]]
+    )
     rho = table.set_index("feature")["rho"]
     assert rho["SLC7A11"] < -0.2  # resistance goes with fewer cytotoxic cells (planted -0.6)
     assert rho["CD8A"] > 0.5

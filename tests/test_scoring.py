@@ -10,17 +10,38 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ferrostem.scoring import (ESTIMATE_PURITY, METHODS, RankedExpression, ScaleError, estimate, geometric_mean,
-                               mean_log, mean_z, mrnasi, pca1, score_signature, ssgsea, weighted_sum,
-                               weighted_sum_hk)
+from ferrostem.scoring import (
+    ESTIMATE_PURITY,
+    METHODS,
+    RankedExpression,
+    ScaleError,
+    estimate,
+    geometric_mean,
+    mean_log,
+    mean_z,
+    mrnasi,
+    pca1,
+    score_signature,
+    ssgsea,
+    weighted_sum,
+    weighted_sum_hk,
+)
 from ferrostem.signatures import Signature, read_pcbc_weights
 
 DATA = Path(__file__).parent / "data"
 
 
 def _signature(method: str, **fields) -> Signature:
-    base = dict(id="test_sig", name="test", category="ferroptosis", status="VERIFIED", method=method,
-                input_scale=METHODS[method].input_scale, direction="higher = more", citation={"text": "test"})
+    base = {
+        "id": "test_sig",
+        "name": "test",
+        "category": "ferroptosis",
+        "status": "VERIFIED",
+        "method": method,
+        "input_scale": METHODS[method].input_scale,
+        "direction": "higher = more",
+        "citation": {"text": "test"},
+    }
     return Signature(**(base | fields))
 
 
@@ -73,7 +94,7 @@ def _explicit_walk(values: np.ndarray, members: set[int], alpha: float = 0.25) -
 def test_ssgsea_hand_computed() -> None:
     expr = pd.DataFrame([[4.0, 3.0, 2.0, 1.0]], columns=list("ABCD"), index=["s1"])
     # ranks A=4, C=2; walk: 0.5432, 0.0432, 0.5, 0 -> 1.0864
-    w_a, w_c = 4 ** 0.25, 2 ** 0.25
+    w_a, w_c = 4**0.25, 2**0.25
     expected = (w_a / (w_a + w_c)) + (w_a / (w_a + w_c) - 0.5) + (1 - 0.5) + 0.0
     score = ssgsea(expr, {"set": ["A", "C"]}, normalise=False).loc["s1", "set"]
     assert score == pytest.approx(expected)
@@ -103,16 +124,19 @@ def test_estimate_equals_unnormalised_ssgsea_and_purity_formula(gsva_fixture) ->
 
 
 def test_mean_z_mean_log_and_weighted_sums_hand_computed() -> None:
-    expr = pd.DataFrame({"A": [1.0, 2.0, 3.0], "B": [2.0, 4.0, 6.0], "C": [5.0, 5.0, 5.0], "H": [1.0, 1.0, 2.0]},
-                        index=["s1", "s2", "s3"])
+    expr = pd.DataFrame(
+        {"A": [1.0, 2.0, 3.0], "B": [2.0, 4.0, 6.0], "C": [5.0, 5.0, 5.0], "H": [1.0, 1.0, 2.0]},
+        index=["s1", "s2", "s3"],
+    )
     np.testing.assert_allclose(mean_z(expr, ["A", "B"]), [-1.0, 0.0, 1.0])
     np.testing.assert_allclose(mean_z(expr, ["A", "C"]), [-1.0, 0.0, 1.0])  # constant C carries no information
     np.testing.assert_allclose(mean_log(expr, ["A", "B"]), [1.5, 3.0, 4.5])
     np.testing.assert_allclose(weighted_sum(expr, {"A": 0.5, "B": -0.25}), [0.0, 0.0, 0.0])
     np.testing.assert_allclose(weighted_sum(expr, {"A": 0.1}, exponentiate=True), np.exp([0.1, 0.2, 0.3]))
     # GEP: sum w (x - mean(housekeeping)); housekeeping = H
-    np.testing.assert_allclose(weighted_sum_hk(expr, {"A": 2.0, "B": 1.0}, ["H"]),
-                               [2 * 0 + 1 * 1, 2 * 1 + 1 * 3, 2 * 1 + 1 * 4])
+    np.testing.assert_allclose(
+        weighted_sum_hk(expr, {"A": 2.0, "B": 1.0}, ["H"]), [2 * 0 + 1 * 1, 2 * 1 + 1 * 3, 2 * 1 + 1 * 4]
+    )
 
 
 def test_geometric_mean_cytolytic_activity_hand_computed() -> None:
@@ -176,8 +200,15 @@ def test_multi_part_columns_and_ranked_cache(gsva_fixture) -> None:
     result = score_signature(expr, sig, scale="log2", ranked=ranked)
     assert result.columns.tolist() == ["test_sig__a", "test_sig__b"]
     np.testing.assert_allclose(result["test_sig__b"], raw_r["set_d"], rtol=1e-7, atol=1e-6)
-    diff = score_signature(expr, _signature("ssgsea_diff", sets={"p": tuple(sets["set_c"]), "n": tuple(sets["set_d"])},
-                                            params={"positive": "p", "negative": "n"}), scale="log2")
+    diff = score_signature(
+        expr,
+        _signature(
+            "ssgsea_diff",
+            sets={"p": tuple(sets["set_c"]), "n": tuple(sets["set_d"])},
+            params={"positive": "p", "negative": "n"},
+        ),
+        scale="log2",
+    )
     both = ssgsea(expr, {"p": sets["set_c"], "n": sets["set_d"]})  # normalised together, as FPS calls gsva once
     np.testing.assert_allclose(diff["test_sig"], both["p"] - both["n"])
 

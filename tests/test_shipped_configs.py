@@ -18,8 +18,12 @@ from test_download_resources import SIGNATURE_RESOURCES, fetched_before, planned
 # DAG test in test_pancancer.py; every other shipped config runs the whole single-cohort mission.
 COHORT_CONFIGS = sorted(p for p in (REPO / "config" / "cohorts").glob("*.yaml") if p.stem != "tcga-pancancer")
 STUDIES = REPO / "config" / "studies"
-STUDY_FILES = ["arih2-hcc-tcga-lihc.yaml", "fasn-srebf2-crc-stemness.yaml", "icb-response-vs-ferroptosis.yaml",
-               "cml-ferroptosis-panel.yaml"]
+STUDY_FILES = [
+    "arih2-hcc-tcga-lihc.yaml",
+    "fasn-srebf2-crc-stemness.yaml",
+    "icb-response-vs-ferroptosis.yaml",
+    "cml-ferroptosis-panel.yaml",
+]
 RUNNABLE_STUDIES = [STUDIES / name for name in STUDY_FILES if name != "cml-ferroptosis-panel.yaml"]
 EVERY_ENDPOINT = {"OS", "DSS", "DFI", "PFI"}
 ANALYSES = {"de", "enrichment", "signature_scores", "survival", "genes_of_interest", "report"}
@@ -35,6 +39,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory):
         if config not in cache:
             cache[config] = planned_dag(tmp_path_factory.mktemp(config.stem), config)
         return cache[config]
+
     return plan
 
 
@@ -82,8 +87,12 @@ def assert_whole_analysis_planned(config: dict, labels: dict[str, str], edges: s
 
 
 def tumour_vs_normal(cohort: dict, *, paired: bool) -> list[dict]:
-    return [c for c in cohort.get("comparisons", []) if (c["column"], c["test"], c["reference"]) ==
-            ("tissue", "tumor", "normal") and c.get("paired", False) == paired]
+    return [
+        c
+        for c in cohort.get("comparisons", [])
+        if (c["column"], c["test"], c["reference"]) == ("tissue", "tumor", "normal")
+        and c.get("paired", False) == paired
+    ]
 
 
 @pytest.mark.parametrize("shipped", COHORT_CONFIGS, ids=lambda path: path.stem)
@@ -127,7 +136,11 @@ def test_discovery_validation_config_trains_on_tcga_and_validates_on_gse14520(pl
     assert gse["geo"] == shipped_gse["geo"]  # the validation cohort reads the series exactly as gse14520.yaml does
     lasso = config["survival"]["lasso"]
     assert (lasso["enabled"], lasso["discovery"], lasso["validation"], lasso["endpoint"]) == (
-        True, "tcga_lihc", ["gse14520"], "OS")
+        True,
+        "tcga_lihc",
+        ["gse14520"],
+        "OS",
+    )
 
     labels, edges = planned(path)
     [lasso_job] = jobs_of(labels, "lasso_cox")
@@ -143,10 +156,12 @@ def test_discovery_validation_config_trains_on_tcga_and_validates_on_gse14520(pl
 def test_every_seed_study_is_shipped_and_cites_its_paper():
     """One config per analysis of the seed papers, each header naming authors, journal, year and DOI."""
     assert sorted(path.name for path in STUDIES.glob("*.yaml")) == sorted(STUDY_FILES)
-    expected_doi = {"arih2-hcc-tcga-lihc.yaml": ["10.3389/fimmu.2025.1548691"],
-                    "fasn-srebf2-crc-stemness.yaml": ["10.3389/fimmu.2025.1611375", "10.3389/fimmu.2025.1708850"],
-                    "icb-response-vs-ferroptosis.yaml": ["10.3389/fimmu.2025.1708850"],
-                    "cml-ferroptosis-panel.yaml": ["10.3389/fimmu.2024.1402669"]}
+    expected_doi = {
+        "arih2-hcc-tcga-lihc.yaml": ["10.3389/fimmu.2025.1548691"],
+        "fasn-srebf2-crc-stemness.yaml": ["10.3389/fimmu.2025.1611375", "10.3389/fimmu.2025.1708850"],
+        "icb-response-vs-ferroptosis.yaml": ["10.3389/fimmu.2025.1708850"],
+        "cml-ferroptosis-panel.yaml": ["10.3389/fimmu.2024.1402669"],
+    }
     for name, dois in expected_doi.items():
         header = "\n".join(line for line in (STUDIES / name).read_text().splitlines() if line.startswith("#"))
         assert "Frontiers in Immunology" in header and re.search(r"\b20(24|25|26)\b", header), name
@@ -191,12 +206,16 @@ def test_cml_study_has_no_unverified_series_and_plans_once_one_is_filled_in(tmp_
     assert refused.returncode != 0 and "cohorts = {}" in refused.stdout + refused.stderr
 
     after = text.split("\ncohorts: {}\n", 1)[1].splitlines()
-    template = [line[1:] for line in after[:next(i for i, line in enumerate(after) if not line.startswith("#"))]]
+    template = [line[1:] for line in after[: next(i for i, line in enumerate(after) if not line.startswith("#"))]]
     filled = "\n".join(template)
-    values = {"<GSE accession>": "GSE0000", "<platform>": "GPL0",
-              "<GPL id, if the series has several platforms>": "GPL0",
-              "<characteristics key of the CML / normal label>": "disease", "<value of the CML samples>": "CML",
-              "<value of the normal samples>": "healthy"}
+    values = {
+        "<GSE accession>": "GSE0000",
+        "<platform>": "GPL0",
+        "<GPL id, if the series has several platforms>": "GPL0",
+        "<characteristics key of the CML / normal label>": "disease",
+        "<value of the CML samples>": "CML",
+        "<value of the normal samples>": "healthy",
+    }
     for placeholder, value in values.items():
         assert placeholder in filled, placeholder
         filled = filled.replace(placeholder, value)

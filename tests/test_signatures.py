@@ -14,19 +14,48 @@ from ferrostem.genesets import read_ferrdb, read_gmt
 from ferrostem.scoring import METHODS, score_cohort
 from ferrostem.resources import ResourcePlan
 from ferrostem.signature_report import annotate, immune_section, signatures_section
-from ferrostem.signatures import (DEFAULT_CATALOGUE, AliasTable, Signature, load_alias_table, load_catalogue,
-                                  load_hgnc_complete_set, map_signature,
-                                  read_mcpcounter, read_pcbc_weights, resolve_resources, resource_needs,
-                                  select_signatures, validate_entries)
+from ferrostem.signatures import (
+    DEFAULT_CATALOGUE,
+    AliasTable,
+    Signature,
+    load_alias_table,
+    load_catalogue,
+    load_hgnc_complete_set,
+    map_signature,
+    read_mcpcounter,
+    read_pcbc_weights,
+    resolve_resources,
+    resource_needs,
+    select_signatures,
+    validate_entries,
+)
 from conftest import REPO
 from test_download_resources import SIGNATURE_RESOURCES, config_with_defaults
 
 REQUIRED_IDS = {
-    "wp4313_ferroptosis", "ferrdb_v2_drivers", "ferrdb_v2_suppressors", "ferrdb_v2_markers", "fps_he_melanoma",
-    "hcc_frg10_liang2020", "ov_frg5_ye2021", "prad_frg7_liu2021", "oscc_frg10_li2021", "cml_frg5_zhong2024",
-    "ferroptosis_core_regulators", "mrnasi_malta2018", "msigdb_benporath_es_1", "msigdb_wong_embryonic_stem_cell_core",
-    "msigdb_bhattacharya_embryonic_stem_cell", "msigdb_malta_curated_stemness_markers", "estimate", "mcpcounter",
-    "charoentong28", "cyt_rooney2015", "ifng6_ayers2017", "expanded_immune18_ayers2017", "tis_gep18_ayers_cristescu",
+    "wp4313_ferroptosis",
+    "ferrdb_v2_drivers",
+    "ferrdb_v2_suppressors",
+    "ferrdb_v2_markers",
+    "fps_he_melanoma",
+    "hcc_frg10_liang2020",
+    "ov_frg5_ye2021",
+    "prad_frg7_liu2021",
+    "oscc_frg10_li2021",
+    "cml_frg5_zhong2024",
+    "ferroptosis_core_regulators",
+    "mrnasi_malta2018",
+    "msigdb_benporath_es_1",
+    "msigdb_wong_embryonic_stem_cell_core",
+    "msigdb_bhattacharya_embryonic_stem_cell",
+    "msigdb_malta_curated_stemness_markers",
+    "estimate",
+    "mcpcounter",
+    "charoentong28",
+    "cyt_rooney2015",
+    "ifng6_ayers2017",
+    "expanded_immune18_ayers2017",
+    "tis_gep18_ayers_cristescu",
     "immune_checkpoints",
 }
 
@@ -91,6 +120,7 @@ def test_include_exclude(catalogue: dict[str, Signature]) -> None:
 
 # --- transcriptions checked against the reference files --------------------------------------------------
 
+
 def test_inline_lists_match_reference_files(catalogue: dict[str, Signature], shared_reference: Path) -> None:
     wp = (shared_reference / "genesets" / "WP4313_ferroptosis_hgnc_symbols.txt").read_text().split()
     assert set(catalogue["wp4313_ferroptosis"].sets[""]) == set(wp) and len(wp) == 64
@@ -100,9 +130,12 @@ def test_inline_lists_match_reference_files(catalogue: dict[str, Signature], sha
     assert set(catalogue["estimate"].sets["stromal"]) == set(estimate["StromalSignature"].genes)
     assert set(catalogue["estimate"].sets["immune"]) == set(estimate["ImmuneSignature"].genes)
     stem = read_gmt(shared_reference / "genesets" / "msigdb_v7.1_stemness_subset.gmt")
-    for sid, name in [("msigdb_benporath_es_2", "BENPORATH_ES_2"), ("msigdb_benporath_es_core_nine", "BENPORATH_ES_CORE_NINE"),
-                      ("msigdb_bhattacharya_embryonic_stem_cell", "BHATTACHARYA_EMBRYONIC_STEM_CELL"),
-                      ("msigdb_malta_curated_stemness_markers", "MALTA_CURATED_STEMNESS_MARKERS")]:
+    for sid, name in [
+        ("msigdb_benporath_es_2", "BENPORATH_ES_2"),
+        ("msigdb_benporath_es_core_nine", "BENPORATH_ES_CORE_NINE"),
+        ("msigdb_bhattacharya_embryonic_stem_cell", "BHATTACHARYA_EMBRYONIC_STEM_CELL"),
+        ("msigdb_malta_curated_stemness_markers", "MALTA_CURATED_STEMNESS_MARKERS"),
+    ]:
         assert set(catalogue[sid].sets[""]) == set(stem[name].genes), sid
     # MCP-counter: the upstream file's broken "C" row (Entrez 8436) is CAVIN2, in the file reader and the catalogue
     mcp_file = read_mcpcounter(shared_reference / "immune" / "MCPcounter_genes.txt")
@@ -115,11 +148,14 @@ def test_inline_lists_match_reference_files(catalogue: dict[str, Signature], sha
 
 def test_resource_readers_and_sizes(catalogue: dict[str, Signature], shared_reference: Path) -> None:
     c2 = shared_reference / "genesets" / "c2.all.v7.1.symbols.gmt"
-    files = {"msigdb_c2_v7_1": c2, "pcbc_stemsig": shared_reference / "stemness" / "SC_PCBC_stemSig.rda",
-             "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt",
-             "ferrdb_v2_driver": shared_reference / "ferrdb_v2" / "driver.csv",
-             "ferrdb_v2_suppressor": shared_reference / "ferrdb_v2" / "suppressor.csv",
-             "ferrdb_v2_marker": shared_reference / "ferrdb_v2" / "marker.csv"}
+    files = {
+        "msigdb_c2_v7_1": c2,
+        "pcbc_stemsig": shared_reference / "stemness" / "SC_PCBC_stemSig.rda",
+        "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt",
+        "ferrdb_v2_driver": shared_reference / "ferrdb_v2" / "driver.csv",
+        "ferrdb_v2_suppressor": shared_reference / "ferrdb_v2" / "suppressor.csv",
+        "ferrdb_v2_marker": shared_reference / "ferrdb_v2" / "marker.csv",
+    }
     ready, unavailable = resolve_resources(list(catalogue.values()), files)
     assert not unavailable
     by_id = {s.id: s for s in ready}
@@ -135,8 +171,11 @@ def test_resource_readers_and_sizes(catalogue: dict[str, Signature], shared_refe
     drivers = read_ferrdb(files["ferrdb_v2_driver"], "driver")[0].genes
     assert set(by_id["ferrdb_v2_drivers"].sets[""]) == set(drivers)  # the same filter as the enrichment sets
     raw = pd.read_csv(files["ferrdb_v2_driver"], dtype=str)
-    typo = raw["Confidence"].eq("Validate") & raw["Exp_organism"].str.contains("human", case=False) \
+    typo = (
+        raw["Confidence"].eq("Validate")
+        & raw["Exp_organism"].str.contains("human", case=False)
         & raw["HGNC_ID"].str.startswith("HGNC:", na=False)
+    )
     assert typo.any() and set(raw.loc[typo, "Symbol_or_reported_abbr"].str.strip()) <= set(drivers)
     assert len(drivers) == len(set(drivers)) > 300
     assert len(read_pcbc_weights(files["pcbc_stemsig"])) == 12956
@@ -144,17 +183,29 @@ def test_resource_readers_and_sizes(catalogue: dict[str, Signature], shared_refe
 
 # --- symbols and coverage -----------------------------------------------------------------------------------
 
+
 def _sig(genes=None, sets=None, weights=None, fixes=None, method="mean_z") -> Signature:
-    return Signature(id="s", name="s", category="ferroptosis", status="VERIFIED", method=method, input_scale="log2",
-                     direction="", citation={"text": "t"}, sets=sets or ({"": tuple(genes)} if genes else {}),
-                     weights=weights, symbol_fixes=fixes or {})
+    return Signature(
+        id="s",
+        name="s",
+        category="ferroptosis",
+        status="VERIFIED",
+        method=method,
+        input_scale="log2",
+        direction="",
+        citation={"text": "t"},
+        sets=sets or ({"": tuple(genes)} if genes else {}),
+        weights=weights,
+        symbol_fixes=fixes or {},
+    )
 
 
 def test_alias_mapping_both_directions() -> None:
     aliases = load_alias_table()
     # signature uses the current symbol, cohort an old one (the demo's annotation has CARS, SDPR, WISP1)
-    mapped, cov = map_signature(_sig(weights={"CARS1": 0.1, "GPX4": 0.2}, method="weighted_sum"),
-                                ["CARS", "GPX4"], aliases)
+    mapped, cov = map_signature(
+        _sig(weights={"CARS1": 0.1, "GPX4": 0.2}, method="weighted_sum"), ["CARS", "GPX4"], aliases
+    )
     assert mapped.weights == {"CARS": 0.1, "GPX4": 0.2} and cov.remapped == (("CARS1", "CARS"),)
     # signature uses an old symbol (ESTIMATE's GPR124, ODZ4), cohort the current one
     mapped, cov = map_signature(_sig(["GPR124", "ODZ4", "DCN"]), ["ADGRA2", "TENM4", "DCN"], aliases)
@@ -172,9 +223,15 @@ def test_source_typos_are_fixed(catalogue: dict[str, Signature], shared_referenc
     assert "CAVIN2" in mapped.sets["Endothelial_cells"] and ("C", "CAVIN2") in cov.remapped
     mapped, cov = map_signature(mcp, cohort[:-1] + ["SDPR"], aliases)  # older annotation: CAVIN2 was SDPR
     assert "SDPR" in mapped.sets["Endothelial_cells"]
-    char = resolve_resources([catalogue["charoentong28"]], {
-        "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt"})[0][0]
-    genes = sorted({g for part in char.sets.values() for g in part} - {"ClQA", "ClQB", "CD97"}) + ["C1QA", "C1QB", "ADGRE5"]
+    char = resolve_resources(
+        [catalogue["charoentong28"]],
+        {"charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt"},
+    )[0][0]
+    genes = sorted({g for part in char.sets.values() for g in part} - {"ClQA", "ClQB", "CD97"}) + [
+        "C1QA",
+        "C1QB",
+        "ADGRE5",
+    ]
     mapped, cov = map_signature(char, genes, aliases)
     assert {("ClQA", "C1QA"), ("ClQB", "C1QB"), ("CD97", "ADGRE5")} <= set(cov.remapped)
     assert cov.missing == ()
@@ -200,10 +257,12 @@ def test_signature_below_coverage_is_skipped_with_warning() -> None:
 
 def test_hgnc_complete_set_reader(tmp_path: Path) -> None:
     path = tmp_path / "hgnc_complete_set.txt"
-    path.write_text("hgnc_id\tsymbol\tstatus\tprev_symbol\talias_symbol\n"
-                    "HGNC:1493\tCARS1\tApproved\tCARS\tCARS|MGC:11246\n"
-                    "HGNC:1\tGENEA\tApproved\t\tSHARED\n"
-                    "HGNC:2\tGENEB\tApproved\t\tSHARED|GENEA\n")
+    path.write_text(
+        "hgnc_id\tsymbol\tstatus\tprev_symbol\talias_symbol\n"
+        "HGNC:1493\tCARS1\tApproved\tCARS\tCARS|MGC:11246\n"
+        "HGNC:1\tGENEA\tApproved\t\tSHARED\n"
+        "HGNC:2\tGENEB\tApproved\t\tSHARED|GENEA\n"
+    )
     table = load_hgnc_complete_set(path)
     assert table.current("CARS") == "CARS1"
     assert table.current("SHARED") == "SHARED"  # ambiguous alias: left alone
@@ -214,6 +273,7 @@ def test_hgnc_complete_set_reader(tmp_path: Path) -> None:
 
 
 # --- the simulated demo: planted latent factors are recovered ----------------------------------------------
+
 
 def test_demo_scores_recover_planted_factors(demo_rnaseq, demo_dir: Path, catalogue) -> None:
     signatures, unavailable = resolve_resources(list(catalogue.values()), {})
@@ -238,9 +298,11 @@ def test_demo_scores_recover_planted_factors(demo_rnaseq, demo_dir: Path, catalo
 
 
 def test_resource_backed_signatures_on_the_demo(demo_rnaseq, catalogue, shared_reference: Path) -> None:
-    files = {"pcbc_stemsig": shared_reference / "stemness" / "SC_PCBC_stemSig.rda",
-             "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt",
-             "ferrdb_v2_driver": shared_reference / "ferrdb_v2" / "driver.csv"}
+    files = {
+        "pcbc_stemsig": shared_reference / "stemness" / "SC_PCBC_stemSig.rda",
+        "charoentong_28": shared_reference / "immune" / "Charoentong2017_tableS6_Immune.txt",
+        "ferrdb_v2_driver": shared_reference / "ferrdb_v2" / "driver.csv",
+    }
     wanted = [catalogue[i] for i in ("mrnasi_malta2018", "charoentong28", "ferrdb_v2_drivers")]
     signatures, unavailable = resolve_resources(wanted, files)
     assert not unavailable
@@ -270,27 +332,32 @@ def test_catalogue_resources_follow_the_config(catalogue: dict[str, Signature]) 
 
 
 def test_offline_demo_sections_name_each_signature_left_out_and_how_to_include_it(
-        catalogue: dict[str, Signature]) -> None:
+    catalogue: dict[str, Signature],
+) -> None:
     left_out = ResourcePlan.from_config(config_with_defaults(REPO / "config" / "config.yaml")).split(
-        {rid: [rid] for rid in resource_needs(list(catalogue.values()))})[1]
+        {rid: [rid] for rid in resource_needs(list(catalogue.values()))}
+    )[1]
     signatures, unavailable = resolve_resources(list(catalogue.values()), {}, left_out)
     assert set(unavailable) == {s.id for s in catalogue.values() if s.needs_resource}
     genes = sorted({g for s in signatures for g in s.genes})
     rng = np.random.default_rng(1)
     samples = [f"S{i}" for i in range(12)]
     log2 = pd.DataFrame(rng.normal(6, 1, size=(12, len(genes))), index=samples, columns=genes)
-    result = score_cohort(log2, 2 ** log2 - 1, signatures, load_alias_table(), unavailable=unavailable)
+    result = score_cohort(log2, 2**log2 - 1, signatures, load_alias_table(), unavailable=unavailable)
     obs = pd.DataFrame({"tissue": ["tumor"] * 8 + ["normal"] * 4}, index=samples)
     annotated = annotate(result.scores, obs)
-    section = signatures_section(result, annotated, order_by="ferroptosis_core_resistance", min_coverage=0.7,
-                                 normalise_ssgsea=True)
+    section = signatures_section(
+        result, annotated, order_by="ferroptosis_core_resistance", min_coverage=0.7, normalise_ssgsea=True
+    )
     mrnasi = next(w for w in section.warnings if w.startswith("mrnasi_malta2018 not scored: "))
     assert "resource pcbc_stemsig not fetched: this run is offline (resources.fetch: false)" in mrnasi
     assert "set resources.fetch: true" in mrnasi and "make prefetch" in mrnasi
     assert "pcbc_stemsig not fetched" in section.context["scatter_note"]
     immune = immune_section(result, annotated, order_by="ferroptosis_core_resistance")
-    assert any(w.startswith("charoentong28 not scored: resource charoentong_28 not fetched: this run is offline")
-               for w in immune.warnings)
+    assert any(
+        w.startswith("charoentong28 not scored: resource charoentong_28 not fetched: this run is offline")
+        for w in immune.warnings
+    )
     assert not any("signatures.resources" in w for w in section.warnings + immune.warnings)  # the old advice
 
 
@@ -312,9 +379,13 @@ def test_workflow_writes_the_score_contract(workflow_run: Path) -> None:
         assert "mrnasi_malta2018" in set(coverage.loc[~coverage["scored"], "signature_id"])
         report = (workflow_run / "results" / cohort / "report.html").read_text()
         assert 'id="signatures"' in report and 'id="immune"' in report
-        assert "not fetched: this run is offline (resources.fetch: false)" in report and "Coverage per signature" in report
-        assert ("collection hallmark not run: resource msigdb_hallmark_v7_0 not fetched: this run is offline "
-                "(resources.fetch: false)") in report
+        assert (
+            "not fetched: this run is offline (resources.fetch: false)" in report and "Coverage per signature" in report
+        )
+        assert (
+            "collection hallmark not run: resource msigdb_hallmark_v7_0 not fetched: this run is offline "
+            "(resources.fetch: false)"
+        ) in report
 
 
 def _few_tumour_scores(n_tumours: int):
@@ -324,16 +395,44 @@ def _few_tumour_scores(n_tumours: int):
     rng = np.random.default_rng(n_tumours)
     n = 20 + n_tumours
     ids = [f"S{i}" for i in range(n)]
-    names = {"fer": "ferroptosis", "stem": "stemness", "cyt_rooney2015": "immune response",
-             "tcells": "immune cell", "PDCD1": "checkpoint"}
+    names = {
+        "fer": "ferroptosis",
+        "stem": "stemness",
+        "cyt_rooney2015": "immune response",
+        "tcells": "immune cell",
+        "PDCD1": "checkpoint",
+    }
     scores = pd.DataFrame(rng.standard_normal((n, len(names))), index=ids, columns=list(names))
-    info = pd.DataFrame({"score": list(names), "signature_id": list(names), "name": list(names),
-                         "category": list(names.values()), "method": "mean_z", "direction": "", "citation": ""})
-    coverage = pd.DataFrame({"signature_id": list(names), "name": list(names), "method": "mean_z",
-                             "category": list(names.values()), "genes_found": 5, "genes_total": 5, "coverage": 1.0,
-                             "weight_missing": 0.0, "remapped": "", "missing": "", "scored": True, "reason": ""})
-    obs = pd.DataFrame({"tissue": ["normal"] * 20 + ["tumor"] * n_tumours,
-                        "stage": [None] * 20 + ["Stage II"] * n_tumours}, index=ids)
+    info = pd.DataFrame(
+        {
+            "score": list(names),
+            "signature_id": list(names),
+            "name": list(names),
+            "category": list(names.values()),
+            "method": "mean_z",
+            "direction": "",
+            "citation": "",
+        }
+    )
+    coverage = pd.DataFrame(
+        {
+            "signature_id": list(names),
+            "name": list(names),
+            "method": "mean_z",
+            "category": list(names.values()),
+            "genes_found": 5,
+            "genes_total": 5,
+            "coverage": 1.0,
+            "weight_missing": 0.0,
+            "remapped": "",
+            "missing": "",
+            "scored": True,
+            "reason": "",
+        }
+    )
+    obs = pd.DataFrame(
+        {"tissue": ["normal"] * 20 + ["tumor"] * n_tumours, "stage": [None] * 20 + ["Stage II"] * n_tumours}, index=ids
+    )
     return CohortScores(scores, info, coverage, []), obs
 
 
@@ -368,8 +467,10 @@ def test_user_gmt_sets_are_scored_per_sample_and_carried_like_catalogue_entries(
     log2 = pd.DataFrame(rng.normal(5, 1, (30, len(genes))), index=[f"S{i}" for i in range(30)], columns=genes)
     gmt = tmp_path / "my sets.gmt"
     gmt.write_text("SUPPRESSORS\tmy suppressors\tGPX4\tSLC7A11\tAIFM2\tG1\tG2\nDRIVERS\t\tACSL4\tG3\tG4\tG5\tG6\n")
-    specs = [{"gmt": str(gmt), "category": "ferroptosis"},
-             {"gmt": str(gmt.with_name("other.gmt")), "category": "stemness", "method": "mean_z"}]
+    specs = [
+        {"gmt": str(gmt), "category": "ferroptosis"},
+        {"gmt": str(gmt.with_name("other.gmt")), "category": "stemness", "method": "mean_z"},
+    ]
     gmt.with_name("other.gmt").write_text("STEM\tx\tG10\tG11\tG12\tG13\tG14\n")
     signatures = with_user_gmts([], specs)
     assert [s.id for s in signatures] == ["user_my_sets_SUPPRESSORS", "user_my_sets_DRIVERS", "user_other_STEM"]
@@ -379,7 +480,9 @@ def test_user_gmt_sets_are_scored_per_sample_and_carried_like_catalogue_entries(
     np.testing.assert_allclose(result.scores["user_other_STEM"], mean_z(log2, ["G10", "G11", "G12", "G13", "G14"]))
     info = result.info.set_index("score")
     assert info.at["user_other_STEM", "category"] == "stemness"  # the survival and immune sections select by category
-    assert "user gene set SUPPRESSORS from my sets.gmt: my suppressors" in info.at["user_my_sets_SUPPRESSORS", "citation"]
+    assert (
+        "user gene set SUPPRESSORS from my sets.gmt: my suppressors" in info.at["user_my_sets_SUPPRESSORS", "citation"]
+    )
     with pytest.raises(ConfigError, match=r"score ids \['user_my_sets_DRIVERS'"):
         with_user_gmts(signatures, specs[:1])
     # a user set can order the immune heatmap; the config names it before any job runs

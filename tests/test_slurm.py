@@ -1,4 +1,5 @@
-"""The demo's RNA-seq cohort on a real SLURM cluster: a single-node munged + slurmctld + slurmd (tests/slurm_cluster.py) runs the
+"""The demo's RNA-seq cohort on a real SLURM cluster: a single-node munged + slurmctld + slurmd
+(tests/slurm_cluster.py) runs the
 workflow through profiles/slurm, exactly as docs/cluster.md tells a user to; the jobs must have gone through
 sbatch with the resources the rules declare, the local rules must not have, and the results must equal a local
 run's (fixture `workflow_run`)."""
@@ -21,18 +22,37 @@ from slurm_cluster import ClusterStartError, SlurmCluster, missing_programs, sta
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 # rules that must run on the submitting node (downloads need the internet; the rest take seconds)
-LOCAL_RULES = {"all", "prefetch", "download_cohort", "download_cdr", "fetch_resource", "check_cohort",
-               "cohort_report", "report", "survival_cross_cohort"}
+LOCAL_RULES = {
+    "all",
+    "prefetch",
+    "download_cohort",
+    "download_cdr",
+    "fetch_resource",
+    "check_cohort",
+    "cohort_report",
+    "report",
+    "survival_cross_cohort",
+}
 DE_THREADS = 4  # above the 2 cores the old workflow profile capped every cluster job to
 # The cluster runs one cohort's report: its 12 jobs cover every job rule of the demo (the second cohort would
 # repeat the same rules; the cross-cohort page is a local rule), at half the time of the whole demo.
 SLURM_COHORT = "demo_tcga"
 SLURM_TARGET = f"results/{SLURM_COHORT}/report.html"
 # result tables that are byte-identical from run to run (seeded permutations, no timestamps or paths)
-DETERMINISTIC = [f"{SLURM_COHORT}/{pattern}" for pattern in (
-    "de/*/de.tsv", "de/*/de_summary.json", "enrichment/*/gsea.tsv", "enrichment/*/ora.tsv", "scores/scores.tsv",
-    "scores/score_info.tsv", "scores/coverage.tsv", "survival/survival.tsv", "survival/multivariable_terms.tsv")] + [
-    "models/*.yaml", "models/*_cv.tsv"]
+DETERMINISTIC = [
+    f"{SLURM_COHORT}/{pattern}"
+    for pattern in (
+        "de/*/de.tsv",
+        "de/*/de_summary.json",
+        "enrichment/*/gsea.tsv",
+        "enrichment/*/ora.tsv",
+        "scores/scores.tsv",
+        "scores/score_info.tsv",
+        "scores/coverage.tsv",
+        "survival/survival.tsv",
+        "survival/multivariable_terms.tsv",
+    )
+] + ["models/*.yaml", "models/*_cv.tsv"]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +63,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail("snakemake-executor-plugin-slurm is not installed: pip install -e .[test] brings it")
     missing = missing_programs()
     if missing:
-        pytest.skip(f"SLURM test needs the Debian packages slurm-wlm and munge (missing: {', '.join(missing)}); "
-                    ".ci/run installs them when it runs as root with apt-get")
+        pytest.skip(
+            f"SLURM test needs the Debian packages slurm-wlm and munge (missing: {', '.join(missing)}); "
+            ".ci/run installs them when it runs as root with apt-get"
+        )
     try:
         running = start_cluster(tmp_path_factory.mktemp("slurm"))
     except ClusterStartError as error:
@@ -57,17 +79,34 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
 
 def run_on_slurm(cluster: SlurmCluster, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The documented cluster command (docs/cluster.md), plus latency settings only a test wants."""
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--profile", str(REPO / "profiles" / "slurm"),
-               "--default-resources", f"slurm_partition={cluster.partition}",
-               "--slurm-status-command", "squeue",  # the test cluster has no accounting storage (no slurmdbd)
-               # latency: poll the first status after 1 s (default 40 s); one local file system
-               "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "2", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        str(REPO / "profiles" / "slurm"),
+        "--default-resources",
+        f"slurm_partition={cluster.partition}",
+        "--slurm-status-command",
+        "squeue",  # the test cluster has no accounting storage (no slurmdbd)
+        # latency: poll the first status after 1 s (default 40 s); one local file system
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--latency-wait",
+        "2",
+        *args,
+    ]
     try:
         return subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=cluster.env, timeout=900)
     except subprocess.TimeoutExpired as error:
-        raise AssertionError(f"snakemake on SLURM did not finish in 900 s; jobs: {cluster.jobs()}\n"
-                             f"{(error.stderr or b'')[-4000:]!r}\n{cluster.logs()}") from error
+        raise AssertionError(
+            f"snakemake on SLURM did not finish in 900 s; jobs: {cluster.jobs()}\n"
+            f"{(error.stderr or b'')[-4000:]!r}\n{cluster.logs()}"
+        ) from error
 
 
 def job_stats(log: str) -> Counter[str]:
@@ -87,19 +126,36 @@ def rule_of(job: dict[str, str]) -> str:
 def slurm_run(cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory):
     workdir = tmp_path_factory.mktemp("slurm_workflow")
     shutil.copytree(REPO / "config", workdir / "config")
-    result = run_on_slurm(cluster, workdir, SLURM_TARGET, "--configfile", str(workdir / "config" / "config.yaml"),
-                          "--set-threads", f"de={DE_THREADS}")
+    result = run_on_slurm(
+        cluster,
+        workdir,
+        SLURM_TARGET,
+        "--configfile",
+        str(workdir / "config" / "config.yaml"),
+        "--set-threads",
+        f"de={DE_THREADS}",
+    )
     if result.returncode != 0:
-        raise AssertionError(f"snakemake on SLURM failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
-                             f"{result.stderr[-6000:]}\njobs: {cluster.jobs()}\n{cluster.logs()}")
+        raise AssertionError(
+            f"snakemake on SLURM failed ({result.returncode}):\n{result.stdout[-3000:]}\n"
+            f"{result.stderr[-6000:]}\njobs: {cluster.jobs()}\n{cluster.logs()}"
+        )
     return workdir, result.stderr, cluster.jobs()
 
 
 def test_job_rules_went_through_sbatch_and_local_rules_did_not(cluster, slurm_run):
     workdir, log, jobs = slurm_run
     planned = job_stats(log)
-    job_rules = {"demo_data", "harmonise", "de", "enrichment", "signature_scores", "survival", "genes_of_interest",
-                 "lasso_cox"}
+    job_rules = {
+        "demo_data",
+        "harmonise",
+        "de",
+        "enrichment",
+        "signature_scores",
+        "survival",
+        "genes_of_interest",
+        "lasso_cox",
+    }
     assert {"download_cohort", "report", "check_cohort", "cohort_summary"} | job_rules <= set(planned), planned
     expected = Counter({rule: n for rule, n in planned.items() if rule not in LOCAL_RULES})
     submitted = Counter(rule_of(job) for job in jobs)
@@ -115,7 +171,7 @@ def test_jobs_get_the_threads_and_resources_the_rules_declare(slurm_run):
     # --set-threads reaches the cluster: the workflow profile (profiles/default) no longer caps threads
     assert by_rule["de"]["cpus"] == str(DE_THREADS), by_rule["de"]
     assert by_rule["harmonise"]["cpus"] == "1", by_rule["harmonise"]
-    for rule, job in by_rule.items():
+    for _rule, job in by_rule.items():
         # every job rule declares mem_mb and runtime (the partition itself has no limit or default)
         assert job["memory"].endswith("M") and int(job["memory"][:-1]) >= 1000, job
         assert job["time_limit"] != "UNLIMITED", job
@@ -137,9 +193,15 @@ def test_a_failed_job_keeps_its_slurm_log(cluster, tmp_path):
     """One harmonise job on an empty raw folder: it fails on the cluster and its SLURM log stays in logs/slurm."""
     shutil.copytree(REPO / "config", tmp_path / "config")
     (tmp_path / "raw_empty").mkdir()
-    result = run_on_slurm(cluster, tmp_path, "results/demo_tcga/cohort.h5ad",
-                          "--configfile", str(tmp_path / "config" / "config.yaml"),
-                          "--config", "cohorts={demo_tcga: {local: raw_empty}}")
+    result = run_on_slurm(
+        cluster,
+        tmp_path,
+        "results/demo_tcga/cohort.h5ad",
+        "--configfile",
+        str(tmp_path / "config" / "config.yaml"),
+        "--config",
+        "cohorts={demo_tcga: {local: raw_empty}}",
+    )
     assert result.returncode != 0, result.stderr[-3000:]
     logs = list((tmp_path / "logs" / "slurm" / "rule_harmonise").rglob("*.log"))
     assert len(logs) == 1, f"SLURM logs kept: {sorted((tmp_path / 'logs').rglob('*'))}\n{result.stderr[-3000:]}"

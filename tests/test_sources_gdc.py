@@ -14,9 +14,11 @@ from ferrostem.errors import CohortError, InputFormatError
 from ferrostem.sources import gdc
 from ferrostem.survival import parse_stage
 
-HEADER = ("# gene-model: GENCODE v36\n"
-          "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\ttpm_unstranded\t"
-          "fpkm_unstranded\tfpkm_uq_unstranded\n")
+HEADER = (
+    "# gene-model: GENCODE v36\n"
+    "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\ttpm_unstranded\t"
+    "fpkm_unstranded\tfpkm_uq_unstranded\n"
+)
 SUMMARY = "".join(f"{n}\t\t\t10\t10\t10\t\t\t\n" for n in gdc.STAR_SUMMARY_ROWS)
 
 
@@ -26,8 +28,10 @@ def star(tmp_path: Path, name: str, body: str) -> Path:
     return path
 
 
-GENES = ("ENSG00000000003.15\tTSPAN6\tprotein_coding\t3231\t1634\t1597\t44.6685\t16.8557\t23.8956\n"
-         "ENSG00000000005.6\tTNMD\tprotein_coding\t0\t0\t0\t0.0000\t0.0000\t0.0000\n")
+GENES = (
+    "ENSG00000000003.15\tTSPAN6\tprotein_coding\t3231\t1634\t1597\t44.6685\t16.8557\t23.8956\n"
+    "ENSG00000000005.6\tTNMD\tprotein_coding\t0\t0\t0\t0.0000\t0.0000\t0.0000\n"
+)
 
 
 def test_real_excerpt(shared_reference):
@@ -98,11 +102,19 @@ def test_files_with_different_genes(tmp_path):
 
 def test_clinical_table_os_convention():
     cases = [
-        {"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Dead", "days_to_death": 300, "sex_at_birth": "Male"},
-         "diagnoses": [{"age_at_diagnosis": 21915, "ajcc_pathologic_stage": "Stage IIIA", "days_to_last_follow_up": 100}]},
-        {"submitter_id": "TCGA-AA-0002", "demographic": {"vital_status": "Alive", "gender": "female"},
-         "diagnoses": [{"days_to_last_follow_up": 500, "ajcc_pathologic_stage": "Not Reported"}],
-         "follow_ups": [{"days_to_follow_up": 800}, {"days_to_follow_up": None}]},
+        {
+            "submitter_id": "TCGA-AA-0001",
+            "demographic": {"vital_status": "Dead", "days_to_death": 300, "sex_at_birth": "Male"},
+            "diagnoses": [
+                {"age_at_diagnosis": 21915, "ajcc_pathologic_stage": "Stage IIIA", "days_to_last_follow_up": 100}
+            ],
+        },
+        {
+            "submitter_id": "TCGA-AA-0002",
+            "demographic": {"vital_status": "Alive", "gender": "female"},
+            "diagnoses": [{"days_to_last_follow_up": 500, "ajcc_pathologic_stage": "Not Reported"}],
+            "follow_ups": [{"days_to_follow_up": 800}, {"days_to_follow_up": None}],
+        },
     ]
     table, rules = gdc.clinical_table(cases)
     assert set(rules) == {"single_record"} and rules["single_record"]["count"] == 2
@@ -122,9 +134,12 @@ def test_clinical_duplicate_patient():
 
 # -- primary diagnosis among several records (issue 9 item 1) ------------------------------------------
 
+
 @pytest.mark.shared
 def test_real_case_with_three_diagnoses_uses_the_primary(shared_reference):
-    hit = json.loads((shared_reference / "real_formats/gdc/cases_hit_TCGA-06-1802_DR42_multiple_diagnoses.json").read_text())
+    hit = json.loads(
+        (shared_reference / "real_formats/gdc/cases_hit_TCGA-06-1802_DR42_multiple_diagnoses.json").read_text()
+    )
     assert hit["diagnoses"][0]["submitter_id"] == "TCGA-06-1802_diagnosis3"  # the primary is not first
     table, rules = gdc.clinical_table([hit])
     row = table.loc["TCGA-06-1802"]
@@ -140,29 +155,62 @@ def _diagnosis(suffix: str, stage: str, **flags) -> dict:
     return {"submitter_id": f"TCGA-AA-0001{suffix}", "ajcc_pathologic_stage": stage, **flags}
 
 
-@pytest.mark.parametrize(("records", "stage", "rule"), [
-    ([_diagnosis("_diagnosis2", "Stage IV", diagnosis_is_primary_disease=False),
-      _diagnosis("_diagnosis", "Stage II", diagnosis_is_primary_disease=True)], "Stage II", "diagnosis_is_primary_disease"),
-    ([_diagnosis("_diagnosis2", "Stage IV", classification_of_tumor="recurrence"),
-      _diagnosis("_diagnosis3", "Stage I", classification_of_tumor="primary")], "Stage I", "classification_of_tumor"),
-    ([_diagnosis("_diagnosis2", "Stage IV"), _diagnosis("_diagnosis", "Stage III")], "Stage III", "submitter_id_suffix"),
-    # two flagged primaries: the classification narrows them
-    ([_diagnosis("_diagnosis2", "Stage IV", diagnosis_is_primary_disease=True, classification_of_tumor="metastasis"),
-      _diagnosis("_diagnosis3", "Stage I", diagnosis_is_primary_disease=True, classification_of_tumor="primary")],
-     "Stage I", "classification_of_tumor"),
-    ([_diagnosis("_diagnosis2", "Stage IV"), _diagnosis("_diagnosis3", "Stage I")], "Stage IV", "first_record"),
-])
+@pytest.mark.parametrize(
+    ("records", "stage", "rule"),
+    [
+        (
+            [
+                _diagnosis("_diagnosis2", "Stage IV", diagnosis_is_primary_disease=False),
+                _diagnosis("_diagnosis", "Stage II", diagnosis_is_primary_disease=True),
+            ],
+            "Stage II",
+            "diagnosis_is_primary_disease",
+        ),
+        (
+            [
+                _diagnosis("_diagnosis2", "Stage IV", classification_of_tumor="recurrence"),
+                _diagnosis("_diagnosis3", "Stage I", classification_of_tumor="primary"),
+            ],
+            "Stage I",
+            "classification_of_tumor",
+        ),
+        (
+            [_diagnosis("_diagnosis2", "Stage IV"), _diagnosis("_diagnosis", "Stage III")],
+            "Stage III",
+            "submitter_id_suffix",
+        ),
+        # two flagged primaries: the classification narrows them
+        (
+            [
+                _diagnosis(
+                    "_diagnosis2", "Stage IV", diagnosis_is_primary_disease=True, classification_of_tumor="metastasis"
+                ),
+                _diagnosis(
+                    "_diagnosis3", "Stage I", diagnosis_is_primary_disease=True, classification_of_tumor="primary"
+                ),
+            ],
+            "Stage I",
+            "classification_of_tumor",
+        ),
+        ([_diagnosis("_diagnosis2", "Stage IV"), _diagnosis("_diagnosis3", "Stage I")], "Stage IV", "first_record"),
+    ],
+)
 def test_primary_diagnosis_rules(records, stage, rule):
-    case = {"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Alive"}, "diagnoses": records,
-            "follow_ups": [{"days_to_follow_up": 10}]}
+    case = {
+        "submitter_id": "TCGA-AA-0001",
+        "demographic": {"vital_status": "Alive"},
+        "diagnoses": records,
+        "follow_ups": [{"days_to_follow_up": 10}],
+    }
     table, rules = gdc.clinical_table([case])
     assert table.loc["TCGA-AA-0001", "stage"] == stage
     assert rules[rule] == {"rule": gdc.CLINICAL_RULES[rule], "count": 1, "ids": ["TCGA-AA-0001"]}
 
 
 def test_case_without_diagnosis_counted():
-    table, rules = gdc.clinical_table([{"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Dead",
-                                                                                         "days_to_death": 5}}])
+    table, rules = gdc.clinical_table(
+        [{"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Dead", "days_to_death": 5}}]
+    )
     assert math.isnan(table.loc["TCGA-AA-0001", "age"])
     assert rules["no_diagnosis"]["ids"] == ["TCGA-AA-0001"]
 
@@ -171,18 +219,60 @@ def test_case_without_diagnosis_counted():
 
 # gdcdictionary src/gdcdictionary/schemas/diagnosis.yaml @ 3.0.3 (5c3ab29c), ajcc_pathologic_stage enum
 DICTIONARY_STAGES = [
-    "Stage 0", "Stage 0a", "Stage 0is", "Stage I", "Stage IA", "Stage IA1", "Stage IA2", "Stage IA3", "Stage IB",
-    "Stage IB1", "Stage IB2", "Stage IC", "Stage II", "Stage IIA", "Stage IIA1", "Stage IIA2", "Stage IIB", "Stage IIC",
-    "Stage III", "Stage IIIA", "Stage IIIA1", "Stage IIIA2", "Stage IIIB", "Stage IIIC", "Stage IIIC1", "Stage IIIC2",
-    "Stage IIID", "Stage IS", "Stage IV", "Stage IVA", "Stage IVB", "Stage IVC", "Stage Tis", "Stage X", "Unknown",
+    "Stage 0",
+    "Stage 0a",
+    "Stage 0is",
+    "Stage I",
+    "Stage IA",
+    "Stage IA1",
+    "Stage IA2",
+    "Stage IA3",
+    "Stage IB",
+    "Stage IB1",
+    "Stage IB2",
+    "Stage IC",
+    "Stage II",
+    "Stage IIA",
+    "Stage IIA1",
+    "Stage IIA2",
+    "Stage IIB",
+    "Stage IIC",
+    "Stage III",
+    "Stage IIIA",
+    "Stage IIIA1",
+    "Stage IIIA2",
+    "Stage IIIB",
+    "Stage IIIC",
+    "Stage IIIC1",
+    "Stage IIIC2",
+    "Stage IIID",
+    "Stage IS",
+    "Stage IV",
+    "Stage IVA",
+    "Stage IVB",
+    "Stage IVC",
+    "Stage Tis",
+    "Stage X",
+    "Unknown",
     "Not Reported",
 ]
 EXPECTED_GROUPS = {
-    "Stage 0": "Stage 0", "Stage 0a": "Stage 0", "Stage 0is": "Stage 0", "Stage Tis": "Stage 0", "Stage IS": "Stage IS",
-    "Stage X": None, "Unknown": None, "Not Reported": None, "Not Allowed To Collect": None,
+    "Stage 0": "Stage 0",
+    "Stage 0a": "Stage 0",
+    "Stage 0is": "Stage 0",
+    "Stage Tis": "Stage 0",
+    "Stage IS": "Stage IS",
+    "Stage X": None,
+    "Unknown": None,
+    "Not Reported": None,
+    "Not Allowed To Collect": None,
     # older dictionary releases (ajcc_clinical_stage / figo spellings also seen in ajcc_pathologic_stage)
-    "Stage IB Cervix": "Stage I", "Stage II Cervix": "Stage II", "Stage IIA Cervix": "Stage II", "Stage IIC1": "Stage II",
-    "IS": "Stage IS", "I/II NOS": None,
+    "Stage IB Cervix": "Stage I",
+    "Stage II Cervix": "Stage II",
+    "Stage IIA Cervix": "Stage II",
+    "Stage IIC1": "Stage II",
+    "IS": "Stage IS",
+    "I/II NOS": None,
 }
 
 
@@ -200,18 +290,27 @@ def test_every_dictionary_stage_is_mapped():
     for value in ["Stage 0", "Stage 0is", "Stage Tis", "Stage IS"]:
         assert gdc.stage_group(value) != "Stage I"
         assert math.isnan(parse_stage(gdc.stage_group(value)))
-    assert [parse_stage(gdc.stage_group(v)) for v in ["Stage IA3", "Stage IIC", "Stage IIID", "Stage IVC"]] == [1, 2, 3, 4]
+    assert [parse_stage(gdc.stage_group(v)) for v in ["Stage IA3", "Stage IIC", "Stage IIID", "Stage IVC"]] == [
+        1,
+        2,
+        3,
+        4,
+    ]
     assert gdc.stage_group(None) is None and gdc.stage_group("--") is None and gdc.stage_group(float("nan")) is None
     # legacy spellings (tumor_stage, TCGA bracketed labels) and a 2016 value spanning two groups
-    assert [gdc.stage_group(v) for v in ["stage iiia", "STAGE IVB", "IS", "I/II NOS", "[Not Available]", "[Discrepancy]"]] == [
-        "Stage III", "Stage IV", "Stage IS", None, None, None]
+    assert [
+        gdc.stage_group(v) for v in ["stage iiia", "STAGE IVB", "IS", "I/II NOS", "[Not Available]", "[Discrepancy]"]
+    ] == ["Stage III", "Stage IV", "Stage IS", None, None, None]
 
 
 def test_unknown_stage_value_is_named_never_guessed():
     with pytest.raises(gdc.UnknownStageError, match="'Stage IIIE'"):
         gdc.stage_group("Stage IIIE")
-    case = {"submitter_id": "TCGA-AA-0001", "demographic": {"vital_status": "Alive"},
-            "diagnoses": [{"ajcc_pathologic_stage": "Stage IIIE", "days_to_last_follow_up": 3}]}
+    case = {
+        "submitter_id": "TCGA-AA-0001",
+        "demographic": {"vital_status": "Alive"},
+        "diagnoses": [{"ajcc_pathologic_stage": "Stage IIIE", "days_to_last_follow_up": 3}],
+    }
     table, rules = gdc.clinical_table([case])
     assert table.loc["TCGA-AA-0001", "stage"] is None
     assert rules["unknown_stage"]["ids"] == ["TCGA-AA-0001 ('Stage IIIE')"]
@@ -219,10 +318,11 @@ def test_unknown_stage_value_is_named_never_guessed():
 
 # -- contradictory clinical records (issue 10 item 4) -------------------------------------------------------
 
+
 def test_contradictory_survival_records_resolved_and_named():
     def case(patient, **demographic):
-        return {"submitter_id": patient, "demographic": demographic,
-                "diagnoses": [{"days_to_last_follow_up": 400}]}
+        return {"submitter_id": patient, "demographic": demographic, "diagnoses": [{"days_to_last_follow_up": 400}]}
+
     cases = [
         case("TCGA-AA-0001", vital_status="Dead", days_to_death=200),  # dies before the last follow-up
         case("TCGA-AA-0002", vital_status="Alive", days_to_death=350),  # a death time on a living patient
@@ -250,29 +350,42 @@ def test_vital_status_outside_dictionary_is_an_error():
 
 
 def _file_hit(sample: str, sample_type: str, file_id: str = "f1") -> dict:
-    return {"file_id": file_id, "file_name": "x.tsv",
-            "cases": [{"submitter_id": sample[:12], "samples": [{"submitter_id": sample, "sample_type": sample_type}]}]}
+    return {
+        "file_id": file_id,
+        "file_name": "x.tsv",
+        "cases": [{"submitter_id": sample[:12], "samples": [{"submitter_id": sample, "sample_type": sample_type}]}],
+    }
 
 
 def test_barcode_wins_over_a_contradicting_gdc_sample_type():
-    sheet = gdc.file_sheet([_file_hit("TCGA-AA-0001-11A", "Primary Tumor"), _file_hit("TCGA-AA-0002-01A", "Primary Tumor", "f2")])
+    sheet = gdc.file_sheet(
+        [_file_hit("TCGA-AA-0001-11A", "Primary Tumor"), _file_hit("TCGA-AA-0002-01A", "Primary Tumor", "f2")]
+    )
     assert sheet["sample_type"].tolist() == ["Solid Tissue Normal", "Primary Tumor"]
     assert sheet["tissue"].tolist() == ["normal", "tumor"]
     conflicts = gdc.sample_type_conflicts(sheet)
     assert conflicts["sample_type_conflict"]["ids"] == [
-        "TCGA-AA-0001-11A (GDC: Primary Tumor; barcode 11: Solid Tissue Normal)"]
+        "TCGA-AA-0001-11A (GDC: Primary Tumor; barcode 11: Solid Tissue Normal)"
+    ]
     assert gdc.sample_type_conflicts(sheet.iloc[1:]) == {}
 
 
 # -- /status, pagination and other real answers (issue 9 item 10) ------------------------------------------
 
+
 @pytest.mark.shared
 def test_real_status_answer(shared_reference):
     status = json.loads((shared_reference / "real_formats/gdc/status_response_DR8.json").read_text())
     parsed = gdc.parse_status(status, "status_response_DR8.json")
-    assert parsed == {"data_release": "Data Release 8.0 - August 22, 2017", "release_number": "8.0",
-                      "release_date": "August 22, 2017", "status": "OK", "tag": "1.10.0", "version": 1,
-                      "commit": "23e5f2ae47eecadec62b6eca8a117e906b22c946"}
+    assert parsed == {
+        "data_release": "Data Release 8.0 - August 22, 2017",
+        "release_number": "8.0",
+        "release_date": "August 22, 2017",
+        "status": "OK",
+        "tag": "1.10.0",
+        "version": 1,
+        "commit": "23e5f2ae47eecadec62b6eca8a117e906b22c946",
+    }
 
 
 def test_status_without_data_release_is_labelled():
@@ -283,12 +396,24 @@ def test_status_without_data_release_is_labelled():
 def test_real_pagination_and_hits(shared_reference):
     folder = shared_reference / "real_formats/gdc"
     page = json.loads((folder / "files_fields_file_name_from0_size2.json").read_text())
-    assert page["data"]["pagination"] == {"count": 2, "total": 931947, "size": 2, "from": 0, "sort": "",
-                                          "page": 1, "pages": 465974}
-    assert [h["file_name"] for h in gdc.load_hits_document(page, "x")][1] == "nationwidechildrens.org_ssf.TCGA-AN-A0FL.xml"
+    assert page["data"]["pagination"] == {
+        "count": 2,
+        "total": 931947,
+        "size": 2,
+        "from": 0,
+        "sort": "",
+        "page": 1,
+        "pages": 465974,
+    }
+    assert [h["file_name"] for h in gdc.load_hits_document(page, "x")][
+        1
+    ] == "nationwidechildrens.org_ssf.TCGA-AN-A0FL.xml"
     sorted_page = json.loads((folder / "files_size2_sort_file_size.json").read_text())
     hits = gdc.load_hits_document(sorted_page, "x")
-    assert [h["file_id"] for h in hits] == ["0ab5e358-b1ff-4433-8959-c37c5890d9aa", "a8bc2405-b57d-48bb-b241-18b3e28caa56"]
+    assert [h["file_id"] for h in hits] == [
+        "0ab5e358-b1ff-4433-8959-c37c5890d9aa",
+        "a8bc2405-b57d-48bb-b241-18b3e28caa56",
+    ]
     assert [h["file_size"] for h in hits] == [20, 20]
     cases = gdc.load_json_hits(folder / "cases_default_fields_TCGA-BH-A0EA.json")
     assert [c["submitter_id"] for c in cases] == ["TCGA-BH-A0EA"]
@@ -300,14 +425,24 @@ def test_real_file_hit_sample(shared_reference):
     hit = json.loads((shared_reference / "real_formats/gdc/files_uuid_expand_cases.samples.json").read_text())["data"]
     hit["cases"][0]["submitter_id"] = "TCGA-B6-A0RI"  # the expand=cases.samples answer lists samples only
     sheet = gdc.file_sheet([hit])
-    assert sheet.loc[0, ["file_id", "sample_id", "patient_id", "sample_type_code", "sample_type", "tissue"]].tolist() == [
-        "573ee7e9-b8bd-419e-808b-a027c4311731", "TCGA-B6-A0RI-10A", "TCGA-B6-A0RI", "10", "Blood Derived Normal", "normal"]
+    assert sheet.loc[
+        0, ["file_id", "sample_id", "patient_id", "sample_type_code", "sample_type", "tissue"]
+    ].tolist() == [
+        "573ee7e9-b8bd-419e-808b-a027c4311731",
+        "TCGA-B6-A0RI-10A",
+        "TCGA-B6-A0RI",
+        "10",
+        "Blood Derived Normal",
+        "normal",
+    ]
     assert gdc.sample_type_conflicts(sheet) == {}  # GDC's label and the barcode agree
 
 
 @pytest.mark.shared
 def test_real_case_with_expanded_diagnoses(shared_reference):
-    answer = json.loads((shared_reference / "real_formats/gdc/cases_uuid_expand_diagnoses_TCGA-BH-A0EA.json").read_text())
+    answer = json.loads(
+        (shared_reference / "real_formats/gdc/cases_uuid_expand_diagnoses_TCGA-BH-A0EA.json").read_text()
+    )
     table, rules = gdc.clinical_table([answer["data"]])
     row = table.loc["TCGA-BH-A0EA"]
     assert row["stage"] == "Stage II"  # "Stage IIA"
@@ -319,6 +454,7 @@ def test_real_case_with_expanded_diagnoses(shared_reference):
 
 
 # -- paging against the loopback GDC (issue 9 items 8 and 10) ----------------------------------------------
+
 
 @pytest.fixture()
 def gdc_server(tmp_path: Path):
@@ -344,12 +480,21 @@ def test_paging_sorted_and_complete(gdc_server: LoopbackServer, tmp_path: Path):
     assert last == {"count": 1, "total": 10, "size": 3, "from": 9, "sort": "file_id:asc", "page": 4, "pages": 4}
 
 
-@pytest.mark.parametrize(("fault", "message"), [
-    ("overlap", r"/files: pagination.total is 10 but the pages \(sorted by file_id, 3 per page\) held 10 hits "
-                r"with 9 distinct file_ids; repeated: \['f02'\]"),
-    ("window", r"/files: pagination.total is 10 but the pages \(sorted by file_id, 3 per page\) held 6 hits "
-               r"with 6 distinct file_ids"),
-])
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            "overlap",
+            r"/files: pagination.total is 10 but the pages \(sorted by file_id, 3 per page\) held 10 hits "
+            r"with 9 distinct file_ids; repeated: \['f02'\]",
+        ),
+        (
+            "window",
+            r"/files: pagination.total is 10 but the pages \(sorted by file_id, 3 per page\) held 6 hits "
+            r"with 6 distinct file_ids",
+        ),
+    ],
+)
 def test_inconsistent_pages_fail_loudly(gdc_server: LoopbackServer, tmp_path: Path, fault: str, message: str):
     if fault == "overlap":
         gdc_server.gdc_page_overlap = True  # page 2 repeats f02 and f05 is never served, yet 10 hits arrive
@@ -363,10 +508,12 @@ def test_inconsistent_pages_fail_loudly(gdc_server: LoopbackServer, tmp_path: Pa
 def test_total_changing_between_pages_fails(gdc_server: LoopbackServer, tmp_path: Path, monkeypatch):
     client = quick_client(tmp_path / "store", read_timeout=5.0)
     real = client.request_json
+
     def growing(url, body=None):
         answer = real(url, body=body)
         gdc_server.gdc_files.append({"file_id": f"new{len(gdc_server.gdc_files)}", "file_name": "n.tsv"})
         return answer
+
     monkeypatch.setattr(client, "request_json", growing)
     with pytest.raises(InputFormatError, match=r"/files: data.pagination.total changed from 10 to 11"):
         gdc._page_through(client, gdc_server.gdc_api + "/files", {"filters": {}}, 3, "file_id")
@@ -393,8 +540,11 @@ def test_batch_tar_like_the_real_one(gdc_server: LoopbackServer, tmp_path: Path,
     real = pd.read_csv(shared_reference / "real_formats/gdc/gdc_manifest_example.txt", sep="\t")
     assert list(manifest.columns) == list(real.columns) == ["id", "filename", "md5", "size", "state"]
     assert manifest["id"].tolist() == ids
-    wanted = {h["file_id"]: gdc._Wanted(h["file_name"], gdc.Expected(size=h["file_size"], md5=h["md5sum"]))
-              for h in gdc_server.gdc_files if h["file_id"] in ids}
+    wanted = {
+        h["file_id"]: gdc._Wanted(h["file_name"], gdc.Expected(size=h["file_size"], md5=h["md5sum"]))
+        for h in gdc_server.gdc_files
+        if h["file_id"] in ids
+    }
     done = gdc.extract_batch(client, archive, "loopback /data", wanted, gdc_server.gdc_api)
     assert done == set(ids)  # MANIFEST.txt and annotations.txt are skipped, every wanted file verified
     stored = sorted(p.name for p in (tmp_path / "store").rglob("*") if p.is_file())
@@ -442,7 +592,8 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     rules = adata.uns["harmonisation"]["clinical_rules"]
     sample = normal["cases"][0]["samples"][0]["submitter_id"]
     assert list(rules["sample_type_conflict"]["ids"]) == [
-        f"{sample} (GDC: Primary Tumor; barcode 11: Solid Tissue Normal)"]
+        f"{sample} (GDC: Primary Tumor; barcode 11: Solid Tissue Normal)"
+    ]
     assert adata.obs.loc[sample, "tissue"] == "normal" and adata.obs.loc[sample, "sample_type"] == "Solid Tissue Normal"
     assert list(rules["death_time_on_alive"]["ids"]) == [alive[0]]
     assert list(rules["vital_status_missing"]["ids"]) == [alive[1]]
@@ -461,15 +612,27 @@ def test_planted_contradictions_reach_harmonisation_and_the_cohort_report(demo_d
     assert "diagnosis_is_primary_disease == true" not in warned  # a routine choice: in the table only
     # with the TCGA-CDR as survival source the GDC-derived OS is replaced, so its rules are not reported
     patients = sorted(set(adata.obs["patient_id"].astype(str)))
-    cdr = pd.DataFrame({"sample": [f"{p}-01" for p in patients], "_PATIENT": patients,
-                        "cancer type abbreviation": "DEMO", "Redaction": ""})
+    cdr = pd.DataFrame(
+        {
+            "sample": [f"{p}-01" for p in patients],
+            "_PATIENT": patients,
+            "cancer type abbreviation": "DEMO",
+            "Redaction": "",
+        }
+    )
     for endpoint in ("OS", "DSS", "DFI", "PFI"):
         cdr[endpoint], cdr[f"{endpoint}.time"] = 0, 100
     cdr.to_csv(tmp_path / "cdr.tsv", sep="\t", index=False)
-    with_cdr = harmonise_cohort({"source": "gdc", "project": "TCGA-DEMO", "simulated": True, "survival_source": "cdr"},
-                                raw, tmp_path / "cdr.tsv")
+    with_cdr = harmonise_cohort(
+        {"source": "gdc", "project": "TCGA-DEMO", "simulated": True, "survival_source": "cdr"},
+        raw,
+        tmp_path / "cdr.tsv",
+    )
     assert set(with_cdr.uns["harmonisation"]["clinical_rules"]) == {
-        "sample_type_conflict", "single_record", "diagnosis_is_primary_disease"}
+        "sample_type_conflict",
+        "single_record",
+        "diagnosis_is_primary_disease",
+    }
 
 
 @pytest.mark.parametrize("honour_range", [False, True])
@@ -491,22 +654,32 @@ def test_cut_single_file_resumes_or_restarts(gdc_server: LoopbackServer, tmp_pat
     assert 0 < int(ranges[1].removeprefix("bytes=").removesuffix("-")) <= len(data) // 2
 
 
-
 def test_query_project_asks_for_what_the_parsers_read(gdc_server: LoopbackServer, tmp_path: Path):
-    gdc_server.gdc_status = json.loads('{"commit": "23e5f2ae", "data_release": "Data Release 42.0 - December 3, 2024",'
-                                       ' "status": "OK", "tag": "7.3.0", "version": 1}')
+    gdc_server.gdc_status = json.loads(
+        '{"commit": "23e5f2ae", "data_release": "Data Release 42.0 - December 3, 2024",'
+        ' "status": "OK", "tag": "7.3.0", "version": 1}'
+    )
     client = quick_client(tmp_path / "store", read_timeout=5.0)
     answers = gdc.query_project(client, "TCGA-DEMO", gdc_server.gdc_api, page_size=4)
     assert [h["file_id"] for h in answers["files"]] == sorted(h["file_id"] for h in gdc_server.gdc_files)
     assert [h["case_id"] for h in answers["cases"]] == ["c0", "c1", "c2"]
     bodies = [json.loads(b) for b in gdc_server.gdc_queries]
     files_body, cases_body = bodies[0], bodies[-1]
-    assert {"file_id", "file_name", "md5sum", "file_size", "cases.samples.submitter_id",
-            "cases.samples.sample_type"} <= set(files_body["fields"].split(","))
+    assert {
+        "file_id",
+        "file_name",
+        "md5sum",
+        "file_size",
+        "cases.samples.submitter_id",
+        "cases.samples.sample_type",
+    } <= set(files_body["fields"].split(","))
     assert files_body["sort"] == "file_id:asc" and files_body["format"] == "JSON"
     assert cases_body["expand"] == "demographic,diagnoses,follow_ups" and "fields" not in cases_body
     assert cases_body["sort"] == "case_id:asc"
-    assert cases_body["filters"] == {"op": "in", "content": {"field": "cases.project.project_id", "value": ["TCGA-DEMO"]}}
+    assert cases_body["filters"] == {
+        "op": "in",
+        "content": {"field": "cases.project.project_id", "value": ["TCGA-DEMO"]},
+    }
     assert gdc.parse_status(answers["status"], "loopback")["release_number"] == "42.0"
 
 

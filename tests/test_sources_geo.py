@@ -85,10 +85,16 @@ def test_real_gpl97_annotation(shared_reference):
 
 
 def test_collapse_probes_rules():
-    table = pd.DataFrame({"S1": [1.0, 5.0, 2.0, 9.0, 4.0], "S2": [3.0, 7.0, 2.0, 9.0, 6.0]},
-                         index=["a1", "a2", "b1", "multi", "ctrl"])
-    annotation = pd.DataFrame({"probe_id": ["a1", "a2", "b1", "multi", "ctrl"],
-                               "symbols": [["A"], ["A"], ["B"], ["A", "C"], []], "entrez": ""})
+    table = pd.DataFrame(
+        {"S1": [1.0, 5.0, 2.0, 9.0, 4.0], "S2": [3.0, 7.0, 2.0, 9.0, 6.0]}, index=["a1", "a2", "b1", "multi", "ctrl"]
+    )
+    annotation = pd.DataFrame(
+        {
+            "probe_id": ["a1", "a2", "b1", "multi", "ctrl"],
+            "symbols": [["A"], ["A"], ["B"], ["A", "C"], []],
+            "entrez": "",
+        }
+    )
     best, report = geo.collapse_probes(table, annotation, "max_mean", "drop")
     assert best.loc["A"].tolist() == [5.0, 7.0] and best.loc["B"].tolist() == [2.0, 2.0]
     assert "C" not in best.index
@@ -132,8 +138,11 @@ def test_characteristics_keys_ignore_case_and_repeated_keys_join(tmp_path):
     # channel 2 (the reference of a two-colour array) is its own column, not joined into channel 1
     assert samples["tissue:ch2"].unique().tolist() == ["reference pool"]
     report = parsed.characteristics_report
-    assert report.key_spellings_merged == {"Tissue": ["Tissue", "tissue"], "Individual": ["Individual", "individual", "INDIVIDUAL"],
-                                           "description": ["description", "Description"]}
+    assert report.key_spellings_merged == {
+        "Tissue": ["Tissue", "tissue"],
+        "Individual": ["Individual", "individual", "INDIVIDUAL"],
+        "description": ["description", "Description"],
+    }
     assert report.repeated_keys_joined == {"treatment": 1, "description": 1}
     assert report.sample_fields_renamed == {"description": "Sample_description"}
     assert any("'Tissue'" in note and "case-insensitively" in note for note in report.notes())
@@ -141,8 +150,13 @@ def test_characteristics_keys_ignore_case_and_repeated_keys_join(tmp_path):
 
 def test_probe_ids_match_the_platform_ignoring_case():
     table = pd.DataFrame({"S1": [1.0, 2.0, 3.0, 4.0]}, index=["1007_S_AT", "1053_at", "ambig", "absent"])
-    annotation = pd.DataFrame({"probe_id": ["1007_s_at", "1053_at", "AMBIG", "Ambig"],
-                               "symbols": [["DDR1"], ["RFC2"], ["X"], ["Y"]], "entrez": ""})
+    annotation = pd.DataFrame(
+        {
+            "probe_id": ["1007_s_at", "1053_at", "AMBIG", "Ambig"],
+            "symbols": [["DDR1"], ["RFC2"], ["X"], ["Y"]],
+            "entrez": "",
+        }
+    )
     genes, report = geo.collapse_probes(table, annotation)
     assert genes["S1"].to_dict() == {"DDR1": 1.0, "RFC2": 2.0}
     assert report.probes_matched_ignoring_case == 1  # 1007_S_AT; "ambig" matches two platform ids: unmapped
@@ -151,20 +165,41 @@ def test_probe_ids_match_the_platform_ignoring_case():
 
 # -- platform tables: .annot and SOFT records, streamed (issue 9 items 5 and 10) ----------------------------
 
+
 def record_text(header, rows, declared=None, platform="GPL9"):
-    lines = [f"^PLATFORM = {platform}", f"!Platform_geo_accession = {platform}",
-             f"!Platform_data_row_count = {len(rows) if declared is None else declared}", "!platform_table_begin",
-             "\t".join(header), *["\t".join(r) for r in rows], "!platform_table_end"]
+    lines = [
+        f"^PLATFORM = {platform}",
+        f"!Platform_geo_accession = {platform}",
+        f"!Platform_data_row_count = {len(rows) if declared is None else declared}",
+        "!platform_table_begin",
+        "\t".join(header),
+        *["\t".join(r) for r in rows],
+        "!platform_table_end",
+    ]
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("symbol, entrez", [("Gene Symbol", "ENTREZ_GENE_ID"), ("GENE_SYMBOL", "GENE_ID"),
-                                            ("Symbol", "Entrez Gene"), ("gene_symbol", "Gene ID")])
+@pytest.mark.parametrize(
+    "symbol, entrez",
+    [
+        ("Gene Symbol", "ENTREZ_GENE_ID"),
+        ("GENE_SYMBOL", "GENE_ID"),
+        ("Symbol", "Entrez Gene"),
+        ("gene_symbol", "Gene ID"),
+    ],
+)
 def test_soft_platform_table_spellings(tmp_path, symbol, entrez):
     path = tmp_path / "GPL9.soft"
-    path.write_text(record_text(["ID", "SEQUENCE", symbol, entrez],
-                                [["p1", "ACGT", "GPX4", "2879"], ["p2", "ACGT", "SNX3 /// NR2E1", "8724 /// 7101"],
-                                 ["p3", "ACGT", "---", ""]]))
+    path.write_text(
+        record_text(
+            ["ID", "SEQUENCE", symbol, entrez],
+            [
+                ["p1", "ACGT", "GPX4", "2879"],
+                ["p2", "ACGT", "SNX3 /// NR2E1", "8724 /// 7101"],
+                ["p3", "ACGT", "---", ""],
+            ],
+        )
+    )
     table = geo.read_platform_annotation(path, "GPL9")
     assert table["symbols"].tolist() == [["GPX4"], ["SNX3", "NR2E1"], []]
     assert table["entrez"].tolist() == ["2879", "8724 /// 7101", ""]
@@ -173,7 +208,9 @@ def test_soft_platform_table_spellings(tmp_path, symbol, entrez):
 def test_platform_without_symbol_column_names_platform_and_columns(tmp_path):
     path = tmp_path / "GPL9.soft"
     path.write_text(record_text(["ID", "SEQUENCE", "SPOT_ID"], [["p1", "ACGT", "x"]]))
-    with pytest.raises(InputFormatError, match=r"GPL9.*no recognisable gene symbol column.*'ID', 'SEQUENCE', 'SPOT_ID'"):
+    with pytest.raises(
+        InputFormatError, match=r"GPL9.*no recognisable gene symbol column.*'ID', 'SEQUENCE', 'SPOT_ID'"
+    ):
         geo.read_platform_annotation(path, "GPL9")
 
 
@@ -223,18 +260,24 @@ def test_real_gpl20814_family_soft_excerpt(shared_reference):
     with pytest.raises(InputFormatError, match=r"line 42 with '!sample_table_end'.*not !platform_table_end"):
         for row in table.rows:
             rows.append(row)
-    assert [r[:3] for r in rows[:2]] == [["272", "hsa-miR-99b-5p", "MIMAT0000689"], ["271", "hsa-miR-99b-3p", "MIMAT0004678"]]
+    assert [r[:3] for r in rows[:2]] == [
+        ["272", "hsa-miR-99b-5p", "MIMAT0000689"],
+        ["271", "hsa-miR-99b-3p", "MIMAT0004678"],
+    ]
     assert counted.read == series_line == 42  # the lines before ^SERIES, not one more
     # with the platform table closed where GEO closes it, reading ends at !platform_table_end: the sample
     # tables and the ^SERIES record that follow are never read
-    closed = lines[:begin + 4] + ["!platform_table_end\n"] + lines[begin + 4:]
+    closed = lines[: begin + 4] + ["!platform_table_end\n"] + lines[begin + 4 :]
     counted = CountingLines(closed)
     table = geo.iter_platform_table(counted, path.name)
     assert [r[0] for r in table.rows] == ["272", "271"]
     assert counted.read == begin + 5
     # the whole record through the reader: a miRNA platform has no gene symbols, a clear error naming it
-    with pytest.raises(InputFormatError, match=r"platform GPL20814 has no recognisable gene symbol column.*"
-                                               r"'ID', 'Reporter Name', 'miRNA_ID', 'SPOT_ID'"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"platform GPL20814 has no recognisable gene symbol column.*"
+        r"'ID', 'Reporter Name', 'miRNA_ID', 'SPOT_ID'",
+    ):
         geo.read_platform_annotation(path, "GPL20814")
 
 
@@ -264,15 +307,20 @@ def test_real_gpl97_annot_multi_symbol_rows(shared_reference):
 
 # -- declared scale against the data (issue 10 item 2; log-ratios, issue 11 item 6) -------------------------
 
+
 def geo_raw(tmp_path, values: np.ndarray, accession="GSE7", platform="GPL7"):
     """A raw GEO folder: a series matrix of `values` (probes x samples) and its platform's .annot."""
     samples = [f"GSM{i + 1}" for i in range(values.shape[1])]
     probes = [f"p{i}" for i in range(values.shape[0])]
-    lines = [f'!Series_geo_accession\t"{accession}"', f'!Series_platform_id\t"{platform}"',
-             "!Sample_geo_accession\t" + "\t".join(f'"{s}"' for s in samples),
-             "!Sample_characteristics_ch1\t" + "\t".join(f'"tissue: {"tumor" if i % 2 else "normal"}"'
-                                                       for i in range(len(samples))),
-             "!series_matrix_table_begin", "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples])]
+    lines = [
+        f'!Series_geo_accession\t"{accession}"',
+        f'!Series_platform_id\t"{platform}"',
+        "!Sample_geo_accession\t" + "\t".join(f'"{s}"' for s in samples),
+        "!Sample_characteristics_ch1\t"
+        + "\t".join(f'"tissue: {"tumor" if i % 2 else "normal"}"' for i in range(len(samples))),
+        "!series_matrix_table_begin",
+        "\t".join(['"ID_REF"'] + [f'"{s}"' for s in samples]),
+    ]
     lines += ["\t".join([f'"{p}"'] + [f"{v:.6g}" for v in row]) for p, row in zip(probes, values)]
     write(tmp_path, "\n".join(lines + ["!series_matrix_table_end"]) + "\n", f"{accession}_series_matrix.txt.gz")
     annot = ["^Annotation", f"!Annotation_platform = {platform}", "!platform_table_begin", "ID\tGene symbol\tGene ID"]
@@ -294,15 +342,21 @@ LOG2_VALUES = np.random.default_rng(5).normal(8, 1.5, size=(50, 6))
 
 def test_log2_data_declared_linear_is_an_error(tmp_path):
     raw = geo_raw(tmp_path, LOG2_VALUES)
-    with pytest.raises(ConfigError, match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'linear' but the "
-                                          r"values look log2.*log them twice.*trust_declared_scale"):
+    with pytest.raises(
+        ConfigError,
+        match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'linear' but the "
+        r"values look log2.*log them twice.*trust_declared_scale",
+    ):
         load(raw, scale="linear")
 
 
 def test_linear_data_declared_log2_is_an_error(tmp_path):
-    raw = geo_raw(tmp_path, 2.0 ** LOG2_VALUES)
-    with pytest.raises(ConfigError, match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'log2' but the "
-                                          r"values look linear"):
+    raw = geo_raw(tmp_path, 2.0**LOG2_VALUES)
+    with pytest.raises(
+        ConfigError,
+        match=r"cohort GSE7 \(test cohort\): geo.scale is declared 'log2' but the "
+        r"values look linear",
+    ):
         load(raw, scale="log2")
 
 
@@ -340,10 +394,12 @@ def test_characteristics_line_of_the_wrong_width_is_named(tmp_path):
 
 # -- sample tables outside the series matrix (issue 11 item 3) ---------------------------------------------
 
-SUPPLEMENT = ("Affy_GSM\tTissue Type\tSurvival status\tSurvival months\tRecurr status\tRecurr months\tAge\tGender\n"
-              "GSM1\tTumor\t1\t10.4\t1\t10.4\t55\tM\n"
-              "GSM3 \tTumor\tNA\t\t0\t60.8\t61\tF\n"
-              "GSM9\tTumor\t0\t58.0\t0\t58.0\t40\tM\n")
+SUPPLEMENT = (
+    "Affy_GSM\tTissue Type\tSurvival status\tSurvival months\tRecurr status\tRecurr months\tAge\tGender\n"
+    "GSM1\tTumor\t1\t10.4\t1\t10.4\t55\tM\n"
+    "GSM3 \tTumor\tNA\t\t0\t60.8\t61\tF\n"
+    "GSM9\tTumor\t0\t58.0\t0\t58.0\t40\tM\n"
+)
 
 
 def test_sample_table_read_and_joined(tmp_path):
@@ -365,7 +421,9 @@ def test_sample_table_read_and_joined(tmp_path):
 
 def test_sample_table_errors_name_file_and_column(tmp_path):
     path = write(tmp_path, SUPPLEMENT, "S.txt.gz")
-    with pytest.raises(InputFormatError, match=r"S.txt.gz: the sample table has no key column 'GSM'.*'Affy_GSM', 'Tissue Type'"):
+    with pytest.raises(
+        InputFormatError, match=r"S.txt.gz: the sample table has no key column 'GSM'.*'Affy_GSM', 'Tissue Type'"
+    ):
         geo.read_sample_table(path, "GSM")
     twice = write(tmp_path, SUPPLEMENT + "GSM1\tTumor\t0\t1\t0\t1\t50\tF\n", "twice.txt.gz")
     with pytest.raises(InputFormatError, match=r"twice.txt.gz: key column 'Affy_GSM' repeats 1 id\(s\): \['GSM1'\]"):
@@ -383,8 +441,9 @@ def test_numeric_status_with_missing_cells_counts_events():
     from ferrostem.harmonise import geo_obs
 
     samples = pd.DataFrame({"status": [1.0, 0.0, np.nan], "months": [10.0, 20.0, 30.0]}, index=["GSM1", "GSM2", "GSM3"])
-    obs = geo_obs(samples, {"fields": {"OS": "Status", "OS.time": "months"}, "event_values": ["1"],
-                            "time_unit": "months"}, "x")
+    obs = geo_obs(
+        samples, {"fields": {"OS": "Status", "OS.time": "months"}, "event_values": ["1"], "time_unit": "months"}, "x"
+    )
     assert obs["OS"].tolist()[:2] == [1.0, 0.0] and np.isnan(obs["OS"].iloc[2])
 
 
@@ -396,9 +455,10 @@ def test_real_gse14520_supplement_through_the_sample_table_reader(shared_referen
     lines = [line[2:].split() for line in path.read_text().splitlines() if line.startswith("# ")]
     header_at = next(i for i, cells in enumerate(lines) if cells[:1] == ["Affy_GSM"])
     header = [name.replace(".", " ") for name in lines[header_at]]
-    rows = [cells[1:] for cells in lines[header_at + 1:]]  # drop R's row numbers
-    table_file = write(tmp_path, "\n".join("\t".join(r) for r in [header, *rows]) + "\n",
-                       "GSE14520_Extra_Supplement.txt.gz")
+    rows = [cells[1:] for cells in lines[header_at + 1 :]]  # drop R's row numbers
+    table_file = write(
+        tmp_path, "\n".join("\t".join(r) for r in [header, *rows]) + "\n", "GSE14520_Extra_Supplement.txt.gz"
+    )
     table = geo.read_sample_table(table_file, "Affy_GSM")
     assert list(table.columns) == ["Survival status", "Survival months", "Recurr status", "Recurr months"]
     assert list(table.index) == ["GSM363205", "GSM363115", "GSM362970", "GSM363354", "GSM363039", "GSM363209"]
@@ -408,20 +468,32 @@ def test_real_gse14520_supplement_through_the_sample_table_reader(shared_referen
 
     samples = pd.DataFrame({"Tissue": ["Liver Tumor Tissue"] * 6}, index=list(table.index))
     joined, _ = geo.join_sample_table(samples, table, str(table_file))
-    obs = geo_obs(joined, {"fields": {"OS": "survival status", "OS.time": "Survival months"}, "event_values": ["1"],
-                           "time_unit": "months"}, table_file)
+    obs = geo_obs(
+        joined,
+        {
+            "fields": {"OS": "survival status", "OS.time": "Survival months"},
+            "event_values": ["1"],
+            "time_unit": "months",
+        },
+        table_file,
+    )
     assert obs.loc["GSM363354", "OS"] == 1 and obs["OS"].sum() == 1
     assert obs.loc["GSM363354", "OS.time"] == pytest.approx(10.4 * 365.25 / 12)
 
 
 def test_ncbi_counts_links_prefer_ncbi_generated_files():
     base = "http://mirror.example/geo/download/"
-    links = ["/geo/download/?acc=GSE5&format=file&file=GSE5_raw_counts_by_author.txt.gz",  # a supplement
-             "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz",
-             "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_norm_counts_TPM_GRCh38.p13_NCBI.tsv.gz",
-             "/geo/download/?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz"]
+    links = [
+        "/geo/download/?acc=GSE5&format=file&file=GSE5_raw_counts_by_author.txt.gz",  # a supplement
+        "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz",
+        "/geo/download/?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_norm_counts_TPM_GRCh38.p13_NCBI.tsv.gz",
+        "/geo/download/?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz",
+    ]
     found = geo.ncbi_counts_links(links, "GSE5", "page", base)
-    assert found.counts_url == base + "?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+    assert (
+        found.counts_url
+        == base + "?type=rnaseq_counts&acc=GSE5&format=file&file=GSE5_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+    )
     assert found.annotation_url == base + "?format=file&type=rnaseq_counts&file=Human.GRCh38.p13.annot.tsv.gz"
     assert (found.species, found.build) == ("Human", "GRCh38.p13")
     with pytest.raises(InputFormatError, match="different genome builds"):

@@ -50,7 +50,15 @@ def test_real_probemap_head_and_par_y_rows(shared_reference: Path):
     zeros = np.zeros((len(genes), 1))
     frame, _, _, report = harmonise_genes(genes, zeros, zeros, HarmonisationRules())
     assert report.par_y_rows == 3 and report.par_y_rule == "drop"
-    assert frame["symbol"].tolist() == ["DDX11L1", "WASH7P", "MIR6859-1", "MIR1302-2HG", "MIR1302-2", "FAM138A", "OR4G4P"]
+    assert frame["symbol"].tolist() == [
+        "DDX11L1",
+        "WASH7P",
+        "MIR6859-1",
+        "MIR1302-2HG",
+        "MIR1302-2",
+        "FAM138A",
+        "OR4G4P",
+    ]
 
 
 @pytest.mark.shared
@@ -58,15 +66,22 @@ def test_real_clinical_columns_hold_every_field_read(shared_reference: Path, tmp
     columns = (shared_reference / REAL / "TCGA-BRCA.clinical.tsv.columns.txt").read_text().split()
     chosen = xena.choose_clinical_columns(columns)
     assert {k: v[0] for k, v in chosen.items()} == {
-        "age": "age_at_index.demographic", "sex": "gender.demographic",
-        "stage": "ajcc_pathologic_stage.diagnoses", "grade": "tumor_grade.diagnoses"}
+        "age": "age_at_index.demographic",
+        "sex": "gender.demographic",
+        "stage": "ajcc_pathologic_stage.diagnoses",
+        "grade": "tumor_grade.diagnoses",
+    }
     assert "sex_at_birth.demographic" not in columns  # an optional fallback, not required
     # the 2024 files predate DR42's flag: the primary record is found through classification_of_tumor
     assert [c for c, _ in xena.PRIMARY_FLAGS if c in columns] == ["classification_of_tumor.diagnoses"]
-    row = {c: "--" for c in columns} | {
-        "sample": "TCGA-A1-A0SB-01A", "age_at_index.demographic": "70", "gender.demographic": "female",
-        "ajcc_pathologic_stage.diagnoses": ["Stage IIIA", "Stage I"], "tumor_grade.diagnoses": ["G3", ""],
-        "classification_of_tumor.diagnoses": ["Recurrence", "primary"]}
+    row = dict.fromkeys(columns, "--") | {
+        "sample": "TCGA-A1-A0SB-01A",
+        "age_at_index.demographic": "70",
+        "gender.demographic": "female",
+        "ajcc_pathologic_stage.diagnoses": ["Stage IIIA", "Stage I"],
+        "tumor_grade.diagnoses": ["G3", ""],
+        "classification_of_tumor.diagnoses": ["Recurrence", "primary"],
+    }
     write_xena_table(tmp_path / "TCGA-BRCA.clinical.tsv.gz", pd.DataFrame([row], columns=columns))
     clinical, report = xena.read_clinical(tmp_path / "TCGA-BRCA.clinical.tsv.gz")
     patient = clinical.loc["TCGA-A1-A0SB"]
@@ -88,8 +103,12 @@ def test_real_rna_template_says_the_hub_averages_aliquots(shared_reference: Path
 
 @pytest.mark.shared
 def test_real_xenadata_rows_match_the_dataset_names(shared_reference: Path):
-    rows = pd.read_csv(shared_reference / REAL / "UCSCXenaTools_XenaData_TCGA-LIHC_and_CDR_rows.tsv", sep="\t",
-                       dtype=str, keep_default_na=False).set_index("XenaDatasets")
+    rows = pd.read_csv(
+        shared_reference / REAL / "UCSCXenaTools_XenaData_TCGA-LIHC_and_CDR_rows.tsv",
+        sep="\t",
+        dtype=str,
+        keep_default_na=False,
+    ).set_index("XenaDatasets")
     for kind, name in xena.dataset_names("TCGA-LIHC").items():
         assert name.removesuffix(".gz") in rows.index, kind  # the hub serves the gzipped bytes under `.gz`
     assert rows.loc["TCGA-LIHC.star_counts.tsv", "Unit"] == "log2(count+1)"
@@ -113,18 +132,38 @@ def _clinical(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
 
 
 def test_list_cells_take_the_primary_diagnosis(tmp_path: Path):
-    path = _clinical(tmp_path, [
-        {"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": ["Stage IIIA", "Stage I"],
-         "tumor_grade.diagnoses": ["G3", "G1"], "diagnosis_is_primary_disease.diagnoses": ["False", "True"],
-         "classification_of_tumor.diagnoses": ["primary", "recurrence"]},  # the DR42 flag decides first
-        {"sample": "TCGA-AA-0002-01A", "ajcc_pathologic_stage.diagnoses": "Stage IIB", "tumor_grade.diagnoses": "G2",
-         "diagnosis_is_primary_disease.diagnoses": "True", "classification_of_tumor.diagnoses": "primary"},
-        {"sample": "TCGA-AA-0003-01A", "ajcc_pathologic_stage.diagnoses": ["Stage IV", "", "Stage IV"],
-         "tumor_grade.diagnoses": ["G1", "G3", ""], "diagnosis_is_primary_disease.diagnoses": "",
-         "classification_of_tumor.diagnoses": ""},
-    ])
+    path = _clinical(
+        tmp_path,
+        [
+            {
+                "sample": "TCGA-AA-0001-01A",
+                "ajcc_pathologic_stage.diagnoses": ["Stage IIIA", "Stage I"],
+                "tumor_grade.diagnoses": ["G3", "G1"],
+                "diagnosis_is_primary_disease.diagnoses": ["False", "True"],
+                "classification_of_tumor.diagnoses": ["primary", "recurrence"],
+            },  # the DR42 flag decides first
+            {
+                "sample": "TCGA-AA-0002-01A",
+                "ajcc_pathologic_stage.diagnoses": "Stage IIB",
+                "tumor_grade.diagnoses": "G2",
+                "diagnosis_is_primary_disease.diagnoses": "True",
+                "classification_of_tumor.diagnoses": "primary",
+            },
+            {
+                "sample": "TCGA-AA-0003-01A",
+                "ajcc_pathologic_stage.diagnoses": ["Stage IV", "", "Stage IV"],
+                "tumor_grade.diagnoses": ["G1", "G3", ""],
+                "diagnosis_is_primary_disease.diagnoses": "",
+                "classification_of_tumor.diagnoses": "",
+            },
+        ],
+    )
     clinical, report = xena.read_clinical(path)
-    assert clinical["stage"].tolist() == [gdc.stage_group("Stage I"), gdc.stage_group("Stage IIB"), gdc.stage_group("Stage IV")]
+    assert clinical["stage"].tolist() == [
+        gdc.stage_group("Stage I"),
+        gdc.stage_group("Stage IIB"),
+        gdc.stage_group("Stage IV"),
+    ]
     assert clinical.loc["TCGA-AA-0001", "grade"] == "G1" and pd.isna(clinical.loc["TCGA-AA-0003", "grade"])
     stage, grade = report["clinical_list_cells"]["stage"], report["clinical_list_cells"]["grade"]
     assert stage["list_cells"] == 2 and stage["by_diagnosis_is_primary_disease"] == 1 and stage["records_agree"] == 1
@@ -133,10 +172,13 @@ def test_list_cells_take_the_primary_diagnosis(tmp_path: Path):
 
 
 def test_a_stage_outside_the_dictionary_is_missing_and_named(tmp_path: Path):
-    path = _clinical(tmp_path, [
-        {"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": "Stage IIIA"},
-        {"sample": "TCGA-AA-0002-01A", "ajcc_pathologic_stage.diagnoses": "Stage 5"},
-    ])
+    path = _clinical(
+        tmp_path,
+        [
+            {"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": "Stage IIIA"},
+            {"sample": "TCGA-AA-0002-01A", "ajcc_pathologic_stage.diagnoses": "Stage 5"},
+        ],
+    )
     clinical, report = xena.read_clinical(path)
     assert clinical.loc["TCGA-AA-0001", "stage"] == "Stage III" and pd.isna(clinical.loc["TCGA-AA-0002", "stage"])
     assert report["clinical_unknown_stage"] == ["TCGA-AA-0002 ('Stage 5')"]
@@ -145,30 +187,45 @@ def test_a_stage_outside_the_dictionary_is_missing_and_named(tmp_path: Path):
 @pytest.mark.parametrize("cell", ["['Stage I', ", "[__import__('os').system('true')]", "[['Stage I']]", "[True]"])
 def test_malformed_list_cell_is_an_error_naming_file_column_sample(tmp_path: Path, cell: str):
     path = _clinical(tmp_path, [{"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": cell}])
-    with pytest.raises(InputFormatError, match=r"TCGA-X\.clinical\.tsv\.gz.*'ajcc_pathologic_stage\.diagnoses'.*"
-                                               r"TCGA-AA-0001-01A"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"TCGA-X\.clinical\.tsv\.gz.*'ajcc_pathologic_stage\.diagnoses'.*"
+        r"TCGA-AA-0001-01A",
+    ):
         xena.read_clinical(path)
 
 
 def test_misaligned_diagnosis_lists_are_an_error(tmp_path: Path):
-    path = _clinical(tmp_path, [{"sample": "TCGA-AA-0001-01A", "ajcc_pathologic_stage.diagnoses": ["Stage I", "Stage II"],
-                                 "diagnosis_is_primary_disease.diagnoses": ["True", "False", "False"]}])
+    path = _clinical(
+        tmp_path,
+        [
+            {
+                "sample": "TCGA-AA-0001-01A",
+                "ajcc_pathologic_stage.diagnoses": ["Stage I", "Stage II"],
+                "diagnosis_is_primary_disease.diagnoses": ["True", "False", "False"],
+            }
+        ],
+    )
     with pytest.raises(InputFormatError, match=r"TCGA-AA-0001-01A.*2 diagnosis records.*lists 3"):
         xena.read_clinical(path)
 
 
 def test_sex_at_birth_fills_a_missing_gender_and_absent_fields_are_reported(tmp_path: Path):
-    path = _clinical(tmp_path, [
-        {"sample": "TCGA-AA-0001-01A", "gender.demographic": "Male", "sex_at_birth.demographic": "male"},
-        {"sample": "TCGA-AA-0002-01A", "gender.demographic": "not reported", "sex_at_birth.demographic": "female"},
-        {"sample": "TCGA-AA-0003-01A", "gender.demographic": "female", "sex_at_birth.demographic": "male"},
-    ])
+    path = _clinical(
+        tmp_path,
+        [
+            {"sample": "TCGA-AA-0001-01A", "gender.demographic": "Male", "sex_at_birth.demographic": "male"},
+            {"sample": "TCGA-AA-0002-01A", "gender.demographic": "not reported", "sex_at_birth.demographic": "female"},
+            {"sample": "TCGA-AA-0003-01A", "gender.demographic": "female", "sex_at_birth.demographic": "male"},
+        ],
+    )
     clinical, report = xena.read_clinical(path)
     assert clinical["sex"].tolist() == ["male", "female", "female"]
     assert report["clinical_columns"]["sex"] == "gender.demographic"
     assert report["clinical_rows_by_column"]["sex"] == {"gender.demographic": 2, "sex_at_birth.demographic": 1}
     assert report["clinical_column_conflicts"]["sex"] == [
-        "TCGA-AA-0003 (gender.demographic 'female', sex_at_birth.demographic 'male')"]
+        "TCGA-AA-0003 (gender.demographic 'female', sex_at_birth.demographic 'male')"
+    ]
     assert report["clinical_fields_missing"] == ["age", "stage", "grade"]
 
 
@@ -181,8 +238,17 @@ def test_clinical_file_not_starting_with_sample_is_an_error(tmp_path: Path):
 # -- survival tables: a surprise names the file, column and patient ----------------------------------------------
 def test_survival_value_that_is_not_an_event_or_a_time_is_an_error(tmp_path: Path):
     path = tmp_path / "TCGA-X.survival.tsv.gz"
-    write_xena_table(path, pd.DataFrame({"sample": ["TCGA-AA-0001-01A", "TCGA-AA-0002-01A"], "OS": ["0", "Dead"],
-                                         "_PATIENT": ["TCGA-AA-0001", "TCGA-AA-0002"], "OS.time": ["10", "20"]}))
+    write_xena_table(
+        path,
+        pd.DataFrame(
+            {
+                "sample": ["TCGA-AA-0001-01A", "TCGA-AA-0002-01A"],
+                "OS": ["0", "Dead"],
+                "_PATIENT": ["TCGA-AA-0001", "TCGA-AA-0002"],
+                "OS.time": ["10", "20"],
+            }
+        ),
+    )
     with pytest.raises(InputFormatError, match=r"survival\.tsv\.gz: column 'OS' holds 'Dead' for TCGA-AA-0002"):
         xena.read_survival(path)
 

@@ -19,23 +19,39 @@ def star(folder, name, body, model="GENCODE v36"):
 @pytest.mark.parametrize("odd_position", [0, 1, 2])
 def test_other_gene_model_names_the_odd_file_and_the_majority_model(tmp_path, odd_position):
     names = ["a.tsv", "b.tsv", "c.tsv"]
-    paths = [star(tmp_path, name, GENES + (EXTRA if i == odd_position else ""),
-                  "GENCODE v22" if i == odd_position else "GENCODE v36") for i, name in enumerate(names)]
+    paths = [
+        star(
+            tmp_path,
+            name,
+            GENES + (EXTRA if i == odd_position else ""),
+            "GENCODE v22" if i == odd_position else "GENCODE v36",
+        )
+        for i, name in enumerate(names)
+    ]
     with pytest.raises(InputFormatError) as error:
         gdc.merge_star_files(paths, ["S1", "S2", "S3"])
     message = str(error.value)
-    assert f"1 of 3 STAR files name another gene model than the 'GENCODE v36' of 2 files: {paths[odd_position]} ('GENCODE v22')" in message
+    assert (
+        f"1 of 3 STAR files name another gene model than the 'GENCODE v36' of 2 files: {paths[odd_position]} ('GENCODE v22')"  # noqa: E501 (a message or record quoted whole)
+        in message
+    )
     assert all(str(p) not in message for i, p in enumerate(paths) if i != odd_position)
 
 
 def test_missing_and_repeated_gene_rows_are_named(tmp_path):
     a = star(tmp_path, "a.tsv", GENES + EXTRA)
     b = star(tmp_path, "b.tsv", GENES)
-    with pytest.raises(InputFormatError, match=r"b\.tsv: gene rows differ from .*a\.tsv \(2 vs 3 genes: missing \['ENSG00000000419\.13'\]\)"):
+    with pytest.raises(
+        InputFormatError,
+        match=r"b\.tsv: gene rows differ from .*a\.tsv \(2 vs 3 genes: missing \['ENSG00000000419\.13'\]\)",
+    ):
         gdc.merge_star_files([a, b], ["S1", "S2"])
     twice = star(tmp_path, "twice.tsv", GENES + GENES.splitlines(keepends=True)[0])
-    with pytest.raises(InputFormatError, match=r"twice\.tsv: gene rows listed more than once: \['ENSG00000000003\.15'\]"):
+    with pytest.raises(
+        InputFormatError, match=r"twice\.tsv: gene rows listed more than once: \['ENSG00000000003\.15'\]"
+    ):
         gdc.merge_star_files([twice, a], ["S1", "S2"])
     with pytest.raises(InputFormatError, match=r"listed twice \['ENSG00000000003\.15'\]"):
-        gdc.merge_star_files([a, star(tmp_path, "c.tsv", GENES + EXTRA + GENES.splitlines(keepends=True)[0])],
-                             ["S1", "S2"])
+        gdc.merge_star_files(
+            [a, star(tmp_path, "c.tsv", GENES + EXTRA + GENES.splitlines(keepends=True)[0])], ["S1", "S2"]
+        )

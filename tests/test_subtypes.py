@@ -10,16 +10,27 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from ferrostem.errors import ConfigError, InputFormatError
-from ferrostem.subtypes import (SubtypeSettings, TooFewTumours, cdf_area, choose_k, consensus_cluster, final_classes,
-                                regulator_matrix)
+from ferrostem.subtypes import (
+    SubtypeSettings,
+    TooFewTumours,
+    cdf_area,
+    choose_k,
+    consensus_cluster,
+    final_classes,
+    regulator_matrix,
+)
 
 FIXTURE = Path(__file__).parent / "data" / "subtypes"  # written by make_consensus_fixture.R beside it
 
 
 def r_reference() -> tuple[pd.DataFrame, dict[int, np.ndarray], pd.DataFrame, pd.DataFrame]:
     data = pd.read_csv(FIXTURE / "consensus_input.tsv", sep="\t", index_col=0).T  # tumours x genes
-    matrices = {k: pd.read_csv(FIXTURE / f"consensus_matrix_k{k}.tsv", sep="\t", index_col=0).loc[data.index, data.index]
-                .to_numpy() for k in range(2, 6)}
+    matrices = {
+        k: pd.read_csv(FIXTURE / f"consensus_matrix_k{k}.tsv", sep="\t", index_col=0)
+        .loc[data.index, data.index]
+        .to_numpy()
+        for k in range(2, 6)
+    }
     classes = pd.read_csv(FIXTURE / "consensus_class.tsv", sep="\t").set_index("sample").loc[data.index]
     area = pd.read_csv(FIXTURE / "consensus_area.tsv", sep="\t").set_index("k")
     return data, matrices, classes, area
@@ -56,10 +67,12 @@ def planted(seed: int, sizes=(45, 35), genes: int = 19, shift: float = 1.2) -> t
     truth = np.repeat(np.arange(len(sizes)), sizes)
     pattern = np.zeros((len(sizes), genes))
     for g in range(len(sizes)):
-        pattern[g, g::len(sizes)] = shift
+        pattern[g, g :: len(sizes)] = shift
     factor = rng.standard_normal(len(truth))[:, None] * rng.uniform(0.2, 0.6, size=genes)[None, :]
     values = pattern[truth] + factor + rng.standard_normal((len(truth), genes))
-    frame = pd.DataFrame(values, index=[f"T{i:03d}" for i in range(len(truth))], columns=[f"G{j:02d}" for j in range(genes)])
+    frame = pd.DataFrame(
+        values, index=[f"T{i:03d}" for i in range(len(truth))], columns=[f"G{j:02d}" for j in range(genes)]
+    )
     return frame - frame.median(), truth
 
 
@@ -109,10 +122,14 @@ def test_wrong_inputs_are_refused_by_name():
     from ferrostem.risk_models import resolve_universe
 
     with pytest.raises(ConfigError, match=r"subtypes.regulators.catalogue: no signature 'ferroptosis_regulatorz'"):
-        resolve_universe({"catalogue": ["ferroptosis_regulatorz"]}, Path(__file__).parents[1] / "resources" / "signatures",
-                         key="subtypes.regulators")
-    stats = pd.DataFrame({"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2], "pac": [0.1, 0.2],
-                          "smallest_cluster": [2, 1]})
+        resolve_universe(
+            {"catalogue": ["ferroptosis_regulatorz"]},
+            Path(__file__).parents[1] / "resources" / "signatures",
+            key="subtypes.regulators",
+        )
+    stats = pd.DataFrame(
+        {"k": [2, 3], "cdf_area": [0.5, 0.6], "delta_area": [0.5, 0.2], "pac": [0.1, 0.2], "smallest_cluster": [2, 1]}
+    )
     with pytest.raises(TooFewTumours, match="min_subtype_size"):
         choose_k(stats, "pac", min_subtype_size=5)
 
@@ -121,11 +138,23 @@ def run_cohort(adata, **settings):
     from ferrostem.risk_models import resolve_universe
     from ferrostem.subtype_report import cohort_subtypes
 
-    regulators = resolve_universe({"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures")
+    regulators = resolve_universe(
+        {"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures"
+    )
     info = pd.DataFrame({"category": ["checkpoint"]}, index=pd.Index(["checkpoint_score"], name="score"))
-    scores = pd.DataFrame({"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()}, index=adata.obs_names)
-    return cohort_subtypes(adata, scores, info, SubtypeSettings(**{"resamples": 200, "de": False, **settings}),
-                           regulators=regulators, checkpoint_genes=["CD274", "PDCD1"], cohort="demo", label="Demo")
+    scores = pd.DataFrame(
+        {"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()}, index=adata.obs_names
+    )
+    return cohort_subtypes(
+        adata,
+        scores,
+        info,
+        SubtypeSettings(**{"resamples": 200, "de": False, **settings}),
+        regulators=regulators,
+        checkpoint_genes=["CD274", "PDCD1"],
+        cohort="demo",
+        label="Demo",
+    )
 
 
 @pytest.mark.parametrize("cohort", ["rnaseq", "array"])
@@ -162,7 +191,9 @@ def test_a_cohort_too_small_to_cluster_gets_a_note_or_an_error(tmp_path, demo_ar
     from ferrostem.subtype_report import write_subtypes
 
     small = demo_array[demo_array.obs_names[:25]].copy()
-    paths = {name: str(tmp_path / f"{name}.tsv") for name in ("assignments", "k_stats", "differences", "survival", "markers")}
+    paths = {
+        name: str(tmp_path / f"{name}.tsv") for name in ("assignments", "k_stats", "differences", "survival", "markers")
+    }
     paths["de"] = str(tmp_path / "de")
     info = pd.DataFrame({"category": []}, index=pd.Index([], name="score"))
     scores = pd.DataFrame(index=small.obs_names)

@@ -42,8 +42,11 @@ def test_univariate_cox_matches_r_coxph(fixture_data, reference, score):
 
 
 def test_batched_cox_with_missing_values_matches_single_fits(fixture_data, reference):
-    table = cox.cox_univariate(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
-                              pd.concat([sv.standardise(fixture_data[[c]]) for c in ["x1", "x2", "x3"]], axis=1))
+    table = cox.cox_univariate(
+        fixture_data["time"].to_numpy(),
+        fixture_data["status"].to_numpy(),
+        pd.concat([sv.standardise(fixture_data[[c]]) for c in ["x1", "x2", "x3"]], axis=1),
+    )
     for score in ["x1", "x2", "x3"]:
         assert table.at[score, "coef"] == pytest.approx(ref(reference, "cox_univariate", score, "coef"), rel=0.01)
 
@@ -51,13 +54,18 @@ def test_batched_cox_with_missing_values_matches_single_fits(fixture_data, refer
 def test_multivariable_cox_matches_r(fixture_data, reference):
     covariates, notes = sv.covariate_frame(fixture_data, ["age", "stage", "sex"])
     assert notes == []
-    _, terms = cox.cox_multivariable(fixture_data["time"].to_numpy(), fixture_data["status"].to_numpy(),
-                                    sv.standardise(fixture_data[["x1"]]), covariates)
+    _, terms = cox.cox_multivariable(
+        fixture_data["time"].to_numpy(),
+        fixture_data["status"].to_numpy(),
+        sv.standardise(fixture_data[["x1"]]),
+        covariates,
+    )
     table = terms["x1"].set_index("term").rename(index={"score": "z1"})
     for term in ["z1", "age", "stage", "male"]:
         for quantity in ["coef", "se", "hr_lower", "hr_upper"]:
-            assert table.at[term, quantity] == pytest.approx(ref(reference, "cox_multivariable", term, quantity),
-                                                             rel=0.01), (term, quantity)
+            assert table.at[term, quantity] == pytest.approx(
+                ref(reference, "cox_multivariable", term, quantity), rel=0.01
+            ), (term, quantity)
 
 
 @pytest.mark.parametrize("score", ["x1", "x2", "x3"])
@@ -81,7 +89,9 @@ def test_cutpoint_matches_r_maxstat(fixture_data, reference, score):
     assert cut.cutpoint == pytest.approx(ref(reference, "maxstat", score, "cutpoint"), rel=1e-6)
     assert cut.p_uncorrected < cut.p_corrected
     # the uncorrected p belongs to the same maximally selected statistic
-    assert cut.p_uncorrected == pytest.approx(2 * stats.norm.sf(ref(reference, "maxstat", score, "statistic")), rel=0.02)
+    assert cut.p_uncorrected == pytest.approx(
+        2 * stats.norm.sf(ref(reference, "maxstat", score, "statistic")), rel=0.02
+    )
 
 
 @pytest.mark.parametrize("score", ["x1", "x2"])
@@ -101,9 +111,16 @@ def test_random_effects_meta_matches_metafor_dl(reference, studies):
     se = np.array([ref(reference, f"meta_input_{studies}", s, "se") for s in names])
     meta = sv.random_effects_meta(log_hr, se)
     expected = lambda quantity: ref(reference, f"meta_dl_{studies}", "pooled", quantity)  # noqa: E731
-    for quantity, value in [("log_hr", meta.log_hr), ("se", meta.se), ("tau2", meta.tau2), ("i2", meta.i2),
-                            ("p", meta.p), ("q", meta.q), ("ci_lower", np.log(meta.hr_lower)),
-                            ("ci_upper", np.log(meta.hr_upper))]:
+    for quantity, value in [
+        ("log_hr", meta.log_hr),
+        ("se", meta.se),
+        ("tau2", meta.tau2),
+        ("i2", meta.i2),
+        ("p", meta.p),
+        ("q", meta.q),
+        ("ci_lower", np.log(meta.hr_lower)),
+        ("ci_upper", np.log(meta.hr_upper)),
+    ]:
         assert value == pytest.approx(expected(quantity), rel=1e-6, abs=1e-9), quantity
     assert meta.k == len(names)
     assert log_hr.min() - 1e-12 <= meta.log_hr <= log_hr.max() + 1e-12
@@ -112,9 +129,12 @@ def test_random_effects_meta_matches_metafor_dl(reference, studies):
 def test_cross_cohort_table_pools_two_concordant_cohorts_between_them():
     from ferrostem.survival_stage import cross_cohort_tables
 
-    tables = {cohort: pd.DataFrame({"endpoint": ["OS"], "score": ["FTH1"], "coef": [np.log(hr)], "se": [se],
-                                    "hr": [hr], "p_wald": [0.001]})
-              for cohort, hr, se in [("a", 1.46, 0.10), ("b", 1.47, 0.12)]}
+    tables = {
+        cohort: pd.DataFrame(
+            {"endpoint": ["OS"], "score": ["FTH1"], "coef": [np.log(hr)], "se": [se], "hr": [hr], "p_wald": [0.001]}
+        )
+        for cohort, hr, se in [("a", 1.46, 0.10), ("b", 1.47, 0.12)]
+    }
     row = cross_cohort_tables(tables).iloc[0]
     assert 1.46 <= row["meta_hr"] <= 1.47 and row["tau2"] == 0
     assert row["meta_hr_lower"] < 1.46 and row["meta_hr_upper"] > 1.47 and 0 < row["meta_p"] < 1e-5
@@ -122,8 +142,15 @@ def test_cross_cohort_table_pools_two_concordant_cohorts_between_them():
 
 def test_ph_check_agrees_with_r_and_flags_a_planted_violation(fixture_data, reference):
     covariates, _ = sv.covariate_frame(fixture_data, ["age", "stage", "sex"])
-    frame = pd.concat([fixture_data[["time"]], fixture_data["status"].rename("event"),
-                       sv.standardise(fixture_data[["x1"]]), covariates], axis=1)
+    frame = pd.concat(
+        [
+            fixture_data[["time"]],
+            fixture_data["status"].rename("event"),
+            sv.standardise(fixture_data[["x1"]]),
+            covariates,
+        ],
+        axis=1,
+    )
     result = sv.ph_check(frame)
     # R's cox.zph (survival >= 3) uses an exact score test, lifelines the Grambsch-Therneau approximation:
     # the p-values differ (0.41 vs 0.44 for x1, 0.58 vs 0.40 for stage), the verdict must not
@@ -167,8 +194,14 @@ def test_permutation_cutpoint_p_holds_level():
     for i in range(reps):
         time = rng.exponential(1000, n)
         censor = rng.uniform(200, 3000, n)
-        cut = sv.maxstat_cutpoint(np.minimum(time, censor), (time <= censor).astype(int), rng.standard_normal(n),
-                                  method="permutation", permutations=199, seed=i)
+        cut = sv.maxstat_cutpoint(
+            np.minimum(time, censor),
+            (time <= censor).astype(int),
+            rng.standard_normal(n),
+            method="permutation",
+            permutations=199,
+            seed=i,
+        )
         p.append(cut.p_corrected)
     assert 0.0 < np.mean(np.array(p) < 0.05) <= 0.11
     assert 0.35 < np.mean(np.array(p) < 0.5) < 0.65  # roughly uniform under the null
@@ -187,7 +220,9 @@ def test_planted_hazard_ratio_is_recovered(demo_dir, demo_rnaseq, demo_array, co
     truth = json.loads((demo_dir / "truth" / "truth.json").read_text())["hazard_ratio_per_sd"]
     adata = demo_rnaseq if cohort == "rnaseq" else demo_array
     scores = _latent_scores(adata, demo_dir / "truth" / f"latent_{cohort}.tsv")
-    result = sv.analyse_endpoint(adata.obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["stage", "age", "sex"]}))
+    result = sv.analyse_endpoint(
+        adata.obs, scores, "OS", sv.SurvivalSettings.from_config({"covariates": ["stage", "age", "sex"]})
+    )
     row = result.table.set_index("score").loc[truth["factor"]]
     # stage is in the planted hazard (independent of F): the stage-adjusted model is the planted one
     assert row["mv_hr_lower"] < truth["value"] < row["mv_hr_upper"]
@@ -208,8 +243,9 @@ def test_gene_mean_score_of_the_resistance_programme_is_prognostic(demo_dir, dem
 
     tumours = demo_rnaseq[demo_rnaseq.obs["tissue"] == "tumor"]
     genes = [g for g in FERROPTOSIS_RESISTANCE if g in tumours.var_names]
-    score = pd.DataFrame({"resistance_mean": np.asarray(tumours[:, genes].layers["log2"].mean(axis=1)).ravel()},
-                         index=tumours.obs_names)
+    score = pd.DataFrame(
+        {"resistance_mean": np.asarray(tumours[:, genes].layers["log2"].mean(axis=1)).ravel()}, index=tumours.obs_names
+    )
     row = sv.analyse_endpoint(tumours.obs, score, "OS").table.iloc[0]
     assert row["hr"] > 1.2 and row["p_wald"] < 0.05
 
@@ -218,11 +254,16 @@ def _toy_obs(n: int = 60, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(n)
     time = rng.exponential(800 / np.exp(0.5 * x))
-    obs = pd.DataFrame({
-        "OS": (rng.uniform(size=n) < 0.7).astype(float), "OS.time": np.ceil(time),
-        "age": rng.normal(60, 10, n), "stage": rng.choice(["Stage I", "Stage II", "Stage III"], n),
-        "sex": rng.choice(["male", "female"], n),
-    }, index=[f"s{i}" for i in range(n)])
+    obs = pd.DataFrame(
+        {
+            "OS": (rng.uniform(size=n) < 0.7).astype(float),
+            "OS.time": np.ceil(time),
+            "age": rng.normal(60, 10, n),
+            "stage": rng.choice(["Stage I", "Stage II", "Stage III"], n),
+            "sex": rng.choice(["male", "female"], n),
+        },
+        index=[f"s{i}" for i in range(n)],
+    )
     scores = pd.DataFrame({"signal": x, "noise": rng.standard_normal(n)}, index=obs.index)
     return obs, scores
 
@@ -276,8 +317,19 @@ def test_endpoint_without_events_is_skipped_and_bad_status_names_the_sample():
     assert present == ["OS"] and "DSS" in notes[0]
 
 
-@pytest.mark.parametrize("value,expected", [("Stage IIIA", 3), ("Stage IV", 4), ("stage I", 1), ("II", 2),
-                                            ("Stage X", np.nan), (None, np.nan), ("2", 2), ("not reported", np.nan)])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("Stage IIIA", 3),
+        ("Stage IV", 4),
+        ("stage I", 1),
+        ("II", 2),
+        ("Stage X", np.nan),
+        (None, np.nan),
+        ("2", 2),
+        ("not reported", np.nan),
+    ],
+)
 def test_parse_stage(value, expected):
     result = sv.parse_stage(value)
     assert (np.isnan(result) and np.isnan(expected)) or result == expected
@@ -286,11 +338,14 @@ def test_parse_stage(value, expected):
 def test_reported_c_index_is_the_model_concordance_as_r_coxph(fixture_data, reference):
     # x4 is protective (R: HR 0.64 per SD): R's coxph concordance is 0.648, C of the score itself 0.352
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
-    result = sv.analyse_endpoint(obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings.from_config({"covariates": []}))
+    result = sv.analyse_endpoint(
+        obs, fixture_data[["x1", "x2", "x4"]], "OS", sv.SurvivalSettings.from_config({"covariates": []})
+    )
     table = result.table.set_index("score")
     for score in ["x1", "x2", "x4"]:
-        assert table.at[score, "c_index"] == pytest.approx(ref(reference, "cox_univariate", score, "concordance"),
-                                                           abs=1e-6), score
+        assert table.at[score, "c_index"] == pytest.approx(
+            ref(reference, "cox_univariate", score, "concordance"), abs=1e-6
+        ), score
     assert table.at["x4", "hr"] < 1 and table.at["x4", "direction"] == "higher score, lower risk"
     assert table.at["x1", "direction"] == "higher score, higher risk"
     # the time-dependent AUC follows the same fitted direction
@@ -330,18 +385,29 @@ def test_zero_inflated_score_is_not_analysed_and_impossible_splits_are_notes():
     assert "Scores not analysed as continuous scores" in html and "no tertiles" in html
 
 
-@pytest.mark.parametrize("values,expected", [
-    (np.arange(10.0), ""),
-    (np.r_[np.zeros(6), np.arange(1.0, 11.0)], ""),                       # 6 of 16 tied: still continuous
-    (np.r_[np.zeros(9), np.arange(1.0, 9.0)], "9 distinct values; 0 in 9 of 17 samples"),
-    (np.arange(9.0), "9 distinct values; 0 in 1 of 9 samples"),
-])
+@pytest.mark.parametrize(
+    "values,expected",
+    [
+        (np.arange(10.0), ""),
+        (np.r_[np.zeros(6), np.arange(1.0, 11.0)], ""),  # 6 of 16 tied: still continuous
+        (np.r_[np.zeros(9), np.arange(1.0, 9.0)], "9 distinct values; 0 in 9 of 17 samples"),
+        (np.arange(9.0), "9 distinct values; 0 in 1 of 9 samples"),
+    ],
+)
 def test_discreteness_rule(values, expected):
     assert sv.discreteness(pd.Series(values)) == expected
 
 
-@pytest.mark.parametrize("value,text", [(np.float64(-5.0), "-5"), (np.int64(3), "3"), (0.25, "0.25"),
-                                        (np.float32(1.23456789e-7), "1.235e-07"), ("a", "a")])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (np.float64(-5.0), "-5"),
+        (np.int64(3), "3"),
+        (0.25, "0.25"),
+        (np.float32(1.23456789e-7), "1.235e-07"),
+        ("a", "a"),
+    ],
+)
 def test_numbers_in_messages_are_plain(value, text):
     assert sv.number(value) == text
 
@@ -358,8 +424,9 @@ def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
     ids = [f"S{i}" for i in range(20 + n_tumours)]
     obs = pd.DataFrame({"tissue": ["normal"] * 20 + ["tumor"] * n_tumours, "patient_id": ids}, index=ids)
     genes = ["GPX4", "PDCD1", "CD274"]
-    adata = ad.AnnData(obs=obs, var=pd.DataFrame(index=genes),
-                       layers={"log2": rng.normal(5, 1, (len(ids), len(genes)))})
+    adata = ad.AnnData(
+        obs=obs, var=pd.DataFrame(index=genes), layers={"log2": rng.normal(5, 1, (len(ids), len(genes)))}
+    )
     info = pd.DataFrame({"category": ["immune cell", "ferroptosis"]}, index=["tcells", "fer"])
     scores = pd.DataFrame(rng.standard_normal((len(ids), 2)), index=ids, columns=list(info.index))
     tumour_scores = scores.loc[obs.index[obs["tissue"] == "tumor"]]
@@ -370,8 +437,16 @@ def test_tumour_correlations_with_fewer_than_five_tumours_say_so(n_tumours):
     assert any(expected in w for w in immune.warnings) and immune.summary == []
     assert immune.context["correlation_table"] == ""
 
-    section = genes_section("few", adata, ["GPX4"], scores=scores, info=info, survival_tables=[],
-                            checkpoint_genes=["PDCD1", "CD274"], panels={})
+    section = genes_section(
+        "few",
+        adata,
+        ["GPX4"],
+        scores=scores,
+        info=info,
+        survival_tables=[],
+        checkpoint_genes=["PDCD1", "CD274"],
+        panels={},
+    )
     assert any(expected in w for w in section.warnings)
     assert section.context["correlation_table"] == ""
 
@@ -403,12 +478,20 @@ def test_cohort_report_warns_at_the_top_about_months_declared_as_days(demo_array
     assert any("under 90 days" in w for w in section.warnings)
     other = cohort_section(demo_array, "demo", time_unit="months")
     assert not any("follow-up" in w for w in other.warnings)
-    html = render_report([section, other.__class__(id="later", title="Later", template=other.template,
-                                                   order=50, context=other.context)],
-                         cohort="demo", title="demo", simulated=True)
+    html = render_report(
+        [section, other.__class__(id="later", title="Later", template=other.template, order=50, context=other.context)],
+        cohort="demo",
+        title="demo",
+        simulated=True,
+    )
     # first in the main findings, and again at the head of the cohort section
     assert section.summary[0].startswith("Warning: OS: median follow-up is")
-    assert html.index("under 90 days") < html.index('id="cohort"') < html.rindex("under 90 days") < html.index('id="later"')
+    assert (
+        html.index("under 90 days")
+        < html.index('id="cohort"')
+        < html.rindex("under 90 days")
+        < html.index('id="later"')
+    )
 
     adata.obs["OS.time"] = 0.0
     section = cohort_section(adata, "demo", time_unit="days")
@@ -420,8 +503,12 @@ def test_a_risk_model_that_inverts_in_a_cohort_says_so(fixture_data):
     from ferrostem.survival_report import model_block
 
     obs = fixture_data.rename(columns={"status": "OS", "time": "OS.time"})
-    result = sv.analyse_endpoint(obs, fixture_data[["x4"]].rename(columns={"x4": "risk"}), "OS",
-                                 sv.SurvivalSettings.from_config({"covariates": []}))
+    result = sv.analyse_endpoint(
+        obs,
+        fixture_data[["x4"]].rename(columns={"x4": "risk"}),
+        "OS",
+        sv.SurvivalSettings.from_config({"covariates": []}),
+    )
     entry = {"id": "risk", "weights": {"A": 1.0, "B": -0.5}, "training_cohort": "other", "genes": ["A", "B"]}
     block = model_block(entry, "fixture", result, cv=None, applied=AppliedScore(obs["x4"], ["A", "B"], [], 0.0))
     assert "C = 0.65 (inverted here: higher score, lower risk)" in block["summary"]
@@ -433,22 +520,37 @@ def test_cohort_summary_with_fewer_than_five_tumours_says_so(demo_array, n_tumou
     from ferrostem.cohort_report import cohort_section
 
     tissue = demo_array.obs["tissue"].astype(str)
-    keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(demo_array.obs_names[tissue == "tumor"][:n_tumours])
+    keep = list(demo_array.obs_names[tissue == "normal"][:20]) + list(
+        demo_array.obs_names[tissue == "tumor"][:n_tumours]
+    )
     section = cohort_section(demo_array[keep].copy(), "few", time_unit="months")
-    assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(section.warnings)
+    assert f"Kaplan-Meier overview of the tumours: not possible with {n_tumours} tumour sample" in " ".join(
+        section.warnings
+    )
 
 
 def test_forest_rows_show_a_gene_once_with_its_kind():
     from ferrostem.survival_report import forest_table
 
-    info = pd.DataFrame({"category": ["ferroptosis", "gene of interest", "ferroptosis", "ferroptosis"],
-                         "method": ["gene_panel", "", "gene_panel", "ssgsea"]},
-                        index=["ferroptosis_core_regulators__GPX4", "gene__GPX4", "cml_frg5_zhong2024__HMOX1",
-                               "wp4313_ferroptosis"])
-    ranked = pd.DataFrame({"score": ["ferroptosis_core_regulators__GPX4", "gene__GPX4", "wp4313_ferroptosis",
-                                     "cml_frg5_zhong2024__HMOX1"],
-                           "hr": [1.5, 1.5, 1.6, 1.4], "category": ["ferroptosis", "gene of interest", "ferroptosis",
-                                                                   "ferroptosis"]})
+    info = pd.DataFrame(
+        {
+            "category": ["ferroptosis", "gene of interest", "ferroptosis", "ferroptosis"],
+            "method": ["gene_panel", "", "gene_panel", "ssgsea"],
+        },
+        index=["ferroptosis_core_regulators__GPX4", "gene__GPX4", "cml_frg5_zhong2024__HMOX1", "wp4313_ferroptosis"],
+    )
+    ranked = pd.DataFrame(
+        {
+            "score": [
+                "ferroptosis_core_regulators__GPX4",
+                "gene__GPX4",
+                "wp4313_ferroptosis",
+                "cml_frg5_zhong2024__HMOX1",
+            ],
+            "hr": [1.5, 1.5, 1.6, 1.4],
+            "category": ["ferroptosis", "gene of interest", "ferroptosis", "ferroptosis"],
+        }
+    )
     rows = forest_table(ranked, info)
     assert rows["score"].tolist() == ["GPX4", "wp4313_ferroptosis", "HMOX1"]
     assert rows["category"].tolist() == ["gene expression", "ferroptosis", "gene expression"]

@@ -36,9 +36,15 @@ def test_settings_hold_every_key_of_the_schema_block_with_its_default():
 
 
 def test_configured_values_reach_the_settings():
-    settings = SurvivalSettings.from_config({"ph_alpha": 0.01, "plots_top": 2, "cutpoint": {"p_method": "permutation"},
-                                             "panels": {"p": ["GPX4"]},
-                                             "lasso": {"enabled": True, "folds": 3, "discovery": "a", "universe": ["GPX4", "SLC7A11"]}})
+    settings = SurvivalSettings.from_config(
+        {
+            "ph_alpha": 0.01,
+            "plots_top": 2,
+            "cutpoint": {"p_method": "permutation"},
+            "panels": {"p": ["GPX4"]},
+            "lasso": {"enabled": True, "folds": 3, "discovery": "a", "universe": ["GPX4", "SLC7A11"]},
+        }
+    )
     assert settings.ph_alpha == 0.01 and settings.plots_top == 2 and settings.panels == {"p": ["GPX4"]}
     assert settings.cutpoint.p_method == "permutation" and settings.cutpoint.permutations == 1000
     assert settings.lasso.enabled and settings.lasso.folds == 3 and settings.lasso.validation == []
@@ -55,11 +61,14 @@ def test_defaults_are_filled_as_snakemake_fills_them():
     assert "permutations" not in block["cutpoint"]  # the caller's block is left as it was
 
 
-@pytest.mark.parametrize("block,message", [
-    ({"ph_alhpa": 0.01}, "ph_alhpa"),
-    ({"cutpoint": {"p_method": "exact"}}, "survival.cutpoint.p_method: 'exact' is not one of"),
-    ({"ph_alpha": 1.5}, "survival.ph_alpha: 1.5 is greater than or equal to the maximum of 1"),
-])
+@pytest.mark.parametrize(
+    "block,message",
+    [
+        ({"ph_alhpa": 0.01}, "ph_alhpa"),
+        ({"cutpoint": {"p_method": "exact"}}, "survival.cutpoint.p_method: 'exact' is not one of"),
+        ({"ph_alpha": 1.5}, "survival.ph_alpha: 1.5 is greater than or equal to the maximum of 1"),
+    ],
+)
 def test_a_bad_block_is_a_config_error_naming_the_key(block, message):
     with pytest.raises(ConfigError, match=message):
         SurvivalSettings.from_config(block)
@@ -67,8 +76,15 @@ def test_a_bad_block_is_a_config_error_naming_the_key(block, message):
 
 def test_the_stage_module_needs_no_report_module():
     # what workflow/scripts/lasso_cox.py, survival_cross_cohort.py and pancancer.py import
-    code = ("import sys, ferrostem.survival_stage, ferrostem.pancancer; "
-            "print(sorted(m for m in sys.modules if m.startswith('ferrostem.') and m.endswith('_report')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(REPO / "src"), "PATH": ""}).stdout
+    code = (
+        "import sys, ferrostem.survival_stage, ferrostem.pancancer; "
+        "print(sorted(m for m in sys.modules if m.startswith('ferrostem.') and m.endswith('_report')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": ""},
+    ).stdout
     assert out.strip() == "[]"

@@ -24,7 +24,9 @@ def test_cohort_files(workflow_run):
         assert {stored["layers"][name].compression for name in stored["layers"]} == {None}
 
 
-@pytest.mark.parametrize("cohort, samples", [("demo_tcga", "100 tumour and 20 normal"), ("demo_geo", "80 tumour and 20 normal")])
+@pytest.mark.parametrize(
+    "cohort, samples", [("demo_tcga", "100 tumour and 20 normal"), ("demo_geo", "80 tumour and 20 normal")]
+)
 def test_report_is_self_contained(workflow_run, cohort, samples):
     html = (workflow_run / f"results/{cohort}/report.html").read_text()
     assert "SIMULATED DATA" in html
@@ -47,7 +49,7 @@ def test_de_section_shows_symbols_and_the_real_table_path(workflow_run):
     html = (workflow_run / "results/demo_tcga/report.html").read_text()
     assert "&lt;cohort&gt;" not in html
     assert "results/demo_tcga/de/tumour_vs_normal/de.tsv" in html
-    top = html[html.index("Top genes by adjusted p-value"):]
+    top = html[html.index("Top genes by adjusted p-value") :]
     first_row = re.search(r"<tbody>\s*<tr>\s*<td[^>]*>([^<]+)</td>\s*<td>(ENSG\d+)", top)
     assert first_row and not first_row.group(1).startswith("ENSG"), "symbol first, Ensembl id beside it"
 

@@ -43,8 +43,12 @@ def main(shared: Path) -> None:
     annotation = annotation.drop_duplicates("symbol", keep="first").set_index("symbol")
 
     wanted: set[str] = set()
-    for gmt in ["genesets/h.all.v7.0.symbols.gmt", "genesets/msigdb_v7.1_stemness_subset.gmt",
-                "genesets/msigdb_v2023.2_GOBP_FERROPTOSIS.gmt", "immune/ESTIMATE_SI_geneset.gmt"]:
+    for gmt in [
+        "genesets/h.all.v7.0.symbols.gmt",
+        "genesets/msigdb_v7.1_stemness_subset.gmt",
+        "genesets/msigdb_v2023.2_GOBP_FERROPTOSIS.gmt",
+        "immune/ESTIMATE_SI_geneset.gmt",
+    ]:
         wanted |= gmt_genes(ref / gmt)
     wanted |= set((ref / "genesets/WP4313_ferroptosis_hgnc_symbols.txt").read_text().split())
     for name in ["driver", "suppressor", "marker"]:
@@ -68,14 +72,17 @@ def main(shared: Path) -> None:
     n_coding = max(0, TARGET_PROTEIN_CODING - len(chosen))
     lnc = rest[rest["biotype"] == "lincRNA"].index
     background = list(rng.choice(coding, size=n_coding, replace=False)) + list(
-        rng.choice(lnc, size=TARGET_LNCRNA, replace=False))
+        rng.choice(lnc, size=TARGET_LNCRNA, replace=False)
+    )
     selected = annotation.loc[sorted(set(chosen) | set(background))]
-    out = pd.DataFrame({
-        "gene_id": selected["id"].to_numpy(),
-        "symbol": selected.index.to_numpy(),
-        "biotype": selected["biotype"].replace({"lincRNA": "lncRNA"}).to_numpy(),
-        "eff_length": selected["eff_length"].round().astype(int).to_numpy(),
-    }).sort_values("gene_id")
+    out = pd.DataFrame(
+        {
+            "gene_id": selected["id"].to_numpy(),
+            "symbol": selected.index.to_numpy(),
+            "biotype": selected["biotype"].replace({"lincRNA": "lncRNA"}).to_numpy(),
+            "eff_length": selected["eff_length"].round().astype(int).to_numpy(),
+        }
+    ).sort_values("gene_id")
     target = Path(__file__).resolve().parents[1] / "src/ferrostem/data/demo_genes.tsv.gz"
     with gzip.open(target, "wt", compresslevel=9) as handle:
         out.to_csv(handle, sep="\t", index=False)

@@ -2,7 +2,8 @@
 
 Run by developers only, on a report of the demo run (Playwright and Debian's chromium, as the browser test):
 
-    python tools/report_screenshot.py results/demo_tcga/report.html docs/images/report.png [--section de_tumour_vs_normal]
+    python tools/report_screenshot.py results/demo_tcga/report.html docs/images/report.png \
+        [--section de_tumour_vs_normal]
 
 The page is shown in a 1280 x 800 window; the PNG is reduced to a 256-colour palette, which keeps it under
 300 kB while the text stays sharp.
@@ -19,8 +20,15 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def main() -> None:

@@ -57,13 +57,16 @@ def gene_problems(cohort: CohortAnnotations, genes: list[str], cohort_id: str, k
             continue
         exact = upper.get(gene.upper())
         close = [exact] if exact else difflib.get_close_matches(gene, cohort.genes, n=3, cutoff=0.8)
-        text = f"cohort {cohort_id}: {key} {gene!r} is not measured" + (f"; did you mean {', '.join(close)}?" if close else "")
+        text = f"cohort {cohort_id}: {key} {gene!r} is not measured" + (
+            f"; did you mean {', '.join(close)}?" if close else ""
+        )
         (errors if close or cohort.assay == "rnaseq" else notes).append(text)
     return errors, notes
 
 
-def comparison_problems(cohort: CohortAnnotations, comparisons: list[Mapping[str, Any]], cohort_id: str,
-                        min_group_size: int) -> tuple[list[str], list[dict[str, Any]]]:
+def comparison_problems(
+    cohort: CohortAnnotations, comparisons: list[Mapping[str, Any]], cohort_id: str, min_group_size: int
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Each comparison's design built as the DE job will build it; the errors and the checked designs."""
     errors, designs = [], []
     for values in comparisons:
@@ -83,12 +86,19 @@ def check_cohort(cohort: CohortAnnotations, cohort_id: str, checks: Mapping[str,
 
     `checks`: comparisons (the cohort's list), min_group_size (de), genes_of_interest (survival).
     """
-    errors, designs = comparison_problems(cohort, list(checks.get("comparisons") or []), cohort_id,
-                                          int(checks.get("min_group_size", 2)))
-    gene_errors, notes = gene_problems(cohort, list(checks.get("genes_of_interest") or []), cohort_id,
-                                       "survival.genes_of_interest")
+    errors, designs = comparison_problems(
+        cohort, list(checks.get("comparisons") or []), cohort_id, int(checks.get("min_group_size", 2))
+    )
+    gene_errors, notes = gene_problems(
+        cohort, list(checks.get("genes_of_interest") or []), cohort_id, "survival.genes_of_interest"
+    )
     errors += gene_errors
     if errors:
         raise ConfigError("the config does not fit the harmonised cohort:\n  - " + "\n  - ".join(errors))
-    return {"cohort": cohort_id, "samples": len(cohort.obs), "genes": len(cohort.genes), "comparisons": designs,
-            "notes": notes}
+    return {
+        "cohort": cohort_id,
+        "samples": len(cohort.obs),
+        "genes": len(cohort.genes),
+        "comparisons": designs,
+        "notes": notes,
+    }

@@ -45,22 +45,23 @@ from .cox import cox_fit
 from .survival import DAYS_PER_YEAR, covariate_frame, endpoint_frame
 
 MAX_POINTS = 100.0
-DISCRETE_MAX_VALUES = 10      # rms::datadist keeps the values of a predictor with at most this many (n.unique)
-PRETTY_INTERVALS = 10         # rms::nomogram's nint: about this many ticks on a continuous axis
+DISCRETE_MAX_VALUES = 10  # rms::datadist keeps the values of a predictor with at most this many (n.unique)
+PRETTY_INTERVALS = 10  # rms::nomogram's nint: about this many ticks on a continuous axis
 
 
 # --------------------------------------------------------------------------------------------------
 # Settings and data
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ClinicalSettings:
-    horizons: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])   # years
+    horizons: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])  # years
     covariates: list[str] = field(default_factory=lambda: ["stage", "age"])
     endpoint: str = "OS"
     bootstrap: int = 200
     seed: int = 0
-    group_size: int = 50          # rms::calibrate's m: patients per calibration group
+    group_size: int = 50  # rms::calibrate's m: patients per calibration group
     min_events_per_variable: float = 5.0
     thresholds: list[float] = field(default_factory=lambda: [round(t, 2) for t in np.arange(0.01, 1.0, 0.01)])
 
@@ -69,14 +70,20 @@ class ClinicalSettings:
         horizons = [float(h) for h in block.get("horizons", [1, 3, 5])]
         if not horizons or any(h <= 0 for h in horizons):
             raise ConfigError(f"clinical_models.horizons: give positive times in years, not {horizons!r}")
-        return cls(horizons=horizons, covariates=list(block.get("covariates", ["stage", "age"])),
-                   endpoint=str(block.get("endpoint", "OS")), bootstrap=int(block.get("bootstrap", 200)),
-                   seed=int(block.get("seed", 0)), group_size=int(block.get("group_size", 50)),
-                   min_events_per_variable=float(block.get("min_events_per_variable", 5)))
+        return cls(
+            horizons=horizons,
+            covariates=list(block.get("covariates", ["stage", "age"])),
+            endpoint=str(block.get("endpoint", "OS")),
+            bootstrap=int(block.get("bootstrap", 200)),
+            seed=int(block.get("seed", 0)),
+            group_size=int(block.get("group_size", 50)),
+            min_events_per_variable=float(block.get("min_events_per_variable", 5)),
+        )
 
 
-def clinical_frame(obs: pd.DataFrame, score: pd.Series, *, endpoint: str, covariates: list[str]
-                   ) -> tuple[pd.DataFrame, list[str]]:
+def clinical_frame(
+    obs: pd.DataFrame, score: pd.Series, *, endpoint: str, covariates: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
     """Samples with the endpoint (time in years, event) and the score and covariates; notes for what is missing.
 
     A covariate the cohort lacks (no column, no known value, constant) is left out of the model with a note
@@ -86,14 +93,21 @@ def clinical_frame(obs: pd.DataFrame, score: pd.Series, *, endpoint: str, covari
     clinical, covariate_notes = covariate_frame(obs.loc[surv.index], covariates)
     notes += [f"{n} (the clinical model is fitted without it)" for n in covariate_notes]
     name = str(score.name)
-    frame = pd.DataFrame({"time": surv["time"] / DAYS_PER_YEAR, "event": surv["event"],
-                          name: pd.to_numeric(score.reindex(surv.index), errors="coerce")})
+    frame = pd.DataFrame(
+        {
+            "time": surv["time"] / DAYS_PER_YEAR,
+            "event": surv["event"],
+            name: pd.to_numeric(score.reindex(surv.index), errors="coerce"),
+        }
+    )
     frame = frame.join(clinical)
     incomplete = frame.isna().any(axis=1)
     if incomplete.any():
         missing = {c: int(frame.loc[incomplete, c].isna().sum()) for c in frame.columns if frame[c].isna().any()}
-        notes.append(f"{int(incomplete.sum())} of {len(frame)} samples left out of the clinical model for missing "
-                     + ", ".join(f"{c} ({k})" for c, k in missing.items()))
+        notes.append(
+            f"{int(incomplete.sum())} of {len(frame)} samples left out of the clinical model for missing "
+            + ", ".join(f"{c} ({k})" for c, k in missing.items())
+        )
     return frame[~incomplete], notes
 
 
@@ -101,14 +115,15 @@ def clinical_frame(obs: pd.DataFrame, score: pd.Series, *, endpoint: str, covari
 # The Cox model and its baseline
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class ClinicalCox:
     predictors: list[str]
     coef: np.ndarray
     se: np.ndarray
-    center: float                 # linear predictor at the covariate means (rms: fit$center)
-    event_times: np.ndarray       # distinct event times (years), increasing
-    baseline_hazard: np.ndarray   # cumulative hazard at the covariate means, at event_times
+    center: float  # linear predictor at the covariate means (rms: fit$center)
+    event_times: np.ndarray  # distinct event times (years), increasing
+    baseline_hazard: np.ndarray  # cumulative hazard at the covariate means, at event_times
     n: int
     events: int
     loglik: float
@@ -126,18 +141,28 @@ class ClinicalCox:
 
     def table(self) -> pd.DataFrame:
         z = 1.959963984540054
-        return pd.DataFrame({"term": self.predictors, "coef": self.coef, "se": self.se, "hr": np.exp(self.coef),
-                             "hr_lower": np.exp(self.coef - z * self.se), "hr_upper": np.exp(self.coef + z * self.se),
-                             "p_wald": 2 * _norm_sf(np.abs(self.coef / self.se))})
+        return pd.DataFrame(
+            {
+                "term": self.predictors,
+                "coef": self.coef,
+                "se": self.se,
+                "hr": np.exp(self.coef),
+                "hr_lower": np.exp(self.coef - z * self.se),
+                "hr_upper": np.exp(self.coef + z * self.se),
+                "p_wald": 2 * _norm_sf(np.abs(self.coef / self.se)),
+            }
+        )
 
 
 def _norm_sf(z: np.ndarray) -> np.ndarray:
     from scipy import stats
+
     return stats.norm.sf(z)
 
 
-def fit_clinical_cox(frame: pd.DataFrame, predictors: list[str], *, min_events_per_variable: float = 1.0,
-                     what: str = "clinical model") -> ClinicalCox:
+def fit_clinical_cox(
+    frame: pd.DataFrame, predictors: list[str], *, min_events_per_variable: float = 1.0, what: str = "clinical model"
+) -> ClinicalCox:
     """Cox model (Efron ties) of `predictors`, with the baseline cumulative hazard at the covariate means."""
     time = frame["time"].to_numpy(dtype=float)
     event = frame["event"].to_numpy(dtype=int)
@@ -145,20 +170,33 @@ def fit_clinical_cox(frame: pd.DataFrame, predictors: list[str], *, min_events_p
     events = int(event.sum())
     needed = math.ceil(min_events_per_variable * len(predictors))
     if events < max(needed, len(predictors) + 1):
-        raise CohortError(f"{what}: {events} events among {len(frame)} patients, too few for {len(predictors)} "
-                          f"predictors ({', '.join(predictors)}; at least {max(needed, len(predictors) + 1)} needed, "
-                          f"{min_events_per_variable:g} per predictor)")
+        raise CohortError(
+            f"{what}: {events} events among {len(frame)} patients, too few for {len(predictors)} "
+            f"predictors ({', '.join(predictors)}; at least {max(needed, len(predictors) + 1)} needed, "
+            f"{min_events_per_variable:g} per predictor)"
+        )
     fit = cox_fit(time, event, x[None])
     coef = fit.coef[0]
     if not fit.converged[0] or not np.all(np.isfinite(coef)) or np.any(np.abs(coef) > 15):
-        raise CohortError(f"{what}: the Cox model of {', '.join(predictors)} did not converge (coefficients "
-                          f"{np.round(coef, 3).tolist()}; monotone likelihood, e.g. every event on one side)")
+        raise CohortError(
+            f"{what}: the Cox model of {', '.join(predictors)} did not converge (coefficients "
+            f"{np.round(coef, 3).tolist()}; monotone likelihood, e.g. every event on one side)"
+        )
     means = x.mean(axis=0)
     center = float(means @ coef)
     event_times, hazard = efron_baseline_hazard(time, event, x @ coef - center)
-    return ClinicalCox(predictors=list(predictors), coef=coef, se=fit.se[0], center=center, event_times=event_times,
-                       baseline_hazard=hazard, n=len(frame), events=events, loglik=float(fit.loglik[0]),
-                       loglik_null=float(fit.loglik_null[0]))
+    return ClinicalCox(
+        predictors=list(predictors),
+        coef=coef,
+        se=fit.se[0],
+        center=center,
+        event_times=event_times,
+        baseline_hazard=hazard,
+        n=len(frame),
+        events=events,
+        loglik=float(fit.loglik[0]),
+        loglik_null=float(fit.loglik_null[0]),
+    )
 
 
 def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -183,6 +221,7 @@ def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -
 # --------------------------------------------------------------------------------------------------
 # Nomogram
 # --------------------------------------------------------------------------------------------------
+
 
 def r_pretty(low: float, high: float, n: int = 5) -> np.ndarray:
     """R's `pretty(c(low, high), n)` (R_pretty in src/appl/pretty.c, default biases): round ticks covering the range."""
@@ -243,9 +282,9 @@ def display_values(values: pd.Series) -> np.ndarray:
 
 @dataclass
 class Nomogram:
-    axes: dict[str, pd.DataFrame]   # predictor -> columns value, points
-    points_per_lp: float            # points per unit of linear predictor
-    lp_at_zero: float               # linear predictor (X beta) of 0 total points
+    axes: dict[str, pd.DataFrame]  # predictor -> columns value, points
+    points_per_lp: float  # points per unit of linear predictor
+    lp_at_zero: float  # linear predictor (X beta) of 0 total points
     model: ClinicalCox
 
     def total_points(self, x: pd.DataFrame) -> np.ndarray:
@@ -258,12 +297,18 @@ class Nomogram:
         return self.model.survival(horizon, self.linear_predictor(total_points))
 
     def points_table(self) -> pd.DataFrame:
-        return pd.concat([axis.assign(predictor=name) for name, axis in self.axes.items()],
-                         ignore_index=True)[["predictor", "value", "points"]]
+        return pd.concat([axis.assign(predictor=name) for name, axis in self.axes.items()], ignore_index=True)[
+            ["predictor", "value", "points"]
+        ]
 
 
-def build_nomogram(model: ClinicalCox, frame: pd.DataFrame, *, axes: dict[str, np.ndarray] | None = None,
-                   max_points: float = MAX_POINTS) -> Nomogram:
+def build_nomogram(
+    model: ClinicalCox,
+    frame: pd.DataFrame,
+    *,
+    axes: dict[str, np.ndarray] | None = None,
+    max_points: float = MAX_POINTS,
+) -> Nomogram:
     """rms::nomogram points: the predictor with the widest contribution range spans 0-`max_points`."""
     axes = axes or {p: display_values(frame[p]) for p in model.predictors}
     contributions = {p: np.asarray(axes[p], dtype=float) * b for p, b in zip(model.predictors, model.coef)}
@@ -271,8 +316,10 @@ def build_nomogram(model: ClinicalCox, frame: pd.DataFrame, *, axes: dict[str, n
     if widest <= 0:
         raise CohortError("clinical model: every predictor has a zero coefficient or a single value; no nomogram")
     scale = max_points / widest
-    tables = {p: pd.DataFrame({"value": np.asarray(axes[p], dtype=float), "points": (c - c.min()) * scale})
-              for p, c in contributions.items()}
+    tables = {
+        p: pd.DataFrame({"value": np.asarray(axes[p], dtype=float), "points": (c - c.min()) * scale})
+        for p, c in contributions.items()
+    }
     lp_at_zero = float(sum(c.min() for c in contributions.values()))
     return Nomogram(axes=tables, points_per_lp=scale, lp_at_zero=lp_at_zero, model=model)
 
@@ -281,7 +328,7 @@ def build_nomogram(model: ClinicalCox, frame: pd.DataFrame, *, axes: dict[str, n
 # Calibration (rms::calibrate, cmethod = "KM", method = "boot")
 # --------------------------------------------------------------------------------------------------
 
-MIN_CALIBRATION_EVENTS = 5   # rms::calibrate: a (re)sample with fewer events gives no estimate
+MIN_CALIBRATION_EVENTS = 5  # rms::calibrate: a (re)sample with fewer events gives no estimate
 
 
 def km_at(time: np.ndarray, event: np.ndarray, horizon: float, *, carry_forward: bool = False) -> float:
@@ -319,8 +366,9 @@ class GroupedKM:
     patients: np.ndarray
 
 
-def grouped_km(predicted: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, cuts: np.ndarray
-               ) -> GroupedKM:
+def grouped_km(
+    predicted: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, cuts: np.ndarray
+) -> GroupedKM:
     """rms::groupkm with fixed cuts: per group [c_i, c_i+1) (the last closed) the mean prediction and the KM
     (none for a group of fewer than 2 patients)."""
     predicted = np.where(np.abs(predicted) < 1e-10, 0.0, predicted)
@@ -337,8 +385,15 @@ def grouped_km(predicted: np.ndarray, time: np.ndarray, event: np.ndarray, horiz
     return GroupedKM(mean, km, patients)
 
 
-def _calibration_distance(model: ClinicalCox, lp: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float,
-                          cuts: np.ndarray, max_time: float) -> tuple[np.ndarray, GroupedKM | None]:
+def _calibration_distance(
+    model: ClinicalCox,
+    lp: np.ndarray,
+    time: np.ndarray,
+    event: np.ndarray,
+    horizon: float,
+    cuts: np.ndarray,
+    max_time: float,
+) -> tuple[np.ndarray, GroupedKM | None]:
     """Observed (KM) - mean predicted survival per group, as rms::calibrate's `distance`."""
     if event.sum() < MIN_CALIBRATION_EVENTS:
         return np.full(len(cuts) - 1, np.nan), None
@@ -347,9 +402,16 @@ def _calibration_distance(model: ClinicalCox, lp: np.ndarray, time: np.ndarray, 
     return groups.km - groups.mean_predicted, groups
 
 
-def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: list[float], *, group_size: int = 50,
-                          bootstrap: int = 200, seed: int = 0, bootstrap_indices: np.ndarray | None = None
-                          ) -> pd.DataFrame:
+def bootstrap_calibration(
+    frame: pd.DataFrame,
+    model: ClinicalCox,
+    horizons: list[float],
+    *,
+    group_size: int = 50,
+    bootstrap: int = 200,
+    seed: int = 0,
+    bootstrap_indices: np.ndarray | None = None,
+) -> pd.DataFrame:
     """rms::calibrate(cmethod = "KM", method = "boot") at each horizon: per group the mean prediction, the KM,
     its optimism over `bootstrap` resamples and the bootstrap-corrected KM (KM - mean optimism).
 
@@ -369,14 +431,15 @@ def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: lis
         if not np.all(np.isfinite(predicted)):
             raise CohortError(f"calibration at {horizon:g} years: beyond the last follow-up ({time.max():.2f} years)")
         cuts[horizon] = calibration_cuts(predicted, group_size)
-        original[horizon], groups[horizon] = _calibration_distance(model, lp, time, event, horizon, cuts[horizon],
-                                                                   time.max())
+        original[horizon], groups[horizon] = _calibration_distance(
+            model, lp, time, event, horizon, cuts[horizon], time.max()
+        )
         if groups[horizon] is None:
             raise CohortError(f"calibration at {horizon:g} years: fewer than {MIN_CALIBRATION_EVENTS} events")
     if bootstrap_indices is None:
         rng = np.random.default_rng(seed)
         bootstrap_indices = rng.integers(0, len(frame), size=(bootstrap, len(frame)))
-    sums = {h: np.zeros((3, len(original[h]))) for h in horizons}     # training, test, resamples counted
+    sums = {h: np.zeros((3, len(original[h]))) for h in horizons}  # training, test, resamples counted
     for rows in np.asarray(bootstrap_indices):
         if event[rows].sum() < MIN_CALIBRATION_EVENTS:
             continue
@@ -387,8 +450,9 @@ def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: lis
         refit_lp = x @ refit.coef
         sample_time = time[rows]
         for horizon in horizons:
-            train, _ = _calibration_distance(refit, refit_lp[rows], sample_time, event[rows], horizon, cuts[horizon],
-                                             sample_time.max())
+            train, _ = _calibration_distance(
+                refit, refit_lp[rows], sample_time, event[rows], horizon, cuts[horizon], sample_time.max()
+            )
             test, _ = _calibration_distance(refit, refit_lp, time, event, horizon, cuts[horizon], sample_time.max())
             usable = np.isfinite(train + test)
             sums[horizon] += [np.where(usable, train, 0.0), np.where(usable, test, 0.0), usable]
@@ -398,12 +462,24 @@ def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: lis
             training, testing = sums[horizon][0] / sums[horizon][2], sums[horizon][1] / sums[horizon][2]
         optimism = training - testing
         group = groups[horizon]
-        tables.append(pd.DataFrame({
-            "horizon": horizon, "group": np.arange(1, len(optimism) + 1), "index_orig": original[horizon],
-            "training": training, "test": testing, "mean_optimism": optimism,
-            "mean_corrected": original[horizon] - optimism, "n": sums[horizon][2].astype(int),
-            "mean_predicted": group.mean_predicted, "km": group.km, "km_corrected": group.km - optimism,
-            "patients": group.patients}))
+        tables.append(
+            pd.DataFrame(
+                {
+                    "horizon": horizon,
+                    "group": np.arange(1, len(optimism) + 1),
+                    "index_orig": original[horizon],
+                    "training": training,
+                    "test": testing,
+                    "mean_optimism": optimism,
+                    "mean_corrected": original[horizon] - optimism,
+                    "n": sums[horizon][2].astype(int),
+                    "mean_predicted": group.mean_predicted,
+                    "km": group.km,
+                    "km_corrected": group.km - optimism,
+                    "patients": group.patients,
+                }
+            )
+        )
     return pd.concat(tables, ignore_index=True)
 
 
@@ -411,8 +487,10 @@ def bootstrap_calibration(frame: pd.DataFrame, model: ClinicalCox, horizons: lis
 # Decision curves (Vickers & Elkin 2006; Vickers et al. 2008 for survival; as dcurves::dca)
 # --------------------------------------------------------------------------------------------------
 
-def decision_curve(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizon: float,
-                   thresholds: list[float] | np.ndarray) -> pd.DataFrame:
+
+def decision_curve(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizon: float, thresholds: list[float] | np.ndarray
+) -> pd.DataFrame:
     """Net benefit of treating patients whose predicted risk of the event by `horizon` is >= each threshold.
 
     The event rate among the treated is 1 - their Kaplan-Meier survival at the horizon (censoring handled as
@@ -433,16 +511,23 @@ def decision_curve(time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizo
             true_pos, false_pos = share * rate, share * (1 - rate)
         else:
             true_pos = false_pos = 0.0
-        rows.append({"threshold": pt, "model": true_pos - false_pos * odds,
-                     "treat_all": overall - (1 - overall) * odds, "treat_none": 0.0,
-                     "treated": int(treated.sum()), "n": n})
+        rows.append(
+            {
+                "threshold": pt,
+                "model": true_pos - false_pos * odds,
+                "treat_all": overall - (1 - overall) * odds,
+                "treat_none": 0.0,
+                "treated": int(treated.sum()),
+                "n": n,
+            }
+        )
     return pd.DataFrame(rows)
-
 
 
 # --------------------------------------------------------------------------------------------------
 # One cohort: every risk score's clinical model
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ClinicalModel:
@@ -451,8 +536,8 @@ class ClinicalModel:
     frame: pd.DataFrame
     model: ClinicalCox
     nomogram: Nomogram
-    calibration: pd.DataFrame      # every horizon evaluable
-    decision: pd.DataFrame         # every horizon evaluable (column horizon)
+    calibration: pd.DataFrame  # every horizon evaluable
+    decision: pd.DataFrame  # every horizon evaluable (column horizon)
     horizons: list[float]
     notes: list[str]
 
@@ -463,7 +548,8 @@ def risk_score_columns(info: pd.DataFrame, scores: pd.DataFrame, requested: list
     if requested:
         missing = [s for s in requested if s not in scores.columns]
         return [s for s in requested if s in scores.columns], [
-            f"clinical_models.scores: {s!r} is not a score of this cohort; no clinical model" for s in missing]
+            f"clinical_models.scores: {s!r} is not a score of this cohort; no clinical model" for s in missing
+        ]
     risk = info.index[info["category"].astype(str).str.startswith("risk score")]
     return [s for s in scores.columns if s in risk], []
 
@@ -472,46 +558,69 @@ def evaluable_horizons(frame: pd.DataFrame, horizons: list[float]) -> tuple[list
     """Horizons within follow-up (a patient still followed after it); notes for the others."""
     last = float(frame["time"].max()) if len(frame) else 0.0
     kept = [h for h in horizons if (frame["time"] > h).any()]
-    return kept, [f"horizon {h:g} years: no patient followed beyond it (longest follow-up {last:.1f} years); "
-                  "not evaluated" for h in horizons if h not in kept]
+    return kept, [
+        f"horizon {h:g} years: no patient followed beyond it (longest follow-up {last:.1f} years); not evaluated"
+        for h in horizons
+        if h not in kept
+    ]
 
 
 def clinical_model(obs: pd.DataFrame, score: pd.Series, settings: ClinicalSettings) -> ClinicalModel:
     """Nomogram, calibration and decision curves of `score` with the clinical covariates, on the endpoint."""
     frame, notes = clinical_frame(obs, score, endpoint=settings.endpoint, covariates=settings.covariates)
     predictors = [str(score.name)] + [c for c in frame.columns if c not in ("time", "event", score.name)]
-    model = fit_clinical_cox(frame, predictors, min_events_per_variable=settings.min_events_per_variable,
-                             what=f"clinical model of {score.name} ({settings.endpoint})")
+    model = fit_clinical_cox(
+        frame,
+        predictors,
+        min_events_per_variable=settings.min_events_per_variable,
+        what=f"clinical model of {score.name} ({settings.endpoint})",
+    )
     nomogram = build_nomogram(model, frame)
     horizons, horizon_notes = evaluable_horizons(frame, settings.horizons)
     notes += horizon_notes
     calibration = pd.DataFrame()
     if horizons:
         try:
-            calibration = bootstrap_calibration(frame, model, horizons, group_size=settings.group_size,
-                                                bootstrap=settings.bootstrap, seed=settings.seed)
+            calibration = bootstrap_calibration(
+                frame, model, horizons, group_size=settings.group_size, bootstrap=settings.bootstrap, seed=settings.seed
+            )
         except CohortError as error:
             notes.append(str(error))
     decisions = []
     lp = model.linear_predictor(frame)
     for horizon in horizons:
         risk = 1 - model.survival(horizon, lp)
-        decisions.append(decision_curve(frame["time"].to_numpy(), frame["event"].to_numpy(), risk, horizon,
-                                        settings.thresholds).assign(horizon=horizon))
-    return ClinicalModel(score=str(score.name), endpoint=settings.endpoint, frame=frame, model=model,
-                         nomogram=nomogram, calibration=calibration, decision=pd.concat(decisions, ignore_index=True) if decisions
-                         else pd.DataFrame(), horizons=horizons, notes=notes)
+        decisions.append(
+            decision_curve(
+                frame["time"].to_numpy(), frame["event"].to_numpy(), risk, horizon, settings.thresholds
+            ).assign(horizon=horizon)
+        )
+    return ClinicalModel(
+        score=str(score.name),
+        endpoint=settings.endpoint,
+        frame=frame,
+        model=model,
+        nomogram=nomogram,
+        calibration=calibration,
+        decision=pd.concat(decisions, ignore_index=True) if decisions else pd.DataFrame(),
+        horizons=horizons,
+        notes=notes,
+    )
 
 
 def model_tables(models: list[ClinicalModel]) -> dict[str, pd.DataFrame]:
     """The results tables of a cohort's clinical models (one row block per score)."""
+
     def stacked(parts: list[pd.DataFrame]) -> pd.DataFrame:
         parts = [p for p in parts if not p.empty]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["score"])
 
-    terms = [m.model.table().assign(score=m.score, endpoint=m.endpoint, n=m.model.n, events=m.model.events)
-             for m in models]
-    return {"terms": stacked(terms),
-            "points": stacked([m.nomogram.points_table().assign(score=m.score) for m in models]),
-            "calibration": stacked([m.calibration.assign(score=m.score) for m in models if not m.calibration.empty]),
-            "decision": stacked([m.decision.assign(score=m.score) for m in models if not m.decision.empty])}
+    terms = [
+        m.model.table().assign(score=m.score, endpoint=m.endpoint, n=m.model.n, events=m.model.events) for m in models
+    ]
+    return {
+        "terms": stacked(terms),
+        "points": stacked([m.nomogram.points_table().assign(score=m.score) for m in models]),
+        "calibration": stacked([m.calibration.assign(score=m.score) for m in models if not m.calibration.empty]),
+        "decision": stacked([m.decision.assign(score=m.score) for m in models if not m.decision.empty]),
+    }

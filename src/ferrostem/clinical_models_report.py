@@ -24,8 +24,8 @@ from .errors import CohortError
 from .plots import figure_uri
 from .report import Section, table_html
 
-SURVIVAL_TICKS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)   # rms examples' fun.at
-MIN_LABEL_GAP = 3.5      # points (of the 0-100 width) between two tick labels of a nomogram axis
+SURVIVAL_TICKS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # rms examples' fun.at
+MIN_LABEL_GAP = 3.5  # points (of the 0-100 width) between two tick labels of a nomogram axis
 LABELS = {"stage": "Stage (I-IV)", "age": "Age (years)", "male": "Sex (male = 1)"}
 
 
@@ -35,13 +35,15 @@ def _format(value: float) -> str:
 
 def nomogram_plot(nomogram: Nomogram, horizons: list[float], *, title: str) -> str:
     """An rms-style nomogram: a Points axis, one axis per predictor, Total points, and survival per horizon."""
-    rows: list[tuple[str, np.ndarray, list[str]]] = [("Points", np.arange(0, 101, 10.0), [f"{p:g}" for p in range(0, 101, 10)])]
+    rows: list[tuple[str, np.ndarray, list[str]]] = [
+        ("Points", np.arange(0, 101, 10.0), [f"{p:g}" for p in range(0, 101, 10)])
+    ]
     for name, axis in nomogram.axes.items():
         rows.append((LABELS.get(name, name), axis["points"].to_numpy(), [_format(v) for v in axis["value"]]))
     total_max = float(sum(axis["points"].max() for axis in nomogram.axes.values()))
-    totals = r_pretty(0.0, total_max, PRETTY_INTERVALS)      # rms: pretty(c(0, sum.max), nint)
+    totals = r_pretty(0.0, total_max, PRETTY_INTERVALS)  # rms: pretty(c(0, sum.max), nint)
     totals = totals[totals <= total_max + 1e-9]
-    scale = 100.0 / max(total_max, 1e-12)    # total points are drawn on the 0-100 width too
+    scale = 100.0 / max(total_max, 1e-12)  # total points are drawn on the 0-100 width too
     rows.append(("Total points", totals * scale, [f"{t:g}" for t in totals]))
     model = nomogram.model
     for horizon in horizons:
@@ -83,10 +85,25 @@ def calibration_plot(calibration: pd.DataFrame, *, title: str) -> str:
     ax.plot([0, 1], [0, 1], color="#888", ls="--", lw=0.9, label="ideal")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for colour, (horizon, rows) in zip(colours, calibration.groupby("horizon")):
-        ax.plot(rows["mean_predicted"], rows["km"], "o-", color=colour, ms=4, lw=0.8, alpha=0.5,
-                label=f"{horizon:g} y apparent")
-        ax.plot(rows["mean_predicted"], rows["km_corrected"], "x-", color=colour, ms=6, lw=1.4,
-                label=f"{horizon:g} y bootstrap-corrected")
+        ax.plot(
+            rows["mean_predicted"],
+            rows["km"],
+            "o-",
+            color=colour,
+            ms=4,
+            lw=0.8,
+            alpha=0.5,
+            label=f"{horizon:g} y apparent",
+        )
+        ax.plot(
+            rows["mean_predicted"],
+            rows["km_corrected"],
+            "x-",
+            color=colour,
+            ms=6,
+            lw=1.4,
+            label=f"{horizon:g} y bootstrap-corrected",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("predicted survival (Cox model)")
@@ -116,32 +133,54 @@ def decision_plot(decision: pd.DataFrame, *, title: str) -> str:
     return figure_uri(fig)
 
 
-def clinical_models_section(cohort_label: str, models: list[ClinicalModel], *, notes: list[str],
-                            settings_text: str) -> Section:
+def clinical_models_section(
+    cohort_label: str, models: list[ClinicalModel], *, notes: list[str], settings_text: str
+) -> Section:
     blocks, summary = [], []
     for m in models:
         terms = m.model.table()
         title = f"{m.score} + {', '.join(m.model.predictors[1:]) or 'no clinical covariate'} ({m.endpoint})"
         corrected = m.calibration
-        blocks.append({
-            "title": title, "n": m.model.n, "events": m.model.events, "notes": m.notes,
-            "nomogram": nomogram_plot(m.nomogram, m.horizons, title=title),
-            "calibration": calibration_plot(corrected, title=f"Calibration, {m.score}") if not corrected.empty else "",
-            "decision": decision_plot(m.decision, title=f"Decision curves, {m.score}") if not m.decision.empty else "",
-            "terms": table_html(terms),
-            "points": table_html(m.nomogram.points_table()),
-            "calibration_table": table_html(corrected[["horizon", "group", "patients", "mean_predicted", "km",
-                                                       "mean_optimism", "km_corrected", "n"]]) if not corrected.empty else "",
-        })
+        blocks.append(
+            {
+                "title": title,
+                "n": m.model.n,
+                "events": m.model.events,
+                "notes": m.notes,
+                "nomogram": nomogram_plot(m.nomogram, m.horizons, title=title),
+                "calibration": calibration_plot(corrected, title=f"Calibration, {m.score}")
+                if not corrected.empty
+                else "",
+                "decision": decision_plot(m.decision, title=f"Decision curves, {m.score}")
+                if not m.decision.empty
+                else "",
+                "terms": table_html(terms),
+                "points": table_html(m.nomogram.points_table()),
+                "calibration_table": table_html(
+                    corrected[
+                        ["horizon", "group", "patients", "mean_predicted", "km", "mean_optimism", "km_corrected", "n"]
+                    ]
+                )
+                if not corrected.empty
+                else "",
+            }
+        )
         row = terms.iloc[0]
-        summary.append(f"Clinical model of {m.score} with {', '.join(m.model.predictors[1:]) or 'no covariate'} "
-                       f"({m.endpoint}, {m.model.n} patients, {m.model.events} events): HR {row['hr']:.2f} per unit "
-                       f"of the score adjusted, p = {row['p_wald']:.2g}")
+        summary.append(
+            f"Clinical model of {m.score} with {', '.join(m.model.predictors[1:]) or 'no covariate'} "
+            f"({m.endpoint}, {m.model.n} patients, {m.model.events} events): HR {row['hr']:.2f} per unit "
+            f"of the score adjusted, p = {row['p_wald']:.2g}"
+        )
     warnings = list(dict.fromkeys(list(notes) + [n for m in models for n in m.notes if not n.startswith("LASSO-Cox")]))
-    return Section(id="clinical_models", title="Clinical models: nomogram, calibration, decision curves",
-                   template="clinical_models.html.j2", order=62,
-                   context={"cohort": cohort_label, "blocks": blocks, "notes": notes, "settings": settings_text},
-                   warnings=warnings, summary=summary[:3])
+    return Section(
+        id="clinical_models",
+        title="Clinical models: nomogram, calibration, decision curves",
+        template="clinical_models.html.j2",
+        order=62,
+        context={"cohort": cohort_label, "blocks": blocks, "notes": notes, "settings": settings_text},
+        warnings=warnings,
+        summary=summary[:3],
+    )
 
 
 @dataclass
@@ -151,8 +190,16 @@ class CohortClinicalModels:
     section: Section
 
 
-def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, block: dict[str, Any], *,
-                           models: list[dict[str, Any]], cohort: str, label: str) -> CohortClinicalModels:
+def cohort_clinical_models(
+    adata,
+    scores: pd.DataFrame,
+    info: pd.DataFrame,
+    block: dict[str, Any],
+    *,
+    models: list[dict[str, Any]],
+    cohort: str,
+    label: str,
+) -> CohortClinicalModels:
     """The clinical models of one cohort's tumours: each risk score (and each LASSO-Cox entry applied here)."""
     from .risk_models import apply_risk_score, log2_expression
     from .survival_stage import tumour_samples
@@ -165,15 +212,19 @@ def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, bloc
     roles = {}
     for entry in models:
         training = entry.get("training_cohort", "")
-        roles[entry["id"]] = (f"LASSO-Cox score trained on {training}: " + (
-            "this is its training cohort (in-sample, optimistic)" if training == cohort
-            else "weights applied unchanged (validation)"))
+        roles[entry["id"]] = f"LASSO-Cox score trained on {training}: " + (
+            "this is its training cohort (in-sample, optimistic)"
+            if training == cohort
+            else "weights applied unchanged (validation)"
+        )
         expression = log2_expression(adata[adata.obs_names.isin(tumours)], entry["genes"]).loc[tumours]
         applied = apply_risk_score(entry, expression)
         raw[entry["id"]] = applied.score
         if applied.genes_missing:
-            notes.append(f"risk model {entry['id']}: {', '.join(applied.genes_missing)} not measured here "
-                         f"({applied.missing_weight_share:.0%} of the total |weight| missing)")
+            notes.append(
+                f"risk model {entry['id']}: {', '.join(applied.genes_missing)} not measured here "
+                f"({applied.missing_weight_share:.0%} of the total |weight| missing)"
+            )
         info.loc[entry["id"], "category"] = "risk score (derived)"
     columns, score_notes = risk_score_columns(info, raw, list(block.get("scores", [])))
     notes += score_notes
@@ -191,8 +242,10 @@ def cohort_clinical_models(adata, scores: pd.DataFrame, info: pd.DataFrame, bloc
             continue
         if column in roles:
             fitted[-1].notes.insert(0, roles[column])
-    text = (f"Endpoint {settings.endpoint}; covariates {', '.join(settings.covariates) or 'none'}; horizons "
-            f"{', '.join(f'{h:g}' for h in settings.horizons)} years; {settings.bootstrap} bootstrap resamples "
-            f"(seed {settings.seed}); calibration groups of about {settings.group_size} patients.")
+    text = (
+        f"Endpoint {settings.endpoint}; covariates {', '.join(settings.covariates) or 'none'}; horizons "
+        f"{', '.join(f'{h:g}' for h in settings.horizons)} years; {settings.bootstrap} bootstrap resamples "
+        f"(seed {settings.seed}); calibration groups of about {settings.group_size} patients."
+    )
     section = clinical_models_section(label, fitted, notes=notes, settings_text=text)
     return CohortClinicalModels(models=fitted, tables=model_tables(fitted), section=section)

@@ -27,8 +27,18 @@ from .errors import CohortError, ConfigError
 log = logging.getLogger(__name__)
 
 SURVIVAL_COLUMNS = [c for e in CDR_ENDPOINTS for c in (e, f"{e}.time")]
-OBS_COLUMNS = ["sample_id", "patient_id", "sample_type", "sample_type_code", "tissue", "age", "sex", "stage",
-               "grade", *SURVIVAL_COLUMNS]
+OBS_COLUMNS = [
+    "sample_id",
+    "patient_id",
+    "sample_type",
+    "sample_type_code",
+    "tissue",
+    "age",
+    "sex",
+    "stage",
+    "grade",
+    *SURVIVAL_COLUMNS,
+]
 _VERSION = re.compile(r"^(ENS[A-Z]*G\d+)\.\d+(_PAR_Y)?$")
 
 
@@ -49,9 +59,12 @@ class MissingValueRule:
         return settings_from_block(cls, values, "harmonise.missing")
 
     def describe(self) -> str:
-        then = ("the rest filled with the probe's median over the kept samples" if self.impute == "median"
-                else "then every probe with a missing value dropped")
-        return (f"probes, then samples, with more than {self.max_fraction:.0%} missing values dropped; {then}")
+        then = (
+            "the rest filled with the probe's median over the kept samples"
+            if self.impute == "median"
+            else "then every probe with a missing value dropped"
+        )
+        return f"probes, then samples, with more than {self.max_fraction:.0%} missing values dropped; {then}"
 
 
 @dataclass
@@ -115,11 +128,13 @@ def harmonise_genes(
         keep = np.ones(len(ids), dtype=bool)
     else:
         raise ConfigError(f"harmonise.par_y {rules.par_y!r} is not one of drop, sum")
-    frame = pd.DataFrame({
-        "gene_id": base_ids[keep].to_numpy(),
-        "symbol": genes["gene_name"].astype(str).replace({"": np.nan, "nan": np.nan})[keep].to_numpy(),
-        "biotype": genes["gene_type"].astype(str)[keep].to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "gene_id": base_ids[keep].to_numpy(),
+            "symbol": genes["gene_name"].astype(str).replace({"": np.nan, "nan": np.nan})[keep].to_numpy(),
+            "biotype": genes["gene_type"].astype(str)[keep].to_numpy(),
+        }
+    )
     counts, tpm = counts[keep], tpm[keep]
     n_ensembl_dup = int(frame["gene_id"].duplicated().sum())
     if n_ensembl_dup:
@@ -133,8 +148,11 @@ def harmonise_genes(
     if duplicated:
         if rules.duplicate_symbols == "max_mean":
             order = pd.DataFrame({"symbol": frame["symbol"], "mean": counts.mean(axis=1), "row": np.arange(len(frame))})
-            rows = np.sort(order.sort_values(["symbol", "mean"], ascending=[True, False])
-                           .drop_duplicates("symbol")["row"].to_numpy())
+            rows = np.sort(
+                order.sort_values(["symbol", "mean"], ascending=[True, False])
+                .drop_duplicates("symbol")["row"]
+                .to_numpy()
+            )
             frame, counts, tpm = frame.iloc[rows].reset_index(drop=True), counts[rows], tpm[rows]
         elif rules.duplicate_symbols == "sum":
             codes, uniques = pd.factorize(frame["symbol"])
@@ -147,9 +165,13 @@ def harmonise_genes(
         else:
             raise ConfigError(f"harmonise.duplicate_symbols {rules.duplicate_symbols!r} is not one of max_mean, sum")
     report = GeneReport(
-        genes_in=len(genes), par_y_rows=int(is_par.sum()), par_y_rule=rules.par_y,
-        ensembl_duplicates_summed=n_ensembl_dup, symbols_duplicated=duplicated,
-        duplicate_symbol_rule=rules.duplicate_symbols, genes_without_symbol=int(no_symbol.sum()),
+        genes_in=len(genes),
+        par_y_rows=int(is_par.sum()),
+        par_y_rule=rules.par_y,
+        ensembl_duplicates_summed=n_ensembl_dup,
+        symbols_duplicated=duplicated,
+        duplicate_symbol_rule=rules.duplicate_symbols,
+        genes_without_symbol=int(no_symbol.sum()),
         genes_out=len(frame),
     )
     return frame, counts, tpm, report
@@ -161,8 +183,9 @@ def _sum_rows(matrix: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
-                    source: str) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
+def resolve_missing(
+    table: pd.DataFrame, rule: MissingValueRule, source: str
+) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
     """Apply `rule` to a probes x samples table with NaN for missing values (see MissingValueRule).
 
     Returns the complete table, the record for `uns["harmonisation"]["missing_values"]` (counts and ids)
@@ -173,9 +196,15 @@ def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
     if rule.impute not in {"median", "drop"}:
         raise ConfigError(f"harmonise.missing.impute {rule.impute!r} is not one of median, drop")
     missing = table.isna()
-    record: dict[str, Any] = {"rule": rule.describe(), "values_missing": int(missing.to_numpy().sum()),
-                              "probes_dropped": 0, "probes_dropped_ids": [], "samples_dropped": [],
-                              "values_imputed": 0, "probes_imputed": 0}
+    record: dict[str, Any] = {
+        "rule": rule.describe(),
+        "values_missing": int(missing.to_numpy().sum()),
+        "probes_dropped": 0,
+        "probes_dropped_ids": [],
+        "samples_dropped": [],
+        "values_imputed": 0,
+        "probes_imputed": 0,
+    }
     if not record["values_missing"]:
         return table, record, []
     row_fraction = missing.mean(axis=1)
@@ -198,9 +227,11 @@ def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
         record["probes_imputed"] = int(incomplete.sum())
         kept = kept.T.fillna(medians).T
     if kept.empty:
-        raise CohortError(f"{source}: no complete probe and sample left after the missing-value rule "
-                          f"({rule.describe()}); {record['values_missing']} of {table.size} values are missing. "
-                          "Raise harmonise.missing.max_fraction or check the file")
+        raise CohortError(
+            f"{source}: no complete probe and sample left after the missing-value rule "
+            f"({rule.describe()}); {record['values_missing']} of {table.size} values are missing. "
+            "Raise harmonise.missing.max_fraction or check the file"
+        )
     record["probes_dropped"] = len(dropped_rows)
     record["probes_dropped_ids"] = dropped_rows[:50]
     record["samples_dropped"] = too_sparse_samples
@@ -210,10 +241,14 @@ def resolve_missing(table: pd.DataFrame, rule: MissingValueRule,
     if too_sparse_samples:
         parts.append(f"{len(too_sparse_samples)} samples dropped ({', '.join(too_sparse_samples[:10])})")
     if record["values_imputed"]:
-        parts.append(f"{record['values_imputed']} values in {record['probes_imputed']} probes filled with "
-                     "the probe's median")
-    warning = (f"{record['values_missing']} missing values in {source}: " + "; ".join(parts)
-               + f" (harmonise.missing: {rule.describe()})")
+        parts.append(
+            f"{record['values_imputed']} values in {record['probes_imputed']} probes filled with the probe's median"
+        )
+    warning = (
+        f"{record['values_missing']} missing values in {source}: "
+        + "; ".join(parts)
+        + f" (harmonise.missing: {rule.describe()})"
+    )
     return kept, record, [warning]
 
 
@@ -242,30 +277,36 @@ def select_samples(sheet: pd.DataFrame, rules: HarmonisationRules) -> tuple[pd.D
     excluded = {str(k): int(v) for k, v in sheet.loc[~allowed, "sample_type"].value_counts().items()}
     kept = sheet.loc[allowed]
     group = ["patient_id", "sample_type_code"] if rules.one_sample_per_patient else ["sample_id"]
-    ordered = kept.sort_values(["patient_id", "sample_type_code", "vial", "depth"],
-                               ascending=[True, True, True, False], kind="stable")
+    ordered = kept.sort_values(
+        ["patient_id", "sample_type_code", "vial", "depth"], ascending=[True, True, True, False], kind="stable"
+    )
     first = ordered.drop_duplicates(group)
     dropped_rows = kept.index.difference(first.index)
     dropped = [f"{kept.at[i, 'sample_id']} ({i})" if kept.at[i, "sample_id"] != i else str(i) for i in dropped_rows]
     return kept.loc[kept.index.isin(first.index)], excluded, sorted(dropped)
 
 
-def join_clinical(sheet: pd.DataFrame, clinical: pd.DataFrame, rules: HarmonisationRules) -> tuple[pd.DataFrame, list[str], list[str], list[str]]:
+def join_clinical(
+    sheet: pd.DataFrame, clinical: pd.DataFrame, rules: HarmonisationRules
+) -> tuple[pd.DataFrame, list[str], list[str], list[str]]:
     """Attach patient-level clinical columns to samples; name every record that matches nothing."""
     patients = set(sheet["patient_id"])
     orphans = sorted(set(clinical.index) - patients)
     missing = sorted(sheet.index[~sheet["patient_id"].isin(clinical.index)])
     warnings = []
     if orphans:
-        warnings.append(f"{len(orphans)} clinical records match no expression sample: {', '.join(orphans[:10])}"
-                        + (" ..." if len(orphans) > 10 else ""))
+        warnings.append(
+            f"{len(orphans)} clinical records match no expression sample: {', '.join(orphans[:10])}"
+            + (" ..." if len(orphans) > 10 else "")
+        )
     if missing:
-        warnings.append(f"{len(missing)} samples have no clinical record: {', '.join(missing[:10])}"
-                        + (" ..." if len(missing) > 10 else ""))
+        warnings.append(
+            f"{len(missing)} samples have no clinical record: {', '.join(missing[:10])}"
+            + (" ..." if len(missing) > 10 else "")
+        )
     if warnings and rules.clinical_mismatch == "error":
         raise CohortError("; ".join(warnings))
-    joined = sheet.join(clinical.drop(columns=[c for c in clinical.columns if c in sheet.columns]),
-                        on="patient_id")
+    joined = sheet.join(clinical.drop(columns=[c for c in clinical.columns if c in sheet.columns]), on="patient_id")
     return joined, orphans, missing, warnings
 
 
@@ -289,8 +330,22 @@ def standard_obs(obs: pd.DataFrame) -> pd.DataFrame:
 
 
 def software_versions() -> dict[str, str]:
-    names = ["ferrostem", "anndata", "numpy", "pandas", "polars", "snakemake", "pydeseq2", "gseapy",
-             "lifelines", "scikit-survival", "scikit-learn", "inmoose", "statsmodels", "matplotlib"]
+    names = [
+        "ferrostem",
+        "anndata",
+        "numpy",
+        "pandas",
+        "polars",
+        "snakemake",
+        "pydeseq2",
+        "gseapy",
+        "lifelines",
+        "scikit-survival",
+        "scikit-learn",
+        "inmoose",
+        "statsmodels",
+        "matplotlib",
+    ]
     versions = {}
     for name in names:
         try:
@@ -300,8 +355,15 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def provenance(source: str, *, release: str, inputs: Mapping[str, str], urls: list[str], simulated: bool,
-               extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def provenance(
+    source: str,
+    *,
+    release: str,
+    inputs: Mapping[str, str],
+    urls: list[str],
+    simulated: bool,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Where the data came from: source, release, input checksums, retrieval time, software versions."""
     return {
         "source": source,
@@ -323,7 +385,9 @@ def _h5ad_safe(value: Any) -> Any:
         return {str(k): _h5ad_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         items = [_h5ad_safe(v) for v in value]
-        if all(isinstance(v, str) for v in items) or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        if all(isinstance(v, str) for v in items) or all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in items
+        ):
             return items if items else []
         return json.dumps(items, default=str)
     if value is None:
@@ -342,7 +406,8 @@ def _float32_layer(name: str, values: np.ndarray, samples: pd.Index, genes: pd.I
         row, column = np.argwhere(infinite)[0]
         original = float(np.asarray(values, dtype=np.float64)[row, column])
         raise CohortError(
-            f"layer {name!r}: {int(infinite.sum())} values are infinite or beyond float32 (3.4e38), e.g. {original:.6g} "
+            f"layer {name!r}: {int(infinite.sum())} values are infinite or beyond float32 (3.4e38), "
+            f"e.g. {original:.6g} "
             f"for sample {samples[row]}, gene {genes[column]}; a log2 value this large means linear data read as "
             "log2 (check the declared scale)"
         )
@@ -369,9 +434,13 @@ def build_anndata(
             var[column] = var[column].astype(object).where(var[column].notna(), "").astype(str)
     var.index = pd.Index(var["symbol"].astype(str), name=None)
     if var.index.duplicated().any():
-        raise CohortError(f"duplicate gene symbols after harmonisation: {sorted(var.index[var.index.duplicated()])[:5]}")
-    stored = {name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
-              for name, m in layers.items()}
+        raise CohortError(
+            f"duplicate gene symbols after harmonisation: {sorted(var.index[var.index.duplicated()])[:5]}"
+        )
+    stored = {
+        name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
+        for name, m in layers.items()
+    }
     adata = ad.AnnData(X=stored["log2"].copy(), obs=standard_obs(obs), var=var, layers=stored)
     adata.uns["assay"] = assay
     adata.uns["layer_scales"] = dict(layer_scales)

@@ -26,8 +26,9 @@ SettingsT = TypeVar("SettingsT")
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, block: str,
-                        ignore: Collection[str] = ()) -> SettingsT:
+def settings_from_block(
+    cls: type[SettingsT], values: Mapping[str, Any] | None, block: str, ignore: Collection[str] = ()
+) -> SettingsT:
     """A settings dataclass from one config block; keys the class does not know, and keys it needs that are
     missing, are refused by name.
 
@@ -45,8 +46,9 @@ def settings_from_block(cls: type[SettingsT], values: Mapping[str, Any] | None, 
     return cls(**values)
 
 
-def with_schema_defaults(values: Mapping[str, Any] | None, block: str,
-                         schema_path: str | os.PathLike[str] = SCHEMA) -> dict[str, Any]:
+def with_schema_defaults(
+    values: Mapping[str, Any] | None, block: str, schema_path: str | os.PathLike[str] = SCHEMA
+) -> dict[str, Any]:
     """Top-level config block `block` with the schema's defaults filled in, nested blocks too, as
     `snakemake.utils.validate` fills them; a value the schema refuses is a ConfigError naming the key.
 
@@ -58,8 +60,10 @@ def with_schema_defaults(values: Mapping[str, Any] | None, block: str,
     filled = copy.deepcopy(dict(values or {}))
     base = jsonschema.validators.validator_for(schema)
     validator = jsonschema.validators.extend(base, {"properties": _fill_defaults(base)})(node)
-    messages = [f"{'.'.join([block, *map(str, error.absolute_path)])}: {error.message}"
-                for error in validator.iter_errors(filled)]
+    messages = [
+        f"{'.'.join([block, *map(str, error.absolute_path)])}: {error.message}"
+        for error in validator.iter_errors(filled)
+    ]
     if messages:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(messages))
     return filled
@@ -95,14 +99,18 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f"{os.fspath(path)}, line {mark.line + 1}, column {mark.column + 1}" if mark else os.fspath(path)
-        context = (f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
-                   if error.context and error.context_mark else "")
+        context = (
+            f" ({error.context} at line {error.context_mark.line + 1}, column {error.context_mark.column + 1})"
+            if error.context and error.context_mark
+            else ""
+        )
         raise ConfigError(f"{where}: YAML syntax error: {error.problem}{context}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{os.fspath(path)}: not valid YAML ({error})") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"config file {os.fspath(path)} must hold a mapping of keys at top level, "
-                          f"found {type(document).__name__}")
+        raise ConfigError(
+            f"config file {os.fspath(path)} must hold a mapping of keys at top level, found {type(document).__name__}"
+        )
     return document
 
 
@@ -122,14 +130,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
         if error.validator == "enum":
             allowed = "allowed keys: " + ", ".join(map(str, error.validator_value))
         else:
-            allowed = f"keys must match {error.validator_value!r}" + (f" ({schema['description']})" if "description" in schema else "")
+            allowed = f"keys must match {error.validator_value!r}" + (
+                f" ({schema['description']})" if "description" in schema else ""
+            )
         return f"{where}: key {error.instance!r} is not allowed; {allowed}"
     if error.validator == "enum":
         allowed = ", ".join(map(str, error.validator_value))
         return f"{where} = {error.instance!r} is not allowed; allowed values: {allowed}"
     if error.validator == "pattern":
         hint = schema.get("description", "")
-        return f"{where} = {error.instance!r} does not match the pattern {error.validator_value!r}" + (f" ({hint})" if hint else "")
+        return f"{where} = {error.instance!r} does not match the pattern {error.validator_value!r}" + (
+            f" ({hint})" if hint else ""
+        )
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(schema.get("properties", {})))
         return f"{where}: {error.message}; allowed keys: {allowed}"
@@ -160,8 +172,10 @@ def _comparison_errors(cohort_id: str, comparisons: list[Mapping[str, Any]]) -> 
     names = [str(c.get("name")) for c in comparisons]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        messages.append(f"cohorts.{cohort_id}.comparisons: names {repeated} are used more than once; each comparison "
-                        "needs its own name (it names the result folder)")
+        messages.append(
+            f"cohorts.{cohort_id}.comparisons: names {repeated} are used more than once; each comparison "
+            "needs its own name (it names the result folder)"
+        )
     for i, comparison in enumerate(comparisons):
         where = f"cohorts.{cohort_id}.comparisons[{i}] ({comparison.get('name')})"
         if str(comparison.get("test")) == str(comparison.get("reference")):
@@ -181,7 +195,9 @@ def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str])
     for key in ("include", "exclude"):
         unknown = sorted(set(block.get(key) or []) - known)
         if unknown:
-            messages.append(f"signatures.{key}: unknown signature id(s) {unknown}; known ids: {', '.join(sorted(known))}")
+            messages.append(
+                f"signatures.{key}: unknown signature id(s) {unknown}; known ids: {', '.join(sorted(known))}"
+            )
     order_by = block.get("heatmap_order_by")
     user_prefixes = tuple(user_set_prefix(spec["gmt"]) for spec in block.get("user_gmts") or [] if "gmt" in spec)
     if order_by and not str(order_by).startswith(user_prefixes or ("\0",)):
@@ -189,12 +205,15 @@ def _signature_errors(config: Mapping[str, Any], catalogue_ids: Collection[str])
         scored = (set(block.get("include") or []) or known) - set(block.get("exclude") or [])
         if signature not in known:
             close = difflib.get_close_matches(signature, sorted(known), n=3)
-            messages.append(f"signatures.heatmap_order_by = {order_by!r} is not a signature of the catalogue"
-                            + (f"; did you mean {', '.join(close)}?" if close
-                               else f"; known ids: {', '.join(sorted(known))}"))
+            messages.append(
+                f"signatures.heatmap_order_by = {order_by!r} is not a signature of the catalogue"
+                + (f"; did you mean {', '.join(close)}?" if close else f"; known ids: {', '.join(sorted(known))}")
+            )
         elif signature not in scored:
-            messages.append(f"signatures.heatmap_order_by = {order_by!r}: signature {signature!r} is not scored "
-                            "(left out by signatures.include / exclude)")
+            messages.append(
+                f"signatures.heatmap_order_by = {order_by!r}: signature {signature!r} is not scored "
+                "(left out by signatures.include / exclude)"
+            )
     lasso = (config.get("survival") or {}).get("lasso") or {}
     universe = lasso.get("universe")
     if lasso.get("enabled") and isinstance(universe, Mapping):
@@ -224,9 +243,11 @@ def _endpoint_errors(config: Mapping[str, Any]) -> list[str]:
     lasso = (config.get("survival") or {}).get("lasso") or {}
     discovery, endpoint = lasso.get("discovery"), lasso.get("endpoint", "OS")
     if lasso.get("enabled") and discovery in names and endpoint not in names[discovery]:
-        messages.append(f"survival.lasso.endpoint = {endpoint!r}: the discovery cohort {discovery} has no such "
-                        f"endpoint (its endpoints: {', '.join(names[discovery]) or 'none'}); a GEO cohort declares "
-                        "its endpoints in geo.endpoints")
+        messages.append(
+            f"survival.lasso.endpoint = {endpoint!r}: the discovery cohort {discovery} has no such "
+            f"endpoint (its endpoints: {', '.join(names[discovery]) or 'none'}); a GEO cohort declares "
+            "its endpoints in geo.endpoints"
+        )
     return messages
 
 
@@ -239,14 +260,16 @@ def _cohort_reference_errors(config: Mapping[str, Any]) -> list[str]:
         named = [("discovery", lasso["discovery"])] if "discovery" in lasso else []
         for key, cohort in named + [("validation", c) for c in lasso.get("validation") or []]:
             if cohort not in cohorts:
-                messages.append(f"survival.lasso.{key}: {cohort!r} is not a configured cohort "
-                                f"(cohorts: {', '.join(cohorts)})")
+                messages.append(
+                    f"survival.lasso.{key}: {cohort!r} is not a configured cohort (cohorts: {', '.join(cohorts)})"
+                )
     if (config.get("pancancer") or {}).get("enabled"):
         if len(cohorts) < 2:
             messages.append(f"pancancer.enabled: the pan-cancer page needs two or more cohorts, found {len(cohorts)}")
         if not (config.get("signatures") or {}).get("enabled", True):
-            messages.append("pancancer.enabled: the pan-cancer page reads the signature scores; set "
-                            "signatures.enabled: true")
+            messages.append(
+                "pancancer.enabled: the pan-cancer page reads the signature scores; set signatures.enabled: true"
+            )
     return messages
 
 
@@ -280,8 +303,9 @@ def catalogue_ids(directory: str | os.PathLike[str]) -> list[str]:
     return [signature.id for signature in load_catalogue(directory)]
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | os.PathLike[str],
-                    catalogue_ids: Collection[str] | None = None) -> None:
+def validate_config(
+    config: Mapping[str, Any], schema_path: str | os.PathLike[str], catalogue_ids: Collection[str] | None = None
+) -> None:
     schema = load_schema(schema_path)
     messages = config_errors(config, schema)
     if not messages:
@@ -302,8 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ferrostem.config", description=main.__doc__)
     parser.add_argument("files", nargs="+", help="config files, as given to --configfile")
     parser.add_argument("--schema", help="also validate against this JSON Schema (workflow/schemas/config.schema.yaml)")
-    parser.add_argument("--catalogue",
-                        help="signature catalogue folder whose ids the config may name (resources/signatures)")
+    parser.add_argument(
+        "--catalogue", help="signature catalogue folder whose ids the config may name (resources/signatures)"
+    )
     args = parser.parse_args(argv)
     try:
         for path in args.files:

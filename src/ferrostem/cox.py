@@ -18,13 +18,14 @@ from scipy import stats
 @dataclass
 class CoxBatch:
     """Fits of k Cox models with p covariates each on the same samples (rows masked per model)."""
-    coef: np.ndarray        # (k, p)
-    cov: np.ndarray         # (k, p, p) inverse information
-    loglik: np.ndarray      # (k,)
+
+    coef: np.ndarray  # (k, p)
+    cov: np.ndarray  # (k, p, p) inverse information
+    loglik: np.ndarray  # (k,)
     loglik_null: np.ndarray  # (k,)
-    n: np.ndarray           # (k,) samples used
-    events: np.ndarray      # (k,)
-    converged: np.ndarray   # (k,) bool
+    n: np.ndarray  # (k,) samples used
+    events: np.ndarray  # (k,)
+    converged: np.ndarray  # (k,) bool
 
     @property
     def se(self) -> np.ndarray:
@@ -50,13 +51,13 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
     eta = np.einsum("knp,kp->kn", x, beta)
     eta = np.where(mask > 0, eta, 0.0)
     shift = eta.max(axis=1, keepdims=True)
-    risk = mask * np.exp(eta - shift)                                      # (k, n)
-    rx = risk[:, :, None] * x                                              # (k, n, p)
-    rxx = rx[:, :, :, None] * x[:, :, None, :]                             # (k, n, p, p)
+    risk = mask * np.exp(eta - shift)  # (k, n)
+    rx = risk[:, :, None] * x  # (k, n, p)
+    rxx = rx[:, :, :, None] * x[:, :, None, :]  # (k, n, p, p)
 
     event_times = np.unique(time[event == 1])
-    start = np.searchsorted(time, event_times, side="left")               # first sample at risk / of the tie
-    stop = np.searchsorted(time, event_times, side="right")               # one past the tie
+    start = np.searchsorted(time, event_times, side="left")  # first sample at risk / of the tie
+    stop = np.searchsorted(time, event_times, side="right")  # one past the tie
 
     def at_risk(values: np.ndarray) -> np.ndarray:
         tail = np.flip(np.cumsum(np.flip(values, axis=1), axis=1), axis=1)
@@ -68,12 +69,12 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
         cumulative = np.concatenate([np.zeros_like(cumulative[:, :1]), cumulative], axis=1)
         return cumulative[:, stop] - cumulative[:, start]
 
-    s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)                  # (k,T), (k,T,p), (k,T,p,p)
+    s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)  # (k,T), (k,T,p), (k,T,p,p)
     d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
-    deaths = tied(mask)                                                    # tied events per time, per model
+    deaths = tied(mask)  # tied events per time, per model
     largest = int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0))
     steps = np.arange(max(largest, 1))
-    valid = steps[None, None, :] < deaths[:, :, None]                     # (k, T, L)
+    valid = steps[None, None, :] < deaths[:, :, None]  # (k, T, L)
     frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)
     a0 = s0[:, :, None] - frac * d0[:, :, None]
     a0 = np.where(valid, a0, 1.0)
@@ -82,15 +83,20 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
     mean = a1 / a0[..., None]
     weight = valid.astype(float)
     event_mask = mask * event[None, :]
-    loglik = (np.sum(event_mask * (eta - shift), axis=1)
-              - np.sum(weight * np.log(a0), axis=(1, 2)))
+    loglik = np.sum(event_mask * (eta - shift), axis=1) - np.sum(weight * np.log(a0), axis=(1, 2))
     score = np.einsum("kn,knp->kp", event_mask, x) - np.einsum("ktl,ktlp->kp", weight, mean)
     info = np.einsum("ktl,ktlpq->kpq", weight, a2 / a0[..., None, None] - mean[..., :, None] * mean[..., None, :])
     return loglik, score, info
 
 
-def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray | None = None,
-            max_iter: int = 30, tol: float = 1e-9) -> CoxBatch:
+def cox_fit(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    mask: np.ndarray | None = None,
+    max_iter: int = 30,
+    tol: float = 1e-9,
+) -> CoxBatch:
     """Fit k Cox models (Efron ties) by Newton-Raphson with step halving, as survival::coxph does.
 
     x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows).
@@ -129,8 +135,15 @@ def cox_fit(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray
         if converged.all():
             break
     cov = np.linalg.pinv(info)
-    return CoxBatch(coef=beta, cov=cov, loglik=loglik, loglik_null=loglik_null, n=mask.sum(axis=1),
-                    events=(mask * event[None, :]).sum(axis=1), converged=converged)
+    return CoxBatch(
+        coef=beta,
+        cov=cov,
+        loglik=loglik,
+        loglik_null=loglik_null,
+        n=mask.sum(axis=1),
+        events=(mask * event[None, :]).sum(axis=1),
+        converged=converged,
+    )
 
 
 def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:
@@ -148,11 +161,21 @@ def _exp(values: np.ndarray) -> np.ndarray:
 def _cox_table(fit: CoxBatch, index: pd.Index, term: int = 0) -> pd.DataFrame:
     coef, se = fit.coef[:, term], fit.se[:, term]
     z = stats.norm.ppf(0.975)
-    table = pd.DataFrame({
-        "n": fit.n.astype(int), "events": fit.events.astype(int), "coef": coef, "se": se, "hr": _exp(coef),
-        "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
-        "p_wald": fit.p_wald[:, term], "p_lr": fit.p_lr, "converged": fit.converged,
-    }, index=index)
+    table = pd.DataFrame(
+        {
+            "n": fit.n.astype(int),
+            "events": fit.events.astype(int),
+            "coef": coef,
+            "se": se,
+            "hr": _exp(coef),
+            "hr_lower": _exp(coef - z * se),
+            "hr_upper": _exp(coef + z * se),
+            "p_wald": fit.p_wald[:, term],
+            "p_lr": fit.p_lr,
+            "converged": fit.converged,
+        },
+        index=index,
+    )
     # monotone likelihood (e.g. every event on one side) drives |coef| to infinity: no usable estimate
     unstable = ~fit.converged | (np.abs(coef) > 15)
     table.loc[unstable, ["coef", "se", "hr", "hr_lower", "hr_upper", "p_wald"]] = np.nan
@@ -161,7 +184,7 @@ def _cox_table(fit: CoxBatch, index: pd.Index, term: int = 0) -> pd.DataFrame:
 
 def cox_univariate(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame) -> pd.DataFrame:
     """One Cox model per column of `scores` (already standardised: HR per SD); NaN scores are left out."""
-    values = scores.to_numpy(dtype=float).T[:, :, None]                    # (k, n, 1)
+    values = scores.to_numpy(dtype=float).T[:, :, None]  # (k, n, 1)
     usable = np.isfinite(values[:, :, 0])
     constant = np.array([np.nanstd(v) == 0 if np.isfinite(v).sum() > 1 else True for v in values[:, :, 0]])
     fit = cox_fit(time, event, np.where(constant[:, None, None], 0.0, values), usable & ~constant[:, None])
@@ -171,8 +194,9 @@ def cox_univariate(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame) ->
     return table
 
 
-def cox_multivariable(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame,
-                      covariates: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+def cox_multivariable(
+    time: np.ndarray, event: np.ndarray, scores: pd.DataFrame, covariates: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Score + covariates, one model per score (complete cases). Returns the score rows and, per score, all terms."""
     k, p = scores.shape[1], covariates.shape[1] + 1
     x = np.empty((k, len(scores), p))
@@ -187,7 +211,15 @@ def cox_multivariable(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame,
     z = stats.norm.ppf(0.975)
     for i, score in enumerate(scores.columns):
         coef, se = fit.coef[i], fit.se[i]
-        terms[score] = pd.DataFrame({"term": names, "coef": coef, "se": se, "hr": _exp(coef),
-                                     "hr_lower": _exp(coef - z * se), "hr_upper": _exp(coef + z * se),
-                                     "p_wald": fit.p_wald[i]})
+        terms[score] = pd.DataFrame(
+            {
+                "term": names,
+                "coef": coef,
+                "se": se,
+                "hr": _exp(coef),
+                "hr_lower": _exp(coef - z * se),
+                "hr_upper": _exp(coef + z * se),
+                "p_wald": fit.p_wald[i],
+            }
+        )
     return score_rows, terms

@@ -108,15 +108,23 @@ class DesignPlan:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"comparison": asdict(self.comparison), "formula": self.comparison.formula,
-                "samples": len(self.samples), "n_test": self.n_test, "n_reference": self.n_reference,
-                "design_columns": list(self.matrix.columns), "notes": list(self.notes)}
+        return {
+            "comparison": asdict(self.comparison),
+            "formula": self.comparison.formula,
+            "samples": len(self.samples),
+            "n_test": self.n_test,
+            "n_reference": self.n_reference,
+            "design_columns": list(self.matrix.columns),
+            "notes": list(self.notes),
+        }
 
 
 def _levels(series: pd.Series) -> pd.Series:
     """obs values as strings, NA kept as NA (categoricals and numbers alike: 1.0 -> '1')."""
     out = series.astype(object).where(series.notna(), None)
-    return out.map(lambda v: None if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
+    return out.map(
+        lambda v: None if v is None else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    )
 
 
 def _safe_name(index: int) -> str:
@@ -129,8 +137,9 @@ def _in_span(target: np.ndarray, basis: np.ndarray, tol: float = 1e-8) -> bool:
     return float(np.abs(residual).max()) < tol * max(1.0, float(np.abs(target).max()))
 
 
-def prepare_design(obs: pd.DataFrame, comparison: Comparison, *, min_group_size: int = 2,
-                   cohort: str = "cohort") -> DesignPlan:
+def prepare_design(
+    obs: pd.DataFrame, comparison: Comparison, *, min_group_size: int = 2, cohort: str = "cohort"
+) -> DesignPlan:
     """Select the comparison's samples and build its design; raise DesignError before any fitting."""
     where = f"cohort {cohort}, comparison {comparison.name!r}"
     groups = _comparison_groups(obs, comparison, where)
@@ -150,15 +159,19 @@ def _comparison_groups(obs: pd.DataFrame, comparison: Comparison, where: str) ->
     needed = [comparison.column] + list(comparison.covariates) + ([comparison.pair_by] if comparison.paired else [])
     missing = [c for c in needed if c not in obs.columns]
     if missing:
-        raise DesignError(f"{where}: column(s) {missing} are not sample annotations; available: {sorted(map(str, obs.columns))}")
+        raise DesignError(
+            f"{where}: column(s) {missing} are not sample annotations; available: {sorted(map(str, obs.columns))}"
+        )
     if comparison.column in comparison.covariates:
         raise DesignError(f"{where}: the compared column {comparison.column!r} is also listed as a covariate")
     groups = _levels(obs[comparison.column])
     present = sorted({g for g in groups if g is not None})
     for role, level in (("test", comparison.test), ("reference", comparison.reference)):
         if level not in present:
-            raise DesignError(f"{where}: {role} level {level!r} does not occur in column {comparison.column!r}; "
-                              f"levels present: {present}")
+            raise DesignError(
+                f"{where}: {role} level {level!r} does not occur in column {comparison.column!r}; "
+                f"levels present: {present}"
+            )
     return groups
 
 
@@ -167,8 +180,10 @@ def _compared_samples(obs: pd.DataFrame, comparison: Comparison, groups: pd.Seri
     chosen = groups.isin([comparison.test, comparison.reference])
     other = int((~chosen).sum())
     if other:
-        notes.append(f"{other} samples are in neither {comparison.test!r} nor {comparison.reference!r} "
-                     f"(or have no {comparison.column!r}) and are not used")
+        notes.append(
+            f"{other} samples are in neither {comparison.test!r} nor {comparison.reference!r} "
+            f"(or have no {comparison.column!r}) and are not used"
+        )
     frame = pd.DataFrame(index=obs.index[chosen])
     for i, covariate in enumerate(comparison.covariates):
         values = obs.loc[chosen, covariate]
@@ -176,15 +191,18 @@ def _compared_samples(obs: pd.DataFrame, comparison: Comparison, groups: pd.Seri
         frame[_safe_name(i)] = values.astype(float) if numeric else _levels(values)
     unknown_cov = frame.isna().any(axis=1)
     if unknown_cov.any():
-        notes.append(f"{int(unknown_cov.sum())} samples lack a covariate value and are not used: "
-                     f"{', '.join(map(str, frame.index[unknown_cov][:10]))}")
+        notes.append(
+            f"{int(unknown_cov.sum())} samples lack a covariate value and are not used: "
+            f"{', '.join(map(str, frame.index[unknown_cov][:10]))}"
+        )
         frame = frame.loc[~unknown_cov]
     frame[GROUP] = np.where(groups[frame.index] == comparison.test, "test", "reference")
     return frame
 
 
-def _complete_pairs(frame: pd.DataFrame, obs: pd.DataFrame, comparison: Comparison, where: str,
-                    notes: list[str]) -> pd.DataFrame:
+def _complete_pairs(
+    frame: pd.DataFrame, obs: pd.DataFrame, comparison: Comparison, where: str, notes: list[str]
+) -> pd.DataFrame:
     """A paired design keeps the pairs with exactly one sample in each group (PAIR column added)."""
     frame[PAIR] = _levels(obs.loc[frame.index, comparison.pair_by])
     counts = frame.groupby([PAIR, GROUP]).size().unstack(fill_value=0)
@@ -193,8 +211,10 @@ def _complete_pairs(frame: pd.DataFrame, obs: pd.DataFrame, comparison: Comparis
             counts[level] = 0
     duplicated = counts.index[(counts["test"] > 1) | (counts["reference"] > 1)]
     if len(duplicated):
-        raise DesignError(f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
-                          "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)")
+        raise DesignError(
+            f"{where}: paired by {comparison.pair_by!r}, but {list(duplicated[:5])} have several samples "
+            "in one group; keep one sample per patient and group (harmonise.one_sample_per_patient)"
+        )
     complete = counts.index[(counts["test"] == 1) & (counts["reference"] == 1)]
     unpaired = frame[PAIR].isna() | ~frame[PAIR].isin(complete)
     if unpaired.any():
@@ -208,16 +228,20 @@ def _check_group_sizes(frame: pd.DataFrame, comparison: Comparison, min_group_si
     for level, label, n in (("test", comparison.test, n_test), ("reference", comparison.reference, n_ref)):
         if n < min_group_size:
             names = ", ".join(map(str, frame.index[frame[GROUP] == level])) or "none"
-            raise DesignError(f"{where}: group {comparison.column}={label!r} has {n} usable sample(s) ({names}); "
-                              f"at least {min_group_size} are needed per group")
+            raise DesignError(
+                f"{where}: group {comparison.column}={label!r} has {n} usable sample(s) ({names}); "
+                f"at least {min_group_size} are needed per group"
+            )
     return n_test, n_ref
 
 
 def _check_covariates_vary(frame: pd.DataFrame, comparison: Comparison, where: str) -> None:
     for i, covariate in enumerate(comparison.covariates):
         if frame[_safe_name(i)].nunique() < 2:
-            raise DesignError(f"{where}: covariate {covariate!r} has a single value among the compared samples "
-                              "and cannot be estimated; remove it from the comparison")
+            raise DesignError(
+                f"{where}: covariate {covariate!r} has a single value among the compared samples "
+                "and cannot be estimated; remove it from the comparison"
+            )
 
 
 def _design_matrix(frame: pd.DataFrame, comparison: Comparison) -> tuple[pd.DataFrame, str]:
@@ -225,17 +249,23 @@ def _design_matrix(frame: pd.DataFrame, comparison: Comparison) -> tuple[pd.Data
     import formulaic
 
     frame[GROUP] = pd.Categorical(frame[GROUP], categories=["reference", "test"])
-    terms = ([f"C({PAIR})"] if comparison.paired else []) + [
-        (f"C({_safe_name(i)})" if frame[_safe_name(i)].dtype == object else _safe_name(i))
-        for i in range(len(comparison.covariates))] + [GROUP]
+    terms = (
+        ([f"C({PAIR})"] if comparison.paired else [])
+        + [
+            (f"C({_safe_name(i)})" if frame[_safe_name(i)].dtype == object else _safe_name(i))
+            for i in range(len(comparison.covariates))
+        ]
+        + [GROUP]
+    )
     matrix = formulaic.model_matrix("1 + " + " + ".join(terms), frame)
     matrix = pd.DataFrame(np.asarray(matrix, dtype=float), index=frame.index, columns=list(matrix.columns))
     group_coefficient = f"{GROUP}[T.test]"
     return matrix[[c for c in matrix.columns if c != group_coefficient] + [group_coefficient]], group_coefficient
 
 
-def _check_estimable(matrix: pd.DataFrame, n_samples: int, comparison: Comparison, group_coefficient: str,
-                     where: str) -> None:
+def _check_estimable(
+    matrix: pd.DataFrame, n_samples: int, comparison: Comparison, group_coefficient: str, where: str
+) -> None:
     """The group effect must not be confounded with the covariates; the design must have full rank and residual
     degrees of freedom."""
     indicator = matrix[group_coefficient].to_numpy()
@@ -243,24 +273,32 @@ def _check_estimable(matrix: pd.DataFrame, n_samples: int, comparison: Compariso
     if _in_span(indicator, others):
         culprits = []
         for i, covariate in enumerate(comparison.covariates):
-            columns = ["Intercept"] + [c for c in matrix.columns if c == _safe_name(i) or c.startswith(f"C({_safe_name(i)})")]
+            columns = ["Intercept"] + [
+                c for c in matrix.columns if c == _safe_name(i) or c.startswith(f"C({_safe_name(i)})")
+            ]
             if _in_span(indicator, matrix[columns].to_numpy()):
                 culprits.append(covariate)
         who = f"covariate(s) {culprits}" if culprits else "the covariates together"
-        raise DesignError(f"{where}: {who} perfectly confounded with {comparison.column!r} "
-                          f"({comparison.test} vs {comparison.reference}); the group effect cannot be separated. "
-                          "Remove the covariate or compare within its levels")
+        raise DesignError(
+            f"{where}: {who} perfectly confounded with {comparison.column!r} "
+            f"({comparison.test} vs {comparison.reference}); the group effect cannot be separated. "
+            "Remove the covariate or compare within its levels"
+        )
     rank = np.linalg.matrix_rank(matrix.to_numpy())
     if rank < matrix.shape[1]:
-        raise DesignError(f"{where}: the design {comparison.formula} is not of full rank ({rank} of {matrix.shape[1]} "
-                          "columns estimable): some covariate levels are collinear")
+        raise DesignError(
+            f"{where}: the design {comparison.formula} is not of full rank ({rank} of {matrix.shape[1]} "
+            "columns estimable): some covariate levels are collinear"
+        )
     if n_samples - rank < 1:
-        raise DesignError(f"{where}: {n_samples} samples leave no residual degrees of freedom for {matrix.shape[1]} "
-                          "design columns")
+        raise DesignError(
+            f"{where}: {n_samples} samples leave no residual degrees of freedom for {matrix.shape[1]} design columns"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # fitting
+
 
 def prefilter_counts(counts: np.ndarray, min_count: int, min_samples: int) -> np.ndarray:
     """Boolean mask of genes with >= min_count reads in >= min_samples samples.
@@ -285,17 +323,32 @@ class DEResult:
 
     def summary(self, alpha: float) -> dict[str, Any]:
         sig = self.table["padj"] < alpha
-        return {**self.plan.summary(), "method": self.method, "genes_in": self.genes_in,
-                "genes_tested": self.genes_tested, "alpha": alpha, "significant": int(sig.sum()),
-                "up": int((sig & (self.table["log2FC"] > 0)).sum()),
-                "down": int((sig & (self.table["log2FC"] < 0)).sum()),
-                "expression_scale": self.expression_scale, **self.details}
+        return {
+            **self.plan.summary(),
+            "method": self.method,
+            "genes_in": self.genes_in,
+            "genes_tested": self.genes_tested,
+            "alpha": alpha,
+            "significant": int(sig.sum()),
+            "up": int((sig & (self.table["log2FC"] > 0)).sum()),
+            "down": int((sig & (self.table["log2FC"] < 0)).sum()),
+            "expression_scale": self.expression_scale,
+            **self.details,
+        }
 
 
-def run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float = 0.05, lfc_shrink: bool = False,
-               n_cpus: int = 1, independent_filter: bool = True, vst: bool = True,
-               size_factors_fit_type: str = "ratio", engine: str = "vectorised"
-               ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+def run_deseq2(
+    counts: pd.DataFrame,
+    plan: DesignPlan,
+    *,
+    alpha: float = 0.05,
+    lfc_shrink: bool = False,
+    n_cpus: int = 1,
+    independent_filter: bool = True,
+    vst: bool = True,
+    size_factors_fit_type: str = "ratio",
+    engine: str = "vectorised",
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     """DESeq2 on samples x genes counts: size factors, dispersions, Wald test, BH with independent filtering.
 
     `engine` "vectorised" runs PyDESeq2's pipeline with every per-gene fit done for all genes at once
@@ -312,9 +365,17 @@ def run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float = 0.05, l
     # several times slower (thread start-up per call), and the batched engine runs its gene blocks on
     # n_cpus threads itself: BLAS runs single-threaded on both paths.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _run_deseq2(counts, plan, alpha=alpha, lfc_shrink=lfc_shrink, n_cpus=n_cpus,
-                           independent_filter=independent_filter, vst=vst, size_factors_fit_type=size_factors_fit_type,
-                           engine=engine)
+        return _run_deseq2(
+            counts,
+            plan,
+            alpha=alpha,
+            lfc_shrink=lfc_shrink,
+            n_cpus=n_cpus,
+            independent_filter=independent_filter,
+            vst=vst,
+            size_factors_fit_type=size_factors_fit_type,
+            engine=engine,
+        )
 
 
 def linear_model_inference(n_cpus: int) -> Any:
@@ -339,9 +400,18 @@ def _vst_with_design(dds: Any) -> np.ndarray:
     return np.asarray(dds.layers["vst_counts"])
 
 
-def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shrink: bool, n_cpus: int,
-                independent_filter: bool, vst: bool, size_factors_fit_type: str, engine: str
-                ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
+def _run_deseq2(
+    counts: pd.DataFrame,
+    plan: DesignPlan,
+    *,
+    alpha: float,
+    lfc_shrink: bool,
+    n_cpus: int,
+    independent_filter: bool,
+    vst: bool,
+    size_factors_fit_type: str,
+    engine: str,
+) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
@@ -352,14 +422,22 @@ def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shr
         inference, dataset = BatchedInference(n_cpus=n_cpus), BatchedDeseqDataSet
     else:
         inference, dataset = linear_model_inference(n_cpus), DeseqDataSet
-    dds = dataset(counts=counts.astype(np.int64), metadata=plan.frame.astype({GROUP: str}),
-                  design=plan.matrix, refit_cooks=True, inference=inference, quiet=True,
-                  low_memory=True, size_factors_fit_type=size_factors_fit_type)
+    dds = dataset(
+        counts=counts.astype(np.int64),
+        metadata=plan.frame.astype({GROUP: str}),
+        design=plan.matrix,
+        refit_cooks=True,
+        inference=inference,
+        quiet=True,
+        low_memory=True,
+        size_factors_fit_type=size_factors_fit_type,
+    )
     dds.deseq2()
     contrast = np.zeros(plan.matrix.shape[1])
     contrast[list(plan.matrix.columns).index(plan.group_coefficient)] = 1.0
-    stats = DeseqStats(dds, contrast=contrast, alpha=alpha, independent_filter=independent_filter,
-                       inference=inference, quiet=True)
+    stats = DeseqStats(
+        dds, contrast=contrast, alpha=alpha, independent_filter=independent_filter, inference=inference, quiet=True
+    )
     stats.summary()
     table = stats.results_df.copy()
     table = table.rename(columns={"log2FoldChange": "log2FC"})
@@ -369,12 +447,21 @@ def _run_deseq2(counts: pd.DataFrame, plan: DesignPlan, *, alpha: float, lfc_shr
         table["log2FC"] = stats.results_df["log2FoldChange"]
         table["lfcSE"] = stats.results_df["lfcSE"]
         table["log2FC_unshrunk"] = unshrunk
-    per_gene = {"dispersions": "dispersions", "genewise_dispersions": "genewise_dispersions",
-                "trend_dispersions": "fitted_dispersions", "dispersion_outlier": "_outlier_genes",
-                "refitted": "refitted"}
+    per_gene = {
+        "dispersions": "dispersions",
+        "genewise_dispersions": "genewise_dispersions",
+        "trend_dispersions": "fitted_dispersions",
+        "dispersion_outlier": "_outlier_genes",
+        "refitted": "refitted",
+    }
     fitted: dict[str, Any] = {"size_factors": pd.Series(np.asarray(dds.obs["size_factors"]), index=counts.index)}
-    fitted.update({key: pd.Series(np.asarray(dds.var[column]), index=counts.columns)
-                   for key, column in per_gene.items() if column in dds.var})
+    fitted.update(
+        {
+            key: pd.Series(np.asarray(dds.var[column]), index=counts.columns)
+            for key, column in per_gene.items()
+            if column in dds.var
+        }
+    )
     if "trend_coeffs" in dds.uns:
         fitted["trend_coefficients"] = [float(c) for c in dds.uns["trend_coeffs"]]
     fitted["prior_dispersion_variance"] = float(np.asarray(dds.uns["prior_disp_var"]))
@@ -402,13 +489,22 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
     stdev = np.asarray(fit.stdev_unscaled)[:, k]
     s2_post = np.asarray(fit.s2_post, dtype=float)
     pvalues = np.asarray(fit.p_value)[:, k]
-    table = pd.DataFrame({
-        "baseMean": np.asarray(fit.Amean, dtype=float), "log2FC": coefficient,
-        "lfcSE": stdev * np.sqrt(s2_post), "stat": np.asarray(fit.t)[:, k], "pvalue": pvalues,
-        "padj": bh_fdr(pvalues),
-    }, index=values.columns)
+    table = pd.DataFrame(
+        {
+            "baseMean": np.asarray(fit.Amean, dtype=float),
+            "log2FC": coefficient,
+            "lfcSE": stdev * np.sqrt(s2_post),
+            "stat": np.asarray(fit.t)[:, k],
+            "pvalue": pvalues,
+            "padj": bh_fdr(pvalues),
+        },
+        index=values.columns,
+    )
     df_prior = np.asarray(fit.df_prior, dtype=float)
-    return table, {"df_prior": float(np.mean(df_prior)), "s2_prior": float(np.mean(np.asarray(fit.s2_prior, dtype=float)))}
+    return table, {
+        "df_prior": float(np.mean(df_prior)),
+        "s2_prior": float(np.mean(np.asarray(fit.s2_prior, dtype=float))),
+    }
 
 
 def choose_method(adata: ad.AnnData, comparison: Comparison, cohort: str) -> str:
@@ -422,13 +518,16 @@ def method_for(comparison: Comparison, cohort: str, *, assay: str | None, layers
     if method == "auto":
         method = "deseq2" if assay == "rnaseq" and has_counts else "limma"
     if method == "deseq2" and not has_counts:
-        raise ScaleError(f"cohort {cohort}, comparison {comparison.name!r}: method deseq2 needs raw counts, but the "
-                         f"cohort ({assay}) has only {sorted(layers)} (log-scale data): use method limma")
+        raise ScaleError(
+            f"cohort {cohort}, comparison {comparison.name!r}: method deseq2 needs raw counts, but the "
+            f"cohort ({assay}) has only {sorted(layers)} (log-scale data): use method limma"
+        )
     return method
 
 
-def differential_expression(adata: ad.AnnData, comparison: Comparison, settings: DESettings, *,
-                            cohort: str = "cohort", n_cpus: int = 1) -> DEResult:
+def differential_expression(
+    adata: ad.AnnData, comparison: Comparison, settings: DESettings, *, cohort: str = "cohort", n_cpus: int = 1
+) -> DEResult:
     """Run one comparison on a harmonised cohort (see module docstring)."""
     plan = prepare_design(adata.obs, comparison, min_group_size=settings.min_group_size, cohort=cohort)
     method = choose_method(adata, comparison, cohort)
@@ -445,14 +544,18 @@ def differential_expression(adata: ad.AnnData, comparison: Comparison, settings:
             raise CohortError(f"{where}: no gene has >= {settings.min_count} reads in >= {min_samples} samples")
         frame = pd.DataFrame(counts[:, keep], index=plan.samples, columns=symbols[keep])
         del counts
-        table, fitted, expression = run_deseq2(frame, plan, alpha=settings.alpha, lfc_shrink=settings.lfc_shrink,
-                                               n_cpus=n_cpus, engine=settings.engine)
-        details = {"prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
-                   "genes_removed_by_prefilter": int((~keep).sum()),
-                   "independent_filtering": f"DESeq2 ({ENGINE_LABELS[settings.engine]}): padj NA for genes below the "
-                                            "optimal baseMean threshold",
-                   "lfc_shrink": settings.lfc_shrink, "engine": settings.engine,
-                   "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())]}
+        table, fitted, expression = run_deseq2(
+            frame, plan, alpha=settings.alpha, lfc_shrink=settings.lfc_shrink, n_cpus=n_cpus, engine=settings.engine
+        )
+        details = {
+            "prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
+            "genes_removed_by_prefilter": int((~keep).sum()),
+            "independent_filtering": f"DESeq2 ({ENGINE_LABELS[settings.engine]}): padj NA for genes below the "
+            "optimal baseMean threshold",
+            "lfc_shrink": settings.lfc_shrink,
+            "engine": settings.engine,
+            "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())],
+        }
         scale = "DESeq2 variance-stabilising transformation (design-aware)"
     else:
         layer = "log2"
@@ -462,13 +565,25 @@ def differential_expression(adata: ad.AnnData, comparison: Comparison, settings:
         keep = np.ones(len(symbols), dtype=bool)
         table, fit_details = run_limma(frame, plan)
         expression = frame
-        details = {"prefilter": "none (array intensities)", "genes_removed_by_prefilter": 0,
-                   "eBayes_df_prior": fit_details["df_prior"], "eBayes_s2_prior": fit_details["s2_prior"],
-                   "baseMean_scale": f"mean of the {adata.uns.get('layer_scales', {}).get(layer, layer)} values"}
+        details = {
+            "prefilter": "none (array intensities)",
+            "genes_removed_by_prefilter": 0,
+            "eBayes_df_prior": fit_details["df_prior"],
+            "eBayes_s2_prior": fit_details["s2_prior"],
+            "baseMean_scale": f"mean of the {adata.uns.get('layer_scales', {}).get(layer, layer)} values",
+        }
         scale = adata.uns.get("layer_scales", {}).get(layer, "log2")
     table.insert(0, "symbol", table.index.astype(str))
     table.insert(0, "gene_id", gene_ids.reindex(table.index).fillna("").to_numpy())
     extra = [c for c in table.columns if c not in RESULT_COLUMNS]
     table = table[RESULT_COLUMNS + extra]
-    return DEResult(table=table, method=method, plan=plan, genes_in=len(symbols), genes_tested=int(keep.sum()),
-                    expression=expression, expression_scale=scale, details=details)
+    return DEResult(
+        table=table,
+        method=method,
+        plan=plan,
+        genes_in=len(symbols),
+        genes_tested=int(keep.sum()),
+        expression=expression,
+        expression_scale=scale,
+        details=details,
+    )

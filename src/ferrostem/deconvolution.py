@@ -43,6 +43,7 @@ class CoverageError(FerrostemError, ValueError):
 # Scales
 # ---------------------------------------------------------------------------------------------------
 
+
 def declared_scale(layer_scale: str) -> str:
     """The kind of a layer from its `uns["layer_scales"]` description: tpm, log2, counts, cpm or linear."""
     text = layer_scale.strip().lower()
@@ -69,8 +70,11 @@ def check_input_scale(expr: pd.DataFrame, layer_scale: str, required: InputScale
     kind = declared_scale(layer_scale)
     accepted = {"tpm": {"tpm"}, "linear": {"tpm", "cpm", "linear"}, "log2": {"log2"}}[required]
     if kind not in accepted:
-        needs = {"tpm": "TPM", "linear": "linear expression (TPM or linear intensities)",
-                 "log2": "log2 expression (log2(TPM+1) or log2 intensities)"}[required]
+        needs = {
+            "tpm": "TPM",
+            "linear": "linear expression (TPM or linear intensities)",
+            "log2": "log2 expression (log2(TPM+1) or log2 intensities)",
+        }[required]
         raise ScaleError(f"{context}: needs {needs}, but the matrix given is {layer_scale!r}")
     values = expr.to_numpy(dtype=float)
     bad = ~np.isfinite(values)
@@ -82,24 +86,31 @@ def check_input_scale(expr: pd.DataFrame, layer_scale: str, required: InputScale
     if required == "log2":
         if values.max() > LOG2_MAX:
             row, col = np.unravel_index(int(values.argmax()), values.shape)
-            raise ScaleError(f"{context}: declared {layer_scale!r} but sample {expr.index[row]} gene "
-                             f"{expr.columns[col]} is {values.max():.4g} (> {LOG2_MAX:g}); it looks linear")
+            raise ScaleError(
+                f"{context}: declared {layer_scale!r} but sample {expr.index[row]} gene "
+                f"{expr.columns[col]} is {values.max():.4g} (> {LOG2_MAX:g}); it looks linear"
+            )
         return
     if values.min() < 0:
         row, col = np.unravel_index(int(values.argmin()), values.shape)
-        raise ScaleError(f"{context}: declared {layer_scale!r} but sample {expr.index[row]} gene "
-                         f"{expr.columns[col]} is negative ({values.min():.4g}); it looks log-transformed")
+        raise ScaleError(
+            f"{context}: declared {layer_scale!r} but sample {expr.index[row]} gene "
+            f"{expr.columns[col]} is negative ({values.min():.4g}); it looks log-transformed"
+        )
     if required == "tpm":
         totals = values.sum(axis=1)
         worst = int(totals.argmax())
         if totals[worst] > TPM_TOTAL * (1 + TPM_SUM_TOLERANCE):
-            raise ScaleError(f"{context}: declared {layer_scale!r} but sample {expr.index[worst]} sums to "
-                             f"{totals[worst]:.4g} over all genes (TPM sums to 1e6): it looks like counts; give TPM")
+            raise ScaleError(
+                f"{context}: declared {layer_scale!r} but sample {expr.index[worst]} sums to "
+                f"{totals[worst]:.4g} over all genes (TPM sums to 1e6): it looks like counts; give TPM"
+            )
 
 
 # ---------------------------------------------------------------------------------------------------
 # Signature matrices and coverage
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Coverage:
@@ -115,21 +126,29 @@ class Coverage:
         return self.genes_found / self.genes_in_signature if self.genes_in_signature else 0.0
 
     def row(self) -> dict[str, Any]:
-        return {"method": self.method, "genes_in_signature": self.genes_in_signature, "genes_found": self.genes_found,
-                "coverage": round(self.fraction, 4), "missing": ",".join(self.missing)}
+        return {
+            "method": self.method,
+            "genes_in_signature": self.genes_in_signature,
+            "genes_found": self.genes_found,
+            "coverage": round(self.fraction, 4),
+            "missing": ",".join(self.missing),
+        }
 
 
-def signature_coverage(method: str, signature_genes: Sequence[str], expression_genes: Sequence[str],
-                       min_coverage: float) -> Coverage:
+def signature_coverage(
+    method: str, signature_genes: Sequence[str], expression_genes: Sequence[str], min_coverage: float
+) -> Coverage:
     """The coverage of a signature in a cohort; below `min_coverage` a CoverageError names the missing genes."""
     present = set(expression_genes)
     missing = tuple(g for g in signature_genes if g not in present)
     coverage = Coverage(method, len(signature_genes), len(signature_genes) - len(missing), missing)
     if coverage.fraction < min_coverage:
         shown = ", ".join(missing[:15]) + (f" and {len(missing) - 15} more" if len(missing) > 15 else "")
-        raise CoverageError(f"{method}: only {coverage.genes_found} of {coverage.genes_in_signature} signature genes "
-                            f"({coverage.fraction:.0%}) are in the expression matrix, below the minimum "
-                            f"{min_coverage:.0%} (deconvolution.min_coverage); missing: {shown}")
+        raise CoverageError(
+            f"{method}: only {coverage.genes_found} of {coverage.genes_in_signature} signature genes "
+            f"({coverage.fraction:.0%}) are in the expression matrix, below the minimum "
+            f"{min_coverage:.0%} (deconvolution.min_coverage); missing: {shown}"
+        )
     return coverage
 
 
@@ -140,21 +159,28 @@ def read_signature_matrix(path: str, *, context: str) -> pd.DataFrame:
     except FileNotFoundError:
         raise InputFormatError(f"{context}: signature matrix {path} does not exist") from None
     if frame.shape[1] < 2 or frame.empty:
-        raise InputFormatError(f"{context}: {path} must be tab-separated, genes x cell types with a header row; "
-                               f"read {frame.shape[0]} rows x {frame.shape[1]} columns")
+        raise InputFormatError(
+            f"{context}: {path} must be tab-separated, genes x cell types with a header row; "
+            f"read {frame.shape[0]} rows x {frame.shape[1]} columns"
+        )
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     if numeric.isna().any().any():
         row, col = np.argwhere(numeric.isna().to_numpy())[0]
-        raise InputFormatError(f"{context}: {path}: gene {frame.index[row]} cell type {frame.columns[col]} is not a "
-                               f"number ({frame.iat[row, col]!r})")
+        raise InputFormatError(
+            f"{context}: {path}: gene {frame.index[row]} cell type {frame.columns[col]} is not a "
+            f"number ({frame.iat[row, col]!r})"
+        )
     if frame.index.duplicated().any():
-        raise InputFormatError(f"{context}: {path}: duplicate genes {sorted(frame.index[frame.index.duplicated()])[:5]}")
+        raise InputFormatError(
+            f"{context}: {path}: duplicate genes {sorted(frame.index[frame.index.duplicated()])[:5]}"
+        )
     return numeric.astype(float)
 
 
 # ---------------------------------------------------------------------------------------------------
 # quanTIseq
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Til10:
@@ -178,8 +204,12 @@ def load_til10() -> Til10:
         signature = pd.read_csv(handle, sep="\t", index_col=0)
     with folder.joinpath("TIL10_mRNA_scaling.txt").open("r", encoding="utf-8") as handle:
         scaling = pd.read_csv(handle, sep="\t", header=None, index_col=0).iloc[:, 0]
-    return Til10(signature.astype(float), scaling.reindex(signature.columns).astype(float),
-                 lines("TIL10_rmgenes.txt"), lines("TIL10_TCGA_aberrant_immune_genes.txt"))
+    return Til10(
+        signature.astype(float),
+        scaling.reindex(signature.columns).astype(float),
+        lines("TIL10_rmgenes.txt"),
+        lines("TIL10_TCGA_aberrant_immune_genes.txt"),
+    )
 
 
 def constrained_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -193,10 +223,14 @@ def constrained_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return x
     ata, atb = a.T @ a, a.T @ b
     result = optimize.minimize(
-        lambda v: float(v @ ata @ v - 2 * atb @ v), x / x.sum(), jac=lambda v: 2 * (ata @ v - atb),
-        method="SLSQP", bounds=[(0.0, None)] * len(x),
+        lambda v: float(v @ ata @ v - 2 * atb @ v),
+        x / x.sum(),
+        jac=lambda v: 2 * (ata @ v - atb),
+        method="SLSQP",
+        bounds=[(0.0, None)] * len(x),
         constraints=[{"type": "ineq", "fun": lambda v: 1.0 - v.sum(), "jac": lambda v: -np.ones_like(v)}],
-        options={"ftol": 1e-15, "maxiter": 1000})
+        options={"ftol": 1e-15, "maxiter": 1000},
+    )
     if not result.success:
         raise RuntimeError(f"constrained least squares did not converge: {result.message}")
     return np.clip(result.x, 0.0, None)
@@ -208,7 +242,7 @@ def _quantiseq_fit(signature: pd.DataFrame, mixture: pd.DataFrame, scaling: pd.S
     norm = float(np.linalg.norm(a, 2))
     a = a / norm
     rows = []
-    for sample, b in mixture.iterrows():
+    for _sample, b in mixture.iterrows():
         est = constrained_least_squares(a, b.to_numpy(dtype=float) / norm)
         total = est.sum()
         est = est / scaling.to_numpy()
@@ -217,8 +251,15 @@ def _quantiseq_fit(signature: pd.DataFrame, mixture: pd.DataFrame, scaling: pd.S
     return pd.DataFrame(rows, index=mixture.index, columns=[*signature.columns, "Other"])
 
 
-def quantiseq(tpm: pd.DataFrame, *, tumour: bool = True, remove_noisy_genes: bool = True, mrna_scaling: bool = True,
-              min_coverage: float = 0.5, til10: Til10 | None = None) -> tuple[pd.DataFrame, Coverage]:
+def quantiseq(
+    tpm: pd.DataFrame,
+    *,
+    tumour: bool = True,
+    remove_noisy_genes: bool = True,
+    mrna_scaling: bool = True,
+    min_coverage: float = 0.5,
+    til10: Til10 | None = None,
+) -> tuple[pd.DataFrame, Coverage]:
     """quanTIseq cell fractions (samples x 10 TIL10 cell types + Other, rows summing to 1) from TPM.
 
     As the reference implementation (quanTIseq_decon.R, method "lsei"): the mixture is renormalised to TPM over
@@ -304,8 +345,9 @@ class CibersortResult:
     null_distribution: np.ndarray = field(repr=False)
 
 
-def cibersort(expr: pd.DataFrame, signature: pd.DataFrame, *, permutations: int = 100, seed: int = 1,
-              min_coverage: float = 0.5) -> CibersortResult:
+def cibersort(
+    expr: pd.DataFrame, signature: pd.DataFrame, *, permutations: int = 100, seed: int = 1, min_coverage: float = 0.5
+) -> CibersortResult:
     """CIBERSORT (CIBERSORT.R 1.04, QN = FALSE as recommended for RNA-seq) on a user's signature matrix.
 
     The signature is standardised by the mean and sd of all its values, each mixture (restricted to the
@@ -322,15 +364,29 @@ def cibersort(expr: pd.DataFrame, signature: pd.DataFrame, *, permutations: int 
     mixture = expr[genes].to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
     pool = mixture.reshape(-1)
-    null = np.sort([cibersort_core(x, _standardise(rng.choice(pool, size=len(genes), replace=False))).correlation
-                    for _ in range(permutations)]) if permutations > 0 else np.array([])
+    null = (
+        np.sort(
+            [
+                cibersort_core(x, _standardise(rng.choice(pool, size=len(genes), replace=False))).correlation
+                for _ in range(permutations)
+            ]
+        )
+        if permutations > 0
+        else np.array([])
+    )
     fractions, stats_rows = [], []
     for row in mixture:
         fit = cibersort_core(x, _standardise(row))
         p_value = 1.0 - (int(np.argmin(np.abs(null - fit.correlation))) + 1) / len(null) if len(null) else np.nan
         fractions.append(fit.weights)
-        stats_rows.append({"p_value": p_value, "correlation": fit.correlation, "rmse": fit.rmse,
-                           "absolute_score": float(np.median(row)) / whole_median})
+        stats_rows.append(
+            {
+                "p_value": p_value,
+                "correlation": fit.correlation,
+                "rmse": fit.rmse,
+                "absolute_score": float(np.median(row)) / whole_median,
+            }
+        )
     cells = list(signature.columns)
     frac = pd.DataFrame(fractions, index=expr.index, columns=cells)
     statistics = pd.DataFrame(stats_rows, index=expr.index)
@@ -350,57 +406,214 @@ IPS_CLASSES = ("MHC", "CP", "EC", "SC")
 # (feature, class, weight, genes): MHC = antigen processing, CP = checkpoints / immunomodulators, EC = effector
 # cells, SC = suppressor cells; weights +1 / -1 as published.
 IPS_FEATURES: tuple[tuple[str, str, int, tuple[str, ...]], ...] = (
-    ('B2M', 'MHC', 1, ('B2M',)),
-    ('TAP1', 'MHC', 1, ('TAP1',)),
-    ('TAP2', 'MHC', 1, ('TAP2',)),
-    ('HLA-A', 'MHC', 1, ('HLA-A',)),
-    ('HLA-B', 'MHC', 1, ('HLA-B',)),
-    ('HLA-C', 'MHC', 1, ('HLA-C',)),
-    ('HLA-DPA1', 'MHC', 1, ('HLA-DPA1',)),
-    ('HLA-DPB1', 'MHC', 1, ('HLA-DPB1',)),
-    ('HLA-E', 'MHC', 1, ('HLA-E',)),
-    ('HLA-F', 'MHC', 1, ('HLA-F',)),
-    ('PD-1', 'CP', -1, ('PDCD1',)),
-    ('CTLA-4', 'CP', -1, ('CTLA4',)),
-    ('LAG3', 'CP', -1, ('LAG3',)),
-    ('TIGIT', 'CP', -1, ('TIGIT',)),
-    ('TIM3', 'CP', -1, ('HAVCR2',)),
-    ('PD-L1', 'CP', -1, ('CD274',)),
-    ('PD-L2', 'CP', -1, ('PDCD1LG2',)),
-    ('CD27', 'CP', 1, ('CD27',)),
-    ('ICOS', 'CP', 1, ('ICOS',)),
-    ('IDO1', 'CP', -1, ('IDO1',)),
-    ('Act CD4', 'EC', 1, (
-        'AIM2', 'BIRC3', 'BRIP1', 'CCL20', 'CCL4', 'CCL5', 'CCNB1', 'CCR7', 'DUSP2', 'ESCO2', 'ETS1', 'EXO1',
-        'EXOC6', 'IARS', 'KIF11', 'KNTC1', 'NUF2', 'PRC1', 'PSAT1', 'RGS1', 'RTKN2', 'SAMSN1', 'SELL',
-        'TRAT1',
-    )),
-    ('Act CD8', 'EC', 1, (
-        'ADRM1', 'AHSA1', 'C1GALT1C1', 'CCT6B', 'CD37', 'CD3D', 'CD3E', 'CD3G', 'CD69', 'CD8A', 'CETN3',
-        'CSE1L', 'GEMIN6', 'GNLY', 'GPT2', 'GZMA', 'GZMH', 'GZMK', 'IL2RB', 'LCK', 'MPZL1', 'NKG7', 'PIK3IP1',
-        'PTRH2', 'TIMM13', 'ZAP70',
-    )),
-    ('Tem CD4', 'EC', 1, (
-        'ATM', 'CASP3', 'CASQ1', 'CD300E', 'DARS', 'DOCK9', 'EXOSC9', 'EZH2', 'GDE1', 'IL34', 'NCOA4', 'NEFL',
-        'PDGFRL', 'PTGS1', 'REPS1', 'SCG2', 'SDPR', 'SIGLEC14', 'SIGLEC6', 'TAL1', 'TFEC', 'TIPIN', 'TPK1',
-        'UQCRB', 'USP9Y', 'WIPF1', 'ZCRB1',
-    )),
-    ('Tem CD8', 'EC', 1, (
-        'ACAP1', 'APOL3', 'ARHGAP10', 'ATP10D', 'C3AR1', 'CCR5', 'CD160', 'CD55', 'CFLAR', 'CMKLR1', 'DAPP1',
-        'FCRL6', 'FLT3LG', 'GZMM', 'HAPLN3', 'HLA-DMB', 'HLA-DPA1', 'HLA-DPB1', 'IFI16', 'LIME1', 'LTK',
-        'NFKBIA', 'SETD7', 'SIK1', 'TRIB2',
-    )),
-    ('MDSC', 'SC', -1, (
-        'CCR2', 'CD14', 'CD2', 'CD86', 'CXCR4', 'FCGR2A', 'FCGR2B', 'FCGR3A', 'FERMT3', 'GPSM3', 'IL18BP',
-        'IL4R', 'ITGAL', 'ITGAM', 'PARVG', 'PSAP', 'PTGER2', 'PTGES2', 'S100A8', 'S100A9',
-    )),
-    ('Treg', 'SC', -1, (
-        'CCL3L1', 'CD72', 'CLEC5A', 'FOXP3', 'ITGA4', 'L1CAM', 'LIPA', 'LRP1', 'LRRC42', 'MARCO', 'MMP12',
-        'MNDA', 'MRC1', 'MS4A6A', 'PELO', 'PLEK', 'PRSS23', 'PTGIR', 'ST8SIA4', 'STAB1',
-    )),
+    ("B2M", "MHC", 1, ("B2M",)),
+    ("TAP1", "MHC", 1, ("TAP1",)),
+    ("TAP2", "MHC", 1, ("TAP2",)),
+    ("HLA-A", "MHC", 1, ("HLA-A",)),
+    ("HLA-B", "MHC", 1, ("HLA-B",)),
+    ("HLA-C", "MHC", 1, ("HLA-C",)),
+    ("HLA-DPA1", "MHC", 1, ("HLA-DPA1",)),
+    ("HLA-DPB1", "MHC", 1, ("HLA-DPB1",)),
+    ("HLA-E", "MHC", 1, ("HLA-E",)),
+    ("HLA-F", "MHC", 1, ("HLA-F",)),
+    ("PD-1", "CP", -1, ("PDCD1",)),
+    ("CTLA-4", "CP", -1, ("CTLA4",)),
+    ("LAG3", "CP", -1, ("LAG3",)),
+    ("TIGIT", "CP", -1, ("TIGIT",)),
+    ("TIM3", "CP", -1, ("HAVCR2",)),
+    ("PD-L1", "CP", -1, ("CD274",)),
+    ("PD-L2", "CP", -1, ("PDCD1LG2",)),
+    ("CD27", "CP", 1, ("CD27",)),
+    ("ICOS", "CP", 1, ("ICOS",)),
+    ("IDO1", "CP", -1, ("IDO1",)),
+    (
+        "Act CD4",
+        "EC",
+        1,
+        (
+            "AIM2",
+            "BIRC3",
+            "BRIP1",
+            "CCL20",
+            "CCL4",
+            "CCL5",
+            "CCNB1",
+            "CCR7",
+            "DUSP2",
+            "ESCO2",
+            "ETS1",
+            "EXO1",
+            "EXOC6",
+            "IARS",
+            "KIF11",
+            "KNTC1",
+            "NUF2",
+            "PRC1",
+            "PSAT1",
+            "RGS1",
+            "RTKN2",
+            "SAMSN1",
+            "SELL",
+            "TRAT1",
+        ),
+    ),
+    (
+        "Act CD8",
+        "EC",
+        1,
+        (
+            "ADRM1",
+            "AHSA1",
+            "C1GALT1C1",
+            "CCT6B",
+            "CD37",
+            "CD3D",
+            "CD3E",
+            "CD3G",
+            "CD69",
+            "CD8A",
+            "CETN3",
+            "CSE1L",
+            "GEMIN6",
+            "GNLY",
+            "GPT2",
+            "GZMA",
+            "GZMH",
+            "GZMK",
+            "IL2RB",
+            "LCK",
+            "MPZL1",
+            "NKG7",
+            "PIK3IP1",
+            "PTRH2",
+            "TIMM13",
+            "ZAP70",
+        ),
+    ),
+    (
+        "Tem CD4",
+        "EC",
+        1,
+        (
+            "ATM",
+            "CASP3",
+            "CASQ1",
+            "CD300E",
+            "DARS",
+            "DOCK9",
+            "EXOSC9",
+            "EZH2",
+            "GDE1",
+            "IL34",
+            "NCOA4",
+            "NEFL",
+            "PDGFRL",
+            "PTGS1",
+            "REPS1",
+            "SCG2",
+            "SDPR",
+            "SIGLEC14",
+            "SIGLEC6",
+            "TAL1",
+            "TFEC",
+            "TIPIN",
+            "TPK1",
+            "UQCRB",
+            "USP9Y",
+            "WIPF1",
+            "ZCRB1",
+        ),
+    ),
+    (
+        "Tem CD8",
+        "EC",
+        1,
+        (
+            "ACAP1",
+            "APOL3",
+            "ARHGAP10",
+            "ATP10D",
+            "C3AR1",
+            "CCR5",
+            "CD160",
+            "CD55",
+            "CFLAR",
+            "CMKLR1",
+            "DAPP1",
+            "FCRL6",
+            "FLT3LG",
+            "GZMM",
+            "HAPLN3",
+            "HLA-DMB",
+            "HLA-DPA1",
+            "HLA-DPB1",
+            "IFI16",
+            "LIME1",
+            "LTK",
+            "NFKBIA",
+            "SETD7",
+            "SIK1",
+            "TRIB2",
+        ),
+    ),
+    (
+        "MDSC",
+        "SC",
+        -1,
+        (
+            "CCR2",
+            "CD14",
+            "CD2",
+            "CD86",
+            "CXCR4",
+            "FCGR2A",
+            "FCGR2B",
+            "FCGR3A",
+            "FERMT3",
+            "GPSM3",
+            "IL18BP",
+            "IL4R",
+            "ITGAL",
+            "ITGAM",
+            "PARVG",
+            "PSAP",
+            "PTGER2",
+            "PTGES2",
+            "S100A8",
+            "S100A9",
+        ),
+    ),
+    (
+        "Treg",
+        "SC",
+        -1,
+        (
+            "CCL3L1",
+            "CD72",
+            "CLEC5A",
+            "FOXP3",
+            "ITGA4",
+            "L1CAM",
+            "LIPA",
+            "LRP1",
+            "LRRC42",
+            "MARCO",
+            "MMP12",
+            "MNDA",
+            "MRC1",
+            "MS4A6A",
+            "PELO",
+            "PLEK",
+            "PRSS23",
+            "PTGIR",
+            "ST8SIA4",
+            "STAB1",
+        ),
+    ),
 )
 IPS_GENES: tuple[tuple[str, str, str, int], ...] = tuple(
-    (gene, name, klass, weight) for name, klass, weight, genes in IPS_FEATURES for gene in genes)
+    (gene, name, klass, weight) for name, klass, weight, genes in IPS_FEATURES for gene in genes
+)
 
 
 def immunophenoscore(log2: pd.DataFrame, *, min_coverage: float = 0.8) -> tuple[pd.DataFrame, Coverage]:
@@ -436,6 +649,7 @@ def immunophenoscore(log2: pd.DataFrame, *, min_coverage: float = 0.8) -> tuple[
 # Registry and the cohort entry point
 # ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DeconvolutionMethod:
     name: str
@@ -448,19 +662,31 @@ class DeconvolutionMethod:
 METHODS: dict[str, DeconvolutionMethod] = {}
 
 
-def register(name: str, input_scale: InputScale, description: str, citation: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(
+    name: str, input_scale: InputScale, description: str, citation: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         METHODS[name] = DeconvolutionMethod(name, input_scale, description, citation, function)
         return function
+
     return decorator
 
 
-register("quantiseq", "tpm", "quanTIseq: constrained least squares on TIL10, mRNA scaling, Other fraction",
-         "Finotello F et al. Genome Med 2019;11:34")(quantiseq)
-register("cibersort", "linear", "CIBERSORT-compatible nu-SVR on a user-supplied signature matrix (e.g. LM22)",
-         "Newman AM et al. Nat Methods 2015;12:453")(cibersort)
-register("ips", "log2", "immunophenoscore from its published gene weights",
-         "Charoentong P et al. Cell Rep 2017;18:248")(immunophenoscore)
+register(
+    "quantiseq",
+    "tpm",
+    "quanTIseq: constrained least squares on TIL10, mRNA scaling, Other fraction",
+    "Finotello F et al. Genome Med 2019;11:34",
+)(quantiseq)
+register(
+    "cibersort",
+    "linear",
+    "CIBERSORT-compatible nu-SVR on a user-supplied signature matrix (e.g. LM22)",
+    "Newman AM et al. Nat Methods 2015;12:453",
+)(cibersort)
+register(
+    "ips", "log2", "immunophenoscore from its published gene weights", "Charoentong P et al. Cell Rep 2017;18:248"
+)(immunophenoscore)
 
 
 def deconvolve(method: str, expr: pd.DataFrame, layer_scale: str, **options: Any) -> Any:

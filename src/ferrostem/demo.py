@@ -58,33 +58,124 @@ DEMO_GPL = "GPL0000"
 GENE_VERSION = "0"  # Ensembl versions start at 1: ".0" marks the simulated files
 
 FERROPTOSIS_RESISTANCE = {  # log2 change per SD of the latent factor
-    "GPX4": 0.8, "SLC7A11": 1.0, "AIFM2": 0.8, "SLC3A2": 0.7, "NFE2L2": 0.6, "FTH1": 0.6, "GCH1": 0.7,
-    "NQO1": 0.8, "GCLC": 0.7, "GCLM": 0.7, "TXNRD1": 0.6, "HMOX1": 0.5, "FTL": 0.5, "SLC40A1": 0.5,
-    "MT1G": 0.6, "AKR1C1": 0.7, "AKR1C2": 0.6, "AKR1C3": 0.6,
+    "GPX4": 0.8,
+    "SLC7A11": 1.0,
+    "AIFM2": 0.8,
+    "SLC3A2": 0.7,
+    "NFE2L2": 0.6,
+    "FTH1": 0.6,
+    "GCH1": 0.7,
+    "NQO1": 0.8,
+    "GCLC": 0.7,
+    "GCLM": 0.7,
+    "TXNRD1": 0.6,
+    "HMOX1": 0.5,
+    "FTL": 0.5,
+    "SLC40A1": 0.5,
+    "MT1G": 0.6,
+    "AKR1C1": 0.7,
+    "AKR1C2": 0.6,
+    "AKR1C3": 0.6,
 }
 FERROPTOSIS_DRIVERS_DOWN = {"ACSL4": -0.6, "LPCAT3": -0.5, "ALOX15": -0.5, "NCOA4": -0.4}
 STEMNESS = {
-    "PROM1": 0.9, "CD44": 0.7, "EPCAM": 0.8, "SOX2": 0.8, "POU5F1": 0.7, "NANOG": 0.7, "KLF4": 0.5,
-    "MYC": 0.6, "ALDH1A1": 0.7, "LIN28B": 0.8, "SALL4": 0.8, "DNMT3B": 0.7, "TDGF1": 0.6, "ZFP42": 0.6,
-    "BMI1": 0.5, "NES": 0.5, "ABCG2": 0.5, "THY1": 0.5, "KIT": 0.5, "TERT": 0.6,
+    "PROM1": 0.9,
+    "CD44": 0.7,
+    "EPCAM": 0.8,
+    "SOX2": 0.8,
+    "POU5F1": 0.7,
+    "NANOG": 0.7,
+    "KLF4": 0.5,
+    "MYC": 0.6,
+    "ALDH1A1": 0.7,
+    "LIN28B": 0.8,
+    "SALL4": 0.8,
+    "DNMT3B": 0.7,
+    "TDGF1": 0.6,
+    "ZFP42": 0.6,
+    "BMI1": 0.5,
+    "NES": 0.5,
+    "ABCG2": 0.5,
+    "THY1": 0.5,
+    "KIT": 0.5,
+    "TERT": 0.6,
 }
 CYTOTOXIC = {
-    "CD8A": 1.0, "CD8B": 1.0, "GZMA": 1.0, "GZMB": 1.0, "GZMH": 0.9, "GZMK": 0.9, "PRF1": 1.0, "NKG7": 1.0,
-    "IFNG": 0.9, "CXCL9": 0.9, "CXCL10": 0.8, "CD3E": 0.8, "CD3D": 0.8, "CD2": 0.7, "KLRD1": 0.8,
-    "KLRK1": 0.7, "CD247": 0.7, "GNLY": 0.9, "CCL5": 0.8, "LAG3": 0.6, "PDCD1": 0.6, "TIGIT": 0.6,
+    "CD8A": 1.0,
+    "CD8B": 1.0,
+    "GZMA": 1.0,
+    "GZMB": 1.0,
+    "GZMH": 0.9,
+    "GZMK": 0.9,
+    "PRF1": 1.0,
+    "NKG7": 1.0,
+    "IFNG": 0.9,
+    "CXCL9": 0.9,
+    "CXCL10": 0.8,
+    "CD3E": 0.8,
+    "CD3D": 0.8,
+    "CD2": 0.7,
+    "KLRD1": 0.8,
+    "KLRK1": 0.7,
+    "CD247": 0.7,
+    "GNLY": 0.9,
+    "CCL5": 0.8,
+    "LAG3": 0.6,
+    "PDCD1": 0.6,
+    "TIGIT": 0.6,
 }
 STROMAL = {
-    "DCN": 1.0, "LUM": 1.0, "COL1A1": 1.0, "COL1A2": 1.0, "COL3A1": 1.0, "FAP": 0.8, "PDGFRB": 0.8,
-    "THBS2": 0.8, "SFRP4": 0.8, "BGN": 0.8, "ACTA2": 0.7, "VCAM1": 0.6, "CDH5": 0.6, "PECAM1": 0.6,
+    "DCN": 1.0,
+    "LUM": 1.0,
+    "COL1A1": 1.0,
+    "COL1A2": 1.0,
+    "COL3A1": 1.0,
+    "FAP": 0.8,
+    "PDGFRB": 0.8,
+    "THBS2": 0.8,
+    "SFRP4": 0.8,
+    "BGN": 0.8,
+    "ACTA2": 0.7,
+    "VCAM1": 0.6,
+    "CDH5": 0.6,
+    "PECAM1": 0.6,
 }
 IMMUNE = {
-    "PTPRC": 1.0, "CD74": 0.8, "HLA-DRA": 0.9, "CD14": 0.8, "CD68": 0.8, "CD163": 0.8, "MS4A1": 0.8,
-    "CD19": 0.7, "CD79A": 0.8, "LYZ": 0.8, "FCGR3A": 0.6, "CSF1R": 0.7, "ITGAM": 0.6, "C1QA": 0.8,
-    "C1QB": 0.8, "CD4": 0.6, "FOXP3": 0.5, "CTLA4": 0.5, "CD274": 0.5,
+    "PTPRC": 1.0,
+    "CD74": 0.8,
+    "HLA-DRA": 0.9,
+    "CD14": 0.8,
+    "CD68": 0.8,
+    "CD163": 0.8,
+    "MS4A1": 0.8,
+    "CD19": 0.7,
+    "CD79A": 0.8,
+    "LYZ": 0.8,
+    "FCGR3A": 0.6,
+    "CSF1R": 0.7,
+    "ITGAM": 0.6,
+    "C1QA": 0.8,
+    "C1QB": 0.8,
+    "CD4": 0.6,
+    "FOXP3": 0.5,
+    "CTLA4": 0.5,
+    "CD274": 0.5,
 }
 TUMOR_VS_NORMAL = {  # planted log2 fold changes, tumour over normal
-    "GPX4": 1.2, "SLC7A11": 2.0, "AIFM2": 1.0, "TFRC": 1.5, "ACSL4": 1.3, "NCOA4": -1.0, "FTH1": 0.8,
-    "SLC3A2": 1.1, "NFE2L2": 0.6, "HMOX1": -1.2, "TP53": 0.5, "PROM1": 1.5, "EPCAM": 1.8, "LIN28B": 2.5,
+    "GPX4": 1.2,
+    "SLC7A11": 2.0,
+    "AIFM2": 1.0,
+    "TFRC": 1.5,
+    "ACSL4": 1.3,
+    "NCOA4": -1.0,
+    "FTH1": 0.8,
+    "SLC3A2": 1.1,
+    "NFE2L2": 0.6,
+    "HMOX1": -1.2,
+    "TP53": 0.5,
+    "PROM1": 1.5,
+    "EPCAM": 1.8,
+    "LIN28B": 2.5,
 }
 # two planted ferroptosis subtypes (rule subtypes must find them): each raises its own regulators by
 # FERROPTOSIS_SUBTYPE_SHIFT / 2 log2 and lowers the other's by as much. The regulators are core regulators outside
@@ -92,8 +183,26 @@ TUMOR_VS_NORMAL = {  # planted log2 fold changes, tumour over normal
 # separates the subtypes in expression is their own pattern, not F (membership leans on F: see below).
 FERROPTOSIS_SUBTYPE_GENES = {"S_a": ["LPCAT3", "NQO1", "KEAP1", "FTL"], "S_b": ["ALOX15", "GCH1", "DHODH", "SLC40A1"]}
 SUBTYPE_STREAM = 16  # the subtypes draw from their own stream, so that the other draws keep their order
-PAR_GENES = ["CD99", "SLC25A6", "ASMTL", "P2RY8", "AKAP17A", "ASMT", "DHRSX", "ZBED1", "GTPBP6", "PPP2R3B",
-             "PLCXD1", "VAMP7", "IL9R", "SPRY3", "CRLF2", "CSF2RA", "IL3RA", "SHOX"]
+PAR_GENES = [
+    "CD99",
+    "SLC25A6",
+    "ASMTL",
+    "P2RY8",
+    "AKAP17A",
+    "ASMT",
+    "DHRSX",
+    "ZBED1",
+    "GTPBP6",
+    "PPP2R3B",
+    "PLCXD1",
+    "VAMP7",
+    "IL9R",
+    "SPRY3",
+    "CRLF2",
+    "CSF2RA",
+    "IL3RA",
+    "SHOX",
+]
 
 
 @dataclass
@@ -130,18 +239,28 @@ def demo_genes() -> pd.DataFrame:
 
 def _latent(rng: np.random.Generator, n: int, p: DemoParameters) -> pd.DataFrame:
     f = rng.standard_normal(n)
-    stem = p.rho_stemness * f + np.sqrt(1 - p.rho_stemness ** 2) * rng.standard_normal(n)
-    cyto = p.rho_cytotoxic * f + np.sqrt(1 - p.rho_cytotoxic ** 2) * rng.standard_normal(n)
-    return pd.DataFrame({
-        "ferroptosis_resistance": f, "stemness": stem, "cytotoxic": cyto,
-        "stromal": rng.standard_normal(n), "immune": rng.standard_normal(n),
-    })
+    stem = p.rho_stemness * f + np.sqrt(1 - p.rho_stemness**2) * rng.standard_normal(n)
+    cyto = p.rho_cytotoxic * f + np.sqrt(1 - p.rho_cytotoxic**2) * rng.standard_normal(n)
+    return pd.DataFrame(
+        {
+            "ferroptosis_resistance": f,
+            "stemness": stem,
+            "cytotoxic": cyto,
+            "stromal": rng.standard_normal(n),
+            "immune": rng.standard_normal(n),
+        }
+    )
 
 
 def _programmes() -> dict[str, dict[str, float]]:
     ferroptosis = {**FERROPTOSIS_RESISTANCE, **FERROPTOSIS_DRIVERS_DOWN}
-    return {"ferroptosis_resistance": ferroptosis, "stemness": STEMNESS, "cytotoxic": CYTOTOXIC,
-            "stromal": STROMAL, "immune": IMMUNE}
+    return {
+        "ferroptosis_resistance": ferroptosis,
+        "stemness": STEMNESS,
+        "cytotoxic": CYTOTOXIC,
+        "stromal": STROMAL,
+        "immune": IMMUNE,
+    }
 
 
 def _log2_effects(genes: pd.Index, latent: pd.DataFrame, tumor: np.ndarray, fold_changes: pd.Series) -> np.ndarray:
@@ -153,8 +272,9 @@ def _log2_effects(genes: pd.Index, latent: pd.DataFrame, tumor: np.ndarray, fold
     return effects
 
 
-def _survival(rng: np.random.Generator, f: np.ndarray, stage: np.ndarray, p: DemoParameters,
-              admin_days: float = 3650.0) -> tuple[np.ndarray, np.ndarray]:
+def _survival(
+    rng: np.random.Generator, f: np.ndarray, stage: np.ndarray, p: DemoParameters, admin_days: float = 3650.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Weibull PH times (shape 1.2, median ~3 years at baseline) with uniform and administrative censoring."""
     shape, scale = 1.2, 1500.0
     linear = np.log(p.hazard_ratio_per_sd) * f + p.stage_log_hazard * (stage - 1)
@@ -209,7 +329,9 @@ class RnaSeqCohort:
     unplanted_counts: np.ndarray | None = None  # the counts before cells were planted: write_gdc's strand draws
 
 
-def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters) -> RnaSeqCohort:
+def simulate_rnaseq(
+    rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters
+) -> RnaSeqCohort:
     n_genes = len(genes)
     patients = [f"TCGA-ZZ-{i:04d}" for i in range(1, p.n_tumor + 1)]
     normal_patients = list(rng.choice(patients, size=p.n_normal, replace=False))
@@ -226,19 +348,24 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     normal = samples["tissue"].eq("normal").to_numpy()
     latent.loc[normal] = _latent(rng, int(normal.sum()), p).to_numpy()
     samples = pd.concat([samples, latent], axis=1)
-    subtype_by_patient = pd.Series(plant_ferroptosis_subtypes(
-        p.seed, latent_by_patient.loc[patients, "ferroptosis_resistance"].to_numpy(), p), index=patients)
+    subtype_by_patient = pd.Series(
+        plant_ferroptosis_subtypes(p.seed, latent_by_patient.loc[patients, "ferroptosis_resistance"].to_numpy(), p),
+        index=patients,
+    )
     samples["ferroptosis_subtype"] = np.where(normal, None, subtype_by_patient.loc[samples["patient_id"]].to_numpy())
 
     log10_base = rng.normal(1.4, 1.1, size=n_genes)
     log10_base[genes["biotype"].ne("protein_coding").to_numpy()] -= 1.0
-    named = genes["symbol"].isin(set().union(*[set(v) for v in _programmes().values()]) | set(TUMOR_VS_NORMAL)
-                                 | set(p.tumor_vs_normal)).to_numpy()
+    named = (
+        genes["symbol"]
+        .isin(set().union(*[set(v) for v in _programmes().values()]) | set(TUMOR_VS_NORMAL) | set(p.tumor_vs_normal))
+        .to_numpy()
+    )
     log10_base[named] = np.maximum(log10_base[named], rng.normal(2.3, 0.4, size=int(named.sum())))
-    proportions = 10 ** log10_base / np.sum(10 ** log10_base)
+    proportions = 10**log10_base / np.sum(10**log10_base)
     library = np.exp(rng.normal(np.log(p.median_library_size), 0.3, size=len(samples)))
     effects = _log2_effects(pd.Index(genes["symbol"]), samples, samples["tissue"].eq("tumor").to_numpy(), fold_changes)
-    mu = proportions[:, None] * library[None, :] * 2.0 ** effects
+    mu = proportions[:, None] * library[None, :] * 2.0**effects
     gene_noise = np.exp(rng.normal(0, 0.4, size=n_genes))
 
     def nb_size(means: np.ndarray) -> np.ndarray:
@@ -265,26 +392,36 @@ def simulate_rnaseq(rng: np.random.Generator, genes: pd.DataFrame, fold_changes:
     tumours = samples[(samples["tissue"] == "tumor") & (samples["vial"] == "A")].set_index("patient_id")
     stage = rng.choice([1, 2, 3, 4], size=len(patients), p=[0.45, 0.25, 0.23, 0.07])
     time, event = _survival(rng, tumours.loc[patients, "ferroptosis_resistance"].to_numpy(), stage, p)
-    clinical = pd.DataFrame({
-        "patient_id": patients,
-        "age_years": np.clip(rng.normal(61, 12, size=len(patients)), 20, 89).round(1),
-        "sex": rng.choice(["male", "female"], size=len(patients), p=[0.68, 0.32]),
-        "stage": ["Stage " + "I" * s if s < 4 else "Stage IV" for s in stage],
-        "stage_number": stage,
-        "grade": rng.choice(["G1", "G2", "G3", "G4"], size=len(patients), p=[0.15, 0.48, 0.33, 0.04]),
-        "OS": event,
-        "OS.time": time,
-    })
-    return RnaSeqCohort(genes=genes, samples=samples, counts=counts, mu=mu, clinical=clinical,
-                        cell_fractions=cell_fractions, unplanted_counts=unplanted_counts)
+    clinical = pd.DataFrame(
+        {
+            "patient_id": patients,
+            "age_years": np.clip(rng.normal(61, 12, size=len(patients)), 20, 89).round(1),
+            "sex": rng.choice(["male", "female"], size=len(patients), p=[0.68, 0.32]),
+            "stage": ["Stage " + "I" * s if s < 4 else "Stage IV" for s in stage],
+            "stage_number": stage,
+            "grade": rng.choice(["G1", "G2", "G3", "G4"], size=len(patients), p=[0.15, 0.48, 0.33, 0.04]),
+            "OS": event,
+            "OS.time": time,
+        }
+    )
+    return RnaSeqCohort(
+        genes=genes,
+        samples=samples,
+        counts=counts,
+        mu=mu,
+        clinical=clinical,
+        cell_fractions=cell_fractions,
+        unplanted_counts=unplanted_counts,
+    )
 
 
 def _gdc_uuid(rng: np.random.Generator) -> str:
     return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
 
-def star_file_text(genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator,
-                   strand_reference: np.ndarray | None = None) -> str:
+def star_file_text(
+    genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator, strand_reference: np.ndarray | None = None
+) -> str:
     """One augmented STAR gene-count file (GDC DR32+ layout), with TPM/FPKM/FPKM-UQ from effective lengths.
 
     `strand_reference`: the counts before cells were planted; the strand split is drawn on them and scaled to
@@ -302,15 +439,24 @@ def star_file_text(genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Gener
     if strand_reference is not None:
         share = np.where(strand_reference > 0, first / np.maximum(strand_reference, 1), 0.5)
         first = np.minimum(counts, np.round(share * counts)).astype(counts.dtype)
-    table = pd.DataFrame({
-        "gene_id": genes["versioned_id"].to_numpy(), "gene_name": genes["symbol"].to_numpy(),
-        "gene_type": genes["biotype"].to_numpy(), "unstranded": counts, "stranded_first": first,
-        "stranded_second": counts - first, "tpm_unstranded": np.round(tpm, 4),
-        "fpkm_unstranded": np.round(fpkm, 4), "fpkm_uq_unstranded": np.round(fpkm_uq, 4),
-    })
-    header = ("# gene-model: GENCODE v36\n"
-              "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\t"
-              "tpm_unstranded\tfpkm_unstranded\tfpkm_uq_unstranded\n")
+    table = pd.DataFrame(
+        {
+            "gene_id": genes["versioned_id"].to_numpy(),
+            "gene_name": genes["symbol"].to_numpy(),
+            "gene_type": genes["biotype"].to_numpy(),
+            "unstranded": counts,
+            "stranded_first": first,
+            "stranded_second": counts - first,
+            "tpm_unstranded": np.round(tpm, 4),
+            "fpkm_unstranded": np.round(fpkm, 4),
+            "fpkm_uq_unstranded": np.round(fpkm_uq, 4),
+        }
+    )
+    header = (
+        "# gene-model: GENCODE v36\n"
+        "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\t"
+        "tpm_unstranded\tfpkm_unstranded\tfpkm_uq_unstranded\n"
+    )
     unmapped = rng.integers(2_000_000, 9_000_000, size=4)
     summary = "".join(
         f"{name}\t\t\t{value}\t{value}\t{value}\t\t\t\n"
@@ -333,16 +479,23 @@ def _file_genes(genes: pd.DataFrame, p: DemoParameters) -> tuple[pd.DataFrame, n
     par_rows = par.assign(versioned_id=par["versioned_id"] + "_PAR_Y")
     decoy_symbols = ["GPX4", "TSPAN6", "CD44"]
     decoys = table[table["symbol"].isin(decoy_symbols)].assign(
-        versioned_id=[f"DEMODUP{i:05d}.1" for i in range(1, len(decoy_symbols) + 1)], biotype="lncRNA")
+        versioned_id=[f"DEMODUP{i:05d}.1" for i in range(1, len(decoy_symbols) + 1)], biotype="lncRNA"
+    )
     parts = [table, par_rows, decoys]
     sources = [source, np.full(len(par_rows), -1), np.full(len(decoys), -2)]
     if p.pad_genes_to > len(genes) + len(par_rows) + len(decoys):
         n_pad = p.pad_genes_to - len(genes) - len(par_rows) - len(decoys)
-        parts.append(pd.DataFrame({
-            "gene_id": [f"DEMOPAD{i:07d}" for i in range(n_pad)], "symbol": [f"DEMOPAD{i:07d}" for i in range(n_pad)],
-            "biotype": "lncRNA", "eff_length": 1000,
-            "versioned_id": [f"DEMOPAD{i:07d}.1" for i in range(n_pad)],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "gene_id": [f"DEMOPAD{i:07d}" for i in range(n_pad)],
+                    "symbol": [f"DEMOPAD{i:07d}" for i in range(n_pad)],
+                    "biotype": "lncRNA",
+                    "eff_length": 1000,
+                    "versioned_id": [f"DEMOPAD{i:07d}.1" for i in range(n_pad)],
+                }
+            )
+        )
         sources.append(np.full(n_pad, -2))
     return pd.concat(parts, ignore_index=True), np.concatenate(sources)
 
@@ -367,63 +520,117 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
         with atomic_write(out / "data" / file_id, "wb") as handle:
             handle.write(text)
         aliquot = f"{sample.sample_id}-11R-A00{j % 10}-07"
-        hits.append({
-            "id": file_id, "file_id": file_id, "file_name": name, "md5sum": hashlib.md5(text).hexdigest(),
-            "file_size": len(text), "data_format": "TSV", "access": "open",
-            "data_category": "Transcriptome Profiling", "data_type": "Gene Expression Quantification",
-            "experimental_strategy": "RNA-Seq", "analysis": {"workflow_type": "STAR - Counts"},
-            "cases": [{
-                "case_id": str(uuid.UUID(bytes=hashlib.md5(sample.patient_id.encode()).digest(), version=4)),
-                "submitter_id": sample.patient_id, "project": {"project_id": p.project},
-                "samples": [{
-                    "sample_id": _gdc_uuid(rng), "submitter_id": sample.sample_id,
-                    "sample_type": "Primary Tumor" if sample.code == "01" else "Solid Tissue Normal",
-                    "tissue_type": "Tumor" if sample.code == "01" else "Normal",
-                    "portions": [{"analytes": [{"aliquots": [{"aliquot_id": _gdc_uuid(rng), "submitter_id": aliquot}]}]}],
-                }],
-            }],
-        })
+        hits.append(
+            {
+                "id": file_id,
+                "file_id": file_id,
+                "file_name": name,
+                "md5sum": hashlib.md5(text).hexdigest(),
+                "file_size": len(text),
+                "data_format": "TSV",
+                "access": "open",
+                "data_category": "Transcriptome Profiling",
+                "data_type": "Gene Expression Quantification",
+                "experimental_strategy": "RNA-Seq",
+                "analysis": {"workflow_type": "STAR - Counts"},
+                "cases": [
+                    {
+                        "case_id": str(uuid.UUID(bytes=hashlib.md5(sample.patient_id.encode()).digest(), version=4)),
+                        "submitter_id": sample.patient_id,
+                        "project": {"project_id": p.project},
+                        "samples": [
+                            {
+                                "sample_id": _gdc_uuid(rng),
+                                "submitter_id": sample.sample_id,
+                                "sample_type": "Primary Tumor" if sample.code == "01" else "Solid Tissue Normal",
+                                "tissue_type": "Tumor" if sample.code == "01" else "Normal",
+                                "portions": [
+                                    {
+                                        "analytes": [
+                                            {"aliquots": [{"aliquot_id": _gdc_uuid(rng), "submitter_id": aliquot}]}
+                                        ]
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
     for number, row in enumerate(cohort.clinical.itertuples()):
         alive = row.OS == 0
         primary = {
-            "submitter_id": f"{row.patient_id}_diagnosis", "diagnosis_is_primary_disease": True,
+            "submitter_id": f"{row.patient_id}_diagnosis",
+            "diagnosis_is_primary_disease": True,
             "classification_of_tumor": "primary",
-            "age_at_diagnosis": int(row.age_years * 365.25), "ajcc_pathologic_stage": row.stage,
-            "tumor_grade": row.grade, "primary_diagnosis": "Simulated carcinoma, NOS",
+            "age_at_diagnosis": int(row.age_years * 365.25),
+            "ajcc_pathologic_stage": row.stage,
+            "tumor_grade": row.grade,
+            "primary_diagnosis": "Simulated carcinoma, NOS",
             "days_to_last_follow_up": int(row._8) if alive else None,
         }
         diagnoses = [primary]
         if number % MULTI_DIAGNOSIS_EVERY == 0:  # Data Release 42 style: a recurrence record listed before the primary
-            diagnoses = [{
-                "submitter_id": f"{row.patient_id}_diagnosis2", "diagnosis_is_primary_disease": False,
-                "classification_of_tumor": "recurrence", "age_at_diagnosis": primary["age_at_diagnosis"] + 400,
-                "ajcc_pathologic_stage": "Stage IV" if row.stage != "Stage IV" else "Stage II", "tumor_grade": "G4",
-                "primary_diagnosis": "Simulated carcinoma, NOS", "days_to_last_follow_up": None,
-            }, primary]
-        cases.append({
-            "case_id": str(uuid.UUID(bytes=hashlib.md5(row.patient_id.encode()).digest(), version=4)),
-            "submitter_id": row.patient_id, "project": {"project_id": p.project},
-            "demographic": {
-                "vital_status": "Alive" if alive else "Dead", "days_to_death": None if alive else int(row._8),
-                "sex_at_birth": row.sex, "days_to_birth": -int(row.age_years * 365.25),
-            },
-            "diagnoses": diagnoses,
-            "follow_ups": [{"days_to_follow_up": int(row._8 * 0.6)}],
-        })
+            diagnoses = [
+                {
+                    "submitter_id": f"{row.patient_id}_diagnosis2",
+                    "diagnosis_is_primary_disease": False,
+                    "classification_of_tumor": "recurrence",
+                    "age_at_diagnosis": primary["age_at_diagnosis"] + 400,
+                    "ajcc_pathologic_stage": "Stage IV" if row.stage != "Stage IV" else "Stage II",
+                    "tumor_grade": "G4",
+                    "primary_diagnosis": "Simulated carcinoma, NOS",
+                    "days_to_last_follow_up": None,
+                },
+                primary,
+            ]
+        cases.append(
+            {
+                "case_id": str(uuid.UUID(bytes=hashlib.md5(row.patient_id.encode()).digest(), version=4)),
+                "submitter_id": row.patient_id,
+                "project": {"project_id": p.project},
+                "demographic": {
+                    "vital_status": "Alive" if alive else "Dead",
+                    "days_to_death": None if alive else int(row._8),
+                    "sex_at_birth": row.sex,
+                    "days_to_birth": -int(row.age_years * 365.25),
+                },
+                "diagnoses": diagnoses,
+                "follow_ups": [{"days_to_follow_up": int(row._8 * 0.6)}],
+            }
+        )
     for k in range(p.n_orphan_clinical):  # clinical records without RNA-seq, as GDC projects have
-        cases.append({"case_id": _gdc_uuid(rng), "submitter_id": f"TCGA-ZZ-{9000 + k:04d}",
-                      "project": {"project_id": p.project},
-                      "demographic": {"vital_status": "Alive", "sex_at_birth": "female"},
-                      "diagnoses": [{"age_at_diagnosis": 20000, "days_to_last_follow_up": 400}]})
+        cases.append(
+            {
+                "case_id": _gdc_uuid(rng),
+                "submitter_id": f"TCGA-ZZ-{9000 + k:04d}",
+                "project": {"project_id": p.project},
+                "demographic": {"vital_status": "Alive", "sex_at_birth": "female"},
+                "diagnoses": [{"age_at_diagnosis": 20000, "days_to_last_follow_up": 400}],
+            }
+        )
     meta = {"warnings": {}, "simulated": SIMULATED_LABEL}
+
     def pagination(n: int, sort: str) -> dict[str, object]:  # one page holding every hit, as the real API writes it
         return {"count": n, "total": n, "size": n, "from": 0, "sort": sort, "page": 1, "pages": 1}
 
-    write_json({"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta}, out / "files" / f"{p.project}.json")
-    write_json({"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta}, out / "cases" / f"{p.project}.json")
-    write_json({"commit": "0" * 40, "status": "OK", "data_release": f"simulated demo (seed {p.seed})",
-                "tag": "demo", "version": 1, **meta},
-               out / "status")
+    write_json(
+        {"data": {"hits": hits, "pagination": pagination(len(hits), "")}, **meta}, out / "files" / f"{p.project}.json"
+    )
+    write_json(
+        {"data": {"hits": cases, "pagination": pagination(len(cases), "")}, **meta}, out / "cases" / f"{p.project}.json"
+    )
+    write_json(
+        {
+            "commit": "0" * 40,
+            "status": "OK",
+            "data_release": f"simulated demo (seed {p.seed})",
+            "tag": "demo",
+            "version": 1,
+            **meta,
+        },
+        out / "status",
+    )
 
 
 @dataclass
@@ -433,19 +640,24 @@ class ArrayCohort:
     samples: pd.DataFrame
 
 
-def simulate_array(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters) -> ArrayCohort:
+def simulate_array(
+    rng: np.random.Generator, genes: pd.DataFrame, fold_changes: pd.Series, p: DemoParameters
+) -> ArrayCohort:
     symbols = genes["symbol"].to_numpy()
     patients = [f"P{i:03d}" for i in range(1, p.geo_n_tumor + 1)]
     normal_patients = sorted(rng.choice(patients, size=p.geo_n_normal, replace=False))
     samples = pd.DataFrame(
-        [{"patient": pt, "tissue": "tumor"} for pt in patients] + [{"patient": pt, "tissue": "non-tumor"} for pt in normal_patients])
+        [{"patient": pt, "tissue": "tumor"} for pt in patients]
+        + [{"patient": pt, "tissue": "non-tumor"} for pt in normal_patients]
+    )
     samples["gsm"] = [f"GSM0{i:06d}" for i in range(1, len(samples) + 1)]
     latent = _latent(rng, len(samples), p)
     samples = pd.concat([samples, latent], axis=1)
     tumour_rows = samples["tissue"].eq("tumor").to_numpy()
     samples["ferroptosis_subtype"] = None
     samples.loc[tumour_rows, "ferroptosis_subtype"] = plant_ferroptosis_subtypes(
-        p.seed + 1, samples.loc[tumour_rows, "ferroptosis_resistance"].to_numpy(), p)
+        p.seed + 1, samples.loc[tumour_rows, "ferroptosis_resistance"].to_numpy(), p
+    )
     base = rng.normal(6.5, 1.8, size=len(genes))
     effects = _log2_effects(pd.Index(symbols), samples, samples["tissue"].eq("tumor").to_numpy(), fold_changes)
     effects += subtype_log2_effects(pd.Index(symbols), samples["ferroptosis_subtype"].to_numpy(), p)
@@ -484,6 +696,7 @@ def simulate_array(rng: np.random.Generator, genes: pd.DataFrame, fold_changes: 
 def series_matrix_text(cohort: ArrayCohort) -> str:
     s = cohort.samples
     q = lambda values: "\t".join(f'"{v}"' for v in values)  # noqa: E731 - GEO quotes every cell
+    stages = ["I" * int(n) if n < 4 else "IV" for n in s["stage_number"]]
     lines = [
         f'!Series_title\t"{SIMULATED_LABEL}: hepatocellular carcinoma microarray validation cohort"',
         f'!Series_geo_accession\t"{DEMO_GSE}"',
@@ -500,7 +713,7 @@ def series_matrix_text(cohort: ArrayCohort) -> str:
         f"!Sample_characteristics_ch1\t{q('patient: ' + s['patient'])}",
         f"!Sample_characteristics_ch1\t{q(['gender: ' + g for g in s['gender']])}",
         f"!Sample_characteristics_ch1\t{q([f'age: {int(a)}' for a in s['age']])}",
-        f"!Sample_characteristics_ch1\t{q(['tnm stage: ' + 'I' * int(n) if n < 4 else 'tnm stage: IV' for n in s['stage_number']])}",
+        f"!Sample_characteristics_ch1\t{q([f'tnm stage: {roman}' for roman in stages])}",
         f"!Sample_characteristics_ch1\t{q([f'survival months: {m:.1f}' for m in s['os_months']])}",
         f"!Sample_characteristics_ch1\t{q([f'survival status: {int(e)}' for e in s['os_event']])}",
         f"!Sample_platform_id\t{q([DEMO_GPL] * len(s))}",
@@ -516,11 +729,16 @@ def series_matrix_text(cohort: ArrayCohort) -> str:
 
 def annot_text(cohort: ArrayCohort) -> str:
     header = [
-        "^Annotation", "!Annotation_date = 11/22/2026 00:00:00", f"!Annotation_platform = {DEMO_GPL}",
+        "^Annotation",
+        "!Annotation_date = 11/22/2026 00:00:00",
+        f"!Annotation_platform = {DEMO_GPL}",
         f"!Annotation_platform_title = {SIMULATED_LABEL}: demo expression array",
         "!Annotation_platform_organism = Homo sapiens",
-        "#ID = ID from Platform data table", "#Gene title = Entrez Gene name", "#Gene symbol = Entrez Gene symbol",
-        "#Gene ID = Entrez Gene identifier", "!platform_table_begin",
+        "#ID = ID from Platform data table",
+        "#Gene title = Entrez Gene name",
+        "#Gene symbol = Entrez Gene symbol",
+        "#Gene ID = Entrez Gene identifier",
+        "!platform_table_begin",
         "ID\tGene title\tGene symbol\tGene ID\tChromosome annotation",
     ]
     rows = [f"{r.probe_id}\t\t{' /// '.join(r.symbols)}\t\t" for r in cohort.probes.itertuples()]
@@ -541,9 +759,14 @@ def write_gdc_project(mirror: str | os.PathLike[str], params: DemoParameters) ->
     genes = demo_genes()
     rnaseq = simulate_rnaseq(rng, genes, _fold_changes(rng, genes, params), params)
     write_gdc(Path(mirror), rnaseq, rng, params)
-    return {"project": params.project, "tumours": params.n_tumor, "normals": params.n_normal,
-            "tumor_vs_normal": dict(params.tumor_vs_normal), "hazard_ratio_per_sd": params.hazard_ratio_per_sd,
-            "events": int(rnaseq.clinical["OS"].sum())}
+    return {
+        "project": params.project,
+        "tumours": params.n_tumor,
+        "normals": params.n_normal,
+        "tumor_vs_normal": dict(params.tumor_vs_normal),
+        "hazard_ratio_per_sd": params.hazard_ratio_per_sd,
+        "events": int(rnaseq.clinical["OS"].sum()),
+    }
 
 
 def write_subtype_truth(folder: Path, rnaseq: RnaSeqCohort, array: ArrayCohort) -> None:
@@ -571,40 +794,70 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
 
     tissue = rnaseq.samples["tissue"].eq("tumor").to_numpy()
     realised = np.log2(rnaseq.mu[:, tissue].mean(axis=1) / rnaseq.mu[:, ~tissue].mean(axis=1))
-    de = pd.DataFrame({"symbol": genes["symbol"], "gene_id": genes["gene_id"],
-                       "planted_log2fc": fold_changes.reindex(genes["symbol"]).fillna(0.0).to_numpy(),
-                       "log2fc_of_means": realised})
+    de = pd.DataFrame(
+        {
+            "symbol": genes["symbol"],
+            "gene_id": genes["gene_id"],
+            "planted_log2fc": fold_changes.reindex(genes["symbol"]).fillna(0.0).to_numpy(),
+            "log2fc_of_means": realised,
+        }
+    )
     write_tsv(de, out / "truth" / "de_truth.tsv", float_format="%.5f")
     latent_columns = list(_programmes())
-    write_tsv(rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]], out / "truth" / "latent_rnaseq.tsv")
+    write_tsv(
+        rnaseq.samples[["sample_id", "patient_id", "tissue", *latent_columns]], out / "truth" / "latent_rnaseq.tsv"
+    )
     if rnaseq.cell_fractions is not None:
         write_tsv(rnaseq.cell_fractions, out / "truth" / "cell_fractions_rnaseq.tsv", float_format="%.6f")
-    write_tsv(array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}),
-              out / "truth" / "latent_array.tsv")
+    write_tsv(
+        array.samples[["gsm", "patient", "tissue", *latent_columns]].rename(columns={"gsm": "sample_id"}),
+        out / "truth" / "latent_array.tsv",
+    )
     write_subtype_truth(out / "truth", rnaseq, array)
     truth = {
         "label": SIMULATED_LABEL,
         "parameters": {k: v for k, v in asdict(p).items() if k != "gene_table"},
         "programmes": _programmes(),
         "tumor_vs_normal_named": p.tumor_vs_normal,
-        "hazard_ratio_per_sd": {"factor": "ferroptosis_resistance", "value": p.hazard_ratio_per_sd,
-                                 "model": "Weibull PH, shape 1.2; stage adds log-HR per stage step",
-                                 "stage_log_hazard": p.stage_log_hazard},
-        "correlations": {"stemness~ferroptosis_resistance": p.rho_stemness,
-                         "cytotoxic~ferroptosis_resistance": p.rho_cytotoxic},
-        "gdc": {"project": p.project, "samples": len(rnaseq.samples), "tumour_patients": p.n_tumor,
-                "normals": p.n_normal, "extra_tumour_aliquots": p.n_extra_aliquots,
-                "orphan_clinical_records": p.n_orphan_clinical, "par_y_genes": PAR_GENES,
-                "duplicate_symbol_decoys": ["GPX4", "TSPAN6", "CD44"], "gene_version": GENE_VERSION,
-                "cases_with_a_recurrence_record_first": -(-p.n_tumor // MULTI_DIAGNOSIS_EVERY)},
-        "geo": {"accession": DEMO_GSE, "platform": DEMO_GPL, "tumours": p.geo_n_tumor, "normals": p.geo_n_normal,
-                "time_unit": "months", "multi_symbol_probes": 60, "unmapped_probes": 40},
+        "hazard_ratio_per_sd": {
+            "factor": "ferroptosis_resistance",
+            "value": p.hazard_ratio_per_sd,
+            "model": "Weibull PH, shape 1.2; stage adds log-HR per stage step",
+            "stage_log_hazard": p.stage_log_hazard,
+        },
+        "correlations": {
+            "stemness~ferroptosis_resistance": p.rho_stemness,
+            "cytotoxic~ferroptosis_resistance": p.rho_cytotoxic,
+        },
+        "gdc": {
+            "project": p.project,
+            "samples": len(rnaseq.samples),
+            "tumour_patients": p.n_tumor,
+            "normals": p.n_normal,
+            "extra_tumour_aliquots": p.n_extra_aliquots,
+            "orphan_clinical_records": p.n_orphan_clinical,
+            "par_y_genes": PAR_GENES,
+            "duplicate_symbol_decoys": ["GPX4", "TSPAN6", "CD44"],
+            "gene_version": GENE_VERSION,
+            "cases_with_a_recurrence_record_first": -(-p.n_tumor // MULTI_DIAGNOSIS_EVERY),
+        },
+        "geo": {
+            "accession": DEMO_GSE,
+            "platform": DEMO_GPL,
+            "tumours": p.geo_n_tumor,
+            "normals": p.geo_n_normal,
+            "time_unit": "months",
+            "multi_symbol_probes": 60,
+            "unmapped_probes": 40,
+        },
         "events": {"gdc": int(rnaseq.clinical["OS"].sum()), "geo": int((array.samples["os_event"] == 1).sum())},
         "ferroptosis_subtypes": {
-            "genes_up": FERROPTOSIS_SUBTYPE_GENES, "log2_difference": p.subtype_shift,
-            "resistance_slope": p.subtype_resistance_slope, "tables": ["subtypes_rnaseq.tsv", "subtypes_array.tsv"],
+            "genes_up": FERROPTOSIS_SUBTYPE_GENES,
+            "log2_difference": p.subtype_shift,
+            "resistance_slope": p.subtype_resistance_slope,
+            "tables": ["subtypes_rnaseq.tsv", "subtypes_array.tsv"],
             "model": "each subtype's regulators +shift/2 log2, the other's -shift/2; P(S_b | F) = Phi(slope * F), so "
-                     "S_b is more ferroptosis-resistant and has the worse survival (hazard_ratio_per_sd of F)",
+            "S_b is more ferroptosis-resistant and has the worse survival (hazard_ratio_per_sd of F)",
         },
     }
     write_json(truth, out / "truth" / "truth.json")

@@ -32,8 +32,9 @@ def planted_fractions_as_quantiseq(proportions: pd.DataFrame, mrna_scaling: pd.S
     return cells.assign(Other=1.0 - immune)
 
 
-def plant_cell_fractions(mu: np.ndarray, genes: pd.DataFrame, latent: pd.DataFrame, seed: int,
-                         til10: Til10 | None = None) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+def plant_cell_fractions(
+    mu: np.ndarray, genes: pd.DataFrame, latent: pd.DataFrame, seed: int, til10: Til10 | None = None
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Mix TIL10 profiles into `mu` (genes x samples expected counts). Returns the new expected counts (same
     library sizes), the mRNA proportions and the cell fractions as quanTIseq reports them (samples x cells)."""
     til10 = til10 or load_til10()
@@ -53,8 +54,9 @@ def plant_cell_fractions(mu: np.ndarray, genes: pd.DataFrame, latent: pd.DataFra
 
     immune_share = 0.10 + 0.30 / (1.0 + np.exp(-latent["immune"].to_numpy(dtype=float)))
     cells = list(signature.columns)
-    factor = np.column_stack([latent["cytotoxic" if c in CYTOTOXIC_CELLS else "immune"].to_numpy(dtype=float)
-                              for c in cells])
+    factor = np.column_stack(
+        [latent["cytotoxic" if c in CYTOTOXIC_CELLS else "immune"].to_numpy(dtype=float) for c in cells]
+    )
     log_weight = 0.6 * factor + rng.normal(0.0, 0.5, size=(n_samples, len(cells)))
     shares = np.exp(log_weight) / np.exp(log_weight).sum(axis=1, keepdims=True)
     proportions = pd.DataFrame(shares * immune_share[:, None], columns=cells)

@@ -65,8 +65,10 @@ def _map_blocks(function: Callable[[slice], Any], blocks: list[slice], n_cpus: i
     """`function` over gene blocks (in threads when n_cpus > 1), with progress lines when it takes long."""
     n_genes = sum(block.stop - block.start for block in blocks)
     parts = []
-    with ProgressReport(label, n_genes, unit="genes", always=False) as progress, \
-            ThreadPoolExecutor(max_workers=max(1, n_cpus)) as pool:
+    with (
+        ProgressReport(label, n_genes, unit="genes", always=False) as progress,
+        ThreadPoolExecutor(max_workers=max(1, n_cpus)) as pool,
+    ):
         results = pool.map(function, blocks) if n_cpus > 1 and len(blocks) > 1 else map(function, blocks)
         for block, part in zip(blocks, results):
             parts.append(part)
@@ -93,25 +95,36 @@ def nb_log_binomial_sums(counts: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (special.gammaln(counts + r) - special.gammaln(counts + 1)).sum(axis=0) - n * special.gammaln(r)
 
 
-def nb_nll_per_gene(counts: np.ndarray, mu: np.ndarray, alpha: np.ndarray,
-                    log_binomial_sums: np.ndarray | None = None) -> np.ndarray:
+def nb_nll_per_gene(
+    counts: np.ndarray, mu: np.ndarray, alpha: np.ndarray, log_binomial_sums: np.ndarray | None = None
+) -> np.ndarray:
     """Negative log-likelihood of NB(mu, alpha) summed over samples, one value per gene (column)."""
     if log_binomial_sums is None:
         log_binomial_sums = nb_log_binomial_sums(counts, alpha)
     r = 1.0 / alpha
     log_term = np.log1p(alpha * mu)
     # y (log mu - log(r + mu)) = y (log(mu a) - log(1 + mu a))
-    return -(log_binomial_sums - r * log_term.sum(axis=0)
-             + (counts * (np.log(mu) + np.log(alpha) - log_term)).sum(axis=0))
+    return -(
+        log_binomial_sums - r * log_term.sum(axis=0) + (counts * (np.log(mu) + np.log(alpha) - log_term)).sum(axis=0)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
 # NB GLM (IRLS)
 
-def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarray, disp: np.ndarray,
-                 min_mu: float, beta_tol: float, min_beta: float = -30, max_beta: float = 30,
-                 maxiter: int = 250, n_cpus: int = 1
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+
+def batched_irls(
+    counts: np.ndarray,
+    size_factors: np.ndarray,
+    design: np.ndarray,
+    disp: np.ndarray,
+    min_mu: float,
+    beta_tol: float,
+    min_beta: float = -30,
+    max_beta: float = 30,
+    maxiter: int = 250,
+    n_cpus: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """PyDESeq2's `irls_solver` (DESeq2's fitBeta) for every gene at once.
 
     Returns (beta genes x p, mu samples x genes, hat diagonals samples x genes, converged). A gene whose
@@ -172,8 +185,16 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
         converged = np.ones(genes, dtype=bool)
         for j in np.flatnonzero(failed):
             beta[j], _, _, converged[j] = pd_utils.irls_solver(
-                counts=y[:, j], size_factors=size_factors, design_matrix=design, disp=alpha[j], min_mu=min_mu,
-                beta_tol=beta_tol, min_beta=min_beta, max_beta=max_beta, maxiter=maxiter)
+                counts=y[:, j],
+                size_factors=size_factors,
+                design_matrix=design,
+                disp=alpha[j],
+                min_mu=min_mu,
+                beta_tol=beta_tol,
+                min_beta=min_beta,
+                max_beta=max_beta,
+                maxiter=maxiter,
+            )
             mu[:, j] = np.maximum(size_factors * np.exp(design @ beta[j]), min_mu)
         w = mu / (1.0 + mu * alpha)
         inverse = np.linalg.inv(_weighted_gram(w, outer, p) + ridge)
@@ -183,8 +204,12 @@ def batched_irls(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarra
 
     blocks = _gene_blocks(n, counts.shape[1], p)
     parts = _map_blocks(fit, blocks, n_cpus, "DESeq2 GLM fit")
-    return (np.concatenate([x[0] for x in parts]), np.concatenate([x[1] for x in parts], axis=1),
-            np.concatenate([x[2] for x in parts], axis=1), np.concatenate([x[3] for x in parts]))
+    return (
+        np.concatenate([x[0] for x in parts]),
+        np.concatenate([x[1] for x in parts], axis=1),
+        np.concatenate([x[2] for x in parts], axis=1),
+        np.concatenate([x[3] for x in parts]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -205,8 +230,15 @@ class _Posterior:
     the NB log-likelihood up to terms free of a, Cox-Reid adjusted (paper, equations 6 and 7).
     """
 
-    def __init__(self, counts: np.ndarray, mu: np.ndarray, design: np.ndarray, outer: np.ndarray,
-                 prior_mean: np.ndarray | None, prior_var: float | None) -> None:
+    def __init__(
+        self,
+        counts: np.ndarray,
+        mu: np.ndarray,
+        design: np.ndarray,
+        outer: np.ndarray,
+        prior_mean: np.ndarray | None,
+        prior_var: float | None,
+    ) -> None:
         self.counts, self.mu, self.design, self.outer = counts, mu, design, outer
         self.prior_mean, self.prior_var = prior_mean, prior_var
         self.n, self.p = design.shape
@@ -220,8 +252,13 @@ class _Posterior:
         r = 1.0 / alpha
         mu_alpha = mu * alpha
         log_term = np.log1p(mu_alpha)
-        ll = (special.gammaln(y + r).sum(axis=0) - self.n * special.gammaln(r)
-              - (y * log_term).sum(axis=0) + np.log(alpha) * self.count_sums[genes] - r * log_term.sum(axis=0))
+        ll = (
+            special.gammaln(y + r).sum(axis=0)
+            - self.n * special.gammaln(r)
+            - (y * log_term).sum(axis=0)
+            + np.log(alpha) * self.count_sums[genes]
+            - r * log_term.sum(axis=0)
+        )
         w = mu / (1.0 + mu_alpha)
         cr = -0.5 * np.linalg.slogdet(_weighted_gram(w, self.outer, self.p))[1]
         if self.prior_mean is not None:
@@ -235,9 +272,14 @@ class _Posterior:
         mu_alpha = mu * alpha
         inverse_one_plus = 1.0 / (1.0 + mu_alpha)
         # sum_j [digamma(r) + log(1 + mu a) - mu a / (1 + mu a) - digamma(y + r) + y / (mu + r)]
-        total = (self.n * special.digamma(r) + np.log1p(mu_alpha).sum(axis=0) - self.n
-                 + inverse_one_plus.sum(axis=0) - special.digamma(y + r).sum(axis=0)
-                 + alpha * (y * inverse_one_plus).sum(axis=0))
+        total = (
+            self.n * special.digamma(r)
+            + np.log1p(mu_alpha).sum(axis=0)
+            - self.n
+            + inverse_one_plus.sum(axis=0)
+            - special.digamma(y + r).sum(axis=0)
+            + alpha * (y * inverse_one_plus).sum(axis=0)
+        )
         w = mu * inverse_one_plus
         gram = _weighted_gram(w, self.outer, self.p)
         d_gram = _weighted_gram(-(w * w), self.outer, self.p)
@@ -248,8 +290,7 @@ class _Posterior:
         return result
 
 
-def _line_search(post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def _line_search(post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """DESeq2's fitDisp for all genes of a block in lock-step: Armijo line search along the gradient.
 
     Step kappa (start 1, halved on rejection, x1.1 after an acceptance but at most 1, halved every 5th
@@ -278,7 +319,7 @@ def _line_search(post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float
             k_i = np.where(proposal > 10.0, (10.0 - a_i) / d_i, k_i)
         step = a_i + k_i * d_i
         lp_new = post.value(step, idx)
-        accept = -lp_new <= -lp[idx] - k_i * ARMIJO_EPSILON * d_i ** 2
+        accept = -lp_new <= -lp[idx] - k_i * ARMIJO_EPSILON * d_i**2
         rejected = idx[~accept]
         kappa[rejected] = k_i[~accept] / 2.0
         took = idx[accept]
@@ -310,10 +351,20 @@ def _grid_search(post: _Posterior, genes: np.ndarray, n_samples: int) -> np.ndar
     return fine[np.argmax(values, axis=0), np.arange(len(genes))]
 
 
-def batched_alpha_mle(counts: np.ndarray, design: np.ndarray, mu: np.ndarray, alpha_hat: np.ndarray,
-                      min_disp: float, max_disp: float, prior_disp_var: float | None = None,
-                      cr_reg: bool = True, prior_reg: bool = False, n_cpus: int = 1,
-                      min_mu: float = 0.5, start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def batched_alpha_mle(
+    counts: np.ndarray,
+    design: np.ndarray,
+    mu: np.ndarray,
+    alpha_hat: np.ndarray,
+    min_disp: float,
+    max_disp: float,
+    prior_disp_var: float | None = None,
+    cr_reg: bool = True,
+    prior_reg: bool = False,
+    n_cpus: int = 1,
+    min_mu: float = 0.5,
+    start: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """DESeq2's dispersion fits for all genes: the gene-wise estimate, or with `prior_reg` the MAP one.
 
     Gene-wise (estimateDispersionsGeneEst): line search from alpha_hat (PyDESeq2's moments start, as R's
@@ -366,10 +417,17 @@ def batched_alpha_mle(counts: np.ndarray, design: np.ndarray, mu: np.ndarray, al
 # ---------------------------------------------------------------------------------------------------------
 # Wald test
 
-def batched_wald_test(design: np.ndarray, disp: np.ndarray, lfc: np.ndarray, mu: np.ndarray,
-                      ridge_factor: np.ndarray, contrast: np.ndarray, lfc_null: float,
-                      alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+def batched_wald_test(
+    design: np.ndarray,
+    disp: np.ndarray,
+    lfc: np.ndarray,
+    mu: np.ndarray,
+    ridge_factor: np.ndarray,
+    contrast: np.ndarray,
+    lfc_null: float,
+    alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PyDESeq2's `wald_test` for every gene: (p-values, statistics, standard errors), natural-log scale.
 
     As DESeq2's fitBeta / nbinomWaldTest: SE from (X'WX + ridge)^-1 X'WX (X'WX + ridge)^-1 with W at the
@@ -420,6 +478,7 @@ def batched_wald_test(design: np.ndarray, disp: np.ndarray, lfc: np.ndarray, mu:
 # ---------------------------------------------------------------------------------------------------------
 # PyDESeq2 plug-ins
 
+
 class LinearModelMuInference(DefaultInference):
     """PyDESeq2's DefaultInference with the initial means of all genes fitted in one least-squares solve.
 
@@ -427,8 +486,9 @@ class LinearModelMuInference(DefaultInference):
     `linearModelMu` is one matrix product, and so is this: mu = s * X (X'X)^-1 X' (y / s) clipped at min_mu.
     """
 
-    def lin_reg_mu(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray,
-                   min_mu: float) -> np.ndarray:
+    def lin_reg_mu(
+        self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray, min_mu: float
+    ) -> np.ndarray:
         normalised = counts / size_factors[:, None]
         coefficients, *_ = np.linalg.lstsq(np.asarray(design_matrix, dtype=float), normalised, rcond=None)
         return np.maximum(size_factors[:, None] * (design_matrix @ coefficients), min_mu)
@@ -445,7 +505,7 @@ def rough_dispersions(normed_counts: np.ndarray, design_matrix: np.ndarray) -> n
         raise ValueError("as many samples as design columns: no replicates to estimate the dispersion")
     q, _ = np.linalg.qr(design)
     fitted = np.maximum(q @ (q.T @ normed_counts), 1.0)
-    return np.maximum((((normed_counts - fitted) ** 2 - fitted) / fitted ** 2).sum(axis=0) / (n - p), 0.0)
+    return np.maximum((((normed_counts - fitted) ** 2 - fitted) / fitted**2).sum(axis=0) / (n - p), 0.0)
 
 
 class BatchedInference(LinearModelMuInference):
@@ -454,41 +514,79 @@ class BatchedInference(LinearModelMuInference):
     map_start: np.ndarray | None = None  # R's dispInit for the MAP search, set by BatchedDeseqDataSet
 
     def fit_rough_dispersions(  # type: ignore[override]
-            self, normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:
+        self, normed_counts: np.ndarray, design_matrix: np.ndarray
+    ) -> np.ndarray:
         return rough_dispersions(normed_counts, design_matrix)
 
-    def irls(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray, disp: np.ndarray,
-             min_mu: float, beta_tol: float, min_beta: float = -30, max_beta: float = 30,
-             optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B", maxiter: int = 250
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        return batched_irls(counts, size_factors, design_matrix, disp, min_mu, beta_tol, min_beta, max_beta,
-                            maxiter, n_cpus=self.n_cpus)
+    def irls(
+        self,
+        counts: np.ndarray,
+        size_factors: np.ndarray,
+        design_matrix: np.ndarray,
+        disp: np.ndarray,
+        min_mu: float,
+        beta_tol: float,
+        min_beta: float = -30,
+        max_beta: float = 30,
+        optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B",
+        maxiter: int = 250,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return batched_irls(
+            counts, size_factors, design_matrix, disp, min_mu, beta_tol, min_beta, max_beta, maxiter, n_cpus=self.n_cpus
+        )
 
-    def alpha_mle(self, counts: np.ndarray, design_matrix: np.ndarray, mu: np.ndarray, alpha_hat: np.ndarray,
-                  min_disp: float, max_disp: float, prior_disp_var: float | None = None, cr_reg: bool = True,
-                  prior_reg: bool = False, optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B"
-                  ) -> tuple[np.ndarray, np.ndarray]:
+    def alpha_mle(
+        self,
+        counts: np.ndarray,
+        design_matrix: np.ndarray,
+        mu: np.ndarray,
+        alpha_hat: np.ndarray,
+        min_disp: float,
+        max_disp: float,
+        prior_disp_var: float | None = None,
+        cr_reg: bool = True,
+        prior_reg: bool = False,
+        optimizer: Literal["BFGS", "L-BFGS-B"] = "L-BFGS-B",
+    ) -> tuple[np.ndarray, np.ndarray]:
         start = self.map_start if prior_reg else None
-        return batched_alpha_mle(counts, design_matrix, mu, alpha_hat, min_disp, max_disp, prior_disp_var,
-                                 cr_reg, prior_reg, n_cpus=self.n_cpus, start=start)
+        return batched_alpha_mle(
+            counts,
+            design_matrix,
+            mu,
+            alpha_hat,
+            min_disp,
+            max_disp,
+            prior_disp_var,
+            cr_reg,
+            prior_reg,
+            n_cpus=self.n_cpus,
+            start=start,
+        )
 
-    def wald_test(self, design_matrix: np.ndarray, disp: np.ndarray, lfc: np.ndarray, mu: np.ndarray,
-                  ridge_factor: np.ndarray, contrast: np.ndarray, lfc_null: np.ndarray,
-                  alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return batched_wald_test(design_matrix, disp, lfc, mu, ridge_factor, contrast, float(lfc_null),
-                                 alt_hypothesis)
+    def wald_test(
+        self,
+        design_matrix: np.ndarray,
+        disp: np.ndarray,
+        lfc: np.ndarray,
+        mu: np.ndarray,
+        ridge_factor: np.ndarray,
+        contrast: np.ndarray,
+        lfc_null: np.ndarray,
+        alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return batched_wald_test(design_matrix, disp, lfc, mu, ridge_factor, contrast, float(lfc_null), alt_hypothesis)
 
 
-def gamma_identity_glm(covariate: np.ndarray, targets: np.ndarray, start: np.ndarray,
-                       max_iterations: int = 25, epsilon: float = 1e-8) -> tuple[np.ndarray, bool]:
+def gamma_identity_glm(
+    covariate: np.ndarray, targets: np.ndarray, start: np.ndarray, max_iterations: int = 25, epsilon: float = 1e-8
+) -> tuple[np.ndarray, bool]:
     """R's glm(targets ~ covariate, family = Gamma(link = "identity"), start = start) by IRLS (glm.fit)."""
     design = np.column_stack([np.ones_like(covariate), covariate])
     coefs = np.asarray(start, dtype=float)
     mu = design @ coefs
     deviance_old = np.inf
     for _ in range(max_iterations):
-        weights = 1.0 / mu ** 2  # Gamma variance mu^2, identity link: working response = targets
+        weights = 1.0 / mu**2  # Gamma variance mu^2, identity link: working response = targets
         gram = design.T @ (design * weights[:, None])
         coefs = np.linalg.solve(gram, design.T @ (weights * targets))
         mu = design @ coefs
@@ -570,12 +668,18 @@ class BatchedDeseqDataSet(DeseqDataSet):
         dispersions = self.var[name].to_numpy()[nonzero]
         use = (dispersions > 100 * self.min_disp) & np.isfinite(1.0 / means)  # estimateDispersionsFit
         if not use.any():
-            raise ValueError("all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum "
-                             "value; DESeq2 refuses to fit a trend here (use a gene-wise estimate)")
+            raise ValueError(
+                "all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum "
+                "value; DESeq2 refuses to fit a trend here (use a gene-wise estimate)"
+            )
         coefs = parametric_dispersion_fit(means[use], dispersions[use])
         if coefs is None:
-            warnings.warn("the parametric dispersion trend a0 + a1/mean did not fit (DESeq2 would use its local "
-                          "regression); using PyDESeq2's mean-based trend instead", UserWarning, stacklevel=2)
+            warnings.warn(
+                "the parametric dispersion trend a0 + a1/mean did not fit (DESeq2 would use its local "
+                "regression); using PyDESeq2's mean-based trend instead",
+                UserWarning,
+                stacklevel=2,
+            )
             self._fit_mean_dispersion_trend(vst)
             return
         trend = pd.Series(coefs, index=["a0", "a1"])

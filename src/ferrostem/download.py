@@ -38,12 +38,20 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
-    return Client(store=Path(download["store"]), mirror=download.get("mirror"),
-                  policy=RetryPolicy.from_config(download, ignore=[*DEFAULTS, "mirror"]), progress=progress)
+    return Client(
+        store=Path(download["store"]),
+        mirror=download.get("mirror"),
+        policy=RetryPolicy.from_config(download, ignore=[*DEFAULTS, "mirror"]),
+        progress=progress,
+    )
 
 
-def download_cohort(cohort: Mapping[str, Any], download: Mapping[str, Any], raw_dir: str | os.PathLike[str],
-                    client: Client | None = None) -> Path:
+def download_cohort(
+    cohort: Mapping[str, Any],
+    download: Mapping[str, Any],
+    raw_dir: str | os.PathLike[str],
+    client: Client | None = None,
+) -> Path:
     """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES)."""
     return source_adapter(cohort).download(client or make_client(download), cohort, download, raw_dir)
 
@@ -54,7 +62,9 @@ def refetch_hint(raw_dir: str | os.PathLike[str], store: str | os.PathLike[str])
     The raw folder holds links to (or copies of) the store's files made when the cohort was downloaded; a file
     replaced since then in the mirror or in the store is not seen until the cohort is fetched again.
     """
-    return (f"{raw_dir} holds the files download_cohort fetched earlier. If you have repaired this file in the "
-            f"mirror or in the download store ({store}), fetch the cohort again: `rm -r {raw_dir}` (or add "
-            f"`--forcerun download_cohort`) and rerun; a repair made in the mirror also needs the file's old copy "
-            f"under {store} removed")
+    return (
+        f"{raw_dir} holds the files download_cohort fetched earlier. If you have repaired this file in the "
+        f"mirror or in the download store ({store}), fetch the cohort again: `rm -r {raw_dir}` (or add "
+        f"`--forcerun download_cohort`) and rerun; a repair made in the mirror also needs the file's old copy "
+        f"under {store} removed"
+    )

@@ -38,19 +38,25 @@ class EndpointDeclaration:
     """One survival endpoint of a GEO cohort: where its time and status are, their unit and event values."""
 
     name: str
-    time: str                      # characteristics key or sample-table column of the follow-up time
-    event: str                     # ... of the status
-    unit: str                      # days, weeks, months or years
+    time: str  # characteristics key or sample-table column of the follow-up time
+    event: str  # ... of the status
+    unit: str  # days, weeks, months or years
     event_values: tuple[str, ...]  # status values that mean an event (compared ignoring case)
-    declared_in: str               # the config key that declares it (geo.fields or geo.endpoints.<NAME>)
+    declared_in: str  # the config key that declares it (geo.fields or geo.endpoints.<NAME>)
 
     @property
     def days_per_unit(self) -> float:
         return TIME_UNIT_DAYS[self.unit]
 
     def as_record(self) -> dict[str, Any]:
-        return {"name": self.name, "time_field": self.time, "event_field": self.event, "unit": self.unit,
-                "event_values": list(self.event_values), "declared_in": self.declared_in}
+        return {
+            "name": self.name,
+            "time_field": self.time,
+            "event_field": self.event,
+            "unit": self.unit,
+            "event_values": list(self.event_values),
+            "declared_in": self.declared_in,
+        }
 
 
 def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDeclaration]:
@@ -63,8 +69,9 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
     where = f"{where}: geo"
     default_unit = geo.get("time_unit")
     if default_unit is not None and default_unit not in TIME_UNIT_DAYS:
-        raise ConfigError(f"{where}.time_unit = {default_unit!r} is not understood; use one of "
-                          f"{', '.join(TIME_UNIT_DAYS)}")
+        raise ConfigError(
+            f"{where}.time_unit = {default_unit!r} is not understood; use one of {', '.join(TIME_UNIT_DAYS)}"
+        )
     default_events = tuple(str(v) for v in geo.get("event_values", DEFAULT_EVENT_VALUES))
     declared: list[EndpointDeclaration] = []
     fields: Mapping[str, Any] = geo.get("fields") or {}
@@ -74,14 +81,21 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
             continue
         if len(keys) == 1:
             other = f"{name}.time" if keys[0] == name else name
-            raise ConfigError(f"{where}.fields maps {keys[0]} but not {other}: an endpoint needs both its time "
-                              "and its event (status) field")
+            raise ConfigError(
+                f"{where}.fields maps {keys[0]} but not {other}: an endpoint needs both its time "
+                "and its event (status) field"
+            )
         if default_unit is None:
             timed = [f"{n}.time" for n in CDR_ENDPOINTS if f"{n}.time" in fields]
-            raise ConfigError(f"{where}.fields maps {', '.join(timed)} but geo.time_unit is not set; state the "
-                              f"unit of the survival times in the series ({', '.join(TIME_UNIT_DAYS)})")
-        declared.append(EndpointDeclaration(name, str(fields[f"{name}.time"]), str(fields[name]), default_unit,
-                                            default_events, "geo.fields"))
+            raise ConfigError(
+                f"{where}.fields maps {', '.join(timed)} but geo.time_unit is not set; state the "
+                f"unit of the survival times in the series ({', '.join(TIME_UNIT_DAYS)})"
+            )
+        declared.append(
+            EndpointDeclaration(
+                name, str(fields[f"{name}.time"]), str(fields[name]), default_unit, default_events, "geo.fields"
+            )
+        )
     endpoints = geo.get("endpoints") or {}
     if not isinstance(endpoints, Mapping):
         raise ConfigError(f"{where}.endpoints must map endpoint names to {{time, event, unit, event_values}}")
@@ -89,8 +103,10 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
         key = f"{where}.endpoints.{name}"
         relative = f"geo.endpoints.{name}"
         if not ENDPOINT_NAME.fullmatch(str(name)):
-            raise ConfigError(f"{key}: endpoint name {name!r} is not a safe identifier (a letter, then letters, "
-                              "digits or _, at most 32; it names obs columns and report tables)")
+            raise ConfigError(
+                f"{key}: endpoint name {name!r} is not a safe identifier (a letter, then letters, "
+                "digits or _, at most 32; it names obs columns and report tables)"
+            )
         if name in {d.name for d in declared}:
             raise ConfigError(f"{key}: endpoint {name} is also mapped in geo.fields; declare it once")
         if not isinstance(spec, Mapping):
@@ -100,12 +116,16 @@ def geo_endpoints(geo: Mapping[str, Any] | None, where: str) -> list[EndpointDec
             raise ConfigError(f"{key}: unknown keys {unknown}; allowed {list(ENDPOINT_KEYS)}")
         absent = [k for k in ("time", "event") if not spec.get(k)]
         if absent:
-            raise ConfigError(f"{key}: no {' and no '.join(absent)} field; an endpoint needs the characteristics "
-                              "key (or sample-table column) of its follow-up time and of its event status")
+            raise ConfigError(
+                f"{key}: no {' and no '.join(absent)} field; an endpoint needs the characteristics "
+                "key (or sample-table column) of its follow-up time and of its event status"
+            )
         unit = spec.get("unit", default_unit)
         if unit is None:
-            raise ConfigError(f"{key}: no unit; state the unit of its times ({', '.join(TIME_UNIT_DAYS)}) as "
-                              f"{relative}.unit or geo.time_unit")
+            raise ConfigError(
+                f"{key}: no unit; state the unit of its times ({', '.join(TIME_UNIT_DAYS)}) as "
+                f"{relative}.unit or geo.time_unit"
+            )
         if unit not in TIME_UNIT_DAYS:
             raise ConfigError(f"{key}.unit = {unit!r} is not understood; use one of {', '.join(TIME_UNIT_DAYS)}")
         values = spec.get("event_values")

@@ -38,8 +38,19 @@ from .signatures import catalogue_sets
 log = logging.getLogger(__name__)
 
 GSEA_COLUMNS = ["collection", "set", "size", "ES", "NES", "pvalue", "fdr", "fwer", "leading_edge"]
-ORA_COLUMNS = ["collection", "set", "direction", "overlap", "set_size", "list_size", "universe", "fold_enrichment",
-               "pvalue", "padj", "genes"]
+ORA_COLUMNS = [
+    "collection",
+    "set",
+    "direction",
+    "overlap",
+    "set_size",
+    "list_size",
+    "universe",
+    "fold_enrichment",
+    "pvalue",
+    "padj",
+    "genes",
+]
 
 
 @dataclass
@@ -52,7 +63,9 @@ class EnrichmentSettings:
     seed: int = 20261122
     ora: bool = True
     ora_min_abs_log2fc: float = 0.0
-    running_score_plots: int = 6  # top sets by |NES| that get a running-score plot (plus every ferroptosis/stemness set)
+    running_score_plots: int = (
+        6  # top sets by |NES| that get a running-score plot (plus every ferroptosis/stemness set)
+    )
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> EnrichmentSettings:
@@ -91,7 +104,9 @@ def collection_resources(collections: Mapping[str, Mapping[str, Any]]) -> dict[s
     return {spec.name: spec.resource for spec in specs if spec.resource and spec.enabled}
 
 
-def load_collection(spec: CollectionSpec, files: Sequence[str | os.PathLike[str]] = ()) -> tuple[dict[str, GeneSet], list[str]]:
+def load_collection(
+    spec: CollectionSpec, files: Sequence[str | os.PathLike[str]] = ()
+) -> tuple[dict[str, GeneSet], list[str]]:
     """Read a collection's sets; `files` are the resource paths in the order of `spec.resource`."""
     notes: list[str] = []
     if spec.gmt:
@@ -100,7 +115,9 @@ def load_collection(spec: CollectionSpec, files: Sequence[str | os.PathLike[str]
         sets, notes = catalogue_sets(spec.catalogue, spec.name)
     else:
         if len(files) != len(spec.resource):
-            raise ConfigError(f"enrichment.collections.{spec.name}: {len(spec.resource)} resources but {len(files)} files")
+            raise ConfigError(
+                f"enrichment.collections.{spec.name}: {len(spec.resource)} resources but {len(files)} files"
+            )
         sets = {}
         for resource_id, path in zip(spec.resource, files):
             if resource_id.startswith("ferrdb_v2_"):
@@ -109,9 +126,11 @@ def load_collection(spec: CollectionSpec, files: Sequence[str | os.PathLike[str]
                     raise ConfigError(f"unknown FerrDb resource {resource_id!r}")
                 gene_set, report = read_ferrdb(path, category)
                 sets[gene_set.name] = gene_set
-                notes.append(f"{gene_set.name}: {report.rows} rows; removed {report.non_human} non-human, "
-                             f"{report.not_validated} not validated, {report.no_hgnc_symbol} without HGNC symbol, "
-                             f"{report.duplicate_symbols} duplicates; {report.genes} genes")
+                notes.append(
+                    f"{gene_set.name}: {report.rows} rows; removed {report.non_human} non-human, "
+                    f"{report.not_validated} not validated, {report.no_hgnc_symbol} without HGNC symbol, "
+                    f"{report.duplicate_symbols} duplicates; {report.genes} genes"
+                )
             elif resource_id == "wikipathways_wp4313":
                 gene_set = read_wp4313_datanodes(path)
                 sets[gene_set.name] = gene_set
@@ -133,8 +152,16 @@ def ranking_from_de(table: pd.DataFrame, statistic: str = "stat") -> pd.Series:
     return ranking.iloc[order]
 
 
-def run_prerank(ranking: pd.Series, sets: Mapping[str, GeneSet], *, permutations: int = 1000, seed: int = 0,
-                threads: int = 1, min_size: int = 5, max_size: int = 1000) -> tuple[pd.DataFrame, dict[str, Any]]:
+def run_prerank(
+    ranking: pd.Series,
+    sets: Mapping[str, GeneSet],
+    *,
+    permutations: int = 1000,
+    seed: int = 0,
+    threads: int = 1,
+    min_size: int = 5,
+    max_size: int = 1000,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """gseapy prerank with gene sets passed as a dict (no network). Returns the table and per-set curves."""
     import gseapy
 
@@ -143,23 +170,43 @@ def run_prerank(ranking: pd.Series, sets: Mapping[str, GeneSet], *, permutations
     gene_sets = {name: list(s.genes) for name, s in sets.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = gseapy.prerank(rnk=ranking, gene_sets=gene_sets, min_size=min_size, max_size=max_size,
-                                permutation_num=permutations, seed=seed, threads=threads, outdir=None,
-                                no_plot=True, verbose=False)
+        result = gseapy.prerank(
+            rnk=ranking,
+            gene_sets=gene_sets,
+            min_size=min_size,
+            max_size=max_size,
+            permutation_num=permutations,
+            seed=seed,
+            threads=threads,
+            outdir=None,
+            no_plot=True,
+            verbose=False,
+        )
     collection = {name: s.collection for name, s in sets.items()}
     rows, curves = [], {}
     for term, r in result.results.items():
         hits = list(r["hits"])
-        rows.append({"collection": collection.get(term, ""), "set": term, "size": len(hits), "ES": float(r["es"]),
-                     "NES": float(r["nes"]), "pvalue": float(r["pval"]), "fdr": float(r["fdr"]),
-                     "fwer": float(r["fwerp"]), "leading_edge": r["lead_genes"]})
+        rows.append(
+            {
+                "collection": collection.get(term, ""),
+                "set": term,
+                "size": len(hits),
+                "ES": float(r["es"]),
+                "NES": float(r["nes"]),
+                "pvalue": float(r["pval"]),
+                "fdr": float(r["fdr"]),
+                "fwer": float(r["fwerp"]),
+                "leading_edge": r["lead_genes"],
+            }
+        )
         curves[term] = {"RES": np.asarray(r["RES"], dtype=float), "hits": np.asarray(hits, dtype=int)}
     table = pd.DataFrame(rows, columns=GSEA_COLUMNS).sort_values(["fdr", "pvalue", "set"]).reset_index(drop=True)
     return table, curves
 
 
-def run_ora(table: pd.DataFrame, sets: Mapping[str, GeneSet], *, alpha: float = 0.05,
-            min_abs_log2fc: float = 0.0) -> pd.DataFrame:
+def run_ora(
+    table: pd.DataFrame, sets: Mapping[str, GeneSet], *, alpha: float = 0.05, min_abs_log2fc: float = 0.0
+) -> pd.DataFrame:
     """Hypergeometric over-representation of up- and down-regulated genes.
 
     Universe: genes with a p-value in `table` (the tested genes); a gene is up (down) when padj < alpha and
@@ -169,8 +216,10 @@ def run_ora(table: pd.DataFrame, sets: Mapping[str, GeneSet], *, alpha: float = 
     tested = table[table["pvalue"].notna()]
     universe = pd.Index(tested["symbol"].astype(str)).unique()
     significant = tested["padj"].lt(alpha) & tested["log2FC"].abs().ge(min_abs_log2fc)
-    lists = {"up": set(tested.loc[significant & tested["log2FC"].gt(0), "symbol"].astype(str)),
-             "down": set(tested.loc[significant & tested["log2FC"].lt(0), "symbol"].astype(str))}
+    lists = {
+        "up": set(tested.loc[significant & tested["log2FC"].gt(0), "symbol"].astype(str)),
+        "down": set(tested.loc[significant & tested["log2FC"].lt(0), "symbol"].astype(str)),
+    }
     in_universe = set(universe)
     rows = []
     for direction, genes in lists.items():
@@ -180,10 +229,21 @@ def run_ora(table: pd.DataFrame, sets: Mapping[str, GeneSet], *, alpha: float = 
             n_universe, n_set, n_list, k = len(universe), len(members), len(genes), len(overlap)
             pvalue = float(hypergeom.sf(k - 1, n_universe, n_set, n_list)) if n_set and n_list else 1.0
             expected = n_set * n_list / n_universe if n_universe else 0.0
-            rows.append({"collection": gene_set.collection, "set": name, "direction": direction, "overlap": k,
-                         "set_size": n_set, "list_size": n_list, "universe": n_universe,
-                         "fold_enrichment": k / expected if expected else np.nan, "pvalue": pvalue,
-                         "padj": np.nan, "genes": ";".join(overlap)})
+            rows.append(
+                {
+                    "collection": gene_set.collection,
+                    "set": name,
+                    "direction": direction,
+                    "overlap": k,
+                    "set_size": n_set,
+                    "list_size": n_list,
+                    "universe": n_universe,
+                    "fold_enrichment": k / expected if expected else np.nan,
+                    "pvalue": pvalue,
+                    "padj": np.nan,
+                    "genes": ";".join(overlap),
+                }
+            )
     result = pd.DataFrame(rows, columns=ORA_COLUMNS)
     for _, index in result.groupby(["collection", "direction"]).groups.items():
         result.loc[index, "padj"] = bh_fdr(result.loc[index, "pvalue"].to_numpy())
@@ -202,28 +262,49 @@ class EnrichmentResult:
     themes: dict[str, str]  # collection -> theme
 
 
-def enrich(table: pd.DataFrame, collections: Sequence[tuple[CollectionSpec, Sequence[str]]],
-           settings: EnrichmentSettings, *, alpha: float = 0.05, threads: int = 1,
-           left_out: Mapping[str, str] | None = None) -> EnrichmentResult:
+def enrich(
+    table: pd.DataFrame,
+    collections: Sequence[tuple[CollectionSpec, Sequence[str]]],
+    settings: EnrichmentSettings,
+    *,
+    alpha: float = 0.05,
+    threads: int = 1,
+    left_out: Mapping[str, str] | None = None,
+) -> EnrichmentResult:
     """Load every enabled collection, filter set sizes against the tested genes, run GSEA and ORA.
 
     `left_out` maps a collection whose resources this run does not use to the reason
     (`ResourcePlan.why_left_out`: an offline run, or a restricted resource without the user's copy)."""
     status, all_sets, notes_rows = [], {}, []
     for spec, files in collections:
-        base = {"collection": spec.name, "theme": spec.theme,
-                "source": spec.gmt or spec.catalogue or ", ".join(spec.resource)}
+        base = {
+            "collection": spec.name,
+            "theme": spec.theme,
+            "source": spec.gmt or spec.catalogue or ", ".join(spec.resource),
+        }
         if not spec.enabled:
-            status.append({**base, "status": "not run", "sets": 0,
-                           "reason": f"disabled in the config (enrichment.collections.{spec.name}.enabled: false)"
-                                     + (f"; {spec.how_to_enable}" if spec.how_to_enable else "")})
+            status.append(
+                {
+                    **base,
+                    "status": "not run",
+                    "sets": 0,
+                    "reason": f"disabled in the config (enrichment.collections.{spec.name}.enabled: false)"
+                    + (f"; {spec.how_to_enable}" if spec.how_to_enable else ""),
+                }
+            )
             continue
         if spec.name in (left_out or {}):
             status.append({**base, "status": "not run", "sets": 0, "reason": (left_out or {})[spec.name]})
             continue
         if spec.catalogue and not Path(spec.catalogue).is_dir():
-            status.append({**base, "status": "not run", "sets": 0,
-                           "reason": f"signature catalogue {spec.catalogue} not present in this checkout"})
+            status.append(
+                {
+                    **base,
+                    "status": "not run",
+                    "sets": 0,
+                    "reason": f"signature catalogue {spec.catalogue} not present in this checkout",
+                }
+            )
             continue
         sets, notes = load_collection(spec, files)
         notes_rows.extend(notes)
@@ -236,15 +317,27 @@ def enrich(table: pd.DataFrame, collections: Sequence[tuple[CollectionSpec, Sequ
             # WikiPathways itself): keep both, the later one named after its collection
             sets = {(f"{spec.name}:{name}" if name in all_sets else name): gene_set for name, gene_set in sets.items()}
             sets = {name: GeneSet(name, s.genes, s.description, s.collection) for name, s in sets.items()}
-            notes.append(f"{len(duplicate)} set names also in an earlier collection, prefixed with '{spec.name}:' "
-                         f"({', '.join(duplicate[:5])})")
+            notes.append(
+                f"{len(duplicate)} set names also in an earlier collection, prefixed with '{spec.name}:' "
+                f"({', '.join(duplicate[:5])})"
+            )
         all_sets.update(sets)
         status.append({**base, "status": "run", "sets": len(sets), "reason": "; ".join(notes)})
     ranking = ranking_from_de(table)
     kept, sizes = filter_sets(all_sets, ranking.index, settings.min_size, settings.max_size)
-    gsea, curves = run_prerank(ranking, kept, permutations=settings.permutations, seed=settings.seed,
-                               threads=threads, min_size=settings.min_size, max_size=settings.max_size)
-    ora = run_ora(table, kept, alpha=alpha, min_abs_log2fc=settings.ora_min_abs_log2fc) if settings.ora else \
-        pd.DataFrame(columns=ORA_COLUMNS)
+    gsea, curves = run_prerank(
+        ranking,
+        kept,
+        permutations=settings.permutations,
+        seed=settings.seed,
+        threads=threads,
+        min_size=settings.min_size,
+        max_size=settings.max_size,
+    )
+    ora = (
+        run_ora(table, kept, alpha=alpha, min_abs_log2fc=settings.ora_min_abs_log2fc)
+        if settings.ora
+        else pd.DataFrame(columns=ORA_COLUMNS)
+    )
     themes = {spec.name: spec.theme for spec, _ in collections}
     return EnrichmentResult(gsea, ora, sizes, pd.DataFrame(status), curves, ranking, kept, themes)

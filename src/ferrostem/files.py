@@ -76,8 +76,9 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike[str], *, index: bool 
         frame.to_csv(handle, sep="\t", index=index, **to_csv)
 
 
-def write_json(payload: Any, path: str | os.PathLike[str], *, indent: int | None = 1,
-               default: Callable[[Any], Any] | None = None) -> None:
+def write_json(
+    payload: Any, path: str | os.PathLike[str], *, indent: int | None = 1, default: Callable[[Any], Any] | None = None
+) -> None:
     """Write `payload` as UTF-8 JSON, atomically (`default` converts what json cannot, as in json.dump)."""
     with atomic_write(path, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=indent, default=default)

@@ -14,9 +14,19 @@ from .survival_figures import expression_plot, format_p, heatmap, roc_plot
 from .survival_stage import RESULT_COLUMNS
 
 
-def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.DataFrame, info: pd.DataFrame,
-                  survival_tables: list[pd.DataFrame], checkpoint_genes: list[str], panels: dict[str, list[str]],
-                  panel_folds: int = 5, seed: int = 0) -> Section:
+def genes_section(
+    cohort_label: str,
+    adata,
+    genes: list[str],
+    *,
+    scores: pd.DataFrame,
+    info: pd.DataFrame,
+    survival_tables: list[pd.DataFrame],
+    checkpoint_genes: list[str],
+    panels: dict[str, list[str]],
+    panel_folds: int = 5,
+    seed: int = 0,
+) -> Section:
     """Gene-of-interest mode (tumour vs normal, survival, immune correlations) and diagnostic panels."""
     warnings, summary = [], []
     context: dict[str, Any] = {"genes": [], "panels": []}
@@ -31,23 +41,40 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
         context["de_table"] = table_html(de) if len(de) else ""
         expression = log2_expression(adata, present)
         tissue = adata.obs["tissue"].astype(str)
-        patients = adata.obs["patient_id"].astype(str) if "patient_id" in adata.obs else pd.Series(adata.obs_names, index=adata.obs_names)
-        context["expression"] = expression_plot(expression, tissue, patients, present) if present and (tissue == "normal").any() else ""
+        patients = (
+            adata.obs["patient_id"].astype(str)
+            if "patient_id" in adata.obs
+            else pd.Series(adata.obs_names, index=adata.obs_names)
+        )
+        context["expression"] = (
+            expression_plot(expression, tissue, patients, present) if present and (tissue == "normal").any() else ""
+        )
         for _, row in de.iterrows():
             p = row["p_paired_wilcoxon"] if np.isfinite(row["p_paired_wilcoxon"]) else row["p_mannwhitney"]
             if np.isfinite(p) and p < 0.05:
-                summary.append(f"{cohort_label}: {row['gene']} {'higher' if row['log2fc'] > 0 else 'lower'} in tumours "
-                               f"(log2FC {row['log2fc']:.2f}, p = {format_p(p)})")
+                summary.append(
+                    f"{cohort_label}: {row['gene']} {'higher' if row['log2fc'] > 0 else 'lower'} in tumours "
+                    f"(log2FC {row['log2fc']:.2f}, p = {format_p(p)})"
+                )
         names = [f"gene__{g}" for g in present]
         surv = [t[t["score"].isin(names)] for t in survival_tables if len(t)]
         surv = pd.concat(surv) if surv else pd.DataFrame()
-        context["survival_table"] = table_html(surv[[c for c in ["endpoint", *RESULT_COLUMNS] if c in surv.columns]]) if len(surv) else ""
+        context["survival_table"] = (
+            table_html(surv[[c for c in ["endpoint", *RESULT_COLUMNS] if c in surv.columns]]) if len(surv) else ""
+        )
         tumours = tissue == "tumor"
         immune = [s for s in scores.columns if info["category"].get(s, "") in ("immune cell", "immune response")]
         checkpoints = [g for g in checkpoint_genes if g in adata.var_names and g not in present]
-        partners = pd.concat([scores.loc[scores.index.intersection(adata.obs_names[tumours]), immune],
-                              log2_expression(adata[tumours.to_numpy()], checkpoints)], axis=1)
-        few = too_few_tumours(int(tumours.sum()), "correlation of genes of interest with immune scores and checkpoints in tumours")
+        partners = pd.concat(
+            [
+                scores.loc[scores.index.intersection(adata.obs_names[tumours]), immune],
+                log2_expression(adata[tumours.to_numpy()], checkpoints),
+            ],
+            axis=1,
+        )
+        few = too_few_tumours(
+            int(tumours.sum()), "correlation of genes of interest with immune scores and checkpoints in tumours"
+        )
         if present and few:
             context["correlation_figure"], context["correlation_table"] = "", ""
             warnings.append(few)
@@ -66,15 +93,37 @@ def genes_section(cohort_label: str, adata, genes: list[str], *, scores: pd.Data
         warnings.extend(result.warnings)
         results.append(result)
         if np.isfinite(result.auc):
-            summary.append(f"{cohort_label}: diagnostic panel {name} ({len(result.genes)} genes) separates tumour from "
-                           f"normal with cross-validated AUC {result.auc:.2f}")
+            summary.append(
+                f"{cohort_label}: diagnostic panel {name} ({len(result.genes)} genes) separates tumour from "
+                f"normal with cross-validated AUC {result.auc:.2f}"
+            )
     if results:
         context["panels"] = [r.name for r in results]
         context["roc"] = roc_plot(results, title="Tumour vs normal, cross-validated")
-        context["panel_table"] = table_html(pd.DataFrame([{
-            "panel": r.name, "genes": ", ".join(r.genes), "missing": ", ".join(r.missing), "tumours": r.n_tumour,
-            "normals": r.n_normal, "folds": r.folds, "cv_auc": r.auc,
-            "fold_auc_range": f"{min(r.fold_auc):.2f}-{max(r.fold_auc):.2f}" if r.fold_auc else "",
-            "gene_auc": ", ".join(f"{g} {a:.2f}" for g, a in r.gene_auc.items())} for r in results]))
-    return Section(id="genes", title="Genes of interest and diagnostic panels", template="genes.html.j2", order=70,
-                   context=context, warnings=warnings, summary=summary)
+        context["panel_table"] = table_html(
+            pd.DataFrame(
+                [
+                    {
+                        "panel": r.name,
+                        "genes": ", ".join(r.genes),
+                        "missing": ", ".join(r.missing),
+                        "tumours": r.n_tumour,
+                        "normals": r.n_normal,
+                        "folds": r.folds,
+                        "cv_auc": r.auc,
+                        "fold_auc_range": f"{min(r.fold_auc):.2f}-{max(r.fold_auc):.2f}" if r.fold_auc else "",
+                        "gene_auc": ", ".join(f"{g} {a:.2f}" for g, a in r.gene_auc.items()),
+                    }
+                    for r in results
+                ]
+            )
+        )
+    return Section(
+        id="genes",
+        title="Genes of interest and diagnostic panels",
+        template="genes.html.j2",
+        order=70,
+        context=context,
+        warnings=warnings,
+        summary=summary,
+    )

@@ -17,8 +17,20 @@ import pandas as pd
 
 from .errors import ConfigError, InputFormatError
 
-FERROPTOSIS_CORE_REGULATORS = ("GPX4", "SLC7A11", "SLC3A2", "AIFM2", "ACSL4", "LPCAT3", "TFRC", "FTH1", "NCOA4",
-                               "NFE2L2", "GCH1", "ALOX15")
+FERROPTOSIS_CORE_REGULATORS = (
+    "GPX4",
+    "SLC7A11",
+    "SLC3A2",
+    "AIFM2",
+    "ACSL4",
+    "LPCAT3",
+    "TFRC",
+    "FTH1",
+    "NCOA4",
+    "NFE2L2",
+    "GCH1",
+    "ALOX15",
+)
 
 # MSigDB C2 sets used as the stemness collection (Ben-Porath 2008, Wong 2008, Bhattacharya 2004,
 # Malta 2018, Mueller 2008, Ramalho-Santos 2002, Ivanova 2002, Galie): matched by name prefix.
@@ -37,9 +49,12 @@ STEMNESS_PATTERNS = (
 # FerrDb V2 spells its Confidence column inconsistently; these are the spellings seen in the
 # 'early preview up to 2023-12-31' release (driver/suppressor/marker.csv).
 CONFIDENCE_SPELLINGS = {
-    "validated": "Validated", "validate": "Validated",
-    "deduced": "Deduced", "deduecd": "Deduced",
-    "screened": "Screened", "predicted": "Predicted",
+    "validated": "Validated",
+    "validate": "Validated",
+    "deduced": "Deduced",
+    "deduecd": "Deduced",
+    "screened": "Screened",
+    "predicted": "Predicted",
 }
 FERRDB_CATEGORIES = ("driver", "suppressor", "marker")
 
@@ -84,8 +99,10 @@ def read_gmt(path: str | os.PathLike[str], collection: str = "") -> dict[str, Ge
                 continue
             fields = line.split("\t")
             if len(fields) < 3 or not fields[0].strip():
-                raise InputFormatError(f"{path}:{number}: a GMT line needs name, description and at least one gene "
-                                       f"separated by tabs; got {len(fields)} field(s)")
+                raise InputFormatError(
+                    f"{path}:{number}: a GMT line needs name, description and at least one gene "
+                    f"separated by tabs; got {len(fields)} field(s)"
+                )
             name = fields[0].strip()
             if name in sets:
                 raise InputFormatError(f"{path}:{number}: gene set {name!r} appears twice")
@@ -104,13 +121,19 @@ def normalise_confidence(value: object) -> str:
     return CONFIDENCE_SPELLINGS.get(text.lower(), text)
 
 
-def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = "human",
-                confidence: str | Iterable[str] = "Validated") -> tuple[GeneSet, FerrdbReport]:
+def read_ferrdb(
+    path: str | os.PathLike[str],
+    category: str,
+    *,
+    organism: str = "human",
+    confidence: str | Iterable[str] = "Validated",
+) -> tuple[GeneSet, FerrdbReport]:
     """One FerrDb V2 table (driver/suppressor/marker.csv) -> one set of unique HGNC symbols.
 
     Keeps rows whose `Exp_organism` mentions `organism` (case-insensitive; 'Human, mice' counts as human),
     whose normalised `Confidence` is `confidence`, that carry an HGNC id and are not circular RNAs (this drops
-    circRNAs, even those listed under their host gene's HGNC id, and lncRNA names such as 'lncAABR07025387.1'). Symbols are stripped ('RNF113A ' -> 'RNF113A').
+    circRNAs, even those listed under their host gene's HGNC id, and lncRNA names such as 'lncAABR07025387.1').
+    Symbols are stripped ('RNF113A ' -> 'RNF113A').
     FerrDb V2: Zhou N et al., Nucleic Acids Res 2023;51(D1):D571-D582, doi:10.1093/nar/gkac935.
     """
     path = Path(path)
@@ -123,8 +146,10 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     symbol_column = next((c for c in ("Symbol", "Symbol_or_reported_abbr") if c in table.columns), None)
     missing = [c for c in ("Exp_organism", "Confidence", "HGNC_ID") if c not in table.columns]
     if symbol_column is None or missing:
-        raise InputFormatError(f"{path}: FerrDb V2 columns missing: {missing + ([] if symbol_column else ['Symbol'])}; "
-                               f"found {list(table.columns)}")
+        raise InputFormatError(
+            f"{path}: FerrDb V2 columns missing: {missing + ([] if symbol_column else ['Symbol'])}; "
+            f"found {list(table.columns)}"
+        )
     rows = len(table)
     normalised = table["Confidence"].map(normalise_confidence)
     unknown = sorted(set(normalised) - set(CONFIDENCE_SPELLINGS.values()))
@@ -140,16 +165,24 @@ def read_ferrdb(path: str | os.PathLike[str], category: str, *, organism: str = 
     kept = symbols[human & validated & has_hgnc]
     genes = unique_genes(kept)
     report = FerrdbReport(
-        file=str(path), category=category, rows=rows, non_human=int((~human).sum()),
-        not_validated=int((human & ~validated).sum()), no_hgnc_symbol=int((human & validated & ~has_hgnc).sum()),
-        duplicate_symbols=int(len(kept) - len(genes)), genes=len(genes),
-        confidence_values={str(k): int(v) for k, v in normalised.value_counts().items()}, unknown_confidence=unknown,
+        file=str(path),
+        category=category,
+        rows=rows,
+        non_human=int((~human).sum()),
+        not_validated=int((human & ~validated).sum()),
+        no_hgnc_symbol=int((human & validated & ~has_hgnc).sum()),
+        duplicate_symbols=int(len(kept) - len(genes)),
+        genes=len(genes),
+        confidence_values={str(k): int(v) for k, v in normalised.value_counts().items()},
+        unknown_confidence=unknown,
     )
     label = "/".join(sorted(wanted))
     if not genes:
         raise InputFormatError(f"{path}: no {organism} {label} genes with an HGNC symbol among {rows} rows")
-    description = (f"FerrDb V2 {category}s, {organism}, {label}, unique HGNC symbols "
-                   "(Zhou N et al. Nucleic Acids Res 2023, doi:10.1093/nar/gkac935)")
+    description = (
+        f"FerrDb V2 {category}s, {organism}, {label}, unique HGNC symbols "
+        "(Zhou N et al. Nucleic Acids Res 2023, doi:10.1093/nar/gkac935)"
+    )
     return GeneSet(f"FERRDB_V2_{category.upper()}", genes, description, "ferrdb_v2"), report
 
 
@@ -162,7 +195,9 @@ def read_wp4313_datanodes(path: str | os.PathLike[str]) -> GeneSet:
     path = Path(path)
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if not {"Type", "HGNC"} <= set(table.columns):
-        raise InputFormatError(f"{path}: WikiPathways datanodes table needs columns Type and HGNC; got {list(table.columns)}")
+        raise InputFormatError(
+            f"{path}: WikiPathways datanodes table needs columns Type and HGNC; got {list(table.columns)}"
+        )
     genes_rows = table[table["Type"].isin(["GeneProduct", "Protein", "Rna"])]
     symbols = []
     for cell in genes_rows["HGNC"]:
@@ -173,9 +208,12 @@ def read_wp4313_datanodes(path: str | os.PathLike[str]) -> GeneSet:
     genes = unique_genes(symbols)
     if not genes:
         raise InputFormatError(f"{path}: no hgnc.symbol entries among {len(genes_rows)} gene nodes")
-    return GeneSet("WP4313_FERROPTOSIS", genes,
-                   "WikiPathways WP4313 Ferroptosis (Homo sapiens), CC0; HGNC symbols of GeneProduct/Protein nodes",
-                   "wikipathways")
+    return GeneSet(
+        "WP4313_FERROPTOSIS",
+        genes,
+        "WikiPathways WP4313 Ferroptosis (Homo sapiens), CC0; HGNC symbols of GeneProduct/Protein nodes",
+        "wikipathways",
+    )
 
 
 def stemness_subset(sets: Mapping[str, GeneSet], patterns: Iterable[str] = STEMNESS_PATTERNS) -> dict[str, GeneSet]:
@@ -183,13 +221,16 @@ def stemness_subset(sets: Mapping[str, GeneSet], patterns: Iterable[str] = STEMN
     compiled = [re.compile(p) for p in patterns]
     chosen = {name: s for name, s in sets.items() if any(c.match(name) for c in compiled)}
     if not chosen:
-        raise InputFormatError("no stemness sets (BENPORATH_*, WONG_*, BHATTACHARYA_*, MALTA_*, MUELLER_PLURINET) "
-                               "found: is this the MSigDB C2 GMT?")
+        raise InputFormatError(
+            "no stemness sets (BENPORATH_*, WONG_*, BHATTACHARYA_*, MALTA_*, MUELLER_PLURINET) "
+            "found: is this the MSigDB C2 GMT?"
+        )
     return chosen
 
 
-def filter_sets(sets: Mapping[str, GeneSet], universe: Iterable[str], min_size: int, max_size: int
-                ) -> tuple[dict[str, GeneSet], pd.DataFrame]:
+def filter_sets(
+    sets: Mapping[str, GeneSet], universe: Iterable[str], min_size: int, max_size: int
+) -> tuple[dict[str, GeneSet], pd.DataFrame]:
     """Restrict each set to `universe` (the tested genes) and keep those with min_size <= size <= max_size.
 
     Returns the kept sets (restricted) and one row per set with its sizes, whether it was kept and why not.
@@ -210,6 +251,14 @@ def filter_sets(sets: Mapping[str, GeneSet], universe: Iterable[str], min_size: 
             reason = f"{len(present)} tested genes > max_size {max_size}"
         else:
             kept[name] = GeneSet(name, present, gene_set.description, gene_set.collection)
-        rows.append({"collection": gene_set.collection, "set": name, "genes": len(gene_set.genes),
-                     "tested_genes": len(present), "kept": not reason, "reason": reason})
+        rows.append(
+            {
+                "collection": gene_set.collection,
+                "set": name,
+                "genes": len(gene_set.genes),
+                "tested_genes": len(present),
+                "kept": not reason,
+                "reason": reason,
+            }
+        )
     return kept, pd.DataFrame(rows, columns=["collection", "set", "genes", "tested_genes", "kept", "reason"])

@@ -25,11 +25,14 @@ SURVIVAL_COLUMNS = ("score", "endpoint", "coef", "se", "hr", "hr_lower", "hr_upp
 def _require(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise InputFormatError(f"{what}: column(s) {', '.join(missing)} missing (has: {', '.join(map(str, table.columns))})")
+        raise InputFormatError(
+            f"{what}: column(s) {', '.join(missing)} missing (has: {', '.join(map(str, table.columns))})"
+        )
 
 
-def core_regulator_changes(de_tables: Mapping[str, pd.DataFrame | None], genes: Sequence[str], *,
-                           alpha: float) -> pd.DataFrame:
+def core_regulator_changes(
+    de_tables: Mapping[str, pd.DataFrame | None], genes: Sequence[str], *, alpha: float
+) -> pd.DataFrame:
     """Per cancer and core regulator: tumour-vs-normal log2FC and FDR from the cohort's DE table.
 
     `de_tables` maps cancer -> its de.tsv (symbol or gene column, log2FC, padj), or None when the cohort has no
@@ -39,8 +42,17 @@ def core_regulator_changes(de_tables: Mapping[str, pd.DataFrame | None], genes: 
     rows = []
     for cancer, table in de_tables.items():
         if table is None:
-            rows += [{"cancer": cancer, "gene": g, "log2fc": np.nan, "fdr": np.nan, "significant": False,
-                      "status": NO_NORMALS} for g in genes]
+            rows += [
+                {
+                    "cancer": cancer,
+                    "gene": g,
+                    "log2fc": np.nan,
+                    "fdr": np.nan,
+                    "significant": False,
+                    "status": NO_NORMALS,
+                }
+                for g in genes
+            ]
             continue
         _require(table, DE_COLUMNS, f"{cancer} de.tsv")
         symbol = "symbol" if "symbol" in table.columns else "gene"
@@ -48,17 +60,34 @@ def core_regulator_changes(de_tables: Mapping[str, pd.DataFrame | None], genes: 
         by_gene = table.dropna(subset=[symbol]).drop_duplicates(symbol).set_index(symbol)
         for g in genes:
             if g not in by_gene.index:
-                rows.append({"cancer": cancer, "gene": g, "log2fc": np.nan, "fdr": np.nan, "significant": False,
-                             "status": "not measured"})
+                rows.append(
+                    {
+                        "cancer": cancer,
+                        "gene": g,
+                        "log2fc": np.nan,
+                        "fdr": np.nan,
+                        "significant": False,
+                        "status": "not measured",
+                    }
+                )
                 continue
             fc, fdr = float(by_gene.at[g, "log2FC"]), float(by_gene.at[g, "padj"])
-            rows.append({"cancer": cancer, "gene": g, "log2fc": fc, "fdr": fdr,
-                         "significant": bool(np.isfinite(fdr) and fdr < alpha), "status": "tested"})
+            rows.append(
+                {
+                    "cancer": cancer,
+                    "gene": g,
+                    "log2fc": fc,
+                    "fdr": fdr,
+                    "significant": bool(np.isfinite(fdr) and fdr < alpha),
+                    "status": "tested",
+                }
+            )
     return pd.DataFrame(rows, columns=["cancer", "gene", "log2fc", "fdr", "significant", "status"])
 
 
-def score_hazard_ratios(survival_tables: Mapping[str, pd.DataFrame],
-                        categories: Sequence[str] = SCORE_CATEGORIES) -> pd.DataFrame:
+def score_hazard_ratios(
+    survival_tables: Mapping[str, pd.DataFrame], categories: Sequence[str] = SCORE_CATEGORIES
+) -> pd.DataFrame:
     """Per cancer, endpoint and score of the given categories: the univariable HR per SD (survival.tsv)."""
     frames = []
     for cancer, table in survival_tables.items():
@@ -73,8 +102,9 @@ def score_hazard_ratios(survival_tables: Mapping[str, pd.DataFrame],
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def stemness_correlations(scores: Mapping[str, pd.DataFrame], infos: Mapping[str, pd.DataFrame], *,
-                          stemness_index: str) -> pd.DataFrame:
+def stemness_correlations(
+    scores: Mapping[str, pd.DataFrame], infos: Mapping[str, pd.DataFrame], *, stemness_index: str
+) -> pd.DataFrame:
     """Per cancer: Spearman correlation, over tumours, of the stemness index with every ferroptosis score.
 
     `scores` are the cohorts' scores_annotated.tsv (sample_id index, a tissue column, score columns); `infos`
@@ -87,8 +117,21 @@ def stemness_correlations(scores: Mapping[str, pd.DataFrame], infos: Mapping[str
         _require(table, ["tissue"], f"{cancer} scores_annotated.tsv")
         _require(info, ["score", "category"], f"{cancer} score_info.tsv")
         if stemness_index not in table.columns:
-            rows.append(pd.DataFrame([{"cancer": cancer, "score": "", "n": 0, "rho": np.nan, "p": np.nan,
-                                       "fdr": np.nan, "status": f"{stemness_index} not scored in this cohort"}]))
+            rows.append(
+                pd.DataFrame(
+                    [
+                        {
+                            "cancer": cancer,
+                            "score": "",
+                            "n": 0,
+                            "rho": np.nan,
+                            "p": np.nan,
+                            "fdr": np.nan,
+                            "status": f"{stemness_index} not scored in this cohort",
+                        }
+                    ]
+                )
+            )
             continue
         ferroptosis = [s for s in info.loc[info["category"] == "ferroptosis", "score"] if s in table.columns]
         tumours = table[table["tissue"].astype(str) == "tumor"]

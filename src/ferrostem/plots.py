@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 matplotlib.use("Agg")
-import matplotlib.collections  # noqa: E402
-import matplotlib.lines  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.collections
+import matplotlib.lines
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 TISSUE_COLOURS = {"tumor": "#c0392b", "normal": "#2471a3", "other": "#7f8c8d"}
 
@@ -73,15 +73,16 @@ def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
         raise ValueError("not a PNG file")
     chunks, position = [], 8
     while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position:position + 8])
-        chunks.append((kind, png[position + 8:position + 8 + length]))
+        length, kind = struct.unpack(">I4s", png[position : position + 8])
+        chunks.append((kind, png[position + 8 : position + 8 + length]))
         position += 12 + length
     return chunks
 
 
 def png_from_chunks(chunks: list[tuple[bytes, bytes]]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + b"".join(
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks)
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks
+    )
 
 
 def with_png_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:

@@ -54,15 +54,26 @@ class ProgressReport:
     so quick work stays silent. Use as a context manager, or call close(). Lines are logged through `logger`.
     """
 
-    def __init__(self, label: str, total: int | None = None, *, unit: str = "files", total_bytes: int | None = None,
-                 transfer: bool = False, interval: float | None = None, always: bool = True,
-                 clock: Callable[[], float] = time.monotonic, terminal: Any = None,
-                 logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        total: int | None = None,
+        *,
+        unit: str = "files",
+        total_bytes: int | None = None,
+        transfer: bool = False,
+        interval: float | None = None,
+        always: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        terminal: Any = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.label, self.total, self.unit, self.total_bytes = label, total, unit, total_bytes
         self.transfer, self.always, self.clock = transfer, always, clock
         self.interval = DEFAULT_INTERVAL if interval is None else interval
-        self.terminal = terminal if terminal is not None else (sys.__stderr__ if sys.stderr is not sys.__stderr__
-                                                               else None)
+        self.terminal = (
+            terminal if terminal is not None else (sys.__stderr__ if sys.stderr is not sys.__stderr__ else None)
+        )
         self.logger = logger or log  # the caller's, so that a job log names the step
         self.start = self.last = clock()
         self.done = 0
@@ -89,8 +100,9 @@ class ProgressReport:
         if self.transfer:
             rate = self.bytes_done / elapsed
             share = f" ({self.bytes_done / self.total_bytes:.0%})" if self.total_bytes else ""
-            parts.append(size_text(self.bytes_done) + (f" of {size_text(self.total_bytes)}" if self.total_bytes else "")
-                         + share)
+            parts.append(
+                size_text(self.bytes_done) + (f" of {size_text(self.total_bytes)}" if self.total_bytes else "") + share
+            )
             parts.append(f"{size_text(rate)}/s")
             remaining = (self.total_bytes - self.bytes_done) / rate if self.total_bytes and rate > 0 else None
         else:
@@ -124,7 +136,8 @@ class ProgressReport:
     def __enter__(self) -> ProgressReport:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if kind is None:  # a failed step says why elsewhere; a "done in" line would read as success
             self.close()

@@ -74,11 +74,15 @@ def load_lock(path: str | os.PathLike[str] = LOCK_FILE) -> dict[str, Resource]:
             raise ConfigError(f"{path}: resource {resource_id!r} has unknown fields {sorted(unknown)}")
         for key in ("url", "upstream"):
             if entry.get(key) and not str(entry[key]).startswith(("https://", "http://")):
-                raise ConfigError(f"{path}: resource {resource_id!r}: {key} must be an http(s) URL, not "
-                                  f"{entry[key]!r} (put remarks under `note`)")
+                raise ConfigError(
+                    f"{path}: resource {resource_id!r}: {key} must be an http(s) URL, not "
+                    f"{entry[key]!r} (put remarks under `note`)"
+                )
         if entry.get("upstream") and entry.get("upstream") == entry.get("url"):
-            raise ConfigError(f"{path}: resource {resource_id!r}: upstream repeats url; give upstream only where "
-                              "the pinned bytes come from another URL")
+            raise ConfigError(
+                f"{path}: resource {resource_id!r}: upstream repeats url; give upstream only where "
+                "the pinned bytes come from another URL"
+            )
         resources[resource_id] = Resource(id=resource_id, **entry)
     return resources
 
@@ -95,8 +99,12 @@ def downloadable(lock: Mapping[str, Resource]) -> list[str]:
     return sorted(i for i, r in lock.items() if not r.restricted)
 
 
-def fetch_resource(resource: Resource, target: str | os.PathLike[str], client: Client | None,
-                   user_copy: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def fetch_resource(
+    resource: Resource,
+    target: str | os.PathLike[str],
+    client: Client | None,
+    user_copy: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
     """Place `resource` at `target`, verified against the lock; returns a provenance record."""
     target = Path(target)
     if user_copy:
@@ -108,7 +116,8 @@ def fetch_resource(resource: Resource, target: str | os.PathLike[str], client: C
     if resource.restricted or not resource.url:
         raise ConfigError(
             f"resource {resource.id!r} ({resource.version}) has a restrictive licence ({resource.licence}) and is "
-            f"never downloaded; set resources.paths.{resource.id} to your own copy")
+            f"never downloaded; set resources.paths.{resource.id} to your own copy"
+        )
     if client is None:
         raise ConfigError(f"resource {resource.id!r}: no download client to fetch {resource.url}")
     try:
@@ -117,29 +126,44 @@ def fetch_resource(resource: Resource, target: str | os.PathLike[str], client: C
         raise ResourceChecksumError(
             f"resource {resource.id!r}: the downloaded file does not match resources/lock.yaml "
             f"(lock sha256 {resource.sha256}; {error}). If the upstream file changed on purpose, update the lock "
-            "after checking it") from error
+            "after checking it"
+        ) from error
     link_or_copy(stored, target)
-    return {"id": resource.id, "source": client.source_of(resource.url), "sha256": resource.sha256, "pinned": True,
-            "version": resource.version, "licence": resource.licence, "citation": resource.citation}
+    return {
+        "id": resource.id,
+        "source": client.source_of(resource.url),
+        "sha256": resource.sha256,
+        "pinned": True,
+        "version": resource.version,
+        "licence": resource.licence,
+        "citation": resource.citation,
+    }
 
 
 def refetch_command(path: str | os.PathLike[str]) -> str:
     """What a user runs to fetch a cached resource again (the rule fetch_resource rebuilds a missing file)."""
-    return (f"delete {path} and run the workflow again (rule fetch_resource fetches it; `make prefetch "
-            f"CONFIG=<your config>` fetches only the downloads)")
+    return (
+        f"delete {path} and run the workflow again (rule fetch_resource fetches it; `make prefetch "
+        f"CONFIG=<your config>` fetches only the downloads)"
+    )
 
 
-def verify_cached(resource: Resource, path: str | os.PathLike[str], user_copy: str | os.PathLike[str] | None = None) -> None:
+def verify_cached(
+    resource: Resource, path: str | os.PathLike[str], user_copy: str | os.PathLike[str] | None = None
+) -> None:
     """Check a cached file against the lock (or, for a user's copy, against that copy): size, then sha256.
 
     Raises ResourceChecksumError naming the file, the expected and actual sums and the command that refetches it.
     """
     path = Path(path)
     if not path.is_file():
-        raise ResourceChecksumError(f"resource {resource.id!r}: {path} is missing; "
-                                    f"{refetch_command(path)}")
+        raise ResourceChecksumError(f"resource {resource.id!r}: {path} is missing; {refetch_command(path)}")
     if user_copy:
-        expected_size, expected_sha, origin = Path(user_copy).stat().st_size, file_digest(user_copy), f"your copy {user_copy}"
+        expected_size, expected_sha, origin = (
+            Path(user_copy).stat().st_size,
+            file_digest(user_copy),
+            f"your copy {user_copy}",
+        )
     else:
         expected_size, expected_sha, origin = resource.size, resource.sha256, "resources/lock.yaml"
     actual_size = path.stat().st_size
@@ -149,11 +173,16 @@ def verify_cached(resource: Resource, path: str | os.PathLike[str], user_copy: s
         raise ResourceChecksumError(
             f"resource {resource.id!r}: the cached file {path} differs from {origin}: size {actual_size} "
             f"(expected {expected_size}), sha256 {actual_sha} (expected {expected_sha}). It was edited or damaged "
-            f"after download; to fetch it again, {refetch_command(path)}")
+            f"after download; to fetch it again, {refetch_command(path)}"
+        )
 
 
-def ensure_cached(resource: Resource, path: str | os.PathLike[str], client: Client | None = None,
-                  user_copy: str | os.PathLike[str] | None = None) -> Path:
+def ensure_cached(
+    resource: Resource,
+    path: str | os.PathLike[str],
+    client: Client | None = None,
+    user_copy: str | os.PathLike[str] | None = None,
+) -> Path:
     """A cached resource, verified before use: an edited or damaged file is replaced (from the user's copy, or
     from `url`/the mirror through `client`) and checked again; without a way to refetch, the error stands."""
     path = Path(path)
@@ -169,15 +198,18 @@ def ensure_cached(resource: Resource, path: str | os.PathLike[str], client: Clie
     return path
 
 
-def verified_resource_files(files: Mapping[str, Any], client: Client | None = None,
-                            user_paths: Mapping[str, str] | None = None,
-                            lock: dict[str, Resource] | None = None) -> None:
+def verified_resource_files(
+    files: Mapping[str, Any],
+    client: Client | None = None,
+    user_paths: Mapping[str, str] | None = None,
+    lock: dict[str, Resource] | None = None,
+) -> None:
     """Check every cached resource a job is about to read: `files` maps any key to a cache path or a list of
     them (resources/cache/<id>/<filename>, as `resource_path` in workflow/rules/common.smk gives them)."""
     lock = lock if lock is not None else load_lock()
     user_paths = user_paths or {}
     for value in files.values():
-        for cached in ([value] if isinstance(value, (str, os.PathLike)) else list(value)):
+        for cached in [value] if isinstance(value, (str, os.PathLike)) else list(value):
             resource_id = Path(cached).parent.name
             resource = get_resource(resource_id, lock)
             if Path(cached).name != resource.filename:
@@ -199,8 +231,11 @@ class ResourcePlan:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], lock: Mapping[str, Resource] | None = None) -> ResourcePlan:
         block = config.get("resources") or {}
-        return cls(lock=lock if lock is not None else load_lock(), fetch=bool(block.get("fetch", True)),
-                   user_paths=dict(block.get("paths") or {}))
+        return cls(
+            lock=lock if lock is not None else load_lock(),
+            fetch=bool(block.get("fetch", True)),
+            user_paths=dict(block.get("paths") or {}),
+        )
 
     def why_left_out(self, resource_ids: Sequence[str]) -> str | None:
         """None when every resource can be used; else one sentence naming those that cannot, why, and how to
@@ -217,11 +252,13 @@ class ResourcePlan:
                 f"{_plural('resource', offline)} {names} not fetched: this run is offline ({FETCH_KEY}: false); "
                 f"to include {them}, set {FETCH_KEY}: true (the default) and the workflow fetches and verifies "
                 f"{them} from resources/lock.yaml (url, or the mirror); on a cluster without network, run "
-                "`make prefetch CONFIG=<your config>` on a node with network first")
+                "`make prefetch CONFIG=<your config>` on a node with network first"
+            )
         for resource in restricted:
             reasons.append(
                 f"resource {resource.id} has a restrictive licence ({resource.licence}) and is never downloaded; "
-                f"to include it, set resources.paths.{resource.id} to your own licensed copy")
+                f"to include it, set resources.paths.{resource.id} to your own licensed copy"
+            )
         return "; ".join(reasons) or None
 
     def split(self, needs: Mapping[str, Sequence[str]]) -> tuple[dict[str, list[str]], dict[str, str]]:

@@ -39,8 +39,10 @@ RISK_INPUT_SCALE = "log2 expression, z-scored per gene within each cohort"
 # Gene universes and expression access
 # --------------------------------------------------------------------------------------------------
 
-def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | None = None, *,
-                     key: str = "survival.lasso.universe") -> list[str]:
+
+def resolve_universe(
+    universe: Any, catalogue_folder: str | os.PathLike[str] | None = None, *, key: str = "survival.lasso.universe"
+) -> list[str]:
     """A gene list, or {catalogue: [signature ids]} resolved from the catalogue, or both ({genes, catalogue});
     `key` names the config key in messages.
 
@@ -59,8 +61,10 @@ def resolve_universe(universe: Any, catalogue_folder: str | os.PathLike[str] | N
         signatures = {signature.id: signature for signature in load_catalogue(catalogue_folder)}
         for ident in ids:
             if ident not in signatures:
-                raise ConfigError(f"{key}.catalogue: no signature {ident!r} in "
-                                  f"{catalogue_folder} (known: {', '.join(sorted(signatures)[:10])} ...)")
+                raise ConfigError(
+                    f"{key}.catalogue: no signature {ident!r} in "
+                    f"{catalogue_folder} (known: {', '.join(sorted(signatures)[:10])} ...)"
+                )
             signature = signatures[ident]
             genes.extend(signature.symbol_fixes.get(gene, gene) for gene in signature.genes)
     return list(dict.fromkeys(genes))
@@ -79,11 +83,12 @@ def log2_expression(adata, genes: list[str] | None = None) -> pd.DataFrame:
 # LASSO-Cox
 # --------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class LassoModel:
-    weights: pd.Series                   # gene -> coefficient on per-cohort z-scores (non-zero only)
+    weights: pd.Series  # gene -> coefficient on per-cohort z-scores (non-zero only)
     alpha: float
-    cv: pd.DataFrame                     # alpha, mean and SD of the held-out C-index, non-zero genes
+    cv: pd.DataFrame  # alpha, mean and SD of the held-out C-index, non-zero genes
     universe: list[str]
     missing_universe: list[str]
     n: int
@@ -94,9 +99,18 @@ class LassoModel:
     warnings: list[str] = field(default_factory=list)
 
 
-def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, endpoint: str = "OS",
-              folds: int = 5, seed: int = 0, n_alphas: int = 40, alpha_min_ratio: float = 0.02,
-              universe: list[str] | None = None) -> LassoModel:
+def lasso_cox(
+    expression: pd.DataFrame,
+    time: np.ndarray,
+    event: np.ndarray,
+    *,
+    endpoint: str = "OS",
+    folds: int = 5,
+    seed: int = 0,
+    n_alphas: int = 40,
+    alpha_min_ratio: float = 0.02,
+    universe: list[str] | None = None,
+) -> LassoModel:
     """LASSO-Cox on per-gene z-scores; the penalty maximises the cross-validated Harrell's C."""
     from sklearn.model_selection import StratifiedKFold
     from sksurv.linear_model import CoxnetSurvivalAnalysis
@@ -108,8 +122,10 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
     missing = [g for g in universe if g not in expression.columns]
     notes = []
     if missing:
-        notes.append(f"{len(missing)} of {len(universe)} universe genes not in the discovery cohort "
-                     f"(e.g. {', '.join(missing[:5])})")
+        notes.append(
+            f"{len(missing)} of {len(universe)} universe genes not in the discovery cohort "
+            f"(e.g. {', '.join(missing[:5])})"
+        )
     z = standardise(expression[present])
     constant = z.columns[z.isna().all()]
     if len(constant):
@@ -120,22 +136,25 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
     x = z.to_numpy()
     event = np.asarray(event, dtype=bool)
     if event.sum() < 2 or (~event).sum() < 2:
-        raise CohortError(f"survival.lasso: endpoint {endpoint} has {int(event.sum())} events and "
-                          f"{int((~event).sum())} censored samples in the discovery cohort; cross-validation "
-                          "needs at least 2 of each (choose another survival.lasso.endpoint)")
+        raise CohortError(
+            f"survival.lasso: endpoint {endpoint} has {int(event.sum())} events and "
+            f"{int((~event).sum())} censored samples in the discovery cohort; cross-validation "
+            "needs at least 2 of each (choose another survival.lasso.endpoint)"
+        )
     y = Surv.from_arrays(event, np.asarray(time, dtype=float))
     path = CoxnetSurvivalAnalysis(l1_ratio=1.0, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio).fit(x, y)
     alphas = path.alphas_
     n_splits = max(2, min(folds, int(event.sum()), int((~event).sum())))
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     scores = np.full((n_splits, len(alphas)), np.nan)
-    progress = ProgressReport(f"LASSO-Cox cross-validation ({endpoint}, {len(alphas)} penalties)", n_splits,
-                              unit="folds", always=False)
+    progress = ProgressReport(
+        f"LASSO-Cox cross-validation ({endpoint}, {len(alphas)} penalties)", n_splits, unit="folds", always=False
+    )
     for i, (train, test) in enumerate(splitter.split(x, event)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = CoxnetSurvivalAnalysis(l1_ratio=1.0, alphas=alphas).fit(x[train], y[train])
-        for j, alpha in enumerate(alphas):
+        for j, _alpha in enumerate(alphas):
             risk = x[test] @ model.coef_[:, j]
             if np.ptp(risk) == 0 or not event[test].any():
                 scores[i, j] = 0.5
@@ -143,8 +162,14 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
             scores[i, j] = concordance_index_censored(event[test], y["time"][test], risk)[0]
         progress.add()
     progress.close()
-    cv = pd.DataFrame({"alpha": alphas, "cv_c_index": scores.mean(axis=0), "cv_c_sd": scores.std(axis=0),
-                       "nonzero": (np.abs(path.coef_) > 0).sum(axis=0)})
+    cv = pd.DataFrame(
+        {
+            "alpha": alphas,
+            "cv_c_index": scores.mean(axis=0),
+            "cv_c_sd": scores.std(axis=0),
+            "nonzero": (np.abs(path.coef_) > 0).sum(axis=0),
+        }
+    )
     candidates = cv[cv["nonzero"] > 0]
     if candidates.empty:
         raise ConfigError("survival.lasso: the penalty path selects no gene at all")
@@ -154,9 +179,19 @@ def lasso_cox(expression: pd.DataFrame, time: np.ndarray, event: np.ndarray, *, 
     weights = weights[weights != 0].sort_values(key=np.abs, ascending=False)
     if best["cv_c_index"] < 0.55:
         notes.append(f"the cross-validated C-index of the selected model is only {best['cv_c_index']:.2f}")
-    return LassoModel(weights=weights, alpha=float(best["alpha"]), cv=cv, universe=present, missing_universe=missing,
-                      n=len(event), events=int(event.sum()), endpoint=endpoint, folds=n_splits, seed=seed,
-                      warnings=notes)
+    return LassoModel(
+        weights=weights,
+        alpha=float(best["alpha"]),
+        cv=cv,
+        universe=present,
+        missing_universe=missing,
+        n=len(event),
+        events=int(event.sum()),
+        endpoint=endpoint,
+        folds=n_splits,
+        seed=seed,
+        warnings=notes,
+    )
 
 
 def risk_score_entry(model: LassoModel, cohort: str, *, endpoint: str | None = None) -> dict[str, Any]:
@@ -174,11 +209,19 @@ def risk_score_entry(model: LassoModel, cohort: str, *, endpoint: str | None = N
         "input_scale": RISK_INPUT_SCALE,
         "training_cohort": cohort,
         "citation": f"derived by ferrostem from {cohort}",
-        "training": {"endpoint": endpoint, "samples": model.n, "events": model.events, "alpha": model.alpha,
-                     "cv_folds": model.folds, "seed": model.seed, "universe_genes": len(model.universe),
-                     "cv_c_index": round(float(model.cv.loc[np.isclose(model.cv["alpha"], model.alpha),
-                                                           "cv_c_index"].iloc[0]), 4),
-                     "penalty": "L1 (CoxnetSurvivalAnalysis l1_ratio=1), chosen by cross-validated Harrell's C"},
+        "training": {
+            "endpoint": endpoint,
+            "samples": model.n,
+            "events": model.events,
+            "alpha": model.alpha,
+            "cv_folds": model.folds,
+            "seed": model.seed,
+            "universe_genes": len(model.universe),
+            "cv_c_index": round(
+                float(model.cv.loc[np.isclose(model.cv["alpha"], model.alpha), "cv_c_index"].iloc[0]), 4
+            ),
+            "penalty": "L1 (CoxnetSurvivalAnalysis l1_ratio=1), chosen by cross-validated Harrell's C",
+        },
     }
 
 
@@ -231,8 +274,10 @@ def too_few_tumours(n_tumours: int, analysis: str) -> str:
     """The note for `analysis` when a cohort has fewer than MIN_TUMOURS tumour samples, else ''."""
     if n_tumours >= MIN_TUMOURS:
         return ""
-    return (f"{analysis}: not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} "
-            f"(at least {MIN_TUMOURS} needed)")
+    return (
+        f"{analysis}: not possible with {n_tumours} tumour sample{'s' if n_tumours != 1 else ''} "
+        f"(at least {MIN_TUMOURS} needed)"
+    )
 
 
 def tumour_vs_normal(adata, genes: list[str]) -> tuple[pd.DataFrame, list[str]]:
@@ -257,11 +302,17 @@ def tumour_vs_normal(adata, genes: list[str]) -> tuple[pd.DataFrame, list[str]]:
         paired_t, paired_n = by_patient_t.loc[both], by_patient_n.loc[both]
     rows = []
     for gene in present:
-        row: dict[str, Any] = {"gene": gene, "n_tumour": len(tumour), "n_normal": len(normal),
-                               "mean_tumour": tumour[gene].mean(), "mean_normal": normal[gene].mean() if len(normal) else np.nan}
+        row: dict[str, Any] = {
+            "gene": gene,
+            "n_tumour": len(tumour),
+            "n_normal": len(normal),
+            "mean_tumour": tumour[gene].mean(),
+            "mean_normal": normal[gene].mean() if len(normal) else np.nan,
+        }
         row["log2fc"] = row["mean_tumour"] - row["mean_normal"]
-        row["p_mannwhitney"] = (stats.mannwhitneyu(tumour[gene], normal[gene]).pvalue
-                                if len(normal) >= 2 and len(tumour) >= 2 else np.nan)
+        row["p_mannwhitney"] = (
+            stats.mannwhitneyu(tumour[gene], normal[gene]).pvalue if len(normal) >= 2 and len(tumour) >= 2 else np.nan
+        )
         n_pairs = len(paired_t) if len(paired_t) else 0
         row["n_pairs"] = n_pairs
         if n_pairs >= 5:
@@ -315,7 +366,7 @@ def _standardised_ranks(frame: pd.DataFrame) -> np.ndarray:
     """Average ranks per column, centred and scaled to unit norm (NaN for constant columns)."""
     ranks = frame.rank(method="average").to_numpy(dtype=float)
     ranks -= ranks.mean(axis=0)
-    norm = np.sqrt((ranks ** 2).sum(axis=0))
+    norm = np.sqrt((ranks**2).sum(axis=0))
     with np.errstate(invalid="ignore", divide="ignore"):
         return ranks / np.where(norm > 0, norm, np.nan)
 
@@ -323,10 +374,10 @@ def _standardised_ranks(frame: pd.DataFrame) -> np.ndarray:
 def _rank_correlations(left: np.ndarray, right: np.ndarray, names: list[str]) -> dict[str, tuple[float, float]]:
     n = left.shape[0]
     if n < 5:
-        return {name: (np.nan, np.nan) for name in names}
+        return dict.fromkeys(names, (np.nan, np.nan))
     rho = np.clip((left.T @ right).ravel(), -1.0, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = rho * np.sqrt((n - 2) / np.maximum(1.0 - rho ** 2, 1e-300))
+        t = rho * np.sqrt((n - 2) / np.maximum(1.0 - rho**2, 1e-300))
     p = 2 * stats.t.sf(np.abs(t), n - 2)
     return {name: (float(r), float(q)) for name, r, q in zip(names, rho, p)}
 
@@ -334,6 +385,7 @@ def _rank_correlations(left: np.ndarray, right: np.ndarray, names: list[str]) ->
 # --------------------------------------------------------------------------------------------------
 # Diagnostic panels
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class PanelResult:
@@ -364,7 +416,11 @@ def diagnostic_panel(adata, name: str, genes: list[str], *, folds: int = 5, seed
     keep = tissue.isin(["tumor", "normal"]).to_numpy()
     present = [g for g in genes if g in adata.var_names]
     missing = [g for g in genes if g not in adata.var_names]
-    notes = [f"panel {name}: {', '.join(missing)} not measured; the panel uses {len(present)} of {len(genes)} genes"] if missing else []
+    notes = (
+        [f"panel {name}: {', '.join(missing)} not measured; the panel uses {len(present)} of {len(genes)} genes"]
+        if missing
+        else []
+    )
     y = (tissue[keep] == "tumor").to_numpy().astype(int)
     n_tumour, n_normal = int(y.sum()), int((1 - y).sum())
     empty = PanelResult(name, present, missing, math.nan, [], [], [], {}, {}, n_tumour, n_normal, 0, notes)
@@ -384,5 +440,18 @@ def diagnostic_panel(adata, name: str, genes: list[str], *, folds: int = 5, seed
     fitted = model.fit(x, y)
     coefficients = dict(zip(present, map(float, fitted[-1].coef_[0])))
     gene_auc = {g: float(roc_auc_score(y, x[:, i])) for i, g in enumerate(present)}
-    return PanelResult(name, present, missing, float(roc_auc_score(y, probability)), fold_auc, list(map(float, fpr)),
-                       list(map(float, tpr)), gene_auc, coefficients, n_tumour, n_normal, n_splits, notes)
+    return PanelResult(
+        name,
+        present,
+        missing,
+        float(roc_auc_score(y, probability)),
+        fold_auc,
+        list(map(float, fpr)),
+        list(map(float, tpr)),
+        gene_auc,
+        coefficients,
+        n_tumour,
+        n_normal,
+        n_splits,
+        notes,
+    )

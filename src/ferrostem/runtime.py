@@ -8,8 +8,9 @@ import warnings
 
 
 def script_logging(level: int = logging.INFO) -> logging.Logger:
-    logging.basicConfig(stream=sys.stderr, level=level, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=level, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
     return logging.getLogger("ferrostem")

@@ -45,30 +45,40 @@ def check_counts(counts: np.ndarray, *, genes: Sequence[str], samples: Sequence[
         raise ScaleError(f"{where}: non-finite count for sample {samples[i]}, gene {genes[j]}")
     if (values < 0).any():
         i, j = np.argwhere(values < 0)[0]
-        raise ScaleError(f"{where}: negative value {values[i, j]} for sample {samples[i]}, gene {genes[j]}: "
-                         "these are not raw counts (log-ratios or centred data?); DESeq2 needs raw counts")
+        raise ScaleError(
+            f"{where}: negative value {values[i, j]} for sample {samples[i]}, gene {genes[j]}: "
+            "these are not raw counts (log-ratios or centred data?); DESeq2 needs raw counts"
+        )
     fractional = np.abs(values - np.round(values)) > 1e-6
     if fractional.any():
         i, j = np.argwhere(fractional)[0]
-        raise ScaleError(f"{where}: value {values[i, j]:.4g} for sample {samples[i]}, gene {genes[j]} is not an integer "
-                         "count; DESeq2 needs raw counts (log2 or normalised values belong to the limma method)")
+        raise ScaleError(
+            f"{where}: value {values[i, j]:.4g} for sample {samples[i]}, gene {genes[j]} is not an integer "
+            "count; DESeq2 needs raw counts (log2 or normalised values belong to the limma method)"
+        )
     if np.quantile(values, 0.999) <= 25 and values.max() <= 40:
-        raise ScaleError(f"{where}: counts never exceed {values.max():.0f} (99.9th percentile "
-                         f"{np.quantile(values, 0.999):.0f}): these look like log2-scale values, not raw counts; "
-                         "DESeq2 needs raw counts")
+        raise ScaleError(
+            f"{where}: counts never exceed {values.max():.0f} (99.9th percentile "
+            f"{np.quantile(values, 0.999):.0f}): these look like log2-scale values, not raw counts; "
+            "DESeq2 needs raw counts"
+        )
 
 
 def check_log_scale(values: np.ndarray, *, where: str) -> None:
     """The linear model needs log-scale values; refuse raw counts or linear intensities."""
     array = np.asarray(values, dtype=float)
     if not np.isfinite(array).all():
-        raise ScaleError(f"{where}: {int((~np.isfinite(array)).sum())} missing or infinite values; "
-                         "impute or drop those genes before the linear model")
+        raise ScaleError(
+            f"{where}: {int((~np.isfinite(array)).sum())} missing or infinite values; "
+            "impute or drop those genes before the linear model"
+        )
     if looks_linear_scale(array):
         integer = bool(np.all(np.abs(array - np.round(array)) < 1e-6))
         kind = "raw counts" if integer else "linear-scale intensities"
-        raise ScaleError(f"{where}: values look like {kind} (99th percentile {np.quantile(array, 0.99):.4g}); the "
-                         "moderated linear model needs log2 values: use method deseq2 for counts, or log2-transform")
+        raise ScaleError(
+            f"{where}: values look like {kind} (99th percentile {np.quantile(array, 0.99):.4g}); the "
+            "moderated linear model needs log2 values: use method deseq2 for counts, or log2-transform"
+        )
 
 
 def check_scale(expr: pd.DataFrame, scale: str, required: Scale, context: str) -> None:
@@ -81,15 +91,21 @@ def check_scale(expr: pd.DataFrame, scale: str, required: Scale, context: str) -
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])
-        raise ScaleError(f"{context}: non-finite expression ({values[row, col]}) for sample {expr.index[row]} "
-                         f"gene {expr.columns[col]} ({int(bad.sum())} such values)")
+        raise ScaleError(
+            f"{context}: non-finite expression ({values[row, col]}) for sample {expr.index[row]} "
+            f"gene {expr.columns[col]} ({int(bad.sum())} such values)"
+        )
     if values.size == 0:
         return
     if scale == "log2" and values.max() > LOG2_MAX:
         row, col = np.unravel_index(int(values.argmax()), values.shape)
-        raise ScaleError(f"{context}: matrix declared log2 but sample {expr.index[row]} gene {expr.columns[col]} "
-                         f"is {values.max():.4g} (> {LOG2_MAX:g}); it looks linear")
+        raise ScaleError(
+            f"{context}: matrix declared log2 but sample {expr.index[row]} gene {expr.columns[col]} "
+            f"is {values.max():.4g} (> {LOG2_MAX:g}); it looks linear"
+        )
     if scale == "linear" and values.min() < 0:
         row, col = np.unravel_index(int(values.argmin()), values.shape)
-        raise ScaleError(f"{context}: matrix declared linear but sample {expr.index[row]} gene {expr.columns[col]} "
-                         f"is negative ({values.min():.4g}); it looks log-transformed")
+        raise ScaleError(
+            f"{context}: matrix declared linear but sample {expr.index[row]} gene {expr.columns[col]} "
+            f"is negative ({values.min():.4g}); it looks log-transformed"
+        )

@@ -48,6 +48,7 @@ def _columns(expr: pd.DataFrame, genes: Sequence[str], context: str) -> np.ndarr
 # Numerical kernels (each cited; each tested against a reference in tests/test_scoring.py)
 # ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RankedExpression:
     """Per-sample gene ranks and positions, computed once and shared by every rank-based score."""
@@ -71,8 +72,9 @@ class RankedExpression:
         return cls(expr.columns, expr.index, ranks, positions)
 
 
-def ssgsea_from_ranks(ranked: RankedExpression, gene_sets: Mapping[str, Sequence[str]], *,
-                      alpha: float = 0.25) -> pd.DataFrame:
+def ssgsea_from_ranks(
+    ranked: RankedExpression, gene_sets: Mapping[str, Sequence[str]], *, alpha: float = 0.25
+) -> pd.DataFrame:
     """Un-normalised single-sample GSEA enrichment scores (samples x sets).
 
     Barbie DA et al. Nature 2009 (doi:10.1038/nature08460); as implemented by Haenzelmann S et al. GSVA,
@@ -112,8 +114,14 @@ def normalise_like_gsva(scores: pd.DataFrame) -> pd.DataFrame:
     return scores / span
 
 
-def ssgsea(expr: pd.DataFrame, gene_sets: Mapping[str, Sequence[str]], *, alpha: float = 0.25,
-           normalise: bool = True, ranked: RankedExpression | None = None) -> pd.DataFrame:
+def ssgsea(
+    expr: pd.DataFrame,
+    gene_sets: Mapping[str, Sequence[str]],
+    *,
+    alpha: float = 0.25,
+    normalise: bool = True,
+    ranked: RankedExpression | None = None,
+) -> pd.DataFrame:
     """ssGSEA (samples x sets); `normalise=True` reproduces GSVA::gsva(method="ssgsea") with ssgsea.norm=TRUE."""
     ranked = ranked if ranked is not None else RankedExpression.from_expression(expr)
     scores = ssgsea_from_ranks(ranked, gene_sets, alpha=alpha)
@@ -200,15 +208,16 @@ def mrnasi(expr: pd.DataFrame, weights: Mapping[str, float]) -> pd.DataFrame:
     w = stats.rankdata(np.array([weights[g] for g in common], dtype=float), method="average")
     x = x - x.mean(axis=1, keepdims=True)
     w = w - w.mean()
-    rho = (x @ w) / (np.sqrt((x ** 2).sum(axis=1)) * np.sqrt((w ** 2).sum()))
+    rho = (x @ w) / (np.sqrt((x**2).sum(axis=1)) * np.sqrt((w**2).sum()))
     shifted = rho - rho.min()
     top = shifted.max()
     minmax = shifted / top if top > 0 else np.full_like(rho, np.nan)
     return pd.DataFrame({"minmax": minmax, "spearman": rho}, index=expr.index)
 
 
-def estimate(expr: pd.DataFrame, stromal: Sequence[str], immune: Sequence[str], *,
-             ranked: RankedExpression | None = None) -> pd.DataFrame:
+def estimate(
+    expr: pd.DataFrame, stromal: Sequence[str], immune: Sequence[str], *, ranked: RankedExpression | None = None
+) -> pd.DataFrame:
     """ESTIMATE stromal, immune and ESTIMATE scores and tumour purity (Yoshihara K et al. Nat Commun 2013).
 
     As `estimate::estimateScore`: per sample, genes ranked (average ties, 10000 * rank / N; the scale
@@ -244,16 +253,20 @@ class ScoringMethod:
 METHODS: dict[str, ScoringMethod] = {}
 
 
-def register(name: str, input_scale: Scale, description: str,
-             intensity_parts: tuple[str, ...] = ()) -> Callable[[ScoreFunction], ScoreFunction]:
+def register(
+    name: str, input_scale: Scale, description: str, intensity_parts: tuple[str, ...] = ()
+) -> Callable[[ScoreFunction], ScoreFunction]:
     def decorator(function: ScoreFunction) -> ScoreFunction:
         METHODS[name] = ScoringMethod(name, input_scale, function, description, intensity_parts)
         return function
+
     return decorator
 
 
-LOG_RATIO_LINEAR = ("needs linear intensities; this cohort's values are log2 ratios to a reference channel "
-                    "(two-colour array), whose linear form is a ratio, not an intensity")
+LOG_RATIO_LINEAR = (
+    "needs linear intensities; this cohort's values are log2 ratios to a reference channel "
+    "(two-colour array), whose linear form is a ratio, not an intensity"
+)
 
 
 def log_ratio_reason(method: ScoringMethod) -> str | None:
@@ -265,34 +278,53 @@ def column(sig: Signature, part: str = SINGLE) -> str:
     return sig.id if part == SINGLE else f"{sig.id}__{part}"
 
 
-def _per_part(sig: Signature, expr: pd.DataFrame, function: Callable[[pd.DataFrame, Sequence[str]], pd.Series]) -> pd.DataFrame:
-    return pd.DataFrame({column(sig, part): function(expr, genes) for part, genes in sig.sets.items()}, index=expr.index)
+def _per_part(
+    sig: Signature, expr: pd.DataFrame, function: Callable[[pd.DataFrame, Sequence[str]], pd.Series]
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {column(sig, part): function(expr, genes) for part, genes in sig.sets.items()}, index=expr.index
+    )
 
 
 def _two_sets(sig: Signature) -> tuple[Sequence[str], Sequence[str]]:
     positive, negative = sig.params.get("positive"), sig.params.get("negative")
     if positive not in sig.sets or negative not in sig.sets:
-        raise InputFormatError(f"signature {sig.id}: params positive/negative must name two of its sets "
-                               f"{list(sig.sets)}, got {positive!r} and {negative!r}")
+        raise InputFormatError(
+            f"signature {sig.id}: params positive/negative must name two of its sets "
+            f"{list(sig.sets)}, got {positive!r} and {negative!r}"
+        )
     return sig.sets[positive], sig.sets[negative]
 
 
 @register("ssgsea", "log2", "ssGSEA (alpha 0.25); GSVA's range normalisation unless normalise_ssgsea is false")
-def score_ssgsea(expr: pd.DataFrame, sig: Signature, *, normalise_ssgsea: bool = True,
-                 ranked: RankedExpression | None = None, **_: Any) -> pd.DataFrame:
+def score_ssgsea(
+    expr: pd.DataFrame,
+    sig: Signature,
+    *,
+    normalise_ssgsea: bool = True,
+    ranked: RankedExpression | None = None,
+    **_: Any,
+) -> pd.DataFrame:
     scores = ssgsea(expr, sig.sets, normalise=normalise_ssgsea, ranked=ranked)
     return scores.rename(columns=lambda part: column(sig, part))
 
 
 @register("ssgsea_raw", "log2", "un-normalised ssGSEA: sample-independent")
-def score_ssgsea_raw(expr: pd.DataFrame, sig: Signature, *, ranked: RankedExpression | None = None,
-                     **_: Any) -> pd.DataFrame:
+def score_ssgsea_raw(
+    expr: pd.DataFrame, sig: Signature, *, ranked: RankedExpression | None = None, **_: Any
+) -> pd.DataFrame:
     return score_ssgsea(expr, sig, normalise_ssgsea=False, ranked=ranked)
 
 
 @register("ssgsea_diff", "log2", "ssGSEA of the positive set minus ssGSEA of the negative set (FPS)")
-def score_ssgsea_diff(expr: pd.DataFrame, sig: Signature, *, normalise_ssgsea: bool = True,
-                      ranked: RankedExpression | None = None, **_: Any) -> pd.DataFrame:
+def score_ssgsea_diff(
+    expr: pd.DataFrame,
+    sig: Signature,
+    *,
+    normalise_ssgsea: bool = True,
+    ranked: RankedExpression | None = None,
+    **_: Any,
+) -> pd.DataFrame:
     positive, negative = _two_sets(sig)
     es = ssgsea(expr, {"positive": positive, "negative": negative}, normalise=normalise_ssgsea, ranked=ranked)
     return pd.DataFrame({sig.id: es["positive"] - es["negative"]})
@@ -345,8 +377,9 @@ def score_mrnasi(expr: pd.DataFrame, sig: Signature, **_: Any) -> pd.DataFrame:
 
 
 @register("estimate", "any", "ESTIMATE stromal / immune / ESTIMATE scores and purity", intensity_parts=("purity",))
-def score_estimate(expr: pd.DataFrame, sig: Signature, *, estimate_ranked: RankedExpression | None = None,
-                   **_: Any) -> pd.DataFrame:
+def score_estimate(
+    expr: pd.DataFrame, sig: Signature, *, estimate_ranked: RankedExpression | None = None, **_: Any
+) -> pd.DataFrame:
     result = estimate(expr, sig.sets["stromal"], sig.sets["immune"], ranked=estimate_ranked)
     return result.rename(columns=lambda part: column(sig, part))
 
@@ -368,25 +401,29 @@ def score_signature(expr: pd.DataFrame, sig: Signature, *, scale: str, **options
     """Score one (mapped) signature on a samples x genes matrix of the given scale; checks the scale first."""
     method = method_of(sig)
     required: Scale = method.input_scale if method.input_scale != "any" else "any"
-    check_scale(expr.loc[:, list(sig.genes)] if sig.genes else expr, scale, required,
-                f"signature {sig.id} ({sig.method})")
+    check_scale(
+        expr.loc[:, list(sig.genes)] if sig.genes else expr, scale, required, f"signature {sig.id} ({sig.method})"
+    )
     result = method.function(expr, sig, **options)
     if not all(pd.api.types.is_float_dtype(result[c]) for c in result.columns):
         raise TypeError(f"signature {sig.id}: scores must be numeric")
     return result
 
 
-def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequence[Signature], *,
-               normalise_ssgsea: bool = True) -> tuple[pd.DataFrame, dict[str, str]]:
+def score_many(
+    log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequence[Signature], *, normalise_ssgsea: bool = True
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Score every mapped signature; ranks are computed once for all rank-based methods.
 
     A signature this expression cannot score (UnscorableInput: the wrong scale, too few genes for the method)
     is left out with its reason, returned by signature id; the others are scored.
     """
-    ranked = RankedExpression.from_expression(log2) if any(
-        s.method.startswith("ssgsea") for s in signatures) else None
-    estimate_ranked = RankedExpression.from_expression(log2, truncate=False) if any(
-        s.method == "estimate" for s in signatures) else None
+    ranked = RankedExpression.from_expression(log2) if any(s.method.startswith("ssgsea") for s in signatures) else None
+    estimate_ranked = (
+        RankedExpression.from_expression(log2, truncate=False)
+        if any(s.method == "estimate" for s in signatures)
+        else None
+    )
     frames, unscored = [], {}
     progress = ProgressReport(f"scoring {len(log2)} samples", len(signatures), unit="signatures", always=False)
     for sig in signatures:
@@ -396,8 +433,16 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
                 raise ScaleError(f"signature {sig.id} needs linear expression (TPM) and none was given")
             matrix, scale = (linear, "linear") if needs_linear else (log2, "log2")
             assert matrix is not None
-            frames.append(score_signature(matrix, sig, scale=scale, normalise_ssgsea=normalise_ssgsea, ranked=ranked,
-                                          estimate_ranked=estimate_ranked))
+            frames.append(
+                score_signature(
+                    matrix,
+                    sig,
+                    scale=scale,
+                    normalise_ssgsea=normalise_ssgsea,
+                    ranked=ranked,
+                    estimate_ranked=estimate_ranked,
+                )
+            )
         except (UnscorableInput, ScaleError) as error:
             unscored[sig.id] = str(error)
         progress.add()
@@ -407,14 +452,17 @@ def score_many(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequ
     scores = pd.concat(frames, axis=1)
     duplicated = scores.columns[scores.columns.duplicated()].tolist()
     if duplicated:
-        raise ConfigError(f"score columns {duplicated} are given by two signatures (a catalogue id, or a "
-                          "signatures.user_gmts set, used twice)")
+        raise ConfigError(
+            f"score columns {duplicated} are given by two signatures (a catalogue id, or a "
+            "signatures.user_gmts set, used twice)"
+        )
     return scores, unscored
 
 
 # ---------------------------------------------------------------------------------------------------
 # A cohort: map, check coverage, score, describe
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class CohortScores:
@@ -424,13 +472,32 @@ class CohortScores:
     warnings: list[str]
 
 
-INFO_COLUMNS = ["score", "signature_id", "name", "category", "method", "direction", "citation", "status", "part",
-                "input_scale"]
+INFO_COLUMNS = [
+    "score",
+    "signature_id",
+    "name",
+    "category",
+    "method",
+    "direction",
+    "citation",
+    "status",
+    "part",
+    "input_scale",
+]
 
 
-def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Sequence[Signature],
-                 aliases: AliasTable, *, unavailable: Mapping[str, str] | None = None, min_coverage: float = 0.7,
-                 normalise_ssgsea: bool = True, assay: str = "rnaseq", log_ratios: bool = False) -> CohortScores:
+def score_cohort(
+    log2: pd.DataFrame,
+    linear: pd.DataFrame | None,
+    signatures: Sequence[Signature],
+    aliases: AliasTable,
+    *,
+    unavailable: Mapping[str, str] | None = None,
+    min_coverage: float = 0.7,
+    normalise_ssgsea: bool = True,
+    assay: str = "rnaseq",
+    log_ratios: bool = False,
+) -> CohortScores:
     """Map every signature to the cohort, skip those below coverage (with a warning), score the rest.
 
     `log_ratios`: the cohort's log2 layer holds log ratios to a reference channel (a two-colour array; its
@@ -455,15 +522,26 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
             continue
         if log_ratios and method_of(sig).intensity_parts:
             parts = ", ".join(f"{sig.id}__{p}" for p in method_of(sig).intensity_parts)
-            row["reason"] = "; ".join(filter(None, [row["reason"], f"{parts} not given: calibrated on absolute "
-                                                    "intensities, and this cohort's values are log2 ratios"]))
+            row["reason"] = "; ".join(
+                filter(
+                    None,
+                    [
+                        row["reason"],
+                        f"{parts} not given: calibrated on absolute "
+                        "intensities, and this cohort's values are log2 ratios",
+                    ],
+                )
+            )
             warnings.append(f"{sig.id}: {row['reason']}")
         if coverage.empty_parts:
-            warnings.append(f"{sig.id}: no gene left for part(s) {', '.join(coverage.empty_parts)}; those parts "
-                            "are not scored")
+            warnings.append(
+                f"{sig.id}: no gene left for part(s) {', '.join(coverage.empty_parts)}; those parts are not scored"
+            )
         if sig.method == "estimate" and assay == "rnaseq" and not log_ratios:
-            warnings.append("estimate__purity uses ESTIMATE's purity formula, fitted on Affymetrix data: on "
-                            "RNA-seq it is indicative only")
+            warnings.append(
+                "estimate__purity uses ESTIMATE's purity formula, fitted on Affymetrix data: on "
+                "RNA-seq it is indicative only"
+            )
         if sig.method == "geometric_mean" and assay != "rnaseq":
             warnings.append(f"{sig.id}: defined on TPM; this microarray cohort gives linear intensities instead")
         mapped.append(result)
@@ -487,9 +565,19 @@ def score_cohort(log2: pd.DataFrame, linear: pd.DataFrame | None, signatures: Se
     for sig in mapped:
         for name in scores.columns:
             if name == sig.id or name.startswith(sig.id + "__"):
-                info_rows.append({"score": name, "signature_id": sig.id, "name": sig.label, "category": sig.category,
-                                  "method": sig.method, "direction": sig.direction, "citation": sig.citation_text,
-                                  "status": sig.status, "part": name[len(sig.id) + 2:] if name != sig.id else "",
-                                  "input_scale": method_of(sig).input_scale})
+                info_rows.append(
+                    {
+                        "score": name,
+                        "signature_id": sig.id,
+                        "name": sig.label,
+                        "category": sig.category,
+                        "method": sig.method,
+                        "direction": sig.direction,
+                        "citation": sig.citation_text,
+                        "status": sig.status,
+                        "part": name[len(sig.id) + 2 :] if name != sig.id else "",
+                        "input_scale": method_of(sig).input_scale,
+                    }
+                )
     info = pd.DataFrame(info_rows, columns=INFO_COLUMNS)
     return CohortScores(scores, info, pd.DataFrame(coverage_rows), warnings)

@@ -98,13 +98,15 @@ class Signature:
 # Catalogue
 # ---------------------------------------------------------------------------------------------------
 
+
 def _schema(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     with open(path or DEFAULT_SCHEMA, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 
-def validate_entries(entries: Sequence[Mapping[str, Any]], source: str,
-                     schema_path: str | os.PathLike[str] | None = None) -> None:
+def validate_entries(
+    entries: Sequence[Mapping[str, Any]], source: str, schema_path: str | os.PathLike[str] | None = None
+) -> None:
     """Validate raw catalogue entries against the JSON Schema; every problem is reported at once."""
     import jsonschema
 
@@ -125,21 +127,45 @@ def _signature_from_entry(entry: Mapping[str, Any]) -> Signature:
     else:
         sets = {part: tuple(genes) for part, genes in (entry.get("sets") or {}).items()}
     fixes = {old: fix["symbol"] for old, fix in (entry.get("symbol_fixes") or {}).items()}
-    known = {"id", "name", "category", "status", "method", "input_scale", "direction", "citation", "genes", "sets",
-             "weights", "housekeeping", "params", "resource", "symbol_fixes"}
+    known = {
+        "id",
+        "name",
+        "category",
+        "status",
+        "method",
+        "input_scale",
+        "direction",
+        "citation",
+        "genes",
+        "sets",
+        "weights",
+        "housekeeping",
+        "params",
+        "resource",
+        "symbol_fixes",
+    }
     return Signature(
-        id=entry["id"], name=entry["name"], category=entry["category"], status=entry["status"],
-        method=entry["method"], input_scale=entry["input_scale"], direction=entry["direction"],
-        citation=dict(entry["citation"]), sets=sets,
+        id=entry["id"],
+        name=entry["name"],
+        category=entry["category"],
+        status=entry["status"],
+        method=entry["method"],
+        input_scale=entry["input_scale"],
+        direction=entry["direction"],
+        citation=dict(entry["citation"]),
+        sets=sets,
         weights={str(k): float(v) for k, v in entry["weights"].items()} if entry.get("weights") else None,
-        housekeeping=tuple(entry.get("housekeeping") or ()), params=dict(entry.get("params") or {}),
-        resource=dict(entry["resource"]) if entry.get("resource") else None, symbol_fixes=fixes,
+        housekeeping=tuple(entry.get("housekeeping") or ()),
+        params=dict(entry.get("params") or {}),
+        resource=dict(entry["resource"]) if entry.get("resource") else None,
+        symbol_fixes=fixes,
         meta={k: v for k, v in entry.items() if k not in known},
     )
 
 
-def load_catalogue(directory: str | os.PathLike[str] = DEFAULT_CATALOGUE, *,
-                   schema_path: str | os.PathLike[str] | None = None) -> list[Signature]:
+def load_catalogue(
+    directory: str | os.PathLike[str] = DEFAULT_CATALOGUE, *, schema_path: str | os.PathLike[str] | None = None
+) -> list[Signature]:
     """Every entry of every `*.yaml` in `directory`, validated; ids are unique; UNVERIFIED entries are refused."""
     folder = Path(directory)
     files = sorted(folder.glob("*.yaml"))
@@ -162,7 +188,9 @@ def load_catalogue(directory: str | os.PathLike[str] = DEFAULT_CATALOGUE, *,
     return signatures
 
 
-def catalogue_sets(folder: str | os.PathLike[str], collection: str = "catalogue") -> tuple[dict[str, GeneSet], list[str]]:
+def catalogue_sets(
+    folder: str | os.PathLike[str], collection: str = "catalogue"
+) -> tuple[dict[str, GeneSet], list[str]]:
     """The gene lists of the signature catalogue (resources/signatures/*.yaml) as enrichment sets.
 
     Read through `load_catalogue`, so entries are schema-validated and published symbol
@@ -185,8 +213,9 @@ def catalogue_sets(folder: str | os.PathLike[str], collection: str = "catalogue"
     return sets, notes
 
 
-def select_signatures(signatures: Sequence[Signature], include: Sequence[str] = (),
-                      exclude: Sequence[str] = ()) -> list[Signature]:
+def select_signatures(
+    signatures: Sequence[Signature], include: Sequence[str] = (), exclude: Sequence[str] = ()
+) -> list[Signature]:
     """Apply the config's include / exclude lists (ids); unknown ids are a config error."""
     known = {s.id for s in signatures}
     for key, ids in (("signatures.include", include), ("signatures.exclude", exclude)):
@@ -200,6 +229,7 @@ def select_signatures(signatures: Sequence[Signature], include: Sequence[str] = 
 # ---------------------------------------------------------------------------------------------------
 # Resource-backed lists (files come from the resource lock; tests pass ../shared copies)
 # ---------------------------------------------------------------------------------------------------
+
 
 def read_pcbc_weights(path: str | os.PathLike[str]) -> dict[str, float]:
     """The mRNAsi weight vector `SC_PCBC_stemSig` from TCGAbiolinks' .rda (or a gene<TAB>weight TSV)."""
@@ -250,9 +280,11 @@ def resource_needs(signatures: Sequence[Signature]) -> dict[str, list[str]]:
     return needs
 
 
-def resolve_resources(signatures: Sequence[Signature],
-                      resource_files: Mapping[str, str | os.PathLike[str]],
-                      left_out: Mapping[str, str] | None = None) -> tuple[list[Signature], dict[str, str]]:
+def resolve_resources(
+    signatures: Sequence[Signature],
+    resource_files: Mapping[str, str | os.PathLike[str]],
+    left_out: Mapping[str, str] | None = None,
+) -> tuple[list[Signature], dict[str, str]]:
     """Fill in resource-backed gene lists; returns (usable signatures, {id: why not scored}).
 
     `left_out` maps a resource id this run does not use to the reason (`ResourcePlan.why_left_out`)."""
@@ -281,8 +313,9 @@ def resolve_resources(signatures: Sequence[Signature],
         elif fmt == "charoentong_tsv":
             ready.append(replace(sig, sets=read_charoentong(path)))
         elif fmt == "ferrdb_csv":  # the same filter as the enrichment sets: human, HGNC symbols, confidence
-            gene_set, _ = read_ferrdb(path, rid.removeprefix("ferrdb_v2_"),
-                                      confidence=sig.params.get("confidence", ["validated"]))
+            gene_set, _ = read_ferrdb(
+                path, rid.removeprefix("ferrdb_v2_"), confidence=sig.params.get("confidence", ["validated"])
+            )
             ready.append(replace(sig, sets={SINGLE: gene_set.genes}))
         elif fmt == "mcpcounter_txt":
             ready.append(replace(sig, sets=read_mcpcounter(path)))
@@ -308,14 +341,23 @@ def user_gmt_signatures(path: str | os.PathLike[str], *, category: str, method: 
     prefix = user_set_prefix(path)
     signatures = []
     for name, gene_set in read_gmt(path, collection=prefix.rstrip("_")).items():
-        signatures.append(Signature(
-            id=f"{prefix}{part_name(name)}", name=f"{name} (user gene set, {path.name})", category=category,
-            status="USER", method=method, input_scale=METHODS[method].input_scale,
-            direction=f"higher = higher expression of the {len(gene_set.genes)} genes of {name}",
-            citation={"text": f"user gene set {name} from {path.name}" + (f": {gene_set.description}"
-                                                                           if gene_set.description else "")},
-            sets={SINGLE: tuple(gene_set.genes)}, meta={"user_gmt": str(path)},
-        ))
+        signatures.append(
+            Signature(
+                id=f"{prefix}{part_name(name)}",
+                name=f"{name} (user gene set, {path.name})",
+                category=category,
+                status="USER",
+                method=method,
+                input_scale=METHODS[method].input_scale,
+                direction=f"higher = higher expression of the {len(gene_set.genes)} genes of {name}",
+                citation={
+                    "text": f"user gene set {name} from {path.name}"
+                    + (f": {gene_set.description}" if gene_set.description else "")
+                },
+                sets={SINGLE: tuple(gene_set.genes)},
+                meta={"user_gmt": str(path)},
+            )
+        )
     return signatures
 
 
@@ -327,14 +369,17 @@ def with_user_gmts(signatures: Sequence[Signature], user_gmts: Sequence[Mapping[
     ids = [s.id for s in combined]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     if repeated:
-        raise ConfigError(f"signatures.user_gmts: score ids {repeated} are given twice (two GMT files with the same "
-                          "name, or a set name repeated after making it column-safe); rename the file or the set")
+        raise ConfigError(
+            f"signatures.user_gmts: score ids {repeated} are given twice (two GMT files with the same "
+            "name, or a set name repeated after making it column-safe); rename the file or the set"
+        )
     return combined
 
 
 # ---------------------------------------------------------------------------------------------------
 # Symbols
 # ---------------------------------------------------------------------------------------------------
+
 
 def part_name(text: str) -> str:
     """A column-safe part name: 'Immature  B cell' -> 'Immature_B_cell'."""
@@ -378,8 +423,13 @@ def load_hgnc_complete_set(path: str | os.PathLike[str]) -> AliasTable:
     Previous symbols win over aliases; an alias that names several current genes, or that is itself a
     current symbol, is ambiguous and dropped.
     """
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, usecols=lambda c: c in {
-        "symbol", "prev_symbol", "alias_symbol", "status"})
+    frame = pd.read_csv(
+        path,
+        sep="\t",
+        dtype=str,
+        keep_default_na=False,
+        usecols=lambda c: c in {"symbol", "prev_symbol", "alias_symbol", "status"},
+    )
     if "symbol" not in frame.columns:
         raise InputFormatError(f"{path}: not an HGNC complete set (no 'symbol' column)")
     if "status" in frame.columns:
@@ -427,16 +477,22 @@ class Coverage:
 
     def row(self) -> dict[str, Any]:
         return {
-            "signature_id": self.signature_id, "genes_found": self.found, "genes_total": self.total,
-            "coverage": round(self.fraction, 4), "weight_missing": round(self.weight_missing, 4),
+            "signature_id": self.signature_id,
+            "genes_found": self.found,
+            "genes_total": self.total,
+            "coverage": round(self.fraction, 4),
+            "weight_missing": round(self.weight_missing, 4),
             "remapped": "; ".join(f"{old}->{new}" for old, new in self.remapped),
-            "missing": "; ".join(self.missing), "empty_parts": "; ".join(self.empty_parts),
-            "scored": self.scored, "reason": self.reason,
+            "missing": "; ".join(self.missing),
+            "empty_parts": "; ".join(self.empty_parts),
+            "scored": self.scored,
+            "reason": self.reason,
         }
 
 
-def map_signature(sig: Signature, cohort_genes: Sequence[str], aliases: AliasTable, *,
-                  min_coverage: float = 0.7) -> tuple[Signature | None, Coverage]:
+def map_signature(
+    sig: Signature, cohort_genes: Sequence[str], aliases: AliasTable, *, min_coverage: float = 0.7
+) -> tuple[Signature | None, Coverage]:
     """Rename the signature's genes to the cohort's names; drop missing ones; decide whether it is scored.
 
     A signature is skipped when the found share of its genes is below `min_coverage`, or when the share of
@@ -478,8 +534,9 @@ def map_signature(sig: Signature, cohort_genes: Sequence[str], aliases: AliasTab
         reason = f"{weight_missing:.0%} of the total |weight| is on missing genes (allowed {1 - min_coverage:.0%})"
     elif sig.sets and all(not genes for genes in sets.values()):
         reason = "every gene set is empty in the cohort"
-    coverage = Coverage(sig.id, total, found, tuple(remapped), tuple(missing), weight_missing, empty,
-                        scored=not reason, reason=reason)
+    coverage = Coverage(
+        sig.id, total, found, tuple(remapped), tuple(missing), weight_missing, empty, scored=not reason, reason=reason
+    )
     if reason:
         return None, coverage
     mapped = replace(

@@ -21,7 +21,8 @@ k_max, it resamples no genes, has no final class assignment and keeps every resa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -130,7 +131,7 @@ def cut_tree_labels(tree: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     for clusters in range(1, max(ks) + 1):
         if clusters > 1:
             right = children[n - clusters, 1]  # undo merge n - clusters (the top one first)
-            in_order[start[right]:start[right] + size[right]] = clusters - 1
+            in_order[start[right] : start[right] + size[right]] = clusters - 1
         if clusters in wanted:
             out[wanted[clusters], order] = in_order
     return out
@@ -146,8 +147,9 @@ def _hc_labels(values: np.ndarray, ks: Sequence[int]) -> np.ndarray:
 def _km_labels(values: np.ndarray, ks: Sequence[int], rng: np.random.Generator) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    return np.stack([KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2 ** 31))).fit_predict(values)
-                     for k in ks])
+    return np.stack(
+        [KMeans(n_clusters=k, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(values) for k in ks]
+    )
 
 
 def final_classes(consensus: np.ndarray, k: int) -> np.ndarray:
@@ -188,9 +190,18 @@ def pac(consensus: np.ndarray, window: Sequence[float] = (0.1, 0.9)) -> float:
     return float(np.mean((values > lower) & (values <= upper)))
 
 
-def consensus_cluster(data: pd.DataFrame, *, k_min: int = 2, k_max: int = 6, resamples: int = 500,
-                      item_fraction: float = 0.8, feature_fraction: float = 1.0, algorithm: str = "hc",
-                      seed: int = 0, pac_window: Sequence[float] = (0.1, 0.9)) -> ConsensusResult:
+def consensus_cluster(
+    data: pd.DataFrame,
+    *,
+    k_min: int = 2,
+    k_max: int = 6,
+    resamples: int = 500,
+    item_fraction: float = 0.8,
+    feature_fraction: float = 1.0,
+    algorithm: str = "hc",
+    seed: int = 0,
+    pac_window: Sequence[float] = (0.1, 0.9),
+) -> ConsensusResult:
     """Consensus clustering of the rows (tumours) of samples x genes `data` for k in k_min..k_max."""
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"subtypes.algorithm: {algorithm!r} is not one of {list(ALGORITHMS)}")
@@ -202,8 +213,10 @@ def consensus_cluster(data: pd.DataFrame, *, k_min: int = 2, k_max: int = 6, res
     ks = list(range(k_min, k_max + 1))
     n_items, n_features = int(np.floor(n * item_fraction)), max(int(np.floor(m * feature_fraction)), 2)
     if n_items <= k_max:
-        raise TooFewTumours(f"consensus clustering: {n} tumours x item_fraction {item_fraction} = {n_items} per "
-                            f"resample, not more than k_max = {k_max}")
+        raise TooFewTumours(
+            f"consensus clustering: {n} tumours x item_fraction {item_fraction} = {n_items} per "
+            f"resample, not more than k_max = {k_max}"
+        )
     rng = np.random.default_rng(seed)
     together = {k: np.zeros((n, n)) for k in ks}
     drawn = np.zeros((n, n))
@@ -222,35 +235,59 @@ def consensus_cluster(data: pd.DataFrame, *, k_min: int = 2, k_max: int = 6, res
         np.fill_diagonal(matrix, 1.0)
     classes = {k: final_classes(consensus[k], k) for k in ks}
     areas = [cdf_area(consensus[k]) for k in ks]
-    delta = [areas[0] if k == 2 else (areas[i] - areas[i - 1]) / areas[i - 1] if i > 0 else np.nan
-             for i, k in enumerate(ks)]
-    stats = pd.DataFrame({"k": ks, "cdf_area": areas, "delta_area": delta,
-                          "pac": [pac(consensus[k], pac_window) for k in ks],
-                          "smallest_cluster": [int(np.bincount(classes[k])[1:].min()) for k in ks]})
+    delta = [
+        areas[0] if k == 2 else (areas[i] - areas[i - 1]) / areas[i - 1] if i > 0 else np.nan for i, k in enumerate(ks)
+    ]
+    stats = pd.DataFrame(
+        {
+            "k": ks,
+            "cdf_area": areas,
+            "delta_area": delta,
+            "pac": [pac(consensus[k], pac_window) for k in ks],
+            "smallest_cluster": [int(np.bincount(classes[k])[1:].min()) for k in ks],
+        }
+    )
     grid = consensus_cdf(consensus[ks[0]])[0]
     cdf = pd.DataFrame({k: consensus_cdf(consensus[k])[1] for k in ks}, index=pd.Index(grid, name="consensus"))
-    return ConsensusResult(samples=list(map(str, data.index)), genes=list(map(str, data.columns)),
-                           consensus=consensus, classes=classes, k_stats=stats, cdf=cdf,
-                           settings={"k_min": k_min, "k_max": k_max, "resamples": resamples,
-                                     "item_fraction": item_fraction, "feature_fraction": feature_fraction,
-                                     "algorithm": algorithm, "seed": seed, "pac_window": list(pac_window)})
+    return ConsensusResult(
+        samples=list(map(str, data.index)),
+        genes=list(map(str, data.columns)),
+        consensus=consensus,
+        classes=classes,
+        k_stats=stats,
+        cdf=cdf,
+        settings={
+            "k_min": k_min,
+            "k_max": k_max,
+            "resamples": resamples,
+            "item_fraction": item_fraction,
+            "feature_fraction": feature_fraction,
+            "algorithm": algorithm,
+            "seed": seed,
+            "pac_window": list(pac_window),
+        },
+    )
 
 
-def choose_k(stats: pd.DataFrame, rule: str | int, *, min_subtype_size: int = 1,
-             delta_area_min: float = 0.1) -> tuple[int, str]:
-    """The number of subtypes and why: a fixed k, the lowest PAC (ties: the largest such k), or the delta-area elbow (the last k before
-    the relative gain in CDF area falls below `delta_area_min`), among the k whose smallest subtype has at least
-    `min_subtype_size` tumours."""
+def choose_k(
+    stats: pd.DataFrame, rule: str | int, *, min_subtype_size: int = 1, delta_area_min: float = 0.1
+) -> tuple[int, str]:
+    """The number of subtypes and why: a fixed k, the lowest PAC (ties: the largest such k), or the delta-area
+    elbow (the last k before the relative gain in CDF area falls below `delta_area_min`), among the k whose smallest
+    subtype has at least `min_subtype_size` tumours."""
     if isinstance(rule, (int, np.integer)) and not isinstance(rule, bool):
         if int(rule) not in set(stats["k"]):
             raise ConfigError(f"subtypes.choose_k: {rule} is not among the k tried ({list(stats['k'])})")
         return int(rule), f"k = {rule} fixed by subtypes.choose_k"
     allowed = stats[stats["smallest_cluster"] >= min_subtype_size]
     if allowed.empty:
-        raise TooFewTumours(f"no k in {list(stats['k'])} gives subtypes of >= {min_subtype_size} tumours "
-                            "(subtypes.min_subtype_size)")
+        raise TooFewTumours(
+            f"no k in {list(stats['k'])} gives subtypes of >= {min_subtype_size} tumours (subtypes.min_subtype_size)"
+        )
     skipped = sorted(set(stats["k"]) - set(allowed["k"]))
-    note = f"; k = {', '.join(map(str, skipped))} left out (a subtype under {min_subtype_size} tumours)" if skipped else ""
+    note = (
+        f"; k = {', '.join(map(str, skipped))} left out (a subtype under {min_subtype_size} tumours)" if skipped else ""
+    )
     if rule == "pac":
         # equally unambiguous at a larger k (PAC 0 at k = 2 and 3: a third group splits off cleanly): the larger k
         row = allowed[allowed["pac"] <= allowed["pac"].min() + 1e-9].iloc[-1]
@@ -265,8 +302,9 @@ def choose_k(stats: pd.DataFrame, rule: str | int, *, min_subtype_size: int = 1,
     raise ConfigError(f"subtypes.choose_k: {rule!r} is not one of {list(K_RULES)} or an integer")
 
 
-def regulator_matrix(expression: pd.DataFrame, regulators: Sequence[str], *, min_regulators: int = 5,
-                     where: str = "cohort") -> tuple[pd.DataFrame, dict[str, Any]]:
+def regulator_matrix(
+    expression: pd.DataFrame, regulators: Sequence[str], *, min_regulators: int = 5, where: str = "cohort"
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Tumours x regulators on the log2 scale, median-centred per gene (the ConsensusClusterPlus vignette);
     regulators absent from the cohort or constant across its tumours are left out and counted."""
     wanted = list(dict.fromkeys(map(str, regulators)))
@@ -276,13 +314,16 @@ def regulator_matrix(expression: pd.DataFrame, regulators: Sequence[str], *, min
     constant = [g for g in present if not np.nanstd(values[g].to_numpy()) > 0]
     values = values.drop(columns=constant)
     if values.shape[1] < min_regulators:
-        raise TooFewTumours(f"{where}: {values.shape[1]} of {len(wanted)} ferroptosis regulators are measured and "
-                            f"vary across tumours; consensus clustering needs >= {min_regulators} "
-                            f"(subtypes.min_regulators). Missing: {', '.join(missing[:10]) or 'none'}; "
-                            f"constant: {', '.join(constant[:10]) or 'none'}")
+        raise TooFewTumours(
+            f"{where}: {values.shape[1]} of {len(wanted)} ferroptosis regulators are measured and "
+            f"vary across tumours; consensus clustering needs >= {min_regulators} "
+            f"(subtypes.min_regulators). Missing: {', '.join(missing[:10]) or 'none'}; "
+            f"constant: {', '.join(constant[:10]) or 'none'}"
+        )
     if values.isna().any().any():
         gene = values.columns[values.isna().any()][0]
-        raise InputFormatError(f"{where}: regulator {gene} has missing values in sample "
-                               f"{values.index[values[gene].isna()][0]}")
+        raise InputFormatError(
+            f"{where}: regulator {gene} has missing values in sample {values.index[values[gene].isna()][0]}"
+        )
     centred = values - values.median(axis=0)
     return centred, {"requested": len(wanted), "used": values.shape[1], "missing": missing, "constant": constant}

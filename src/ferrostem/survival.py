@@ -53,14 +53,17 @@ _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4}
 # Input: endpoints and covariates from the cohort's sample table
 # --------------------------------------------------------------------------------------------------
 
+
 def available_endpoints(obs: pd.DataFrame, requested: list[str]) -> tuple[list[str], list[str]]:
     """The requested endpoints that have both columns and at least one known value; notes for the rest."""
     present, notes = [], []
     for endpoint in requested:
         columns = [endpoint, f"{endpoint}.time"]
         if not all(c in obs.columns for c in columns):
-            notes.append(f"endpoint {endpoint}: no {' / '.join(c for c in columns if c not in obs.columns)} "
-                         "column in this cohort; not analysed")
+            notes.append(
+                f"endpoint {endpoint}: no {' / '.join(c for c in columns if c not in obs.columns)} "
+                "column in this cohort; not analysed"
+            )
         elif obs[columns].dropna().empty:
             notes.append(f"endpoint {endpoint}: no sample has both {endpoint} and {endpoint}.time; not analysed")
         else:
@@ -76,26 +79,34 @@ def endpoint_frame(obs: pd.DataFrame, endpoint: str) -> tuple[pd.DataFrame, list
     """
     absent = [c for c in (endpoint, f"{endpoint}.time") if c not in obs.columns]
     if absent:
-        raise CohortError(f"endpoint {endpoint}: no {' / '.join(absent)} column in this cohort (its endpoints: "
-                          f"{', '.join(endpoint_names(obs)) or 'none'})")
+        raise CohortError(
+            f"endpoint {endpoint}: no {' / '.join(absent)} column in this cohort (its endpoints: "
+            f"{', '.join(endpoint_names(obs)) or 'none'})"
+        )
     time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
     event = pd.to_numeric(obs[endpoint], errors="coerce")
     known = event.dropna()
     bad = known[~known.isin([0, 1])]
     if len(bad):
-        raise CohortError(f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {number(bad.iloc[0])} "
-                          f"({len(bad)} samples with other values)")
+        raise CohortError(
+            f"endpoint {endpoint}: status must be 0/1; sample {bad.index[0]!r} has {number(bad.iloc[0])} "
+            f"({len(bad)} samples with other values)"
+        )
     notes = []
     missing = time.isna() | event.isna()
     if missing.any():
         examples = ", ".join(map(str, time.index[missing][:5]))
-        notes.append(f"{endpoint}: {int(missing.sum())} of {len(obs)} samples without follow-up time or status "
-                     f"(no usable {endpoint} endpoint) were left out (e.g. {examples})")
+        notes.append(
+            f"{endpoint}: {int(missing.sum())} of {len(obs)} samples without follow-up time or status "
+            f"(no usable {endpoint} endpoint) were left out (e.g. {examples})"
+        )
     nonpositive = ~missing & (time <= 0)
     if nonpositive.any():
         examples = ", ".join(map(str, time.index[nonpositive][:3]))
-        notes.append(f"{endpoint}: {int(nonpositive.sum())} samples with zero or negative follow-up time were "
-                     f"left out (e.g. {examples})")
+        notes.append(
+            f"{endpoint}: {int(nonpositive.sum())} samples with zero or negative follow-up time were "
+            f"left out (e.g. {examples})"
+        )
     keep = ~missing & ~nonpositive
     frame = pd.DataFrame({"time": time[keep].astype(float), "event": event[keep].astype(int)})
     return frame, notes
@@ -124,8 +135,9 @@ MIN_PLAUSIBLE_FOLLOW_UP_DAYS = 90.0
 MAX_PLAUSIBLE_FOLLOW_UP_YEARS = 50.0
 
 
-def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None,
-                       declared: Mapping[str, Mapping[str, Any]] | None = None) -> list[str]:
+def follow_up_warnings(
+    obs: pd.DataFrame, time_unit: str | None = None, declared: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[str]:
     """Warnings for endpoints whose median follow-up (days in `obs`) is implausible for the declared unit.
 
     `declared`: the endpoint records of `uns["harmonisation"]["endpoints"]` (name -> unit and the config
@@ -137,8 +149,11 @@ def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None,
         record = (declared or {}).get(endpoint) or {}
         unit = record.get("unit") or time_unit
         declared_as = f"the declared time unit ({unit})" if unit else "the source's time unit (days)"
-        key = (f"{record['declared_in']}.unit" if str(record.get("declared_in", "")).startswith("geo.endpoints")
-               else "geo.time_unit")
+        key = (
+            f"{record['declared_in']}.unit"
+            if str(record.get("declared_in", "")).startswith("geo.endpoints")
+            else "geo.time_unit"
+        )
         time = pd.to_numeric(obs[f"{endpoint}.time"], errors="coerce")
         event = pd.to_numeric(obs[endpoint], errors="coerce")
         known = time.notna() & event.notna()
@@ -150,16 +165,22 @@ def follow_up_warnings(obs: pd.DataFrame, time_unit: str | None = None,
             median, what = float(time[known].median()), "median observed time"
         years = median / DAYS_PER_YEAR
         if median < MIN_PLAUSIBLE_FOLLOW_UP_DAYS:
-            problem = (f"under {MIN_PLAUSIBLE_FOLLOW_UP_DAYS:.0f} days, implausibly short for a survival cohort: "
-                       "are times in months or years declared as days?")
+            problem = (
+                f"under {MIN_PLAUSIBLE_FOLLOW_UP_DAYS:.0f} days, implausibly short for a survival cohort: "
+                "are times in months or years declared as days?"
+            )
         elif years > MAX_PLAUSIBLE_FOLLOW_UP_YEARS:
-            problem = (f"over {MAX_PLAUSIBLE_FOLLOW_UP_YEARS:.0f} years, implausibly long: are times in days "
-                       "declared as months or years?")
+            problem = (
+                f"over {MAX_PLAUSIBLE_FOLLOW_UP_YEARS:.0f} years, implausibly long: are times in days "
+                "declared as months or years?"
+            )
         else:
             continue
-        warnings_.append(f"{endpoint}: {what} is {median:.4g} days ({median / (DAYS_PER_YEAR / 12):.3g} months) "
-                         f"after conversion from {declared_as}; {problem} Check {key} against the series "
-                         "description; every time-dependent result depends on it.")
+        warnings_.append(
+            f"{endpoint}: {what} is {median:.4g} days ({median / (DAYS_PER_YEAR / 12):.3g} months) "
+            f"after conversion from {declared_as}; {problem} Check {key} against the series "
+            "description; every time-dependent result depends on it."
+        )
     return warnings_
 
 
@@ -196,8 +217,10 @@ def covariate_frame(obs: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFr
             values = text.map({"male": 1.0, "m": 1.0, "female": 0.0, "f": 0.0}).astype(float)
             unknown = text.notna() & values.isna()
             if unknown.any():
-                notes.append(f"covariate sex: {int(unknown.sum())} values not male/female (e.g. "
-                             f"{text[unknown].iloc[0]!r}) treated as missing")
+                notes.append(
+                    f"covariate sex: {int(unknown.sum())} values not male/female (e.g. "
+                    f"{text[unknown].iloc[0]!r}) treated as missing"
+                )
             name = "male"
         else:
             values = pd.to_numeric(raw, errors="coerce").astype(float)
@@ -213,6 +236,7 @@ def covariate_frame(obs: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFr
 # --------------------------------------------------------------------------------------------------
 # Log-rank tests and the optimal cutpoint
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class LogRank:
@@ -231,17 +255,19 @@ def logrank_test(time: np.ndarray, event: np.ndarray, groups: np.ndarray | pd.Se
     labels = sorted(groups.dropna().unique())
     if len(labels) < 2:
         return LogRank(math.nan, 0, math.nan)
-    member = np.stack([(groups == g).to_numpy(dtype=float) for g in labels])   # (G, n)
+    member = np.stack([(groups == g).to_numpy(dtype=float) for g in labels])  # (G, n)
     event_times = np.unique(time[event == 1])
-    at_risk_time = (time[None, :] >= event_times[:, None]).astype(float)      # (T, n)
+    at_risk_time = (time[None, :] >= event_times[:, None]).astype(float)  # (T, n)
     dies = ((time[None, :] == event_times[:, None]) & (event[None, :] == 1)).astype(float)
-    n_g = at_risk_time @ member.T                                              # (T, G)
+    n_g = at_risk_time @ member.T  # (T, G)
     d_g = dies @ member.T
     n_t, d_t = n_g.sum(axis=1), d_g.sum(axis=1)
     share = n_g / n_t[:, None]
     observed, expected = d_g.sum(axis=0), (d_t[:, None] * share).sum(axis=0)
     factor = d_t * (n_t - d_t) / np.where(n_t > 1, n_t - 1, 1)
-    variance = np.einsum("t,tg,gh->gh", factor, share, np.eye(len(labels))) - np.einsum("t,tg,th->gh", factor, share, share)
+    variance = np.einsum("t,tg,gh->gh", factor, share, np.eye(len(labels))) - np.einsum(
+        "t,tg,th->gh", factor, share, share
+    )
     diff = (observed - expected)[:-1]
     chisq = float(diff @ np.linalg.pinv(variance[:-1, :-1]) @ diff)
     df = len(labels) - 1
@@ -282,9 +308,17 @@ class Cutpoint:
     method: str
 
 
-def maxstat_cutpoint(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, minprop: float = 0.1,
-                     maxprop: float = 0.9, method: str = "lausen92", permutations: int = 1000,
-                     seed: int = 0) -> Cutpoint:
+def maxstat_cutpoint(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    *,
+    minprop: float = 0.1,
+    maxprop: float = 0.9,
+    method: str = "lausen92",
+    permutations: int = 1000,
+    seed: int = 0,
+) -> Cutpoint:
     """Maximally selected log-rank statistic over cutpoints of `x` (R maxstat.test, smethod = "LogRank").
 
     Groups are x <= cutpoint (low) and x > cutpoint (high). `method`: "lausen92" (Lausen & Schumacher
@@ -300,9 +334,9 @@ def maxstat_cutpoint(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, minp
     m = m[(m >= max(1, math.floor(n * minprop))) & (m <= math.floor(n * maxprop))]
     if len(m) == 0:
         return Cutpoint(math.nan, math.nan, math.nan, math.nan, 0, 0, method)
-    total, sq = y.sum(), (y ** 2).sum()
+    total, sq = y.sum(), (y**2).sum()
     expected = m / n * total
-    variance = m * (n - m) / (n ** 2 * (n - 1)) * (n * sq - total ** 2)
+    variance = m * (n - m) / (n**2 * (n - 1)) * (n * sq - total**2)
     if not np.all(variance > 0):
         return Cutpoint(math.nan, math.nan, math.nan, math.nan, 0, 0, method)
     statistics = np.abs((np.cumsum(y)[m - 1] - expected) / np.sqrt(variance))
@@ -329,14 +363,18 @@ def maxstat_cutpoint(time: np.ndarray, event: np.ndarray, x: np.ndarray, *, minp
 # Discrimination: Harrell's C and time-dependent AUC (scikit-survival)
 # --------------------------------------------------------------------------------------------------
 
+
 def harrell_c(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> float:
     from sksurv.metrics import concordance_index_censored
 
     ok = np.isfinite(risk)
     if ok.sum() < 3 or not np.asarray(event)[ok].any():
         return math.nan
-    return float(concordance_index_censored(np.asarray(event)[ok].astype(bool), np.asarray(time, dtype=float)[ok],
-                                            np.asarray(risk, dtype=float)[ok])[0])
+    return float(
+        concordance_index_censored(
+            np.asarray(event)[ok].astype(bool), np.asarray(time, dtype=float)[ok], np.asarray(risk, dtype=float)[ok]
+        )[0]
+    )
 
 
 def evaluable_times(time: np.ndarray, event: np.ndarray, years: list[float]) -> tuple[list[float], list[str]]:
@@ -359,13 +397,14 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 
     ok = np.isfinite(risk)
     if not years or ok.sum() < 5:
-        return {y: math.nan for y in years}
+        return dict.fromkeys(years, math.nan)
     outcome = Surv.from_arrays(np.asarray(event)[ok].astype(bool), np.asarray(time, dtype=float)[ok])
     try:
-        auc, _ = cumulative_dynamic_auc(outcome, outcome, np.asarray(risk, dtype=float)[ok],
-                                        np.asarray(years) * DAYS_PER_YEAR)
+        auc, _ = cumulative_dynamic_auc(
+            outcome, outcome, np.asarray(risk, dtype=float)[ok], np.asarray(years) * DAYS_PER_YEAR
+        )
     except ValueError:
-        return {y: math.nan for y in years}
+        return dict.fromkeys(years, math.nan)
     return dict(zip(years, map(float, auc)))
 
 
@@ -373,8 +412,8 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 # Proportional hazards (lifelines), FDR (statsmodels) and DerSimonian-Laird meta-analysis
 # --------------------------------------------------------------------------------------------------
 
-def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event",
-             transform: str = "km") -> pd.DataFrame:
+
+def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event", transform: str = "km") -> pd.DataFrame:
     """Schoenfeld-residual test per term of a Cox model on `frame` (Grambsch & Therneau 1994, via lifelines)."""
     from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
@@ -419,25 +458,35 @@ def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
     k = len(log_hr)
     if k == 0:
         return MetaResult(*([math.nan] * 9), k=0)
-    weight = 1 / se ** 2
+    weight = 1 / se**2
     fixed = float(np.sum(weight * log_hr) / np.sum(weight))
     q = float(np.sum(weight * (log_hr - fixed) ** 2))
-    scaling = float(np.sum(weight) - np.sum(weight ** 2) / np.sum(weight))
+    scaling = float(np.sum(weight) - np.sum(weight**2) / np.sum(weight))
     tau2 = max(0.0, (q - (k - 1)) / scaling) if k > 1 else 0.0
     typical_variance = (k - 1) / scaling if k > 1 else 0.0
     i2 = 100 * tau2 / (tau2 + typical_variance) if tau2 > 0 else 0.0
-    random_weight = 1 / (se ** 2 + tau2)
+    random_weight = 1 / (se**2 + tau2)
     pooled = float(np.sum(random_weight * log_hr) / np.sum(random_weight))
     pooled_se = float(math.sqrt(1 / np.sum(random_weight)))
     z = stats.norm.ppf(0.975)
-    return MetaResult(pooled, pooled_se, math.exp(pooled), math.exp(pooled - z * pooled_se),
-                      math.exp(pooled + z * pooled_se), float(2 * stats.norm.sf(abs(pooled / pooled_se))),
-                      tau2, i2, q, k)
+    return MetaResult(
+        pooled,
+        pooled_se,
+        math.exp(pooled),
+        math.exp(pooled - z * pooled_se),
+        math.exp(pooled + z * pooled_se),
+        float(2 * stats.norm.sf(abs(pooled / pooled_se))),
+        tau2,
+        i2,
+        q,
+        k,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # One endpoint, every score
 # --------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CutpointSettings:
@@ -493,10 +542,10 @@ class SurvivalSettings:
 @dataclass
 class EndpointResult:
     endpoint: str
-    table: pd.DataFrame                      # one row per score
+    table: pd.DataFrame  # one row per score
     multivariable_terms: dict[str, pd.DataFrame]
     ph: dict[str, pd.DataFrame]
-    frame: pd.DataFrame                      # time, event and the standardised scores of the samples used
+    frame: pd.DataFrame  # time, event and the standardised scores of the samples used
     covariates: pd.DataFrame
     auc_years: list[float]
     warnings: list[str]
@@ -530,8 +579,9 @@ def discreteness(values: pd.Series) -> str:
     counts = known.value_counts()
     modal_fraction = counts.iloc[0] / len(known)
     if len(counts) < MIN_DISTINCT_VALUES or modal_fraction > MAX_MODAL_FRACTION:
-        return (f"{len(counts)} distinct values; {number(counts.index[0])} in {int(counts.iloc[0])} of "
-                f"{len(known)} samples")
+        return (
+            f"{len(counts)} distinct values; {number(counts.index[0])} in {int(counts.iloc[0])} of {len(known)} samples"
+        )
     return ""
 
 
@@ -546,13 +596,24 @@ def number(value: Any) -> str:
     return str(value)
 
 
-SPLIT_COLUMNS = ["c_index", "direction", "km_median_p", "km_median_no_event_group", "km_tertile_p", "cutpoint",
-                 "cutpoint_statistic", "cutpoint_p", "cutpoint_p_uncorrected", "cutpoint_n_high"]
+SPLIT_COLUMNS = [
+    "c_index",
+    "direction",
+    "km_median_p",
+    "km_median_no_event_group",
+    "km_tertile_p",
+    "cutpoint",
+    "cutpoint_statistic",
+    "cutpoint_p",
+    "cutpoint_p_uncorrected",
+    "cutpoint_n_high",
+]
 TEXT_COLUMNS = ("km_median_no_event_group", "direction")  # empty, not NaN, for a score not analysed
 
 
-def analyse_endpoint(obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str,
-                     settings: SurvivalSettings | None = None) -> EndpointResult:
+def analyse_endpoint(
+    obs: pd.DataFrame, scores: pd.DataFrame, endpoint: str, settings: SurvivalSettings | None = None
+) -> EndpointResult:
     """Univariate and multivariable Cox, KM splits, cutpoint, C and AUC for every score on one endpoint.
 
     `scores`: samples x scores on the raw scale (index = sample ids, a subset of obs.index). Scores are
@@ -588,34 +649,45 @@ def endpoint_refusal(endpoint: str, surv: pd.DataFrame, min_events: int) -> str:
     """Why the endpoint cannot be analysed at all (no events, too few samples or events), or ''."""
     events = int(surv["event"].sum())
     if len(surv) and not events:
-        return (f"{endpoint}: no events among {len(surv)} samples (every follow-up is censored); "
-                "endpoint not analysed. Check the endpoint's event field and event values")
+        return (
+            f"{endpoint}: no events among {len(surv)} samples (every follow-up is censored); "
+            "endpoint not analysed. Check the endpoint's event field and event values"
+        )
     if len(surv) < 10 or events < min_events:
-        return (f"{endpoint}: {len(surv)} samples with {events} events; at least 10 samples and "
-                f"{min_events} events are needed; endpoint not analysed")
+        return (
+            f"{endpoint}: {len(surv)} samples with {events} events; at least 10 samples and "
+            f"{min_events} events are needed; endpoint not analysed"
+        )
     return ""
 
 
-def unanalysable_scores(endpoint: str, raw: pd.DataFrame, z: pd.DataFrame) -> tuple[list[str], dict[str, str], list[str]]:
+def unanalysable_scores(
+    endpoint: str, raw: pd.DataFrame, z: pd.DataFrame
+) -> tuple[list[str], dict[str, str], list[str]]:
     """The scores constant in every sample, those too discrete to be continuous (with the reason), and notes."""
     notes = []
     constant = [c for c in z.columns if z[c].isna().all()]
     if constant:
-        notes.append(f"{endpoint}: {len(constant)} score(s) constant (or unknown) in every sample, no survival "
-                     f"statistics: {', '.join(constant[:5])}{' ...' if len(constant) > 5 else ''}")
+        notes.append(
+            f"{endpoint}: {len(constant)} score(s) constant (or unknown) in every sample, no survival "
+            f"statistics: {', '.join(constant[:5])}{' ...' if len(constant) > 5 else ''}"
+        )
     discrete = {c: discreteness(raw[c]) for c in z.columns if c not in constant}
     discrete = {c: reason for c, reason in discrete.items() if reason}
     if discrete:
-        notes.append(f"{endpoint}: {len(discrete)} score(s) with too few distinct values to be analysed as continuous "
-                     f"scores (fewer than {MIN_DISTINCT_VALUES} distinct values, or one value in more than "
-                     f"{MAX_MODAL_FRACTION:.0%} of the samples); no survival statistics: "
-                     + "; ".join(f"{c} ({r})" for c, r in list(discrete.items())[:5])
-                     + (" ..." if len(discrete) > 5 else ""))
+        notes.append(
+            f"{endpoint}: {len(discrete)} score(s) with too few distinct values to be analysed as continuous "
+            f"scores (fewer than {MIN_DISTINCT_VALUES} distinct values, or one value in more than "
+            f"{MAX_MODAL_FRACTION:.0%} of the samples); no survival statistics: "
+            + "; ".join(f"{c} ({r})" for c, r in list(discrete.items())[:5])
+            + (" ..." if len(discrete) > 5 else "")
+        )
     return constant, discrete, notes
 
 
-def univariate_table(endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.DataFrame, constant: list[str],
-                     discrete: dict[str, str]) -> pd.DataFrame:
+def univariate_table(
+    endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.DataFrame, constant: list[str], discrete: dict[str, str]
+) -> pd.DataFrame:
     """Univariate Cox per score (the discrete ones left unfitted), the reason a score is not analysed, BH FDRs."""
     z_analysed = z.copy()
     z_analysed[list(discrete)] = np.nan
@@ -631,13 +703,20 @@ def univariate_table(endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.D
 class SplitStatistics:
     """C, AUC, Kaplan-Meier splits and optimal cutpoint of one score, and the splits it could not have."""
 
-    row: dict[str, Any]            # SPLIT_COLUMNS and auc_<year>y
-    impossible: list[str]          # "median split", "tertiles", "optimal cutpoint"
+    row: dict[str, Any]  # SPLIT_COLUMNS and auc_<year>y
+    impossible: list[str]  # "median split", "tertiles", "optimal cutpoint"
     groups_without_events: list[str]
 
 
-def split_statistics(time: np.ndarray, event: np.ndarray, values: np.ndarray, raw_values: np.ndarray, coef: float,
-                     auc_years: list[float], settings: SurvivalSettings) -> SplitStatistics:
+def split_statistics(
+    time: np.ndarray,
+    event: np.ndarray,
+    values: np.ndarray,
+    raw_values: np.ndarray,
+    coef: float,
+    auc_years: list[float],
+    settings: SurvivalSettings,
+) -> SplitStatistics:
     """The statistics of one score over the samples where it is known (`values` standardised, `raw_values` not)."""
     row: dict[str, Any] = {}
     impossible: list[str] = []
@@ -666,19 +745,39 @@ def split_statistics(time: np.ndarray, event: np.ndarray, values: np.ndarray, ra
         impossible.append("tertiles")
         row["km_tertile_p"] = math.nan
     cutpoint = settings.cutpoint
-    cut = maxstat_cutpoint(time, event, raw_values, minprop=cutpoint.min_group_fraction,
-                           maxprop=1 - cutpoint.min_group_fraction, method=cutpoint.p_method,
-                           permutations=cutpoint.permutations, seed=settings.seed)
+    cut = maxstat_cutpoint(
+        time,
+        event,
+        raw_values,
+        minprop=cutpoint.min_group_fraction,
+        maxprop=1 - cutpoint.min_group_fraction,
+        method=cutpoint.p_method,
+        permutations=cutpoint.permutations,
+        seed=settings.seed,
+    )
     if not np.isfinite(cut.cutpoint):
         impossible.append("optimal cutpoint")
-    row.update(cutpoint=cut.cutpoint, cutpoint_statistic=cut.statistic, cutpoint_p=cut.p_corrected,
-               cutpoint_p_uncorrected=cut.p_uncorrected, cutpoint_n_high=cut.n_high)
+    row.update(
+        cutpoint=cut.cutpoint,
+        cutpoint_statistic=cut.statistic,
+        cutpoint_p=cut.p_corrected,
+        cutpoint_p_uncorrected=cut.p_uncorrected,
+        cutpoint_n_high=cut.n_high,
+    )
     return SplitStatistics(row, impossible, without)
 
 
-def add_split_statistics(table: pd.DataFrame, endpoint: str, time: np.ndarray, event: np.ndarray, z: pd.DataFrame,
-                         raw: pd.DataFrame, excluded: set[str], auc_years: list[float],
-                         settings: SurvivalSettings) -> list[str]:
+def add_split_statistics(
+    table: pd.DataFrame,
+    endpoint: str,
+    time: np.ndarray,
+    event: np.ndarray,
+    z: pd.DataFrame,
+    raw: pd.DataFrame,
+    excluded: set[str],
+    auc_years: list[float],
+    settings: SurvivalSettings,
+) -> list[str]:
     """`split_statistics` of every analysed score as columns of `table` (NaN or '' for the others); notes."""
     columns = SPLIT_COLUMNS + [f"auc_{year:g}y" for year in auc_years]
     extra: dict[str, list[Any]] = {key: [] for key in columns}
@@ -691,8 +790,15 @@ def add_split_statistics(table: pd.DataFrame, endpoint: str, time: np.ndarray, e
             for key in extra:
                 extra[key].append(math.nan if key not in TEXT_COLUMNS else "")
             continue
-        stats_ = split_statistics(time[ok], event[ok], values.to_numpy()[ok], raw[column].to_numpy()[ok],
-                                  table.at[column, "coef"], auc_years, settings)
+        stats_ = split_statistics(
+            time[ok],
+            event[ok],
+            values.to_numpy()[ok],
+            raw[column].to_numpy()[ok],
+            table.at[column, "coef"],
+            auc_years,
+            settings,
+        )
         for key in columns:
             extra[key].append(stats_.row[key])
         for split in stats_.impossible:
@@ -702,20 +808,29 @@ def add_split_statistics(table: pd.DataFrame, endpoint: str, time: np.ndarray, e
     notes = []
     for split, names in impossible.items():
         if names:
-            notes.append(f"{endpoint}: {split} not possible for {len(names)} score(s) (tied values leave a group "
-                         f"empty or smaller than allowed): {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+            notes.append(
+                f"{endpoint}: {split} not possible for {len(names)} score(s) (tied values leave a group "
+                f"empty or smaller than allowed): {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}"
+            )
     for key, values in extra.items():
         table[key] = values
     if no_event_groups:
-        notes.append(f"{endpoint}: a median-split group has no events for {len(no_event_groups)} score(s), e.g. "
-                     f"{', '.join(no_event_groups[:3])}; its Kaplan-Meier curve stays at 1 and the log-rank test "
-                     "rests on the other group")
+        notes.append(
+            f"{endpoint}: a median-split group has no events for {len(no_event_groups)} score(s), e.g. "
+            f"{', '.join(no_event_groups[:3])}; its Kaplan-Meier curve stays at 1 and the log-rank test "
+            "rests on the other group"
+        )
     return notes
 
 
-def add_multivariable(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z: pd.DataFrame,
-                      covariates: pd.DataFrame, settings: SurvivalSettings
-                      ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], list[str]]:
+def add_multivariable(
+    table: pd.DataFrame,
+    endpoint: str,
+    surv: pd.DataFrame,
+    z: pd.DataFrame,
+    covariates: pd.DataFrame,
+    settings: SurvivalSettings,
+) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], list[str]]:
     """Each score of `z` adjusted for the covariates (columns mv_* of `table`), with a proportional-hazards check
     (ph_p, ph_violation) for the `ph_check_top` strongest; the model terms, the checks and notes."""
     notes: list[str] = []
@@ -733,13 +848,17 @@ def add_multivariable(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z:
     mv_events = int(surv.loc[complete, "event"].sum())
     parameters = covariates.shape[1] + 1
     if mv_events < settings.min_events_per_variable * parameters:
-        notes.append(f"{endpoint}: too few events for a multivariable model: {mv_events} events in "
-                     f"{int(complete.sum())} samples with complete covariates for {parameters} parameters "
-                     f"(at least {settings.min_events_per_variable} per parameter needed); not fitted")
+        notes.append(
+            f"{endpoint}: too few events for a multivariable model: {mv_events} events in "
+            f"{int(complete.sum())} samples with complete covariates for {parameters} parameters "
+            f"(at least {settings.min_events_per_variable} per parameter needed); not fitted"
+        )
         return terms, ph, notes
     if mv_events < 10 * parameters:
-        notes.append(f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
-                     "model (fewer than 10 per parameter): estimates may be unstable")
+        notes.append(
+            f"{endpoint}: {mv_events} events for {parameters} parameters in the multivariable "
+            "model (fewer than 10 per parameter): estimates may be unstable"
+        )
     mv, terms = cox_multivariable(surv["time"].to_numpy(), surv["event"].to_numpy(), z, covariates)
     table.loc[usable, "mv_hr"] = mv["hr"]
     table.loc[usable, "mv_hr_lower"] = mv["hr_lower"]
@@ -751,9 +870,14 @@ def add_multivariable(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z:
     return terms, ph, notes + ph_notes
 
 
-def check_proportional_hazards(table: pd.DataFrame, endpoint: str, surv: pd.DataFrame, z: pd.DataFrame,
-                               covariates: pd.DataFrame, settings: SurvivalSettings
-                               ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+def check_proportional_hazards(
+    table: pd.DataFrame,
+    endpoint: str,
+    surv: pd.DataFrame,
+    z: pd.DataFrame,
+    covariates: pd.DataFrame,
+    settings: SurvivalSettings,
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Schoenfeld tests of the `ph_check_top` strongest multivariable models, into `table` (ph_p, ph_violation)."""
     notes: list[str] = []
     ph: dict[str, pd.DataFrame] = {}
@@ -764,7 +888,7 @@ def check_proportional_hazards(table: pd.DataFrame, endpoint: str, surv: pd.Data
         data = pd.concat([surv, z[[score]].rename(columns={score: "score"}), covariates], axis=1).dropna()
         try:
             result = ph_check(data)
-        except Exception as error:  # lifelines convergence failures: report, never crash
+        except Exception as error:  # noqa: BLE001 (lifelines' convergence failures have no common type: report them)
             notes.append(f"{endpoint}: proportional-hazards check failed for {score}: {error}")
             continue
         ph[score] = result
@@ -773,7 +897,9 @@ def check_proportional_hazards(table: pd.DataFrame, endpoint: str, surv: pd.Data
         table.at[score, "ph_violation"] = ",".join(violated)
     flagged = table.index[table["ph_violation"].astype(str) != ""]
     if len(flagged):
-        notes.append(f"{endpoint}: proportional hazards doubtful (Schoenfeld test p < {settings.ph_alpha}) "
-                     f"for {len(flagged)} of {len(ph)} checked models, e.g. "
-                     + "; ".join(f"{s}: {table.at[s, 'ph_violation']}" for s in flagged[:3]))
+        notes.append(
+            f"{endpoint}: proportional hazards doubtful (Schoenfeld test p < {settings.ph_alpha}) "
+            f"for {len(flagged)} of {len(ph)} checked models, e.g. "
+            + "; ".join(f"{s}: {table.at[s, 'ph_violation']}" for s in flagged[:3])
+        )
     return ph, notes

@@ -13,7 +13,7 @@ from .cox import cox_univariate
 from .plots import figure_uri
 from .survival import DAYS_PER_YEAR, logrank_test
 
-import matplotlib.pyplot as plt  # noqa: E402  (ferrostem.plots selects the Agg backend first)
+import matplotlib.pyplot as plt
 
 GROUP_COLOURS = {"low": "#2471a3", "mid": "#7f8c8d", "high": "#c0392b"}
 
@@ -25,8 +25,17 @@ def format_p(p: float) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
-def forest_plot(table: pd.DataFrame, *, label: str = "score", hr: str = "hr", lower: str = "hr_lower",
-                upper: str = "hr_upper", p: str = "p_wald", title: str = "", colour_by: str | None = None) -> str:
+def forest_plot(
+    table: pd.DataFrame,
+    *,
+    label: str = "score",
+    hr: str = "hr",
+    lower: str = "hr_lower",
+    upper: str = "hr_upper",
+    p: str = "p_wald",
+    title: str = "",
+    colour_by: str | None = None,
+) -> str:
     """Hazard ratios with 95% CIs on a log axis, one row per line of `table` (top row first)."""
     rows = table.dropna(subset=[hr, lower, upper])
     fig, ax = plt.subplots(figsize=(7.5, 0.28 * max(len(rows), 3) + 1.2))
@@ -39,12 +48,19 @@ def forest_plot(table: pd.DataFrame, *, label: str = "score", hr: str = "hr", lo
     ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8) if rows[lower].min() / 2 <= t <= rows[upper].max() * 2] or [1]
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
-    labels = [f"{r[label]}" + (f" [{r[colour_by]}]" if colour_by and isinstance(r.get(colour_by), str) else "")
-              for _, r in rows.iterrows()]
+    labels = [
+        f"{r[label]}" + (f" [{r[colour_by]}]" if colour_by and isinstance(r.get(colour_by), str) else "")
+        for _, r in rows.iterrows()
+    ]
     ax.set_yticks(y, labels, fontsize=8)
     for yi, (_, r) in zip(y, rows.iterrows()):
-        ax.annotate(f"{r[hr]:.2f} ({r[lower]:.2f}-{r[upper]:.2f})  p={format_p(r[p])}", (1.01, yi),
-                    xycoords=("axes fraction", "data"), fontsize=7, va="center")
+        ax.annotate(
+            f"{r[hr]:.2f} ({r[lower]:.2f}-{r[upper]:.2f})  p={format_p(r[p])}",
+            (1.01, yi),
+            xycoords=("axes fraction", "data"),
+            fontsize=7,
+            va="center",
+        )
     ax.set_xlabel("hazard ratio per SD (95% CI)")
     ax.set_title(title, fontsize=10)
     ax.set_ylim(-0.8, len(rows) - 0.2)
@@ -60,15 +76,24 @@ def group_hr_text(time_days: np.ndarray, event: np.ndarray, groups: pd.Series) -
     low, high = present[0], present[-1]
     keep = groups.isin([low, high]).to_numpy()
     indicator = pd.DataFrame({"high": (groups[keep] == high).astype(float).to_numpy()})
-    row = cox_univariate(np.asarray(time_days, dtype=float)[keep], np.asarray(event, dtype=float)[keep],
-                         indicator).iloc[0]
+    row = cox_univariate(
+        np.asarray(time_days, dtype=float)[keep], np.asarray(event, dtype=float)[keep], indicator
+    ).iloc[0]
     if not np.isfinite(row["hr"]):
         return f"HR {high} vs {low} not estimable"
     return f"HR {high} vs {low} {row['hr']:.2f} ({row['hr_lower']:.2f}-{row['hr_upper']:.2f})"
 
 
-def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.ndarray, *, title: str,
-            note: str = "", endpoint: str = "", hazard_ratio: bool = True) -> str:
+def km_plot(
+    time_days: np.ndarray,
+    event: np.ndarray,
+    groups: pd.Series | np.ndarray,
+    *,
+    title: str,
+    note: str = "",
+    endpoint: str = "",
+    hazard_ratio: bool = True,
+) -> str:
     """Kaplan-Meier curves per group (lifelines) with the numbers at risk under the plot, time in years.
 
     `hazard_ratio`: the title gives the HR of the high group against the low one (groups low/mid/high); groups
@@ -79,14 +104,21 @@ def km_plot(time_days: np.ndarray, event: np.ndarray, groups: pd.Series | np.nda
     groups = pd.Series(np.asarray(groups, dtype=object))
     fig, ax = plt.subplots(figsize=(6.2, 4.6))
     fitters = []
-    for group in [g for g in ["low", "mid", "high"] if g in set(groups)] + sorted(set(groups) - {"low", "mid", "high", None}):
+    for group in [g for g in ["low", "mid", "high"] if g in set(groups)] + sorted(
+        set(groups) - {"low", "mid", "high", None}
+    ):
         member = (groups == group).to_numpy()
         if not member.any():
             continue
         kmf = KaplanMeierFitter(label=f"{group} (n={member.sum()})")
         kmf.fit(np.asarray(time_days)[member] / DAYS_PER_YEAR, np.asarray(event)[member])
-        kmf.plot_survival_function(ax=ax, ci_show=False, show_censors=True, color=GROUP_COLOURS.get(group),
-                                   censor_styles={"ms": 4, "marker": "|"})
+        kmf.plot_survival_function(
+            ax=ax,
+            ci_show=False,
+            show_censors=True,
+            color=GROUP_COLOURS.get(group),
+            censor_styles={"ms": 4, "marker": "|"},
+        )
         fitters.append(kmf)
     test = logrank_test(time_days, event, groups.to_numpy())
     p_text = note or f"log-rank p = {format_p(test.p)}"
@@ -128,15 +160,26 @@ def auc_curve_plot(time_days: np.ndarray, event: np.ndarray, risks: dict[str, np
     return figure_uri(fig)
 
 
-def heatmap(matrix: pd.DataFrame, *, title: str, vmin: float = -1, vmax: float = 1, label: str = "Spearman rho",
-            marks: pd.DataFrame | None = None) -> str:
+def heatmap(
+    matrix: pd.DataFrame,
+    *,
+    title: str,
+    vmin: float = -1,
+    vmax: float = 1,
+    label: str = "Spearman rho",
+    marks: pd.DataFrame | None = None,
+) -> str:
     """A diverging heatmap; `marks` (same shape, strings such as '*') are written in their cells; missing
     cells are grey."""
     fig, ax = plt.subplots(figsize=(0.42 * matrix.shape[1] + 3, 0.32 * matrix.shape[0] + 2))
     cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#d9d9d9")
-    image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(dtype=float)), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    image = ax.imshow(
+        np.ma.masked_invalid(matrix.to_numpy(dtype=float)), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto"
+    )
     if marks is not None:
-        for (i, j), text in np.ndenumerate(marks.reindex(index=matrix.index, columns=matrix.columns).fillna("").to_numpy()):
+        for (i, j), text in np.ndenumerate(
+            marks.reindex(index=matrix.index, columns=matrix.columns).fillna("").to_numpy()
+        ):
             if text:
                 ax.text(j, i, text, ha="center", va="center", fontsize=7)
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=60, ha="right", fontsize=7)

@@ -16,18 +16,18 @@ rule clinical_models:
         calibration=f"{RESULTS}/{{cohort}}/clinical_models/calibration.tsv",
         decision=f"{RESULTS}/{{cohort}}/clinical_models/decision_curve.tsv",
         section=f"{RESULTS}/{{cohort}}/sections/clinical_models.json",
-    params:
-        clinical=CLINICAL_MODELS,
-        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/clinical_models/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/clinical_models/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        clinical=CLINICAL_MODELS,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
     script:
         "../scripts/clinical_models.py"

@@ -95,7 +95,9 @@ def report_sections(wildcards):
     """Every section of a cohort's report; a stage adds its section here."""
     base = f"{RESULTS}/{wildcards.cohort}/sections"
     sections = [f"{base}/cohort.json", f"{base}/provenance.json"]
-    sections += [f"{base}/{stage}_{name}.json" for name in comparisons(wildcards.cohort) for stage in ("de", "enrichment")]
+    sections += [
+        f"{base}/{stage}_{name}.json" for name in comparisons(wildcards.cohort) for stage in ("de", "enrichment")
+    ]
     if config["signatures"]["enabled"]:
         sections += [f"{base}/signatures.json", f"{base}/immune.json"]
     if config["deconvolution"]["enabled"]:
@@ -113,9 +115,12 @@ def subtype_sections(wildcards):
 
 
 def get_final_output():
-    return [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS] + [
-        f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS
-    ] + [checked_cohort(cohort) for cohort in COHORTS] + survival_outputs()
+    return (
+        [f"{RESULTS}/{cohort}/report.html" for cohort in COHORTS]
+        + [f"{RESULTS}/{cohort}/cohort.h5ad" for cohort in COHORTS]
+        + [checked_cohort(cohort) for cohort in COHORTS]
+        + survival_outputs()
+    )
 
 
 def checked_cohort(cohort="{cohort}"):
@@ -126,8 +131,11 @@ def checked_cohort(cohort="{cohort}"):
 
 def cohort_checks(cohort):
     """What rule check_cohort checks on a harmonised cohort."""
-    return {"comparisons": COHORTS[cohort].get("comparisons", []), "min_group_size": config["de"]["min_group_size"],
-            "genes_of_interest": SURVIVAL_SETTINGS.genes_of_interest}
+    return {
+        "comparisons": COHORTS[cohort].get("comparisons", []),
+        "min_group_size": config["de"]["min_group_size"],
+        "genes_of_interest": SURVIVAL_SETTINGS.genes_of_interest,
+    }
 
 
 # survival stage (workflow/rules/survival.smk): the block is read here once; its scripts get the block (SURVIVAL)
@@ -164,6 +172,7 @@ def pancancer_de_tables():
 
 
 # --- differential expression and enrichment ---------------------------------------------------
+
 
 def comparisons(cohort):
     return [c["name"] for c in COHORTS[cohort].get("comparisons", [])]
@@ -212,3 +221,17 @@ def enrichment_inputs(wildcards):
         if spec.get("catalogue") and spec.get("enabled", True) and folder.is_dir():
             files += sorted(str(p) for p in folder.glob("*.y*ml"))
     return files + [f for paths in enrichment_resource_files().values() for f in paths]
+
+
+DECONVOLUTION = config["deconvolution"]
+
+
+def cibersort_matrix():
+    """({"cibersort_lm22": cache path} when the user gave a copy, {}), and why CIBERSORT is left out otherwise."""
+    if "cibersort" not in DECONVOLUTION["methods"]:
+        return {}, None
+    usable, left_out = RESOURCE_PLAN.split({"cibersort_lm22": ["cibersort_lm22"]})
+    return {rid: paths[0] for rid, paths in usable.items()}, left_out.get("cibersort_lm22")
+
+
+CIBERSORT_FILES, CIBERSORT_LEFT_OUT = cibersort_matrix()

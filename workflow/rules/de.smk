@@ -17,21 +17,21 @@ rule de:
         ),
         summary=f"{RESULTS}/{{cohort}}/de/{{comparison}}/de_summary.json",
         section=f"{RESULTS}/{{cohort}}/sections/de_{{comparison}}.json",
-    params:
-        comparison=lambda wc: comparison_config(wc.cohort, wc.comparison),
-        settings=config["de"],
-        simulated=lambda wc: cohort_config(wc.cohort).get("simulated", False),
-    # DE is the longest job of a cohort and enrichment and the report wait for it: start it first
-    threads: config["de"]["threads"]
-    priority: 10
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/de/{{cohort}}/{{comparison}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/de/{{cohort}}/{{comparison}}.tsv"
+    priority: 10
+    conda:
+        "../../envs/ferrostem.yaml"
+    # DE is the longest job of a cohort and enrichment and the report wait for it: start it first
+    threads: config["de"]["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        comparison=lambda wc: comparison_config(wc.cohort, wc.comparison),
+        settings=config["de"],
+        simulated=lambda wc: cohort_config(wc.cohort).get("simulated", False),
     script:
         "../scripts/de.py"

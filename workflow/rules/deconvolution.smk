@@ -3,19 +3,6 @@
 # immunophenoscore per cohort, and the deconvolution report section (docs/deconvolution.md).
 # ---------------------------------------------------------------------------------------------
 
-DECONVOLUTION = config["deconvolution"]
-
-
-def cibersort_matrix():
-    """({"cibersort_lm22": cache path} when the user gave a copy, {}), and why CIBERSORT is left out otherwise."""
-    if "cibersort" not in DECONVOLUTION["methods"]:
-        return {}, None
-    usable, left_out = RESOURCE_PLAN.split({"cibersort_lm22": ["cibersort_lm22"]})
-    return {rid: paths[0] for rid, paths in usable.items()}, left_out.get("cibersort_lm22")
-
-
-CIBERSORT_FILES, CIBERSORT_LEFT_OUT = cibersort_matrix()
-
 
 rule deconvolution:
     input:
@@ -31,21 +18,21 @@ rule deconvolution:
         ),
         coverage=f"{RESULTS}/{{cohort}}/deconvolution/coverage.tsv",
         section=f"{RESULTS}/{{cohort}}/sections/deconvolution.json",
+    log:
+        f"{RESULTS}/logs/deconvolution/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deconvolution/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         settings=DECONVOLUTION,
         resource_files=CIBERSORT_FILES,
         cibersort_left_out=CIBERSORT_LEFT_OUT,
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
-    conda:
-        "../../envs/ferrostem.yaml"
-    log:
-        f"{RESULTS}/logs/deconvolution/{{cohort}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/deconvolution/{{cohort}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/deconvolution.py"

@@ -9,17 +9,17 @@ rule demo_data:
         mirror=directory(f"{DEMO_DIR}/mirror"),
         truth=f"{DEMO_DIR}/truth/truth.json",
         de_truth=f"{DEMO_DIR}/truth/de_truth.tsv",
-    params:
-        settings=config["demo"],
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/demo_data.log",
     benchmark:
         f"{RESULTS}/benchmarks/demo_data.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        settings=config["demo"],
     script:
         "../scripts/demo_data.py"

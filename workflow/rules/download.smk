@@ -13,17 +13,17 @@ rule download_cohort:
         mirror_inputs,
     output:
         directory(f"{RESULTS}/raw/{{cohort}}"),
+    log:
+        f"{RESULTS}/logs/download/{{cohort}}.log",
+    cache: "omit-software"
+    retries: 1
+    # on the submitting node under a cluster executor: compute nodes often have no internet
+    localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         download=DOWNLOAD,
-    conda:
-        "../../envs/ferrostem.yaml"
-    log:
-        f"{RESULTS}/logs/download/{{cohort}}.log",
-    # on the submitting node under a cluster executor: compute nodes often have no internet
-    localrule: True
-    retries: 1
-    cache: "omit-software"
     script:
         "../scripts/download_cohort.py"
 
@@ -33,15 +33,15 @@ rule download_cdr:
         mirror_inputs,
     output:
         CDR_PATH,
-    params:
-        download=DOWNLOAD,
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/download/tcga_cdr.log",
+    cache: "omit-software"
     # on the submitting node under a cluster executor: compute nodes often have no internet
     localrule: True
-    cache: "omit-software"
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        download=DOWNLOAD,
     script:
         "../scripts/download_cdr.py"
 
@@ -51,19 +51,19 @@ rule fetch_resource:
         mirror_inputs,
     output:
         "resources/cache/{resource}/{filename}",
-    params:
-        user_copy=lambda wc: config["resources"]["paths"].get(wc.resource, ""),
-        download=DOWNLOAD,
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/resources/{{resource}}/{{filename}}.log",
-    # on the submitting node under a cluster executor: compute nodes often have no internet
-    localrule: True
     wildcard_constraints:
         resource="|".join(RESOURCE_LOCK),
         filename="[^/]+",
     cache: "omit-software"
+    # on the submitting node under a cluster executor: compute nodes often have no internet
+    localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        user_copy=lambda wc: config["resources"]["paths"].get(wc.resource, ""),
+        download=DOWNLOAD,
     script:
         "../scripts/fetch_resource.py"
 

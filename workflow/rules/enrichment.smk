@@ -19,6 +19,16 @@ rule enrichment:
         sizes=f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/gene_sets.tsv",
         collections=f"{RESULTS}/{{cohort}}/enrichment/{{comparison}}/collections.tsv",
         section=f"{RESULTS}/{{cohort}}/sections/enrichment_{{comparison}}.json",
+    log:
+        f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/enrichment/{{cohort}}/{{comparison}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         settings=config["enrichment"],
         de_settings=config["de"],
@@ -28,15 +38,5 @@ rule enrichment:
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
         test=lambda wc: comparison_config(wc.cohort, wc.comparison)["test"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
-    conda:
-        "../../envs/ferrostem.yaml"
-    log:
-        f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/enrichment/{{cohort}}/{{comparison}}.tsv"
     script:
         "../scripts/enrichment.py"

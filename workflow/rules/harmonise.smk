@@ -9,20 +9,20 @@ rule harmonise:
         unpack(raw_inputs),
     output:
         f"{RESULTS}/{{cohort}}/cohort.h5ad",
-    params:
-        raw_dir=lambda wc: raw_dir(wc.cohort),
-        cdr=lambda wc: CDR_PATH if uses_cdr(cohort_config(wc.cohort)) else "",
-        cohort=lambda wc: cohort_config(wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/harmonise/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/harmonise/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        raw_dir=lambda wc: raw_dir(wc.cohort),
+        cdr=lambda wc: CDR_PATH if uses_cdr(cohort_config(wc.cohort)) else "",
+        cohort=lambda wc: cohort_config(wc.cohort),
     script:
         "../scripts/harmonise.py"
 
@@ -35,13 +35,13 @@ rule check_cohort:
         cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
     output:
         f"{RESULTS}/{{cohort}}/config_check.json",
-    params:
-        checks=lambda wc: cohort_checks(wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/check_cohort/{{cohort}}.log",
     # seconds (reads obs, var and layer names only): on the submitting node, not a cluster job
     localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        checks=lambda wc: cohort_checks(wc.cohort),
     script:
         "../scripts/check_cohort.py"

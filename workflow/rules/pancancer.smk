@@ -25,22 +25,22 @@ rule pancancer:
             caption="../report/pancancer.rst",
             category="Cohort reports",
         ),
+    log:
+        f"{RESULTS}/logs/pancancer.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pancancer.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
+    # reads every cohort's tables (tens of MB for 33 cancers) and draws a few figures: minutes, little memory
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         cancers=list(COHORTS),
         de_tables=pancancer_de_tables(),
         settings=PANCANCER,
         alpha=config["de"]["alpha"],
         simulated=any(c.get("simulated", False) for c in COHORTS.values()),
-    conda:
-        "../../envs/ferrostem.yaml"
-    log:
-        f"{RESULTS}/logs/pancancer.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/pancancer.tsv"
-    # reads every cohort's tables (tens of MB for 33 cancers) and draws a few figures: minutes, little memory
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/pancancer.py"

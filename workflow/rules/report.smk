@@ -10,15 +10,15 @@ rule cohort_report:
     output:
         summary=f"{RESULTS}/{{cohort}}/sections/cohort.json",
         provenance=f"{RESULTS}/{{cohort}}/sections/provenance.json",
-    params:
-        cohort=lambda wc: cohort_config(wc.cohort),
-        config=config,
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/cohort_report/{{cohort}}.log",
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        cohort=lambda wc: cohort_config(wc.cohort),
+        config=config,
     script:
         "../scripts/cohort_report.py"
 
@@ -33,13 +33,13 @@ rule report:
             category="Cohort reports",
             labels={"cohort": "{cohort}"},
         ),
-    params:
-        cohort=lambda wc: cohort_config(wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/report/{{cohort}}.log",
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        cohort=lambda wc: cohort_config(wc.cohort),
     script:
         "../scripts/report.py"

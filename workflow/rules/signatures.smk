@@ -12,7 +12,6 @@ import os
 SIGNATURE_RESOURCE_FILES, SIGNATURE_RESOURCES_LEFT_OUT = signature_resources()
 
 
-
 rule signature_scores:
     input:
         cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
@@ -38,6 +37,16 @@ rule signature_scores:
         annotated=f"{RESULTS}/{{cohort}}/scores/scores_annotated.tsv",
         section=f"{RESULTS}/{{cohort}}/sections/signatures.json",
         immune_section=f"{RESULTS}/{{cohort}}/sections/immune.json",
+    log:
+        f"{RESULTS}/logs/signatures/{{cohort}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/signature_scores/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         settings=config["signatures"],
         catalogue_dir=lambda wildcards, input: os.path.dirname(input.aliases),
@@ -46,15 +55,5 @@ rule signature_scores:
         download=DOWNLOAD,
         resource_paths=config["resources"]["paths"],
         user_gmts=[dict(spec, gmt=repo_path(spec["gmt"])) for spec in config["signatures"]["user_gmts"]],
-    conda:
-        "../../envs/ferrostem.yaml"
-    log:
-        f"{RESULTS}/logs/signatures/{{cohort}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/signature_scores/{{cohort}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
     script:
         "../scripts/signatures.py"

@@ -31,6 +31,16 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             markers=f"{RESULTS}/{{cohort}}/subtypes/marker_regulators.tsv",
             de=directory(f"{RESULTS}/{{cohort}}/subtypes/de"),
             section=f"{RESULTS}/{{cohort}}/sections/subtypes.json",
+        log:
+            f"{RESULTS}/logs/subtypes/{{cohort}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/subtypes/{{cohort}}.tsv"
+        conda:
+            "../../envs/ferrostem.yaml"
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=60,
         params:
             subtypes=SUBTYPES,
             regulators=SUBTYPE_REGULATORS,
@@ -38,15 +48,5 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             endpoints=config["survival"]["endpoints"],
             de=config["de"],
             label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
-        conda:
-            "../../envs/ferrostem.yaml"
-        log:
-            f"{RESULTS}/logs/subtypes/{{cohort}}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/subtypes/{{cohort}}.tsv"
-        threads: 1
-        resources:
-            mem_mb=4000,
-            runtime=60,
         script:
             "../scripts/subtypes.py"

@@ -12,19 +12,19 @@ if LASSO.enabled:
         output:
             model=f"{lasso_model_stem()}.yaml",
             cv=f"{lasso_model_stem()}_cv.tsv",
-        params:
-            survival=SURVIVAL,
-            catalogue=str(SIGNATURE_CATALOGUE),
-        conda:
-            "../../envs/ferrostem.yaml"
         log:
             f"{RESULTS}/logs/lasso_cox.log",
         benchmark:
             f"{RESULTS}/benchmarks/lasso_cox.tsv"
+        conda:
+            "../../envs/ferrostem.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=30,
+        params:
+            survival=SURVIVAL,
+            catalogue=str(SIGNATURE_CATALOGUE),
         script:
             "../scripts/lasso_cox.py"
 
@@ -46,19 +46,19 @@ rule survival:
         scores=f"{RESULTS}/{{cohort}}/survival/scores_analysed.tsv",
         section=f"{RESULTS}/{{cohort}}/sections/survival.json",
         immune_section=f"{RESULTS}/{{cohort}}/sections/immune_survival.json",
-    params:
-        survival=SURVIVAL,
-        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/survival/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/survival/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
     script:
         "../scripts/survival.py"
 
@@ -71,19 +71,19 @@ rule genes_of_interest:
         survival=f"{RESULTS}/{{cohort}}/survival/survival.tsv",
     output:
         section=f"{RESULTS}/{{cohort}}/sections/genes.json",
-    params:
-        survival=SURVIVAL,
-        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/genes_of_interest/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/genes_of_interest/{{cohort}}.tsv"
+    conda:
+        "../../envs/ferrostem.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        survival=SURVIVAL,
+        label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
     script:
         "../scripts/genes_of_interest.py"
 
@@ -99,14 +99,14 @@ rule survival_cross_cohort:
             caption="../report/cross_cohort.rst",
             category="Cohort reports",
         ),
-    params:
-        cohorts=list(COHORTS),
-        simulated=any(c.get("simulated", False) for c in COHORTS.values()),
-    conda:
-        "../../envs/ferrostem.yaml"
     log:
         f"{RESULTS}/logs/survival_cross_cohort.log",
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
+    conda:
+        "../../envs/ferrostem.yaml"
+    params:
+        cohorts=list(COHORTS),
+        simulated=any(c.get("simulated", False) for c in COHORTS.values()),
     script:
         "../scripts/survival_cross_cohort.py"

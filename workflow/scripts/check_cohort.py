@@ -8,4 +8,6 @@ record = check_cohort(cohort, snakemake.wildcards.cohort, snakemake.params.check
 for note in record["notes"]:
     log.warning(note)
 write_json(record, snakemake.output[0], default=str)
-log.info("%s: config checked against the cohort (%d comparisons)", snakemake.wildcards.cohort, len(record["comparisons"]))
+log.info(
+    "%s: config checked against the cohort (%d comparisons)", snakemake.wildcards.cohort, len(record["comparisons"])
+)

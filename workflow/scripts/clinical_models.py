@@ -10,10 +10,15 @@ from ferrostem.survival_stage import read_scores
 
 adata = ad.read_h5ad(snakemake.input.cohort)
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
-result = cohort_clinical_models(adata, scores, info, snakemake.params.clinical,
-                                models=[read_entry(path) for path in snakemake.input.models],
-                                cohort=snakemake.wildcards.cohort,
-                                label=snakemake.params.label or snakemake.wildcards.cohort)
+result = cohort_clinical_models(
+    adata,
+    scores,
+    info,
+    snakemake.params.clinical,
+    models=[read_entry(path) for path in snakemake.input.models],
+    cohort=snakemake.wildcards.cohort,
+    label=snakemake.params.label or snakemake.wildcards.cohort,
+)
 for name in ["terms", "points", "calibration", "decision"]:
     write_tsv(result.tables[name], getattr(snakemake.output, name))
 write_section(result.section, snakemake.output.section)

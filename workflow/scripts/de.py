@@ -15,8 +15,21 @@ result = differential_expression(adata, comparison, settings, cohort=cohort, n_c
 write_tsv(result.table, snakemake.output.table, float_format="%.6g")
 summary = result.summary(settings.alpha)
 write_json(summary, snakemake.output.summary, default=str)
-section = de_section(result, cohort=cohort, alpha=settings.alpha, top_genes=settings.top_genes,
-                     simulated=bool(snakemake.params.simulated), table_path=str(snakemake.output.table))
+section = de_section(
+    result,
+    cohort=cohort,
+    alpha=settings.alpha,
+    top_genes=settings.top_genes,
+    simulated=bool(snakemake.params.simulated),
+    table_path=str(snakemake.output.table),
+)
 write_section(section, snakemake.output.section)
-log.info("%s %s: %s, %d genes tested, %d at padj < %s", cohort, comparison.name, result.method,
-         result.genes_tested, summary["significant"], settings.alpha)
+log.info(
+    "%s %s: %s, %d genes tested, %d at padj < %s",
+    cohort,
+    comparison.name,
+    result.method,
+    result.genes_tested,
+    summary["significant"],
+    settings.alpha,
+)

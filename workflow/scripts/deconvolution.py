@@ -10,23 +10,38 @@ from ferrostem.report import write_section
 from ferrostem.resources import verified_resource_files
 
 settings = snakemake.params.settings
-verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
-                        snakemake.params.resource_paths)
+verified_resource_files(
+    snakemake.params.resource_files,
+    make_client(snakemake.params.download, progress=False),
+    snakemake.params.resource_paths,
+)
 adata = ad.read_h5ad(snakemake.input.cohort)
-layers = {name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names)
-          for name in ("tpm", "log2")}
+layers = {
+    name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names) for name in ("tpm", "log2")
+}
 result = deconvolve_cohort(
-    layers, dict(adata.uns["layer_scales"]), settings["methods"], min_coverage=settings["min_coverage"],
+    layers,
+    dict(adata.uns["layer_scales"]),
+    settings["methods"],
+    min_coverage=settings["min_coverage"],
     quantiseq_tumour=settings["quantiseq"]["tumour"],
     cibersort_matrix=snakemake.params.resource_files.get("cibersort_lm22"),
     cibersort_left_out=snakemake.params.cibersort_left_out,
-    permutations=settings["cibersort"]["permutations"], seed=settings["cibersort"]["seed"])
+    permutations=settings["cibersort"]["permutations"],
+    seed=settings["cibersort"]["seed"],
+)
 for warning in result.warnings:
     log.warning(warning)
-for frame, path, index in ((result.fractions, snakemake.output.fractions, True),
-                           (result.coverage, snakemake.output.coverage, False)):
+for frame, path, index in (
+    (result.fractions, snakemake.output.fractions, True),
+    (result.coverage, snakemake.output.coverage, False),
+):
     write_tsv(frame, path, index=index, float_format="%.6g")
 write_section(deconvolution_section(result, adata.obs), snakemake.output.section)
-log.info("%s: %d deconvolution columns for %d samples; methods run: %s", snakemake.wildcards.cohort,
-         result.fractions.shape[1], result.fractions.shape[0],
-         ", ".join(result.coverage.loc[result.coverage["run"], "method"]) or "none")
+log.info(
+    "%s: %d deconvolution columns for %d samples; methods run: %s",
+    snakemake.wildcards.cohort,
+    result.fractions.shape[1],
+    result.fractions.shape[0],
+    ", ".join(result.coverage.loc[result.coverage["run"], "method"]) or "none",
+)

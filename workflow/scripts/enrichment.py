@@ -12,19 +12,35 @@ from ferrostem.resources import verified_resource_files
 
 settings = EnrichmentSettings.from_config(snakemake.params.settings)
 alpha = DESettings.from_config(snakemake.params.de_settings).alpha
-verified_resource_files(snakemake.params.resource_files, make_client(snakemake.params.download, progress=False),
-                        snakemake.params.resource_paths)
-collections = [(CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
-               for name, spec in snakemake.params.collections.items()]
+verified_resource_files(
+    snakemake.params.resource_files,
+    make_client(snakemake.params.download, progress=False),
+    snakemake.params.resource_paths,
+)
+collections = [
+    (CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
+    for name, spec in snakemake.params.collections.items()
+]
 table = pd.read_csv(snakemake.input.table, sep="\t", keep_default_na=False, na_values=[""])
-result = enrich(table, collections, settings, alpha=alpha, threads=snakemake.threads,
-                left_out=snakemake.params.resources_left_out)
-for name, frame in (("gsea", result.gsea), ("ora", result.ora), ("sizes", result.sizes),
-                    ("collections", result.collections)):
+result = enrich(
+    table, collections, settings, alpha=alpha, threads=snakemake.threads, left_out=snakemake.params.resources_left_out
+)
+for name, frame in (
+    ("gsea", result.gsea),
+    ("ora", result.ora),
+    ("sizes", result.sizes),
+    ("collections", result.collections),
+):
     write_tsv(frame, snakemake.output[name], float_format="%.6g")
 comparison = snakemake.wildcards.comparison
-section = enrichment_section(result, settings, cohort=snakemake.wildcards.cohort, comparison=comparison,
-                             test=snakemake.params.test, alpha=alpha)
+section = enrichment_section(
+    result, settings, cohort=snakemake.wildcards.cohort, comparison=comparison, test=snakemake.params.test, alpha=alpha
+)
 write_section(section, snakemake.output.section)
-log.info("%s %s: %d sets tested by GSEA, %d dropped by size", snakemake.wildcards.cohort, comparison,
-         len(result.gsea), int((~result.sizes["kept"]).sum()))
+log.info(
+    "%s %s: %d sets tested by GSEA, %d dropped by size",
+    snakemake.wildcards.cohort,
+    comparison,
+    len(result.gsea),
+    int((~result.sizes["kept"]).sum()),
+)

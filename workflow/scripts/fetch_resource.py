@@ -6,6 +6,7 @@ from ferrostem.resources import fetch_resource, get_resource
 resource = get_resource(snakemake.wildcards.resource)
 if snakemake.wildcards.filename != resource.filename:
     raise ValueError(f"resource {resource.id} is {resource.filename}, not {snakemake.wildcards.filename}")
-record = fetch_resource(resource, snakemake.output[0], make_client(snakemake.params.download),
-                        user_copy=snakemake.params.user_copy or None)
+record = fetch_resource(
+    resource, snakemake.output[0], make_client(snakemake.params.download), user_copy=snakemake.params.user_copy or None
+)
 log.info("resource %s", record)

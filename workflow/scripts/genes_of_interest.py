@@ -12,8 +12,16 @@ settings = SurvivalSettings.from_config(snakemake.params.survival)
 adata = ad.read_h5ad(snakemake.input.cohort)
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 survival = pd.read_csv(snakemake.input.survival, sep="\t")
-section = genes_section(snakemake.params.label or snakemake.wildcards.cohort, adata, settings.genes_of_interest,
-                        scores=scores, info=info, survival_tables=[survival],
-                        checkpoint_genes=settings.checkpoint_genes, panels=settings.panels,
-                        panel_folds=settings.panel_folds, seed=settings.seed)
+section = genes_section(
+    snakemake.params.label or snakemake.wildcards.cohort,
+    adata,
+    settings.genes_of_interest,
+    scores=scores,
+    info=info,
+    survival_tables=[survival],
+    checkpoint_genes=settings.checkpoint_genes,
+    panels=settings.panels,
+    panel_folds=settings.panel_folds,
+    seed=settings.seed,
+)
 write_section(section, snakemake.output.section)

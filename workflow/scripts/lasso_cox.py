@@ -14,8 +14,15 @@ tumours, _ = tumour_samples(adata.obs)
 surv, notes = endpoint_frame(adata.obs.loc[tumours], settings.endpoint)
 universe = resolve_universe(settings.universe, snakemake.params.catalogue)
 expression = log2_expression(adata, universe).loc[surv.index]
-model = lasso_cox(expression, surv["time"].to_numpy(), surv["event"].to_numpy(), endpoint=settings.endpoint,
-                  folds=settings.folds, seed=settings.seed, universe=universe)
+model = lasso_cox(
+    expression,
+    surv["time"].to_numpy(),
+    surv["event"].to_numpy(),
+    endpoint=settings.endpoint,
+    folds=settings.folds,
+    seed=settings.seed,
+    universe=universe,
+)
 for note in notes + model.warnings:
     log.warning(note)
 write_entry(risk_score_entry(model, cohort), snakemake.output.model)

@@ -4,8 +4,7 @@ import pandas as pd
 
 from ferrostem.files import atomic_write, write_tsv
 from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS
-from ferrostem.pancancer import (core_regulator_changes, meta_across_cancers, score_hazard_ratios,
-                                 stemness_correlations)
+from ferrostem.pancancer import core_regulator_changes, meta_across_cancers, score_hazard_ratios, stemness_correlations
 from ferrostem.pancancer_report import pancancer_section
 from ferrostem.report import render_report, write_section
 
@@ -27,10 +26,21 @@ tables = {
 tables["meta"] = meta_across_cancers(tables["hazards"])
 for name, table in tables.items():
     write_tsv(table, snakemake.output[name])
-section = pancancer_section(tables["changes"], tables["hazards"], tables["correlations"], tables["meta"],
-                            cancers=cancers, stemness_index=settings["stemness_index"], alpha=alpha)
+section = pancancer_section(
+    tables["changes"],
+    tables["hazards"],
+    tables["correlations"],
+    tables["meta"],
+    cancers=cancers,
+    stemness_index=settings["stemness_index"],
+    alpha=alpha,
+)
 write_section(section, snakemake.output.section)
-html = render_report([section], cohort="all cancers", title="ferrostem: pan-cancer ferroptosis and stemness",
-                     simulated=bool(snakemake.params.simulated))
+html = render_report(
+    [section],
+    cohort="all cancers",
+    title="ferrostem: pan-cancer ferroptosis and stemness",
+    simulated=bool(snakemake.params.simulated),
+)
 with atomic_write(snakemake.output.html, encoding="utf-8") as handle:
     handle.write(html)

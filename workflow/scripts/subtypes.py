@@ -9,11 +9,20 @@ from ferrostem.survival_stage import read_scores
 
 cohort = snakemake.wildcards.cohort
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
-section = write_subtypes(ad.read_h5ad(snakemake.input.cohort), scores, info,
-                         SubtypeSettings.from_config(snakemake.params.subtypes), dict(snakemake.output.items()),
-                         regulators=snakemake.params.regulators, checkpoint_genes=snakemake.params.checkpoint_genes,
-                         endpoints=snakemake.params.endpoints, de_block=snakemake.params.de, cohort=cohort,
-                         label=snakemake.params.label or cohort, n_cpus=snakemake.threads)
+section = write_subtypes(
+    ad.read_h5ad(snakemake.input.cohort),
+    scores,
+    info,
+    SubtypeSettings.from_config(snakemake.params.subtypes),
+    dict(snakemake.output.items()),
+    regulators=snakemake.params.regulators,
+    checkpoint_genes=snakemake.params.checkpoint_genes,
+    endpoints=snakemake.params.endpoints,
+    de_block=snakemake.params.de,
+    cohort=cohort,
+    label=snakemake.params.label or cohort,
+    n_cpus=snakemake.threads,
+)
 write_section(section, snakemake.output.section)
 for line in section.summary + section.warnings:
     log.info(line)

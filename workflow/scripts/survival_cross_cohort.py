@@ -13,7 +13,11 @@ meta = cross_cohort_tables(tables)
 write_tsv(meta, snakemake.output.table)
 section = cross_cohort_section(meta, cohorts)
 write_section(section, snakemake.output.section)
-html = render_report([section], cohort="all cohorts", title="ferrostem: survival across cohorts",
-                     simulated=bool(snakemake.params.simulated))
+html = render_report(
+    [section],
+    cohort="all cohorts",
+    title="ferrostem: survival across cohorts",
+    simulated=bool(snakemake.params.simulated),
+)
 with atomic_write(snakemake.output.html, encoding="utf-8") as handle:
     handle.write(html)

@@ -60,8 +60,25 @@ def read_section(path: str | os.PathLike[str]) -> Section:
 # hazard ratios and their limits to 2 decimals, other effect sizes to 3, whole numbers as integers.
 P_VALUE_WORDS = frozenset({"p", "pval", "pvalue", "padj", "fdr", "fwer", "qval", "qvalue"})
 HAZARD_WORDS = frozenset({"hr"})
-EFFECT_WORDS = frozenset({"log2fc", "lfc", "lfcse", "fold", "es", "nes", "rho", "auc", "c", "stat", "coef",
-                          "coefficient", "weight", "tau2", "i2"})
+EFFECT_WORDS = frozenset(
+    {
+        "log2fc",
+        "lfc",
+        "lfcse",
+        "fold",
+        "es",
+        "nes",
+        "rho",
+        "auc",
+        "c",
+        "stat",
+        "coef",
+        "coefficient",
+        "weight",
+        "tau2",
+        "i2",
+    }
+)
 ENSEMBL_ID = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?$")
 SYMBOL_COLUMNS = ("gene", "symbol", "gene_symbol")
 
@@ -95,8 +112,14 @@ def sort_value(value: Any) -> str:
     return repr(number) if np.isfinite(number) else ("Infinity" if number > 0 else "-Infinity")
 
 
-def table_html(frame: pd.DataFrame, *, index: bool = False, float_format: str | None = None, max_rows: int = 200,
-               classes: str = "table") -> str:
+def table_html(
+    frame: pd.DataFrame,
+    *,
+    index: bool = False,
+    float_format: str | None = None,
+    max_rows: int = 200,
+    classes: str = "table",
+) -> str:
     """An escaped HTML table, numbers formatted per column (column_format); long tables are cut at `max_rows`.
 
     A numeric cell keeps its full value in `data-value`, which the report's script sorts by and downloads. A gene
@@ -105,11 +128,16 @@ def table_html(frame: pd.DataFrame, *, index: bool = False, float_format: str | 
     shown = (frame.reset_index() if index else frame).head(max_rows)
     names = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in shown.columns]
     formats = [column_format(name, shown.iloc[:, i], float_format) for i, name in enumerate(names)]
-    numeric = [pd.api.types.is_numeric_dtype(shown.iloc[:, i]) and not pd.api.types.is_bool_dtype(shown.iloc[:, i])
-               for i in range(len(names))]
+    numeric = [
+        pd.api.types.is_numeric_dtype(shown.iloc[:, i]) and not pd.api.types.is_bool_dtype(shown.iloc[:, i])
+        for i in range(len(names))
+    ]
     gene_ids = shown["gene_id"].astype(str).tolist() if "gene_id" in names else None
-    lines = [f'<table class="{html.escape(classes)}">', "<thead><tr>"
-             + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr></thead>", "<tbody>"]
+    lines = [
+        f'<table class="{html.escape(classes)}">',
+        "<thead><tr>" + "".join(f"<th>{html.escape(n)}</th>" for n in names) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row_number, row in enumerate(shown.itertuples(index=False)):
         cells = []
         for i, value in enumerate(row):
@@ -140,12 +168,15 @@ def embed_figures(page: str) -> str:
     unpacks it into the SVG download link (DecompressionStream), which keeps the report a third of the size that
     plain SVG data URIs would make it.
     """
+
     def embedded(match: re.Match[str]) -> str:
         chunks = png_chunks(base64.b64decode(match.group(1)))
         width = int.from_bytes(chunks[0][1][:4], "big") // PIXEL_DENSITY
         svg = [data for kind, data in chunks if kind == SVG_CHUNK]
         png = base64.b64encode(png_from_chunks([c for c in chunks if c[0] != SVG_CHUNK])).decode("ascii")
-        attributes = f' width="{width}"' + (f' data-svg-gzip="{base64.b64encode(svg[0]).decode("ascii")}"' if svg else "")
+        attributes = f' width="{width}"' + (
+            f' data-svg-gzip="{base64.b64encode(svg[0]).decode("ascii")}"' if svg else ""
+        )
         return f'<img src="data:image/png;base64,{png}"{attributes}'
 
     return _PNG_IMAGE.sub(embedded, page)
@@ -171,8 +202,14 @@ def render_report(sections: list[Section], *, cohort: str, title: str, simulated
         body = env.get_template(f"sections/{section.template}").render(**section.context, section=section)
         rendered.append({"id": section.id, "title": section.title, "body": body, "warnings": section.warnings})
     summary = [{"text": line, "section": s.id} for s in ordered for line in s.summary]
-    return embed_figures(env.get_template("report.html.j2").render(
-        cohort=cohort, title=title, simulated=simulated, sections=rendered, summary=summary,
-        script=(TEMPLATES / "static" / "tables.js").read_text(encoding="utf-8"),
-        generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    ))
+    return embed_figures(
+        env.get_template("report.html.j2").render(
+            cohort=cohort,
+            title=title,
+            simulated=simulated,
+            sections=rendered,
+            summary=summary,
+            script=(TEMPLATES / "static" / "tables.js").read_text(encoding="utf-8"),
+            generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )

@@ -31,8 +31,15 @@ from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
 log = logging.getLogger(__name__)
 
 STAR_COLUMNS = [
-    "gene_id", "gene_name", "gene_type", "unstranded", "stranded_first", "stranded_second",
-    "tpm_unstranded", "fpkm_unstranded", "fpkm_uq_unstranded",
+    "gene_id",
+    "gene_name",
+    "gene_type",
+    "unstranded",
+    "stranded_first",
+    "stranded_second",
+    "tpm_unstranded",
+    "fpkm_unstranded",
+    "fpkm_uq_unstranded",
 ]
 STAR_SUMMARY_ROWS = ["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"]
 COUNT_COLUMNS = ["unstranded", "stranded_first", "stranded_second"]
@@ -54,7 +61,11 @@ def _read_star_frame(path: Path) -> tuple[str, pl.DataFrame]:
     gene_model = first.lstrip("#").split(":", 1)[-1].strip()
     try:
         frame = pl.read_csv(
-            path, separator="\t", skip_rows=1, has_header=True, infer_schema=False,
+            path,
+            separator="\t",
+            skip_rows=1,
+            has_header=True,
+            infer_schema=False,
             truncate_ragged_lines=False,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.NoDataError) as error:
@@ -105,7 +116,8 @@ def read_star_counts(path: str | os.PathLike[str]) -> StarFile:
     if (counts < 0).any() or not np.all(np.equal(np.mod(counts, 1), 0)):
         index = int(np.flatnonzero((counts < 0) | (np.mod(counts, 1) != 0))[0])
         raise InputFormatError(
-            f"{path}: unstranded count for gene {gene_ids[index]!r} is {float(counts[index]):g}, not a non-negative integer"
+            f"{path}: unstranded count for gene {gene_ids[index]!r} is {float(counts[index]):g}, "
+            "not a non-negative integer"
         )
     summary = pd.Series(
         _numeric(summary_frame, "unstranded", path, summary_frame["gene_id"]), index=found, name="unstranded"
@@ -123,14 +135,21 @@ class StarMatrix:
     unassigned: pd.DataFrame  # samples x STAR summary rows
 
 
-def _read_star_fast(path: Path, gene_model: str, reference: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _read_star_fast(
+    path: Path, gene_model: str, reference: pl.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Typed read of the two columns the merge needs; None when the file is not a clean twin of the first."""
     try:
         with open(path, encoding="utf-8") as handle:
             if handle.readline().lstrip("#").split(":", 1)[-1].strip() != gene_model:
                 return None
-        frame = pl.read_csv(path, separator="\t", skip_rows=1, columns=["gene_id", "unstranded", "tpm_unstranded"],
-                            schema_overrides={"gene_id": pl.String, "unstranded": pl.Int64, "tpm_unstranded": pl.Float64})
+        frame = pl.read_csv(
+            path,
+            separator="\t",
+            skip_rows=1,
+            columns=["gene_id", "unstranded", "tpm_unstranded"],
+            schema_overrides={"gene_id": pl.String, "unstranded": pl.Int64, "tpm_unstranded": pl.Float64},
+        )
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError):
         return None
     n_summary = len(STAR_SUMMARY_ROWS)
@@ -162,7 +181,8 @@ def _check_one_gene_model(paths: Sequence[str | os.PathLike[str]]) -> None:
     odd = [f"{path} ({model!r})" for path, model in models.items() if model is not None and model != majority]
     raise InputFormatError(
         f"{len(odd)} of {len(paths)} STAR files name another gene model than the {majority!r} of "
-        f"{int(counts.iloc[0])} files: {'; '.join(odd[:5])}" + (" ..." if len(odd) > 5 else "")
+        f"{int(counts.iloc[0])} files: {'; '.join(odd[:5])}"
+        + (" ..." if len(odd) > 5 else "")
         + "; all files of a cohort must come from the same gene model"
     )
 
@@ -171,10 +191,15 @@ def _row_differences(ids: np.ndarray, reference: np.ndarray) -> str:
     """Which gene ids a file lacks, adds or repeats compared with the reference file."""
     have, want = pd.Index(ids), pd.Index(reference)
     parts = []
-    for label, found in (("missing", want.difference(have)), ("not in the first file", have.difference(want)),
-                         ("listed twice", have[have.duplicated()].unique())):
+    for label, found in (
+        ("missing", want.difference(have)),
+        ("not in the first file", have.difference(want)),
+        ("listed twice", have[have.duplicated()].unique()),
+    ):
         if len(found):
-            parts.append(f"{label} {list(map(str, found[:5]))}" + (f" and {len(found) - 5} more" if len(found) > 5 else ""))
+            parts.append(
+                f"{label} {list(map(str, found[:5]))}" + (f" and {len(found) - 5} more" if len(found) > 5 else "")
+            )
     return "; ".join(parts) or "same genes in another order"
 
 
@@ -213,7 +238,11 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
                 )
             if star.gene_model != first.gene_model:
                 raise InputFormatError(f"{path}: gene model {star.gene_model!r} differs from {first.gene_model!r}")
-            fast = (star.genes["unstranded"].to_numpy(), star.genes["tpm_unstranded"].to_numpy(), star.summary.to_numpy())
+            fast = (
+                star.genes["unstranded"].to_numpy(),
+                star.genes["tpm_unstranded"].to_numpy(),
+                star.summary.to_numpy(),
+            )
         counts[:, column], tpm[:, column] = fast[0], fast[1]
         summaries.append(fast[2])
         progress.add()
@@ -248,19 +277,21 @@ def file_sheet(hits: list[dict[str, Any]]) -> pd.DataFrame:
     for hit in hits:
         sample = _first_sample(hit)
         barcode = parse_barcode(sample["submitter_id"])
-        rows.append({
-            "file_id": hit["file_id"],
-            "file_name": hit["file_name"],
-            "md5sum": hit.get("md5sum"),
-            "file_size": hit.get("file_size"),
-            "sample_id": barcode.sample_id,
-            "patient_id": barcode.patient_id,
-            "sample_type_code": barcode.code,
-            "sample_type": barcode.sample_type,
-            "gdc_sample_type": sample.get("sample_type"),
-            "tissue": barcode.tissue,
-            "case_submitter_id": sample["case_submitter_id"],
-        })
+        rows.append(
+            {
+                "file_id": hit["file_id"],
+                "file_name": hit["file_name"],
+                "md5sum": hit.get("md5sum"),
+                "file_size": hit.get("file_size"),
+                "sample_id": barcode.sample_id,
+                "patient_id": barcode.patient_id,
+                "sample_type_code": barcode.code,
+                "sample_type": barcode.sample_type,
+                "gdc_sample_type": sample.get("sample_type"),
+                "tissue": barcode.tissue,
+                "case_submitter_id": sample["case_submitter_id"],
+            }
+        )
     sheet = pd.DataFrame(rows)
     mismatched = sheet[sheet["patient_id"] != sheet["case_submitter_id"]]
     if len(mismatched):
@@ -274,8 +305,10 @@ def sample_type_conflicts(sheet: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """The `sample_type_conflict` rule record of a `file_sheet` (empty when every GDC label agrees)."""
     given = sheet["gdc_sample_type"]
     differs = given.notna() & (given.astype(str) != sheet["sample_type"].astype(str))
-    ids = [f"{row.sample_id} (GDC: {row.gdc_sample_type}; barcode {row.sample_type_code}: {row.sample_type})"
-           for row in sheet.loc[differs].drop_duplicates("sample_id").itertuples()]
+    ids = [
+        f"{row.sample_id} (GDC: {row.gdc_sample_type}; barcode {row.sample_type_code}: {row.sample_type})"
+        for row in sheet.loc[differs].drop_duplicates("sample_id").itertuples()
+    ]
     return {"sample_type_conflict": _rule_record("sample_type_conflict", ids)} if ids else {}
 
 
@@ -299,20 +332,49 @@ def _number(value: Any, field: str = "value", patient: str = "?") -> float:
 # TCGA's bracketed legacy labels ("[Not Available]", "[Discrepancy]", ...) are missing too. Matching ignores case
 # (the legacy `tumor_stage` field wrote "stage iiia").
 STAGE_GROUPS: dict[str, str | None] = {
-    "Stage 0": "Stage 0", "Stage 0a": "Stage 0", "Stage 0is": "Stage 0", "Stage Tis": "Stage 0",
+    "Stage 0": "Stage 0",
+    "Stage 0a": "Stage 0",
+    "Stage 0is": "Stage 0",
+    "Stage Tis": "Stage 0",
     "Stage IS": "Stage IS",
-    "Stage I": "Stage I", "Stage IA": "Stage I", "Stage IA1": "Stage I", "Stage IA2": "Stage I",
-    "Stage IA3": "Stage I", "Stage IB": "Stage I", "Stage IB1": "Stage I", "Stage IB2": "Stage I",
-    "Stage IB Cervix": "Stage I", "Stage IC": "Stage I",
-    "Stage II": "Stage II", "Stage II Cervix": "Stage II", "Stage IIA": "Stage II", "Stage IIA Cervix": "Stage II",
-    "Stage IIA1": "Stage II", "Stage IIA2": "Stage II", "Stage IIB": "Stage II", "Stage IIC": "Stage II",
+    "Stage I": "Stage I",
+    "Stage IA": "Stage I",
+    "Stage IA1": "Stage I",
+    "Stage IA2": "Stage I",
+    "Stage IA3": "Stage I",
+    "Stage IB": "Stage I",
+    "Stage IB1": "Stage I",
+    "Stage IB2": "Stage I",
+    "Stage IB Cervix": "Stage I",
+    "Stage IC": "Stage I",
+    "Stage II": "Stage II",
+    "Stage II Cervix": "Stage II",
+    "Stage IIA": "Stage II",
+    "Stage IIA Cervix": "Stage II",
+    "Stage IIA1": "Stage II",
+    "Stage IIA2": "Stage II",
+    "Stage IIB": "Stage II",
+    "Stage IIC": "Stage II",
     "Stage IIC1": "Stage II",
-    "Stage III": "Stage III", "Stage IIIA": "Stage III", "Stage IIIA1": "Stage III", "Stage IIIA2": "Stage III",
-    "Stage IIIB": "Stage III", "Stage IIIC": "Stage III", "Stage IIIC1": "Stage III", "Stage IIIC2": "Stage III",
+    "Stage III": "Stage III",
+    "Stage IIIA": "Stage III",
+    "Stage IIIA1": "Stage III",
+    "Stage IIIA2": "Stage III",
+    "Stage IIIB": "Stage III",
+    "Stage IIIC": "Stage III",
+    "Stage IIIC1": "Stage III",
+    "Stage IIIC2": "Stage III",
     "Stage IIID": "Stage III",
-    "Stage IV": "Stage IV", "Stage IVA": "Stage IV", "Stage IVB": "Stage IV", "Stage IVC": "Stage IV",
-    "Stage X": None, "Unknown": None, "Not Reported": None, "Not Allowed To Collect": None,
-    "IS": "Stage IS", "I/II NOS": None,
+    "Stage IV": "Stage IV",
+    "Stage IVA": "Stage IV",
+    "Stage IVB": "Stage IV",
+    "Stage IVC": "Stage IV",
+    "Stage X": None,
+    "Unknown": None,
+    "Not Reported": None,
+    "Not Allowed To Collect": None,
+    "IS": "Stage IS",
+    "I/II NOS": None,
 }
 _STAGE_KEYS = {key.casefold(): group for key, group in STAGE_GROUPS.items()}
 
@@ -322,8 +384,10 @@ class UnknownStageError(InputFormatError):
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        super().__init__(f"ajcc_pathologic_stage {value!r} is not a GDC data-dictionary value; known values: "
-                         f"{', '.join(STAGE_GROUPS)}")
+        super().__init__(
+            f"ajcc_pathologic_stage {value!r} is not a GDC data-dictionary value; known values: "
+            f"{', '.join(STAGE_GROUPS)}"
+        )
 
 
 def stage_group(value: Any) -> str | None:
@@ -341,7 +405,14 @@ def stage_group(value: Any) -> str | None:
 def _missing_label(value: Any) -> bool:
     """None, "--", Unknown, Not Reported and the older dictionaries' lower-case and other no-answer labels."""
     return value is None or str(value).strip().casefold() in {
-        "", "--", "not reported", "unknown", "not allowed to collect", "lost to follow-up", "pending"}
+        "",
+        "--",
+        "not reported",
+        "unknown",
+        "not allowed to collect",
+        "lost to follow-up",
+        "pending",
+    }
 
 
 # How the primary diagnosis of a case is chosen among its `diagnoses` records (since Data Release 42 a TCGA
@@ -384,25 +455,31 @@ def primary_diagnosis(diagnoses: Sequence[Mapping[str, Any]]) -> tuple[Mapping[s
 
 CLINICAL_RULES: dict[str, str] = {
     "sample_type_conflict": "GDC sample_type differs from the barcode's sample-type code: the barcode's type "
-                            "(TCGA code table) is used for sample_type and tissue",
+    "(TCGA code table) is used for sample_type and tissue",
     "single_record": "primary diagnosis: the case has one diagnosis record",
     **{rule: f"primary diagnosis: {text}" for rule, text in DIAGNOSIS_RULES},
     "first_record": "primary diagnosis: several records and no rule singled one out; the first was used",
     "no_diagnosis": "no diagnosis record: age, stage, grade and primary diagnosis are missing",
     "unknown_stage": "stage value not in the GDC data dictionary: stage set missing",
     "death_before_follow_up": "days_to_death earlier than the last follow-up: OS.time = days_to_death "
-                              "(the recorded death is the event; a later follow-up date cannot be right)",
+    "(the recorded death is the event; a later follow-up date cannot be right)",
     "death_time_on_alive": "days_to_death given for a patient whose vital_status is Alive: status uncertain, "
-                           "OS and OS.time set missing (left out of survival)",
+    "OS and OS.time set missing (left out of survival)",
     "dead_without_death_time": "vital_status Dead without days_to_death: OS.time missing (left out of survival)",
-    "alive_without_follow_up": "vital_status Alive without any follow-up time: OS.time missing "
-                               "(left out of survival)",
+    "alive_without_follow_up": "vital_status Alive without any follow-up time: OS.time missing (left out of survival)",
     "vital_status_missing": "vital_status missing, Unknown or Not Reported: OS missing (left out of survival)",
 }
 
 
-SURVIVAL_RULES = frozenset({"death_before_follow_up", "death_time_on_alive", "dead_without_death_time",
-                            "alive_without_follow_up", "vital_status_missing"})
+SURVIVAL_RULES = frozenset(
+    {
+        "death_before_follow_up",
+        "death_time_on_alive",
+        "dead_without_death_time",
+        "alive_without_follow_up",
+        "vital_status_missing",
+    }
+)
 INFORMATIONAL_RULES = frozenset({"single_record", *(rule for rule, _ in DIAGNOSIS_RULES)})
 
 
@@ -410,15 +487,17 @@ def _rule_record(rule: str, ids: list[str]) -> dict[str, Any]:
     return {"rule": CLINICAL_RULES[rule], "count": len(ids), "ids": sorted(ids)}
 
 
-def _overall_survival(patient: str, demographic: Mapping[str, Any], last_follow_up: float,
-                      applied: dict[str, list[str]]) -> tuple[float, float]:
+def _overall_survival(
+    patient: str, demographic: Mapping[str, Any], last_follow_up: float, applied: dict[str, list[str]]
+) -> tuple[float, float]:
     """(OS, OS.time) under TCGAbiolinks' convention, resolving contradictions by the CLINICAL_RULES."""
     raw = demographic.get("vital_status")
     death = _number(demographic.get("days_to_death"), "demographic.days_to_death", patient)
     vital = None if _missing_label(raw) else str(raw).strip().capitalize()
     if vital not in (None, "Alive", "Dead"):
-        raise InputFormatError(f"GDC case {patient}: vital_status {raw!r} is none of Alive, Dead, Unknown, "
-                               "Not Reported")
+        raise InputFormatError(
+            f"GDC case {patient}: vital_status {raw!r} is none of Alive, Dead, Unknown, Not Reported"
+        )
     if vital is None:
         applied["vital_status_missing"].append(patient)
         return math.nan, math.nan
@@ -469,17 +548,19 @@ def clinical_table(cases: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str,
         os_event, os_time = _overall_survival(patient, demographic, last_follow_up, applied)
         age_days = _number(primary.get("age_at_diagnosis"), "diagnoses.age_at_diagnosis", patient)
         grade = primary.get("tumor_grade")
-        rows.append({
-            "patient_id": patient,
-            "vital_status": demographic.get("vital_status"),
-            "age": age_days / 365.25 if not math.isnan(age_days) else math.nan,
-            "sex": (demographic.get("sex_at_birth") or demographic.get("gender") or None),
-            "stage": stage,
-            "grade": None if _missing_label(grade) else grade,
-            "primary_diagnosis": primary.get("primary_diagnosis"),
-            "OS": os_event,
-            "OS.time": os_time,
-        })
+        rows.append(
+            {
+                "patient_id": patient,
+                "vital_status": demographic.get("vital_status"),
+                "age": age_days / 365.25 if not math.isnan(age_days) else math.nan,
+                "sex": (demographic.get("sex_at_birth") or demographic.get("gender") or None),
+                "stage": stage,
+                "grade": None if _missing_label(grade) else grade,
+                "primary_diagnosis": primary.get("primary_diagnosis"),
+                "OS": os_event,
+                "OS.time": os_time,
+            }
+        )
     table = pd.DataFrame(rows)
     duplicated = table["patient_id"][table["patient_id"].duplicated()].unique().tolist()
     if duplicated:
@@ -537,10 +618,22 @@ def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 GDC_API = "https://api.gdc.cancer.gov"
 FILE_FIELDS = [
-    "file_id", "file_name", "md5sum", "file_size", "data_format", "access", "cases.case_id",
-    "cases.submitter_id", "cases.project.project_id", "cases.samples.sample_id", "cases.samples.submitter_id",
-    "cases.samples.sample_type", "cases.samples.tissue_type", "cases.samples.tumor_descriptor",
-    "cases.samples.portions.analytes.aliquots.aliquot_id", "cases.samples.portions.analytes.aliquots.submitter_id",
+    "file_id",
+    "file_name",
+    "md5sum",
+    "file_size",
+    "data_format",
+    "access",
+    "cases.case_id",
+    "cases.submitter_id",
+    "cases.project.project_id",
+    "cases.samples.sample_id",
+    "cases.samples.submitter_id",
+    "cases.samples.sample_type",
+    "cases.samples.tissue_type",
+    "cases.samples.tumor_descriptor",
+    "cases.samples.portions.analytes.aliquots.aliquot_id",
+    "cases.samples.portions.analytes.aliquots.submitter_id",
     "analysis.workflow_type",
 ]
 CASE_EXPAND = "demographic,diagnoses,follow_ups"
@@ -563,7 +656,9 @@ def project_filter(project: str) -> dict[str, Any]:
     return {"op": "in", "content": {"field": "cases.project.project_id", "value": [project]}}
 
 
-def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int, id_field: str) -> list[dict[str, Any]]:
+def _page_through(
+    client: Client, url: str, body: dict[str, Any], page_size: int, id_field: str
+) -> list[dict[str, Any]]:
     """POST one query page by page (`from`, `size`, `sort` on `id_field` ascending) until
     `data.pagination.total` hits are in, and check that the pages hold exactly `total` distinct ids.
 
@@ -580,10 +675,14 @@ def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int
             data = payload["data"]
             page, page_total = data["hits"], int(data["pagination"]["total"])
         except (KeyError, TypeError, ValueError) as error:
-            raise InputFormatError(f"{url}: answer has no data.hits / data.pagination.total ({str(payload)[:200]})") from error
+            raise InputFormatError(
+                f"{url}: answer has no data.hits / data.pagination.total ({str(payload)[:200]})"
+            ) from error
         if total is not None and page_total != total:
-            raise InputFormatError(f"{url}: data.pagination.total changed from {total} to {page_total} while paging "
-                                   f"(at from={len(hits)}); the project changed during the download, run it again")
+            raise InputFormatError(
+                f"{url}: data.pagination.total changed from {total} to {page_total} while paging "
+                f"(at from={len(hits)}); the project changed during the download, run it again"
+            )
         total = page_total
         if not page:
             break
@@ -597,13 +696,23 @@ def _page_through(client: Client, url: str, body: dict[str, Any], page_size: int
         raise InputFormatError(
             f"{url}: pagination.total is {total} but the pages (sorted by {id_field}, {page_size} per page) held "
             f"{len(hits)} hits with {ids.nunique()} distinct {id_field}s"
-            + (f"; repeated: {repeated[:5]}" if repeated else "") + "; nothing was saved, run the download again")
+            + (f"; repeated: {repeated[:5]}" if repeated else "")
+            + "; nothing was saved, run the download again"
+        )
     return hits
 
 
 def _hits_document(hits: list[dict[str, Any]]) -> dict[str, Any]:
     """All pages' hits as one answer, with the real API's pagination object (one page holding everything)."""
-    pagination = {"count": len(hits), "total": len(hits), "size": len(hits), "from": 0, "sort": "", "page": 1, "pages": 1}
+    pagination = {
+        "count": len(hits),
+        "total": len(hits),
+        "size": len(hits),
+        "from": 0,
+        "sort": "",
+        "page": 1,
+        "pages": 1,
+    }
     return {"data": {"hits": hits, "pagination": pagination}, "warnings": {}}
 
 
@@ -620,11 +729,16 @@ def query_project(client: Client, project: str, api: str = GDC_API, page_size: i
         cases = load_hits_document(client.read_json(cases_doc), client.source_of(cases_doc))
         status = client.read_json(status_url)
     else:
-        files = _page_through(client, f"{api}/files",
-                              {"filters": star_counts_filters(project), "fields": ",".join(FILE_FIELDS)}, page_size,
-                              "file_id")
-        cases = _page_through(client, f"{api}/cases", {"filters": project_filter(project), "expand": CASE_EXPAND},
-                              page_size, "case_id")
+        files = _page_through(
+            client,
+            f"{api}/files",
+            {"filters": star_counts_filters(project), "fields": ",".join(FILE_FIELDS)},
+            page_size,
+            "file_id",
+        )
+        cases = _page_through(
+            client, f"{api}/cases", {"filters": project_filter(project), "expand": CASE_EXPAND}, page_size, "case_id"
+        )
         status = client.request_json(status_url)
         client.save_json(_hits_document(files), files_doc)
         client.save_json(_hits_document(cases), cases_doc)
@@ -649,8 +763,9 @@ def _safe_members(tar: Any, url: str) -> list[Any]:
         name = member.name
         parts = Path(name).parts
         if name.startswith(("/", "\\")) or Path(name).is_absolute() or ".." in parts or (parts and ":" in parts[0]):
-            raise InputFormatError(f"{url}: unsafe path {name!r} in the tar archive (absolute or with '..'); "
-                                   "nothing was extracted from it")
+            raise InputFormatError(
+                f"{url}: unsafe path {name!r} in the tar archive (absolute or with '..'); nothing was extracted from it"
+            )
         if member.issym() or member.islnk() or member.isdev() or member.isfifo():
             raise InputFormatError(f"{url}: tar member {name!r} is a link or device; refused")
         if member.isfile():
@@ -697,12 +812,15 @@ class _Wanted:
     expected: Expected
 
 
-def download_data(client: Client, hits: list[dict[str, Any]], api: str = GDC_API, batch_files: int = 50) -> dict[str, Path]:
+def download_data(
+    client: Client, hits: list[dict[str, Any]], api: str = GDC_API, batch_files: int = 50
+) -> dict[str, Path]:
     """Every hit's file in the store (verified against md5sum and file_size); batches of missing files are
     fetched as one tar.gz by POST /data, the rest (and anything a batch lacked) one by one with resume."""
     api = api.rstrip("/")
-    wanted = {h["file_id"]: _Wanted(h["file_name"], Expected(size=h.get("file_size"), md5=h.get("md5sum")))
-              for h in hits}
+    wanted = {
+        h["file_id"]: _Wanted(h["file_name"], Expected(size=h.get("file_size"), md5=h.get("md5sum"))) for h in hits
+    }
     paths = {file_id: client.store_path(f"{api}/data/{file_id}") for file_id in wanted}
     missing = []
     for file_id, path in paths.items():
@@ -718,7 +836,7 @@ def download_data(client: Client, hits: list[dict[str, Any]], api: str = GDC_API
     with client.progress_bars(len(missing), total or None, "GDC") as (file_bar, byte_bar):
         if not client.mirror and batch_files > 1:
             for start in range(0, len(missing), batch_files):
-                batch = missing[start:start + batch_files]
+                batch = missing[start : start + batch_files]
                 if len(batch) < 2:
                     continue
                 url = f"{api}/data"
@@ -739,8 +857,14 @@ def download_data(client: Client, hits: list[dict[str, Any]], api: str = GDC_API
     return paths
 
 
-def download_project(client: Client, project: str, raw_dir: str | os.PathLike[str], api: str = GDC_API,
-                     page_size: int = 500, batch_files: int = 50) -> Path:
+def download_project(
+    client: Client,
+    project: str,
+    raw_dir: str | os.PathLike[str],
+    api: str = GDC_API,
+    page_size: int = 500,
+    batch_files: int = 50,
+) -> Path:
     """Query, download and verify a project's STAR counts and clinical records, then write the raw layout
     (files.json, cases.json, status.json, data/<file_id>/<file_name>, download.json) into `raw_dir`."""
     answers = query_project(client, project, api, page_size)
@@ -751,16 +875,31 @@ def download_project(client: Client, project: str, raw_dir: str | os.PathLike[st
     write_json(_hits_document(answers["files"]), raw / "files.json")
     write_json(_hits_document(answers["cases"]), raw / "cases.json")
     write_json(answers["status"], raw / "status.json")
-    write_json({
-        "source": "gdc", "project": project, "api": api, "mirror": client.mirror,
-        "data_release": parse_status(answers["status"], f"{api}/status")["data_release"], "files": len(answers["files"]),
-        "cases": len(answers["cases"]), "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
-    }, raw / "download.json")
+    write_json(
+        {
+            "source": "gdc",
+            "project": project,
+            "api": api,
+            "mirror": client.mirror,
+            "data_release": parse_status(answers["status"], f"{api}/status")["data_release"],
+            "files": len(answers["files"]),
+            "cases": len(answers["cases"]),
+            "urls": sorted(set(client.fetched))[:20] + (["..."] if len(set(client.fetched)) > 20 else []),
+        },
+        raw / "download.json",
+    )
     return raw
 
 
-def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
-             raw_dir: str | os.PathLike[str]) -> Path:
+def download(
+    client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any], raw_dir: str | os.PathLike[str]
+) -> Path:
     """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
-    return download_project(client, cohort["project"], raw_dir, settings["gdc_api"], int(settings["gdc_page_size"]),
-                            int(settings["gdc_batch_files"]))
+    return download_project(
+        client,
+        cohort["project"],
+        raw_dir,
+        settings["gdc_api"],
+        int(settings["gdc_page_size"]),
+        int(settings["gdc_batch_files"]),
+    )

@@ -84,17 +84,26 @@ class CharacteristicsReport:
 
     def notes(self) -> list[str]:
         """One sentence per rule applied, for the cohort section of the report."""
-        notes = [f"characteristics key spellings {spellings} were merged into one column {column!r} "
-                 "(GEO keys are matched case-insensitively)" for column, spellings in self.key_spellings_merged.items()]
-        notes += [f"characteristics key {column!r} appears more than once in {n} sample(s); the values were joined "
-                  "with '; ' (as GEOquery does)" for column, n in self.repeated_keys_joined.items()]
-        notes += [f"!Sample_{name} is column {column!r}: a characteristics key has its name"
-                  for name, column in self.sample_fields_renamed.items()]
+        notes = [
+            f"characteristics key spellings {spellings} were merged into one column {column!r} "
+            "(GEO keys are matched case-insensitively)"
+            for column, spellings in self.key_spellings_merged.items()
+        ]
+        notes += [
+            f"characteristics key {column!r} appears more than once in {n} sample(s); the values were joined "
+            "with '; ' (as GEOquery does)"
+            for column, n in self.repeated_keys_joined.items()
+        ]
+        notes += [
+            f"!Sample_{name} is column {column!r}: a characteristics key has its name"
+            for name, column in self.sample_fields_renamed.items()
+        ]
         return notes
 
 
-def parse_characteristics(rows: list[tuple[str, list[str]]],
-                          samples: list[str]) -> tuple[pd.DataFrame, CharacteristicsReport]:
+def parse_characteristics(
+    rows: list[tuple[str, list[str]]], samples: list[str]
+) -> tuple[pd.DataFrame, CharacteristicsReport]:
     """Turn repeated `!Sample_characteristics_ch*` rows of "key: value" cells into typed columns.
 
     `rows` are (channel, cells) pairs. Keys are matched case-insensitively (series mix `Tissue:` and
@@ -184,8 +193,9 @@ def read_series_matrix(path: str | os.PathLike[str], *, require_table: bool = Tr
                 "files; for RNA-seq series set geo.rnaseq_counts: true to use NCBI's generated counts)"
             )
         table_lines = ["\t".join(['"ID_REF"'] + [f'"{a}"' for a in sample_fields.get("geo_accession", [])]) + "\n"]
-    table = pd.read_csv(io.StringIO("".join(table_lines)), sep="\t", index_col=0, na_values=["null", "NULL", ""],
-                        dtype={0: str})
+    table = pd.read_csv(
+        io.StringIO("".join(table_lines)), sep="\t", index_col=0, na_values=["null", "NULL", ""], dtype={0: str}
+    )
     table.index = table.index.astype(str)
     table.columns = [str(c).strip('"') for c in table.columns]
     if list(table.columns) != accessions:
@@ -202,8 +212,10 @@ def read_series_matrix(path: str | os.PathLike[str], *, require_table: bool = Tr
             raise InputFormatError(f"{path}: !Sample_{name} has {len(values)} cells for {len(accessions)} samples")
     for number, (channel, cells) in enumerate(characteristic_rows, start=1):
         if len(cells) != len(accessions):
-            raise InputFormatError(f"{path}: !Sample_characteristics_{channel} line {number} has {len(cells)} cells "
-                                   f"for {len(accessions)} samples")
+            raise InputFormatError(
+                f"{path}: !Sample_characteristics_{channel} line {number} has {len(cells)} cells "
+                f"for {len(accessions)} samples"
+            )
     characteristics, report = parse_characteristics(characteristic_rows, accessions)
     taken = {str(c).casefold() for c in characteristics.columns}
     report.sample_fields_renamed = {name: f"Sample_{name}" for name in sample_fields if name.casefold() in taken}
@@ -264,7 +276,7 @@ def iter_platform_table(lines: Iterator[str], where: str) -> PlatformTable:
     """
     platform, declared = "", None
     number = 0
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=1):  # noqa: B007 (the line number is read after the loop)
         if line.startswith(PLATFORM_TABLE_BEGIN):
             break
         if line.startswith("^PLATFORM") or line.startswith("!Annotation_platform ="):
@@ -284,8 +296,10 @@ def iter_platform_table(lines: Iterator[str], where: str) -> PlatformTable:
             if line.startswith(PLATFORM_TABLE_END):
                 return
             if line.startswith(("!", "^")):
-                raise InputFormatError(f"{where}: the platform table ends at line {offset} with "
-                                       f"{line.strip()[:40]!r}, not {PLATFORM_TABLE_END}; the record is incomplete")
+                raise InputFormatError(
+                    f"{where}: the platform table ends at line {offset} with "
+                    f"{line.strip()[:40]!r}, not {PLATFORM_TABLE_END}; the record is incomplete"
+                )
             if line.strip():
                 yield _split_row(line)
         raise InputFormatError(f"{where}: no {PLATFORM_TABLE_END} line; the download is truncated")
@@ -295,8 +309,10 @@ def iter_platform_table(lines: Iterator[str], where: str) -> PlatformTable:
 
 def _check_row_count(table: PlatformTable, rows: int, where: str, name: str) -> None:
     if table.declared_rows is not None and rows != table.declared_rows:
-        raise InputFormatError(f"{where}: platform {name} declares {table.declared_rows} rows "
-                               f"(!Platform_data_row_count) but its table has {rows}; the record is incomplete")
+        raise InputFormatError(
+            f"{where}: platform {name} declares {table.declared_rows} rows "
+            f"(!Platform_data_row_count) but its table has {rows}; the record is incomplete"
+        )
 
 
 def verify_platform_record(path: str | os.PathLike[str], platform: str) -> int:
@@ -314,7 +330,7 @@ def verify_platform_record(path: str | os.PathLike[str], platform: str) -> int:
 
 
 def _symbols(cell: str) -> list[str]:
-    """"A /// B" -> [A, B]; empty cells and Affymetrix's "---" mean no symbol."""
+    """ "A /// B" -> [A, B]; empty cells and Affymetrix's "---" mean no symbol."""
     return [s.strip() for s in cell.split("///") if s.strip().strip("-")]
 
 
@@ -349,14 +365,16 @@ def read_platform_annotation(path: str | os.PathLike[str], platform: str | None 
     finally:
         lines.close()
     _check_row_count(table, len(kept), str(path), name)
-    frame = pd.DataFrame(kept, columns=["probe_id", "symbol", "entrez"][:len(wanted)], dtype=str)
+    frame = pd.DataFrame(kept, columns=["probe_id", "symbol", "entrez"][: len(wanted)], dtype=str)
     if frame.empty:
         raise InputFormatError(f"{path}: the table of platform {name} has no rows")
-    return pd.DataFrame({
-        "probe_id": frame["probe_id"],
-        "symbols": frame["symbol"].map(_symbols),
-        "entrez": frame["entrez"] if "entrez" in frame.columns else "",
-    })
+    return pd.DataFrame(
+        {
+            "probe_id": frame["probe_id"],
+            "symbols": frame["symbol"].map(_symbols),
+            "entrez": frame["entrez"] if "entrez" in frame.columns else "",
+        }
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -379,18 +397,28 @@ def read_sample_table(path: str | os.PathLike[str], key: str, sheet: str | int |
         if name.endswith((".xlsx", ".xls")):
             frame = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=str)
         else:
-            frame = pd.read_csv(path, sep="," if name.endswith(".csv") else "\t", dtype=str, keep_default_na=False,
-                                encoding_errors="replace", skip_blank_lines=True)
+            frame = pd.read_csv(
+                path,
+                sep="," if name.endswith(".csv") else "\t",
+                dtype=str,
+                keep_default_na=False,
+                encoding_errors="replace",
+                skip_blank_lines=True,
+            )
     except ImportError as error:
-        raise InputFormatError(f"{path}: reading a spreadsheet needs openpyxl ({error}); install it, or save the "
-                               "sheet as a TSV and name that file") from error
+        raise InputFormatError(
+            f"{path}: reading a spreadsheet needs openpyxl ({error}); install it, or save the "
+            "sheet as a TSV and name that file"
+        ) from error
     except (OSError, EOFError, ValueError, pd.errors.ParserError) as error:
         raise InputFormatError(f"{path}: not a readable sample table ({error})") from error
     frame.columns = [str(c).strip() for c in frame.columns]
     column = find_column(frame, key)
     if column is None:
-        raise InputFormatError(f"{path}: the sample table has no key column {key!r} (matched ignoring case); "
-                               f"columns found: {list(frame.columns)}")
+        raise InputFormatError(
+            f"{path}: the sample table has no key column {key!r} (matched ignoring case); "
+            f"columns found: {list(frame.columns)}"
+        )
     frame = frame.apply(lambda values: values.fillna("").astype(str).str.strip())
     frame = frame.loc[(frame != "").any(axis=1)]
     ids = frame[column]
@@ -413,12 +441,16 @@ def join_sample_table(samples: pd.DataFrame, table: pd.DataFrame, source: str) -
     """
     matched = [s for s in samples.index if s in table.index]
     if not matched:
-        raise CohortError(f"{source}: no {table.index.name!r} value is a sample of the series (table ids like "
-                          f"{list(table.index[:3])}, series samples like {list(samples.index[:3])})")
+        raise CohortError(
+            f"{source}: no {table.index.name!r} value is a sample of the series (table ids like "
+            f"{list(table.index[:3])}, series samples like {list(samples.index[:3])})"
+        )
     replaced = [c for c in samples.columns if any(str(c).casefold() == str(t).casefold() for t in table.columns)]
     joined = samples.drop(columns=replaced).join(table, how="left")
     record = {
-        "file": Path(source).name, "key": str(table.index.name), "samples_matched": len(matched),
+        "file": Path(source).name,
+        "key": str(table.index.name),
+        "samples_matched": len(matched),
         "samples_without_row": [s for s in samples.index if s not in table.index],
         "rows_without_sample": [str(r) for r in table.index if r not in samples.index],
         "columns_replaced": replaced,
@@ -430,9 +462,10 @@ def sample_table_notes(record: dict[str, Any]) -> list[str]:
     """The cohort section's sentences about a joined sample table."""
     name, key = record["file"], record["key"]
     notes = [f"sample table {name} joined on {key!r}: {record['samples_matched']} samples matched"]
-    for field_name, what in (("samples_without_row", "samples of the series have no row (their table values are "
-                                                     "missing)"), ("rows_without_sample", "rows are not samples "
-                                                                                           "of this series (left out)")):
+    for field_name, what in (
+        ("samples_without_row", "samples of the series have no row (their table values are missing)"),
+        ("rows_without_sample", "rows are not samples of this series (left out)"),
+    ):
         ids = record[field_name]
         if ids:
             notes.append(f"{name}: {len(ids)} {what}: {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}")
@@ -519,9 +552,13 @@ def collapse_probes(
     else:
         raise ConfigError(f"probe collapse method {method!r} is not one of max_mean, mean")
     report = CollapseReport(
-        probes_in=len(table), probes_matched_ignoring_case=ignoring_case, probes_unmapped=int(unmapped.sum()),
+        probes_in=len(table),
+        probes_matched_ignoring_case=ignoring_case,
+        probes_unmapped=int(unmapped.sum()),
         probes_multi_symbol=int(multi.sum()),
-        multi_symbol_rule=multi_symbol, method=method, genes_out=len(genes),
+        multi_symbol_rule=multi_symbol,
+        method=method,
+        genes_out=len(genes),
     )
     return genes, report
 
@@ -547,8 +584,10 @@ def sample_table_name(settings: Mapping[str, Any], accession: str) -> str:
     """The raw-folder name of a configured sample table (`file`, or the base name of `path`; exactly one)."""
     given = [k for k in ("file", "path") if settings.get(k)]
     if len(given) != 1 or not settings.get("key"):
-        raise ConfigError(f"{accession}: geo.sample_table needs `key` and exactly one of `file` (in the series' "
-                          f"suppl/ folder) or `path` (a local file); got {sorted(settings)}")
+        raise ConfigError(
+            f"{accession}: geo.sample_table needs `key` and exactly one of `file` (in the series' "
+            f"suppl/ folder) or `path` (a local file); got {sorted(settings)}"
+        )
     name = Path(str(settings[given[0]])).name
     if given[0] == "file" and name != settings["file"]:
         raise ConfigError(f"{accession}: geo.sample_table.file {settings['file']!r} must be a file name of suppl/")
@@ -561,7 +600,9 @@ def suppl_url(accession: str, name: str, base: str = GEO_FTP) -> str:
 
 
 def annotation_url(platform: str, base: str = GEO_FTP) -> str:
-    """The GDS-style annotation `.annot.gz` (NCBI's own ID / Gene symbol / Gene ID table); not every platform has one."""
+    """The GDS-style annotation `.annot.gz` (NCBI's own ID / Gene symbol / Gene ID table).
+
+    Not every platform has one."""
     return f"{base.rstrip('/')}/platforms/{series_stub(platform)}/{platform}/annot/{platform}.annot.gz"
 
 
@@ -602,8 +643,9 @@ def counts_build(name: str, accession: str) -> str:
     """`GSE1_raw_counts_GRCh38.p13_NCBI.tsv.gz` -> "GRCh38.p13"."""
     match = re.fullmatch(rf"{accession}_raw_counts_(.+?)(_NCBI)?\.tsv\.gz", name)
     if not match:
-        raise InputFormatError(f"{name!r} is not an NCBI raw counts file name of {accession} "
-                               f"({accession}_raw_counts_<build>_NCBI.tsv.gz)")
+        raise InputFormatError(
+            f"{name!r} is not an NCBI raw counts file name of {accession} ({accession}_raw_counts_<build>_NCBI.tsv.gz)"
+        )
     return match.group(1)
 
 
@@ -630,20 +672,28 @@ def ncbi_counts_links(links: list[str], accession: str, page: str, base: str = N
     counts = sorted(n for n in files if "raw_counts" in n)
     annotations = sorted(n for n in files if n.endswith("annot.tsv.gz"))
     if not counts:
-        raise ConfigError(f"{accession}: NCBI has no generated RNA-seq counts for this series ({page} links no "
-                          "raw_counts file); set geo.rnaseq_counts: false for an array series, or use a series "
-                          "NCBI has processed")
+        raise ConfigError(
+            f"{accession}: NCBI has no generated RNA-seq counts for this series ({page} links no "
+            "raw_counts file); set geo.rnaseq_counts: false for an array series, or use a series "
+            "NCBI has processed"
+        )
     if len(counts) > 1 or len(annotations) != 1:
-        raise InputFormatError(f"{page}: expected one raw_counts and one annot.tsv.gz link for {accession}, "
-                               f"found {counts} and {annotations}")
+        raise InputFormatError(
+            f"{page}: expected one raw_counts and one annot.tsv.gz link for {accession}, "
+            f"found {counts} and {annotations}"
+        )
     species, build = annotation_genome(annotations[0])
     if species != HUMAN:
-        raise ConfigError(f"{accession}: NCBI's counts are for {species} ({build}, {annotations[0]}); ferrostem's "
-                          "gene sets and signatures are human gene symbols, so only human series can be analysed")
+        raise ConfigError(
+            f"{accession}: NCBI's counts are for {species} ({build}, {annotations[0]}); ferrostem's "
+            "gene sets and signatures are human gene symbols, so only human series can be analysed"
+        )
     count_build = counts_build(counts[0], accession)
     if count_build != build:
-        raise InputFormatError(f"{page}: counts {counts[0]} ({count_build}) and annotation {annotations[0]} "
-                               f"({build}) are of different genome builds")
+        raise InputFormatError(
+            f"{page}: counts {counts[0]} ({count_build}) and annotation {annotations[0]} "
+            f"({build}) are of different genome builds"
+        )
     return NcbiCounts(files[counts[0]], files[annotations[0]], counts[0], annotations[0], species, build)
 
 
@@ -694,21 +744,39 @@ def _platform_annotation(client: Client, platform: str, raw: Path, base: str, qu
             rows = verify_platform_record(path, platform)
         except InputFormatError as error:
             path.unlink()
-            raise InputFormatError(f"{client.source_of(url)}: not a complete platform record of {platform} "
-                                   f"({error}); removed from the store, run again to fetch it anew") from error
+            raise InputFormatError(
+                f"{client.source_of(url)}: not a complete platform record of {platform} "
+                f"({error}); removed from the store, run again to fetch it anew"
+            ) from error
         name = f"{platform}{PLATFORM_RECORD_SUFFIX}"
     else:
         rows = None
         name = path.name
     link_or_copy(path, raw / name)
-    return {"platform": platform, "kind": kind, "url": url, "file": name, "sha256": file_digest(path),
-            "bytes": path.stat().st_size, **({"rows": rows} if rows is not None else {})}
+    return {
+        "platform": platform,
+        "kind": kind,
+        "url": url,
+        "file": name,
+        "sha256": file_digest(path),
+        "bytes": path.stat().st_size,
+        **({"rows": rows} if rows is not None else {}),
+    }
 
 
-def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[str], *, base: str = GEO_FTP,
-                    platform: str | None = None, rnaseq_counts: bool = False,
-                    ncbi_base: str = NCBI_GEO_DOWNLOAD, query: str = GEO_QUERY,
-                    sample_table: Mapping[str, Any] | None = None, row_ids: str = "probe") -> Path:
+def download_series(
+    client: Client,
+    accession: str,
+    raw_dir: str | os.PathLike[str],
+    *,
+    base: str = GEO_FTP,
+    platform: str | None = None,
+    rnaseq_counts: bool = False,
+    ncbi_base: str = NCBI_GEO_DOWNLOAD,
+    query: str = GEO_QUERY,
+    sample_table: Mapping[str, Any] | None = None,
+    row_ids: str = "probe",
+) -> Path:
     """Series matrices (+ platform annotation, or NCBI counts, + a sample table) into `raw_dir` in the layout
     harmonise reads. `sample_table` is config `geo.sample_table`: `file` (in the series' suppl/ folder, fetched
     and verified by the client) or `path` (a local file, copied). `row_ids` is config `geo.row_ids`: a series
@@ -726,8 +794,14 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
         platforms.extend(p for p in matrix_platforms(path) if p not in platforms)
     if platform:
         platforms = [platform]
-    record: dict[str, Any] = {"source": "geo", "accession": accession, "platforms": platforms, "mirror": client.mirror,
-                              "rnaseq_counts": rnaseq_counts, "row_ids": row_ids}
+    record: dict[str, Any] = {
+        "source": "geo",
+        "accession": accession,
+        "platforms": platforms,
+        "mirror": client.mirror,
+        "rnaseq_counts": rnaseq_counts,
+        "row_ids": row_ids,
+    }
     if rnaseq_counts:
         page = ncbi_download_page_url(accession, ncbi_base)
         page_path = client.fetch(page, check_gzip=False)
@@ -736,8 +810,14 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
         for url, name in ((counts.counts_url, counts.counts_file), (counts.annotation_url, counts.annotation_file)):
             link_or_copy(client.fetch(url), raw / name)
         urls += [page, counts.counts_url, counts.annotation_url]
-        record["ncbi_counts"] = {"page": page, "page_sha256": file_digest(page_path), "counts": counts.counts_file,
-                                 "annotation": counts.annotation_file, "species": counts.species, "build": counts.build}
+        record["ncbi_counts"] = {
+            "page": page,
+            "page_sha256": file_digest(page_path),
+            "counts": counts.counts_file,
+            "annotation": counts.annotation_file,
+            "species": counts.species,
+            "build": counts.build,
+        }
     elif row_ids == "symbol":
         record["annotations"] = []
     else:
@@ -754,21 +834,33 @@ def download_series(client: Client, accession: str, raw_dir: str | os.PathLike[s
             if not path.is_file():
                 raise ConfigError(f"{accession}: geo.sample_table.path {str(path)!r} is not a file")
         link_or_copy(path, raw / name)
-        record["sample_table"] = {"file": name, "from": url if sample_table.get("file") else str(path),
-                                  "sha256": file_digest(path)}
+        record["sample_table"] = {
+            "file": name,
+            "from": url if sample_table.get("file") else str(path),
+            "sha256": file_digest(path),
+        }
     write_json({**record, "urls": urls}, raw / "download.json")
     return raw
 
 
-def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
-             raw_dir: str | os.PathLike[str]) -> Path:
+def download(
+    client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any], raw_dir: str | os.PathLike[str]
+) -> Path:
     """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry (its `geo:` block) and the
     `download:` settings."""
     options = cohort.get("geo") or {}
-    return download_series(client, cohort["accession"], raw_dir, base=settings["geo_ftp"],
-                           platform=options.get("platform"), rnaseq_counts=bool(options.get("rnaseq_counts")),
-                           ncbi_base=settings["geo_download"], query=settings["geo_query"],
-                           sample_table=options.get("sample_table"), row_ids=options.get("row_ids", "probe"))
+    return download_series(
+        client,
+        cohort["accession"],
+        raw_dir,
+        base=settings["geo_ftp"],
+        platform=options.get("platform"),
+        rnaseq_counts=bool(options.get("rnaseq_counts")),
+        ncbi_base=settings["geo_download"],
+        query=settings["geo_query"],
+        sample_table=options.get("sample_table"),
+        row_ids=options.get("row_ids", "probe"),
+    )
 
 
 def read_ncbi_counts(path: str | os.PathLike[str]) -> pd.DataFrame:

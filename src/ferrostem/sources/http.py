@@ -230,8 +230,15 @@ class Client:
         return url if source == url else f"{url} (mirror: {source})"
 
     # -- files ------------------------------------------------------------------------------
-    def fetch(self, url: str, expected: Expected | None = None, *, target: Path | None = None,
-              check_gzip: bool | None = None, bar: tqdm | None = None) -> Path:
+    def fetch(
+        self,
+        url: str,
+        expected: Expected | None = None,
+        *,
+        target: Path | None = None,
+        check_gzip: bool | None = None,
+        bar: tqdm | None = None,
+    ) -> Path:
         """Make `url`'s bytes available at `target` (default: its store path) and return that path."""
         expected = expected or Expected()
         final = Path(target) if target is not None else self.store_path(url)
@@ -267,19 +274,30 @@ class Client:
 
         def give_up(error: Exception, attempts: int) -> DownloadError:
             if isinstance(error, ChecksumError):
-                return ChecksumError(f"{self._where(url)}: {error} (after {attempts} attempts; expected "
-                                     f"{expected.describe()}); nothing was kept under {final}")
+                return ChecksumError(
+                    f"{self._where(url)}: {error} (after {attempts} attempts; expected "
+                    f"{expected.describe()}); nothing was kept under {final}"
+                )
             return DownloadError(f"{self._where(url)}: failed after {attempts} attempts: {error}")
 
         # a local mirror's file will not change between attempts, so a wrong one is not tried again
-        return self._with_retries(self._where(url), attempt, retry_on=(_Retryable, ChecksumError),
-                                  final=lambda error: self.mirror_is_local and isinstance(error, ChecksumError),
-                                  give_up=give_up)
+        return self._with_retries(
+            self._where(url),
+            attempt,
+            retry_on=(_Retryable, ChecksumError),
+            final=lambda error: self.mirror_is_local and isinstance(error, ChecksumError),
+            give_up=give_up,
+        )
 
-    def _with_retries(self, where: str, attempt: Callable[[], _T], *,
-                      retry_on: tuple[type[Exception], ...] = (_Retryable,),
-                      final: Callable[[Exception], bool] = lambda error: False,
-                      give_up: Callable[[Exception, int], DownloadError] | None = None) -> _T:
+    def _with_retries(
+        self,
+        where: str,
+        attempt: Callable[[], _T],
+        *,
+        retry_on: tuple[type[Exception], ...] = (_Retryable,),
+        final: Callable[[Exception], bool] = lambda error: False,
+        give_up: Callable[[Exception, int], DownloadError] | None = None,
+    ) -> _T:
         """Call `attempt` up to `policy.attempts` times, sleeping `policy.delay` between tries. A failure in `retry_on`
         is retried unless `final(error)`; the last one becomes `give_up(error, attempts)` (default: a DownloadError
         naming `where`). Other exceptions (NotFoundError, a permanent HTTP error) pass through at once."""
@@ -289,8 +307,11 @@ class Client:
                 return attempt()
             except retry_on as error:
                 if number == attempts or final(error):
-                    failure = give_up(error, number) if give_up is not None else \
-                        DownloadError(f"{where}: failed after {number} attempts: {error}")
+                    failure = (
+                        give_up(error, number)
+                        if give_up is not None
+                        else DownloadError(f"{where}: failed after {number} attempts: {error}")
+                    )
                     raise failure from error
                 delay = self.policy.delay(number)
                 log.warning("%s: attempt %d/%d failed (%s); retrying in %.1f s", where, number, attempts, error, delay)
@@ -306,7 +327,8 @@ class Client:
         """One request; transient failures become _Retryable, permanent ones DownloadError."""
         try:
             response = self.session.request(
-                method, url, timeout=(self.policy.connect_timeout, self.policy.read_timeout), **kwargs)
+                method, url, timeout=(self.policy.connect_timeout, self.policy.read_timeout), **kwargs
+            )
         except (requests.Timeout, requests.ConnectionError) as error:
             raise _Retryable(f"{type(error).__name__}: {error}") from error
         if response.status_code in RETRY_STATUS:
@@ -322,7 +344,9 @@ class Client:
 
     def _download(self, url: str, part: Path, bar: tqdm | None) -> None:
         have = part.stat().st_size if part.is_file() else 0
-        headers = {"Range": f"bytes={have}-", "Accept-Encoding": "identity"} if have else {"Accept-Encoding": "identity"}
+        headers = (
+            {"Range": f"bytes={have}-", "Accept-Encoding": "identity"} if have else {"Accept-Encoding": "identity"}
+        )
         response = self._open("GET", url, headers=headers, stream=True)
         with response:
             if response.status_code == 416:  # the part may already hold every byte
@@ -339,9 +363,14 @@ class Client:
             written = have
             single = None
             if bar is None and self.progress and not sys.stderr.isatty():  # a long single file says how it goes
-                single = ProgressReport(Path(urllib.parse.urlparse(url).path).name or url, transfer=True,
-                                        total_bytes=int(length) if length is not None else None,
-                                        interval=self.progress_interval, always=False, logger=log)
+                single = ProgressReport(
+                    Path(urllib.parse.urlparse(url).path).name or url,
+                    transfer=True,
+                    total_bytes=int(length) if length is not None else None,
+                    interval=self.progress_interval,
+                    always=False,
+                    logger=log,
+                )
                 bar = _Counter(single.add_bytes)
             try:
                 with open(part, mode) as handle:
@@ -361,6 +390,7 @@ class Client:
     # -- API calls --------------------------------------------------------------------------
     def request_json(self, url: str, *, body: Mapping[str, Any] | None = None) -> Any:
         """GET (or POST `body` as JSON) and parse the JSON answer, retrying transient failures."""
+
         def attempt() -> Any:
             with self._open("POST" if body is not None else "GET", url, json=body) as response:
                 try:
@@ -374,6 +404,7 @@ class Client:
 
     def post_to_file(self, url: str, body: Mapping[str, Any], part: Path) -> None:
         """POST `body` and stream the answer into `part` (no resume: POST answers are not addressable)."""
+
         def attempt() -> None:
             try:
                 with self._open("POST", url, json=body, stream=True) as response, open(part, "wb") as handle:
@@ -383,7 +414,11 @@ class Client:
                         for chunk in response.iter_content(NET_CHUNK):
                             handle.write(chunk)
                             written += len(chunk)
-                    except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, requests.Timeout) as error:
+                    except (
+                        requests.exceptions.ChunkedEncodingError,
+                        requests.ConnectionError,
+                        requests.Timeout,
+                    ) as error:
                         raise _Retryable(f"connection lost after {written} bytes") from error
                     if length is not None and written < int(length):
                         raise _Retryable(f"body truncated at {written} of {length} bytes")
@@ -418,6 +453,7 @@ class Client:
             if not folder.is_dir():
                 raise DownloadError(f"{url}: not in the mirror (looked for directory {folder})")
             return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".part"))
+
         def attempt() -> list[str]:
             with self._open("GET", source) as response:
                 links = page_links(response.text)
@@ -431,15 +467,25 @@ class Client:
         """Progress of a multi-file transfer: two tqdm bars (files, bytes) on a terminal; elsewhere (a rule's
         log, a cluster job) plain ProgressReport lines at intervals. Nothing when progress is off."""
         if self.progress and not sys.stderr.isatty():
-            report = ProgressReport(label, files, unit="files", total_bytes=total_bytes, transfer=True,
-                                    interval=self.progress_interval, logger=log)
+            report = ProgressReport(
+                label,
+                files,
+                unit="files",
+                total_bytes=total_bytes,
+                transfer=True,
+                interval=self.progress_interval,
+                logger=log,
+            )
             try:
                 yield _Counter(report.add), _Counter(report.add_bytes)
             finally:
                 report.close()
             return
         disable = None if self.progress else True
-        with tqdm(total=files, desc=f"{label} files", unit="file", disable=disable, position=0) as file_bar, \
-                tqdm(total=total_bytes, desc=f"{label} bytes", unit="B", unit_scale=True, disable=disable,
-                     position=1) as byte_bar:
+        with (
+            tqdm(total=files, desc=f"{label} files", unit="file", disable=disable, position=0) as file_bar,
+            tqdm(
+                total=total_bytes, desc=f"{label} bytes", unit="B", unit_scale=True, disable=disable, position=1
+            ) as byte_bar,
+        ):
             yield file_bar, byte_bar

@@ -61,13 +61,23 @@ def download_cohort(client: Client, project: str, raw_dir: str | os.PathLike[str
     for name in names:
         url = dataset_url(hub, name)
         link_or_copy(client.fetch(url), raw / name)
-    write_json({"source": "xena", "project": project, "hub": hub, "mirror": client.mirror,
-                "files": names, "urls": [dataset_url(hub, n) for n in names]}, raw / "download.json")
+    write_json(
+        {
+            "source": "xena",
+            "project": project,
+            "hub": hub,
+            "mirror": client.mirror,
+            "files": names,
+            "urls": [dataset_url(hub, n) for n in names],
+        },
+        raw / "download.json",
+    )
     return raw
 
 
-def download(client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any],
-             raw_dir: str | os.PathLike[str]) -> Path:
+def download(
+    client: Client, cohort: Mapping[str, Any], settings: Mapping[str, Any], raw_dir: str | os.PathLike[str]
+) -> Path:
     """The source adapter's download (harmonise.SOURCES): a config `cohorts` entry and the `download:` settings."""
     return download_cohort(client, cohort["project"], raw_dir, settings["xena_gdc_hub"])
 
@@ -98,8 +108,10 @@ def read_matrix(path: str | os.PathLike[str]) -> XenaMatrix:
     ids = frame[id_column]
     duplicated = ids.filter(ids.is_duplicated()).unique().sort().to_list()
     if duplicated:
-        raise InputFormatError(f"{path}: {len(duplicated)} duplicate {id_column} rows, e.g. {duplicated[:5]}; "
-                               "a Xena matrix must list each feature once")
+        raise InputFormatError(
+            f"{path}: {len(duplicated)} duplicate {id_column} rows, e.g. {duplicated[:5]}; "
+            "a Xena matrix must list each feature once"
+        )
     samples = frame.columns[1:]
     dup_samples = pd.Index(samples)[pd.Index(samples).duplicated()].tolist()
     if dup_samples:
@@ -109,14 +121,17 @@ def read_matrix(path: str | os.PathLike[str]) -> XenaMatrix:
     bad = numbers.select(pl.all().is_null()).to_numpy() & ~raw_missing.to_numpy()
     if bad.any():
         row, column = np.argwhere(bad)[0]
-        raise InputFormatError(f"{path}: non-numeric value {frame[samples[column]][int(row)]!r} for "
-                               f"{ids[int(row)]!r} in sample {samples[column]}")
+        raise InputFormatError(
+            f"{path}: non-numeric value {frame[samples[column]][int(row)]!r} for "
+            f"{ids[int(row)]!r} in sample {samples[column]}"
+        )
     return XenaMatrix(ids=ids.to_list(), samples=list(samples), values=numbers.to_numpy().astype(np.float64))
 
 
 @dataclass
 class CountsRounding:
     """What rounding the back-transformed counts did: per sample, the cells that were not integers."""
+
     samples: list[str]
     non_integer_cells: np.ndarray  # per sample
     max_deviation: float
@@ -125,11 +140,14 @@ class CountsRounding:
         """The record for the samples a cohort keeps (uns["harmonisation"]["counts_rounding"])."""
         per_sample = dict(zip(self.samples, self.non_integer_cells.tolist()))
         averaged = sorted(s for s in kept if per_sample.get(s, 0) > 0)
-        return {"rule": f"2**x - 1, rounded to the nearest integer (halves up); a value more than "
-                        f"{AVERAGED_TOLERANCE} from an integer is a mean of several aliquot files (hub-averaged)",
-                "non_integer_cells": int(sum(per_sample.get(s, 0) for s in kept)),
-                "non_integer_samples": len(averaged), "samples_with_averaged_counts": averaged,
-                "max_rounding": self.max_deviation}
+        return {
+            "rule": f"2**x - 1, rounded to the nearest integer (halves up); a value more than "
+            f"{AVERAGED_TOLERANCE} from an integer is a mean of several aliquot files (hub-averaged)",
+            "non_integer_cells": int(sum(per_sample.get(s, 0) for s in kept)),
+            "non_integer_samples": len(averaged),
+            "samples_with_averaged_counts": averaged,
+            "max_rounding": self.max_deviation,
+        }
 
 
 def counts_from_log2(matrix: XenaMatrix, path: str | os.PathLike[str]) -> tuple[np.ndarray, CountsRounding]:
@@ -147,15 +165,24 @@ def counts_from_log2(matrix: XenaMatrix, path: str | os.PathLike[str]) -> tuple[
     rounded = np.floor(linear + 0.5 + HALF_MARGIN)
     if (rounded < 0).any():
         row, column = np.argwhere(rounded < 0)[0]
-        raise InputFormatError(f"{path}: {matrix.ids[row]} in {matrix.samples[column]} is {matrix.values[row, column]}, "
-                               "below log2(0+1); is this really a log2(count+1) matrix?")
+        raise InputFormatError(
+            f"{path}: {matrix.ids[row]} in {matrix.samples[column]} is {matrix.values[row, column]}, "
+            "below log2(0+1); is this really a log2(count+1) matrix?"
+        )
     deviation = np.abs(linear - rounded)
     non_integer = (deviation > AVERAGED_TOLERANCE).sum(axis=0)
     if non_integer.any():
-        log.warning("%s: %d cells in %d samples are not integers after 2**x - 1 (hub-averaged aliquots); rounded",
-                    path, int(non_integer.sum()), int((non_integer > 0).sum()))
-    return rounded.astype(np.int64), CountsRounding(samples=list(matrix.samples), non_integer_cells=non_integer,
-                                                    max_deviation=float(deviation.max()) if deviation.size else 0.0)
+        log.warning(
+            "%s: %d cells in %d samples are not integers after 2**x - 1 (hub-averaged aliquots); rounded",
+            path,
+            int(non_integer.sum()),
+            int((non_integer > 0).sum()),
+        )
+    return rounded.astype(np.int64), CountsRounding(
+        samples=list(matrix.samples),
+        non_integer_cells=non_integer,
+        max_deviation=float(deviation.max()) if deviation.size else 0.0,
+    )
 
 
 def read_probemap(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -177,11 +204,18 @@ PROBEMAP_MAX_MISSING = 0.01
 def check_probemap_covers(probemap: pd.DataFrame, ids: list[str], probemap_path: Path, matrix_path: Path) -> None:
     absent = [i for i in ids if i not in probemap.index]
     if len(absent) > PROBEMAP_MAX_MISSING * max(len(ids), 1):
-        raise InputFormatError(f"{matrix_path}: {len(absent)} of {len(ids)} Ensembl_ID rows are not in {probemap_path} "
-                               f"(e.g. {absent[:3]}); the matrix and the probe map are of different gene models")
+        raise InputFormatError(
+            f"{matrix_path}: {len(absent)} of {len(ids)} Ensembl_ID rows are not in {probemap_path} "
+            f"(e.g. {absent[:3]}); the matrix and the probe map are of different gene models"
+        )
     if absent:
-        log.warning("%s: %d ids not in %s (kept without a symbol): %s", matrix_path, len(absent), probemap_path,
-                    ", ".join(absent[:5]))
+        log.warning(
+            "%s: %d ids not in %s (kept without a symbol): %s",
+            matrix_path,
+            len(absent),
+            probemap_path,
+            ", ".join(absent[:5]),
+        )
 
 
 def read_survival(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -213,9 +247,11 @@ def _endpoint_columns(table: pd.DataFrame, columns: list[str], path: Path) -> pd
             bad |= numbers < 0
         if bad.any():
             patient = bad[bad].index[0]
-            raise InputFormatError(f"{path}: column {column!r} holds {raw[patient]!r} for {patient} "
-                                   f"({int(bad.sum())} such values); expected "
-                                   + ("days >= 0" if column.endswith(".time") else "an event indicator 0 or 1"))
+            raise InputFormatError(
+                f"{path}: column {column!r} holds {raw[patient]!r} for {patient} "
+                f"({int(bad.sum())} such values); expected "
+                + ("days >= 0" if column.endswith(".time") else "an event indicator 0 or 1")
+            )
         out[column] = numbers.astype(float)
     return out
 
@@ -234,14 +270,18 @@ _DAYS_COLUMNS = {"age_at_diagnosis.diagnoses"}
 # the hub's per-diagnosis flags, in the order they decide which record is the primary diagnosis
 PRIMARY_FLAGS = (("diagnosis_is_primary_disease.diagnoses", "true"), ("classification_of_tumor.diagnoses", "primary"))
 _MISSING_TEXT = {"", "--", "nan", "none", "na", "not reported", "unknown", "not applicable"}
-LIST_RULE = ("a clinical cell holding several diagnosis records (a list) takes the element of the primary "
-             "diagnosis (diagnosis_is_primary_disease, else classification_of_tumor == primary, lists aligned "
-             "by position); without such a flag, the one distinct known value when the records agree, "
-             "otherwise missing (ambiguous)")
+LIST_RULE = (
+    "a clinical cell holding several diagnosis records (a list) takes the element of the primary "
+    "diagnosis (diagnosis_is_primary_disease, else classification_of_tumor == primary, lists aligned "
+    "by position); without such a flag, the one distinct known value when the records agree, "
+    "otherwise missing (ambiguous)"
+)
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip().lower() in _MISSING_TEXT
+    return (
+        value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip().lower() in _MISSING_TEXT
+    )
 
 
 def parse_cell(text: str, *, path: Path, column: str, sample: str) -> str | list[str | None]:
@@ -257,18 +297,23 @@ def parse_cell(text: str, *, path: Path, column: str, sample: str) -> str | list
     try:
         value = ast.literal_eval(stripped)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
-        raise InputFormatError(f"{path}: column {column!r}, sample {sample}: cell {stripped[:80]!r} looks like a "
-                               f"list of records but is not a valid list literal ({error})") from error
-    if not isinstance(value, list) or not all(v is None or isinstance(v, (str, int, float)) and not isinstance(v, bool)
-                                              for v in value):
-        raise InputFormatError(f"{path}: column {column!r}, sample {sample}: cell {stripped[:80]!r} is not a list of "
-                               "strings or numbers")
+        raise InputFormatError(
+            f"{path}: column {column!r}, sample {sample}: cell {stripped[:80]!r} looks like a "
+            f"list of records but is not a valid list literal ({error})"
+        ) from error
+    if not isinstance(value, list) or not all(
+        v is None or isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise InputFormatError(
+            f"{path}: column {column!r}, sample {sample}: cell {stripped[:80]!r} is not a list of strings or numbers"
+        )
     return [None if v is None else str(v) for v in value]
 
 
 @dataclass
 class ListResolution:
     """How the list cells of one clinical field were resolved (counts of patients)."""
+
     list_cells: int = 0
     primary_flag: int = 0
     classification: int = 0
@@ -276,12 +321,19 @@ class ListResolution:
     ambiguous: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"list_cells": self.list_cells, "by_diagnosis_is_primary_disease": self.primary_flag,
-                "by_classification_of_tumor": self.classification, "records_agree": self.records_agree,
-                "ambiguous_set_missing": len(self.ambiguous), "ambiguous_patients": sorted(self.ambiguous)}
+        return {
+            "list_cells": self.list_cells,
+            "by_diagnosis_is_primary_disease": self.primary_flag,
+            "by_classification_of_tumor": self.classification,
+            "records_agree": self.records_agree,
+            "ambiguous_set_missing": len(self.ambiguous),
+            "ambiguous_patients": sorted(self.ambiguous),
+        }
 
 
-def _primary_position(flags: dict[str, Any], length: int, *, path: Path, column: str, sample: str) -> tuple[int, str] | None:
+def _primary_position(
+    flags: dict[str, Any], length: int, *, path: Path, column: str, sample: str
+) -> tuple[int, str] | None:
     """Index of the primary diagnosis among `length` records, from the first flag column that names one."""
     for flag_column, wanted in PRIMARY_FLAGS:
         flag = flags.get(flag_column)
@@ -290,7 +342,8 @@ def _primary_position(flags: dict[str, Any], length: int, *, path: Path, column:
         if len(flag) != length:
             raise InputFormatError(
                 f"{path}: sample {sample}: column {column!r} lists {length} diagnosis records but "
-                f"{flag_column!r} lists {len(flag)}; the hub's per-diagnosis lists should be aligned by position")
+                f"{flag_column!r} lists {len(flag)}; the hub's per-diagnosis lists should be aligned by position"
+            )
         hits = [i for i, v in enumerate(flag) if v is not None and str(v).strip().lower() == wanted]
         if len(hits) == 1:
             return hits[0], flag_column
@@ -312,8 +365,9 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
     path = Path(path)
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     if table.columns[0] != "sample":
-        raise InputFormatError(f"{path}: a GDC-hub clinical.tsv starts with the column 'sample', found "
-                               f"{list(table.columns[:4])}")
+        raise InputFormatError(
+            f"{path}: a GDC-hub clinical.tsv starts with the column 'sample', found {list(table.columns[:4])}"
+        )
     table["_patient"] = table["sample"].str.slice(0, 12)
     table = table.drop_duplicates("_patient")
     chosen = choose_clinical_columns(list(table.columns))
@@ -331,17 +385,22 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
             cells = table[column].tolist()
             for row, (sample, cell, patient) in enumerate(zip(table["sample"], cells, table["_patient"])):
                 if values[row] is not None:  # a later spelling only fills gaps; a different value is reported
-                    if not _missing(cell) and not cell.strip().startswith("[") and \
-                            cell.strip().lower() != str(values[row][1]).strip().lower():
-                        conflicts.setdefault(field_name, []).append(f"{patient} ({values[row][0]} {values[row][1]!r}, "
-                                                                    f"{column} {cell.strip()!r})")
+                    if (
+                        not _missing(cell)
+                        and not cell.strip().startswith("[")
+                        and cell.strip().lower() != str(values[row][1]).strip().lower()
+                    ):
+                        conflicts.setdefault(field_name, []).append(
+                            f"{patient} ({values[row][0]} {values[row][1]!r}, {column} {cell.strip()!r})"
+                        )
                     continue
                 parsed = parse_cell(cell, path=path, column=column, sample=sample)
                 if isinstance(parsed, list):
                     resolution.list_cells += 1
                     flags = {c: parse_cell(table[c].iat[row], path=path, column=c, sample=sample) for c in flag_columns}
-                    value = _resolve_list(parsed, flags, resolution, path=path, column=column, sample=sample,
-                                          patient=patient)
+                    value = _resolve_list(
+                        parsed, flags, resolution, path=path, column=column, sample=sample, patient=patient
+                    )
                 else:
                     value = None if _missing(parsed) else parsed
                 if value is not None:
@@ -372,8 +431,16 @@ def read_clinical(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str,
     return out, report
 
 
-def _resolve_list(values: list[str | None], flags: dict[str, Any], resolution: ListResolution, *, path: Path,
-                  column: str, sample: str, patient: str) -> str | None:
+def _resolve_list(
+    values: list[str | None],
+    flags: dict[str, Any],
+    resolution: ListResolution,
+    *,
+    path: Path,
+    column: str,
+    sample: str,
+    patient: str,
+) -> str | None:
     primary = _primary_position(flags, len(values), path=path, column=column, sample=sample)
     if primary is not None:
         position, flag_column = primary

