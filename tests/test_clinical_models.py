@@ -131,7 +131,7 @@ def _obs(data: pd.DataFrame, **drop) -> pd.DataFrame:
 def test_cohort_model_reproduces_the_fixture_fit_from_the_sample_table(data, model):
     obs = _obs(data)
     score = pd.Series(data["risk"].to_numpy(), index=obs.index, name="risk")
-    result = cm.clinical_model(obs, score, cm.ClinicalSettings(bootstrap=5))
+    result = cm.clinical_model(obs, score, cm.ClinicalSettings.from_config({"bootstrap": 5}))
     np.testing.assert_allclose(result.model.coef, model.coef, rtol=1e-6)
     assert result.horizons == [1.0, 3.0, 5.0]
     assert set(result.calibration["horizon"]) == {1.0, 3.0, 5.0}
@@ -140,7 +140,7 @@ def test_cohort_model_reproduces_the_fixture_fit_from_the_sample_table(data, mod
 def test_missing_covariate_is_named_and_the_model_fitted_without_it(data):
     obs = _obs(data, stage=True)
     score = pd.Series(data["risk"].to_numpy(), index=obs.index, name="risk")
-    result = cm.clinical_model(obs, score, cm.ClinicalSettings(bootstrap=5))
+    result = cm.clinical_model(obs, score, cm.ClinicalSettings.from_config({"bootstrap": 5}))
     assert result.model.predictors == ["risk", "age"]
     assert any("'stage'" in n and "fitted without it" in n for n in result.notes)
 
@@ -156,7 +156,7 @@ def test_too_few_events_is_a_clear_error(data):
 def test_horizon_beyond_follow_up_is_noted_not_evaluated(data):
     obs = _obs(data)
     score = pd.Series(data["risk"].to_numpy(), index=obs.index, name="risk")
-    result = cm.clinical_model(obs, score, cm.ClinicalSettings(horizons=[1, 30], bootstrap=5))
+    result = cm.clinical_model(obs, score, cm.ClinicalSettings.from_config({"horizons": [1, 30], "bootstrap": 5}))
     assert result.horizons == [1.0]
     assert any("horizon 30 years" in n for n in result.notes)
 

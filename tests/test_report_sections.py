@@ -278,7 +278,7 @@ def subtypes(request) -> Section:
         adata,
         scores,
         info,
-        SubtypeSettings(resamples=50, de=False),
+        SubtypeSettings.from_config({"resamples": 50, "de": False}),
         regulators=regulators,
         checkpoint_genes=["CD274"],
         cohort="demo",

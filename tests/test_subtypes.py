@@ -113,12 +113,12 @@ def test_wrong_inputs_are_refused_by_name():
     data.iloc[3, 2] = np.nan
     with pytest.raises(InputFormatError, match="G02"):
         consensus_cluster(data, resamples=5)
-    with pytest.raises(ConfigError, match="algorithm 'pam'"):
-        SubtypeSettings(algorithm="pam")
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match=r"subtypes.algorithm: 'pam' is not one of \['hc', 'km'\]"):
+        SubtypeSettings.from_config({"algorithm": "pam"})
+    with pytest.raises(ConfigError, match=r"subtypes: Additional properties are not allowed \('kmax' was unexpected\)"):
         SubtypeSettings.from_config({"kmax": 4})
     with pytest.raises(ConfigError, match="choose_k 9 is outside"):
-        SubtypeSettings(choose_k=9)
+        SubtypeSettings.from_config({"choose_k": 9})
     from ferrostem.risk_models import resolve_universe
 
     with pytest.raises(ConfigError, match=r"subtypes.regulators.catalogue: no signature 'ferroptosis_regulatorz'"):
@@ -149,7 +149,7 @@ def run_cohort(adata, **settings):
         adata,
         scores,
         info,
-        SubtypeSettings(**{"resamples": 200, "de": False, **settings}),
+        SubtypeSettings.from_config({"resamples": 200, "de": False, **settings}),
         regulators=regulators,
         checkpoint_genes=["CD274", "PDCD1"],
         cohort="demo",
@@ -198,9 +198,9 @@ def test_a_cohort_too_small_to_cluster_gets_a_note_or_an_error(tmp_path, demo_ar
     info = pd.DataFrame({"category": []}, index=pd.Index([], name="score"))
     scores = pd.DataFrame(index=small.obs_names)
     options = {"regulators": ["GPX4", "SLC7A11"], "checkpoint_genes": [], "cohort": "small", "label": "Small"}
-    section = write_subtypes(small, scores, info, SubtypeSettings(), paths, **options)
+    section = write_subtypes(small, scores, info, SubtypeSettings.from_config({}), paths, **options)
     assert not section.context["clustered"]
     assert "tumour sample(s), consensus clustering needs >= 30 (subtypes.min_tumours)" in section.warnings[0]
     assert list(pd.read_csv(paths["assignments"], sep="\t").columns) == ["sample_id", "subtype"]
     with pytest.raises(TooFewTumours, match="needs >= 30"):
-        write_subtypes(small, scores, info, SubtypeSettings(on_small_cohort="error"), paths, **options)
+        write_subtypes(small, scores, info, SubtypeSettings.from_config({"on_small_cohort": "error"}), paths, **options)

@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import CohortError, ConfigError
+from .config import settings_from_block, with_schema_defaults
 from .cox import cox_fit
+from .errors import CohortError, ConfigError
 from .survival import DAYS_PER_YEAR, covariate_frame, endpoint_frame
 
 MAX_POINTS = 100.0
@@ -56,29 +57,25 @@ PRETTY_INTERVALS = 10  # rms::nomogram's nint: about this many ticks on a contin
 
 @dataclass
 class ClinicalSettings:
-    horizons: list[float] = field(default_factory=lambda: [1.0, 3.0, 5.0])  # years
-    covariates: list[str] = field(default_factory=lambda: ["stage", "age"])
-    endpoint: str = "OS"
-    bootstrap: int = 200
-    seed: int = 0
-    group_size: int = 50  # rms::calibrate's m: patients per calibration group
-    min_events_per_variable: float = 5.0
+    """The `clinical_models:` config block (its defaults are the schema's: `from_config`)."""
+
+    horizons: list[float]  # years
+    covariates: list[str]
+    endpoint: str
+    bootstrap: int
+    seed: int
+    group_size: int  # rms::calibrate's m: patients per calibration group
+    min_events_per_variable: float
+    # the decision-curve threshold grid: fixed, not a config key
     thresholds: list[float] = field(default_factory=lambda: [round(t, 2) for t in np.arange(0.01, 1.0, 0.01)])
 
     @classmethod
-    def from_config(cls, block: dict[str, Any]) -> ClinicalSettings:
-        horizons = [float(h) for h in block.get("horizons", [1, 3, 5])]
-        if not horizons or any(h <= 0 for h in horizons):
-            raise ConfigError(f"clinical_models.horizons: give positive times in years, not {horizons!r}")
-        return cls(
-            horizons=horizons,
-            covariates=list(block.get("covariates", ["stage", "age"])),
-            endpoint=str(block.get("endpoint", "OS")),
-            bootstrap=int(block.get("bootstrap", 200)),
-            seed=int(block.get("seed", 0)),
-            group_size=int(block.get("group_size", 50)),
-            min_events_per_variable=float(block.get("min_events_per_variable", 5)),
-        )
+    def from_config(cls, block: dict[str, Any] | None) -> ClinicalSettings:
+        filled = with_schema_defaults(block, "clinical_models")
+        filled["horizons"] = [float(h) for h in filled["horizons"]]
+        if not filled["horizons"] or any(h <= 0 for h in filled["horizons"]):
+            raise ConfigError(f"clinical_models.horizons: give positive times in years, not {filled['horizons']!r}")
+        return settings_from_block(cls, filled, "clinical_models", ignore=["scores"])
 
 
 def clinical_frame(

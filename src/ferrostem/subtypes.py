@@ -20,7 +20,7 @@ k_max, it resamples no genes, has no final class assignment and keeps every resa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from collections.abc import Mapping, Sequence
 
@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import squareform
 
-from .config import settings_from_block
+from .config import settings_from_block, with_schema_defaults
 from .errors import CohortError, ConfigError, InputFormatError
 
 ALGORITHMS = ("hc", "km")
@@ -43,25 +43,25 @@ class TooFewTumours(CohortError):
 
 @dataclass
 class SubtypeSettings:
-    """Top-level `subtypes:` config block (see config/README.md)."""
+    """Top-level `subtypes:` config block (see config/README.md); its defaults are the schema's (`from_config`)."""
 
-    enabled: bool = True
-    regulators: Any = field(default_factory=lambda: {"catalogue": ["ferroptosis_core_regulators"]})
-    k_min: int = 2
-    k_max: int = 6
-    resamples: int = 500
-    item_fraction: float = 0.8
-    feature_fraction: float = 1.0
-    algorithm: Literal["hc", "km"] = "hc"
-    choose_k: Any = "pac"  # pac | delta_area | an integer k
-    delta_area_min: float = 0.1  # delta_area rule: stop at the first k whose relative gain is below this
-    pac_window: list[float] = field(default_factory=lambda: [0.1, 0.9])
-    min_tumours: int = 30
-    min_subtype_size: int = 5
-    min_regulators: int = 5
-    on_small_cohort: Literal["note", "error"] = "note"
-    seed: int = 20261122
-    de: bool = True  # DE of each subtype against the other tumours (de: settings)
+    enabled: bool
+    regulators: Any
+    k_min: int
+    k_max: int
+    resamples: int
+    item_fraction: float
+    feature_fraction: float
+    algorithm: Literal["hc", "km"]
+    choose_k: Any  # pac | delta_area | an integer k
+    delta_area_min: float  # delta_area rule: stop at the first k whose relative gain is below this
+    pac_window: list[float]
+    min_tumours: int
+    min_subtype_size: int
+    min_regulators: int
+    on_small_cohort: Literal["note", "error"]
+    seed: int
+    de: bool  # DE of each subtype against the other tumours (de: settings)
 
     def __post_init__(self) -> None:
         problems = []
@@ -87,7 +87,7 @@ class SubtypeSettings:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> SubtypeSettings:
-        return settings_from_block(cls, values, "subtypes")
+        return settings_from_block(cls, with_schema_defaults(values, "subtypes"), "subtypes")
 
 
 @dataclass
