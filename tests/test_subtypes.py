@@ -134,7 +134,7 @@ def test_wrong_inputs_are_refused_by_name():
         choose_k(stats, "pac", min_subtype_size=5)
 
 
-def run_cohort(adata, **settings):
+def run_cohort(adata, de_block=None, **settings):
     from ferrostem.risk_models import resolve_universe
     from ferrostem.subtype_report import cohort_subtypes
 
@@ -152,6 +152,7 @@ def run_cohort(adata, **settings):
         SubtypeSettings.from_config({"resamples": 200, "de": False, **settings}),
         regulators=regulators,
         checkpoint_genes=["CD274", "PDCD1"],
+        de_block=de_block,
         cohort="demo",
         label="Demo",
     )
@@ -204,3 +205,32 @@ def test_a_cohort_too_small_to_cluster_gets_a_note_or_an_error(tmp_path, demo_ar
     assert list(pd.read_csv(paths["assignments"], sep="\t").columns) == ["sample_id", "subtype"]
     with pytest.raises(TooFewTumours, match="needs >= 30"):
         write_subtypes(small, scores, info, SubtypeSettings.from_config({"on_small_cohort": "error"}), paths, **options)
+
+
+def test_between_subtype_enrichment_finds_the_planted_regulator_sets(demo_dir, demo_array):
+    """GSEA of the S2-vs-S1 DE: the set of the regulators each planted subtype raises leads on its side."""
+    from ferrostem.demo import FERROPTOSIS_SUBTYPE_GENES
+    from ferrostem.genesets import GeneSet
+
+    rng = np.random.default_rng(4)
+    others = [g for g in demo_array.var_names if g not in sum(FERROPTOSIS_SUBTYPE_GENES.values(), [])]
+    sets = {
+        f"planted_{name}": GeneSet(f"planted_{name}", tuple(genes)) for name, genes in FERROPTOSIS_SUBTYPE_GENES.items()
+    }
+    sets |= {f"random_{i}": GeneSet(f"random_{i}", tuple(rng.choice(others, 15, replace=False))) for i in range(8)}
+    from ferrostem.config import with_schema_defaults
+
+    outcome = run_cohort(demo_array, de_block=with_schema_defaults({}, "de"), de=True)
+    found = outcome.assignments.set_index("sample_id")["subtype"]
+    truth = pd.read_csv(demo_dir / "truth" / "subtypes_array.tsv", sep="\t").set_index("sample_id")
+    s_b = pd.crosstab(found, truth.loc[found.index, "ferroptosis_subtype"])["S_b"].idxmax()
+    from ferrostem.subtype_report import between_subtype_enrichment
+
+    ((name, table),) = between_subtype_enrichment(outcome.de, sets, permutations=200, seed=1, min_size=4).items()
+    assert name == "S2_vs_S1"
+    table = table.set_index("set")
+    sign_b = 1 if s_b == "S2" else -1  # positive NES = higher in S2
+    assert sign_b * table.at["planted_S_b", "NES"] > 0 and table.at["planted_S_b", "fdr"] < 0.05
+    assert -sign_b * table.at["planted_S_a", "NES"] > 0 and table.at["planted_S_a", "fdr"] < 0.05
+    random = table[table.index.str.startswith("random_")]
+    assert (random["fdr"] > 0.05).mean() >= 0.75  # no planted signal: mostly not significant

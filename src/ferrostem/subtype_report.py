@@ -42,6 +42,7 @@ class SubtypeOutcome:
     markers: pd.DataFrame  # scanpy rank_genes_groups of the regulators
     de: dict[str, pd.DataFrame]  # comparison name -> DE table
     section: Section
+    enrichment: dict[str, pd.DataFrame] = field(default_factory=dict)  # comparison name -> GSEA prerank table
     notes: list[str] = field(default_factory=list)
 
 
@@ -257,6 +258,23 @@ def between_subtype_de(
     return tables, summaries
 
 
+def between_subtype_enrichment(
+    de_tables: Mapping[str, pd.DataFrame], sets: Mapping[str, Any], *, permutations: int, seed: int, min_size: int = 5
+) -> dict[str, pd.DataFrame]:
+    """GSEA prerank (gseapy, as the enrichment stage runs it) of each between-subtype DE table, ranked by its
+    Wald/moderated t statistic, against `sets` (the signature catalogue's gene lists: offline, always there)."""
+    from .enrichment import ranking_from_de, run_prerank
+
+    tables = {}
+    for name, table in de_tables.items():
+        result, _ = run_prerank(ranking_from_de(table), sets, permutations=permutations, seed=seed, min_size=min_size)
+        result["leading_edge"] = result["leading_edge"].map(
+            lambda genes: genes if isinstance(genes, str) else ";".join(genes)
+        )
+        tables[name] = result
+    return tables
+
+
 def unclustered_section(label: str, reason: str) -> Section:
     """The section of a cohort that cannot be clustered: the reason, nothing else."""
     return Section(
@@ -280,6 +298,8 @@ def cohort_subtypes(
     checkpoint_genes: Sequence[str],
     endpoints: Sequence[str] | str = "all",
     de_block: dict[str, Any] | None = None,
+    enrichment_sets: Mapping[str, Any] | None = None,
+    enrichment_permutations: int = 1000,
     cohort: str = "cohort",
     label: str = "",
     n_cpus: int = 1,
@@ -363,6 +383,11 @@ def cohort_subtypes(
     de_tables, de_summaries = ({}, [])
     if settings.de and de_block is not None:
         de_tables, de_summaries = between_subtype_de(adata, subtype, de_block, cohort=cohort, n_cpus=n_cpus)
+    enrichment = (
+        between_subtype_enrichment(de_tables, enrichment_sets, permutations=enrichment_permutations, seed=settings.seed)
+        if enrichment_sets
+        else {}
+    )
 
     figures = consensus_figures(result, k)
     sizes = subtype.value_counts().sort_index()
@@ -400,6 +425,7 @@ def cohort_subtypes(
         "de": de_summaries,
         "notes": notes,
         "de_tables": {name: table_html(t.sort_values("pvalue").head(20)) for name, t in de_tables.items()},
+        "enrichment": {name: table_html(t, max_rows=50) for name, t in enrichment.items()},
     }
     section = Section(
         id="subtypes",
@@ -417,6 +443,7 @@ def cohort_subtypes(
         survival=survival,
         markers=markers,
         de=de_tables,
+        enrichment=enrichment,
         section=section,
         notes=notes,
     )
@@ -435,8 +462,9 @@ def write_subtypes(
     **options: Any,
 ) -> Section:
     """Run cohort_subtypes and write its tables to `paths` (assignments, k_stats, differences, survival, markers,
-    de folder); returns the report section. A cohort too small to cluster gets header-only tables and a section
-    that says why (subtypes.on_small_cohort: note), or stops with the reason (error)."""
+    de folder with the DE and GSEA tables); returns the report section. A cohort too small to cluster gets
+    header-only tables and a section that says why (subtypes.on_small_cohort: note), or stops with the reason
+    (error)."""
     from .files import write_tsv
 
     paths = dict(paths)
@@ -462,6 +490,8 @@ def write_subtypes(
     de_folder.mkdir(parents=True, exist_ok=True)
     for name, table in (outcome.de if outcome else {}).items():
         write_tsv(table, de_folder / f"de_{name}.tsv")
+    for name, table in (outcome.enrichment if outcome else {}).items():
+        write_tsv(table, de_folder / f"gsea_{name}.tsv")
     if outcome is None:
         return unclustered_section(options.get("label") or options.get("cohort", "cohort"), reason)
     return outcome.section

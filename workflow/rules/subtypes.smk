@@ -47,6 +47,8 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             checkpoint_genes=config["survival"]["checkpoint_genes"],
             endpoints=config["survival"]["endpoints"],
             de=config["de"],
+            catalogue=str(SIGNATURE_CATALOGUE),
+            enrichment_permutations=config["enrichment"]["permutations"],
             label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
         script:
             "../scripts/subtypes.py"

@@ -3,12 +3,16 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 import anndata as ad
 
 from ferrostem.report import write_section
+from ferrostem.signatures import catalogue_sets
 from ferrostem.subtype_report import write_subtypes
 from ferrostem.subtypes import SubtypeSettings
 from ferrostem.survival_stage import read_scores
 
 cohort = snakemake.wildcards.cohort
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
+enrichment_sets, set_notes = catalogue_sets(snakemake.params.catalogue)
+for note in set_notes:
+    log.info(note)
 section = write_subtypes(
     ad.read_h5ad(snakemake.input.cohort),
     scores,
@@ -19,6 +23,8 @@ section = write_subtypes(
     checkpoint_genes=snakemake.params.checkpoint_genes,
     endpoints=snakemake.params.endpoints,
     de_block=snakemake.params.de,
+    enrichment_sets=enrichment_sets,
+    enrichment_permutations=snakemake.params.enrichment_permutations,
     cohort=cohort,
     label=snakemake.params.label or cohort,
     n_cpus=snakemake.threads,
