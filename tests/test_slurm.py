@@ -155,8 +155,11 @@ def test_job_rules_went_through_sbatch_and_local_rules_did_not(cluster, slurm_ru
         "survival",
         "genes_of_interest",
         "lasso_cox",
+        "deconvolution",
+        "subtypes",
+        "clinical_models",
     }
-    assert {"download_cohort", "report", "check_cohort", "cohort_summary"} | job_rules <= set(planned), planned
+    assert {"download_cohort", "report", "check_cohort", "cohort_report"} | job_rules <= set(planned), planned
     expected = Counter({rule: n for rule, n in planned.items() if rule not in LOCAL_RULES})
     submitted = Counter(rule_of(job) for job in jobs)
     assert submitted == expected, f"submitted {dict(submitted)}, expected {dict(expected)}"
