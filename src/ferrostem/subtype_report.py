@@ -300,6 +300,7 @@ def cohort_subtypes(
     de_block: dict[str, Any] | None = None,
     enrichment_sets: Mapping[str, Any] | None = None,
     enrichment_permutations: int = 1000,
+    enrichment_min_size: int = 5,
     cohort: str = "cohort",
     label: str = "",
     n_cpus: int = 1,
@@ -384,7 +385,13 @@ def cohort_subtypes(
     if settings.de and de_block is not None:
         de_tables, de_summaries = between_subtype_de(adata, subtype, de_block, cohort=cohort, n_cpus=n_cpus)
     enrichment = (
-        between_subtype_enrichment(de_tables, enrichment_sets, permutations=enrichment_permutations, seed=settings.seed)
+        between_subtype_enrichment(
+            de_tables,
+            enrichment_sets,
+            permutations=enrichment_permutations,
+            seed=settings.seed,
+            min_size=enrichment_min_size,
+        )
         if enrichment_sets
         else {}
     )

@@ -49,6 +49,7 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             de=config["de"],
             catalogue=str(SIGNATURE_CATALOGUE),
             enrichment_permutations=config["enrichment"]["permutations"],
+            enrichment_min_size=config["enrichment"]["min_size"],
             label=lambda wc: cohort_config(wc.cohort).get("label", wc.cohort),
         script:
             "../scripts/subtypes.py"

@@ -25,6 +25,7 @@ section = write_subtypes(
     de_block=snakemake.params.de,
     enrichment_sets=enrichment_sets,
     enrichment_permutations=snakemake.params.enrichment_permutations,
+    enrichment_min_size=snakemake.params.enrichment_min_size,
     cohort=cohort,
     label=snakemake.params.label or cohort,
     n_cpus=snakemake.threads,
