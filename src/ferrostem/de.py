@@ -35,6 +35,7 @@ RESULT_COLUMNS = ["gene_id", "symbol", "baseMean", "log2FC", "lfcSE", "stat", "p
 GROUP = "group"  # design-frame names are ours, so user column names (spaces, dots) never reach a formula
 PAIR = "pair"
 ENGINES = ("vectorised", "pydeseq2")
+FIT_TYPES = ("parametric", "local", "mean")
 ENGINE_LABELS = {"vectorised": "vectorised engine, DESeq2's rules", "pydeseq2": "PyDESeq2 per-gene engine"}
 
 
@@ -54,10 +55,12 @@ class DESettings:
     top_genes: int = 40  # heatmap of the top DE genes
     threads: int = 4  # PyDESeq2 workers per DE job; the rule passes min(threads, --cores) as n_cpus
     engine: Literal["vectorised", "pydeseq2"] = "vectorised"  # DESeq2 fits for all genes at once, or per gene
+    fit_type: Literal["parametric", "local", "mean"] = "parametric"  # DESeq2's fitType for the dispersion trend
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
             raise ConfigError(f"de.engine: {self.engine!r} is not one of {list(ENGINES)}")
+        _check_fit_type(self.fit_type, self.engine)
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None) -> DESettings:
@@ -348,6 +351,7 @@ def run_deseq2(
     vst: bool = True,
     size_factors_fit_type: str = "ratio",
     engine: str = "vectorised",
+    fit_type: str = "parametric",
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     """DESeq2 on samples x genes counts: size factors, dispersions, Wald test, BH with independent filtering.
 
@@ -361,6 +365,7 @@ def run_deseq2(
 
     if engine not in ENGINES:
         raise ConfigError(f"de.engine: {engine!r} is not one of {list(ENGINES)}")
+    _check_fit_type(fit_type, engine)
     # PyDESeq2 fits each gene with many tiny L-BFGS-B problems; a multi-threaded BLAS makes each of them
     # several times slower (thread start-up per call), and the batched engine runs its gene blocks on
     # n_cpus threads itself: BLAS runs single-threaded on both paths.
@@ -375,7 +380,15 @@ def run_deseq2(
             vst=vst,
             size_factors_fit_type=size_factors_fit_type,
             engine=engine,
+            fit_type=fit_type,
         )
+
+
+def _check_fit_type(fit_type: str, engine: str) -> None:
+    if fit_type not in FIT_TYPES:
+        raise ConfigError(f"de.fit_type: {fit_type!r} is not one of {list(FIT_TYPES)}")
+    if fit_type == "local" and engine != "vectorised":
+        raise ConfigError("de.fit_type: 'local' (DESeq2's locfit trend) needs de.engine: vectorised; PyDESeq2 has no local fit")
 
 
 def linear_model_inference(n_cpus: int) -> Any:
@@ -396,6 +409,10 @@ def _vst_with_design(dds: Any) -> np.ndarray:
         dds.vst_fit_type = "parametric"
         dds.uns["vst_trend_coeffs"] = dds.uns["trend_coeffs"]
         return np.asarray(dds.vst_transform())
+    if dds.uns.get("disp_function_type") == "local":  # fitType "local", asked for or R's fallback
+        dds.vst_fit_type = "local"
+        dds.uns["vst_local_trend"] = dds.uns["local_trend"]
+        return np.asarray(dds.vst_transform())
     dds.vst(use_design=True)
     return np.asarray(dds.layers["vst_counts"])
 
@@ -411,6 +428,7 @@ def _run_deseq2(
     vst: bool,
     size_factors_fit_type: str,
     engine: str,
+    fit_type: str,
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
@@ -431,6 +449,7 @@ def _run_deseq2(
         quiet=True,
         low_memory=True,
         size_factors_fit_type=size_factors_fit_type,
+        fit_type=fit_type,
     )
     dds.deseq2()
     contrast = np.zeros(plan.matrix.shape[1])
@@ -462,6 +481,7 @@ def _run_deseq2(
             if column in dds.var
         }
     )
+    fitted["dispersion_trend"] = str(dds.uns["disp_function_type"])  # the fit used (R: a fallback may apply)
     if "trend_coeffs" in dds.uns:
         fitted["trend_coefficients"] = [float(c) for c in dds.uns["trend_coeffs"]]
     fitted["prior_dispersion_variance"] = float(np.asarray(dds.uns["prior_disp_var"]))
@@ -545,7 +565,13 @@ def differential_expression(
         frame = pd.DataFrame(counts[:, keep], index=plan.samples, columns=symbols[keep])
         del counts
         table, fitted, expression = run_deseq2(
-            frame, plan, alpha=settings.alpha, lfc_shrink=settings.lfc_shrink, n_cpus=n_cpus, engine=settings.engine
+            frame,
+            plan,
+            alpha=settings.alpha,
+            lfc_shrink=settings.lfc_shrink,
+            n_cpus=n_cpus,
+            engine=settings.engine,
+            fit_type=settings.fit_type,
         )
         details = {
             "prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
@@ -554,6 +580,7 @@ def differential_expression(
             "optimal baseMean threshold",
             "lfc_shrink": settings.lfc_shrink,
             "engine": settings.engine,
+            "dispersion_trend": fitted["dispersion_trend"],
             "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())],
         }
         scale = "DESeq2 variance-stabilising transformation (design-aware)"

@@ -34,6 +34,7 @@ Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from pydeseq2.default_inference import DefaultInference
 from scipy import special
 from scipy.stats import norm
 
+from .locfit_trend import LocfitFit, local_dispersion_fit, local_dispersion_trend, local_trend_vst
 from .progress import ProgressReport
 
 # fitNbinomGLMs: lambda = 1e-6 per column on the log2 scale, given to fitBeta as lambda / log(2)^2 (natural log)
@@ -614,6 +616,18 @@ def parametric_dispersion_fit(means: np.ndarray, dispersions: np.ndarray) -> np.
     return None
 
 
+def _local_fit(stored: dict[str, Any]) -> LocfitFit | None:
+    return LocfitFit.from_dict(stored) if stored else None
+
+
+def _refit_data_set(*args: Any, local_trend: dict[str, Any] | None, **kwargs: Any) -> BatchedDeseqDataSet:
+    """The Cook's-refit data set, carrying the parent's local trend (the trend is not refitted, as in R)."""
+    refit = BatchedDeseqDataSet(*args, **kwargs)
+    if local_trend is not None:
+        refit.uns["local_trend"] = local_trend
+    return refit
+
+
 class BatchedDeseqDataSet(DeseqDataSet):
     """PyDESeq2's DeseqDataSet with DESeq2's trend rules and MAP start (with a `BatchedInference`).
 
@@ -645,7 +659,7 @@ class BatchedDeseqDataSet(DeseqDataSet):
 
         # PyDESeq2 builds the refit's data set from its module-level class name; this class for the call
         original = pydeseq2_dds.DeseqDataSet
-        pydeseq2_dds.DeseqDataSet = BatchedDeseqDataSet
+        pydeseq2_dds.DeseqDataSet = functools.partial(_refit_data_set, local_trend=self.uns.get("local_trend"))
         try:
             super()._refit_without_outliers()
         finally:
@@ -658,6 +672,53 @@ class BatchedDeseqDataSet(DeseqDataSet):
             flags = self.var["_outlier_genes"].to_numpy(dtype=bool).copy()
             flags[refitted] = np.log(genewise) > np.log(trend) + 2 * np.sqrt(self.uns["_squared_logres"])
             self.var["_outlier_genes"] = flags
+
+    def fit_dispersion_trend(self, vst: bool = False) -> None:
+        if (self.vst_fit_type if vst else self.fit_type) == "local":  # PyDESeq2 knows parametric and mean
+            self._fit_local_dispersion_trend(vst)
+            return
+        super().fit_dispersion_trend(vst)
+
+    def disp_function(self, x: Any) -> np.ndarray:
+        if self.uns.get("disp_function_type") == "local":
+            return local_dispersion_trend(_local_fit(self.uns["local_trend"]), np.asarray(x, float), self.min_disp)
+        return super().disp_function(x)
+
+    def vst_transform(self, counts: np.ndarray | None = None) -> np.ndarray:
+        if getattr(self, "vst_fit_type", None) != "local":
+            return super().vst_transform(counts)
+        if counts is not None:
+            raise NotImplementedError("the VST of a local trend transforms the data set's own counts only")
+        fit = _local_fit(self.uns["vst_local_trend"])
+        sizes = self.obs["size_factors"].to_numpy()
+        return local_trend_vst(self.layers["normed_counts"], sizes, fit, self.min_disp)
+
+    def _fit_local_dispersion_trend(self, vst: bool = False) -> None:
+        """estimateDispersionsFit with fitType "local": localDispersionFit on the genes with gene-wise
+        dispersion > 100 x minDisp (`locfit_trend`)."""
+        name = "vst_genewise_dispersions" if vst else "genewise_dispersions"
+        if name not in self.var:
+            self.fit_genewise_dispersions(vst)
+        nonzero = self.var["non_zero"].to_numpy()
+        means = self.var["_normed_means"].to_numpy()[nonzero]
+        dispersions = self.var[name].to_numpy()[nonzero]
+        use = (dispersions > 100 * self.min_disp) & np.isfinite(1.0 / means)
+        if not use.any():
+            raise ValueError(
+                "all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum "
+                "value; DESeq2 refuses to fit a trend here (use a gene-wise estimate)"
+            )
+        fit = local_dispersion_fit(means[use], dispersions[use], self.min_disp)
+        stored = {} if fit is None else fit.to_dict()
+        if vst:
+            self.uns["vst_local_trend"] = stored
+            self.vst_fit_type = "local"
+            return
+        self.uns["local_trend"] = stored
+        self.uns["disp_function_type"] = "local"
+        fitted = np.full(self.n_vars, np.nan)
+        fitted[nonzero] = self.disp_function(means)
+        self.var["fitted_dispersions"] = fitted
 
     def _fit_parametric_dispersion_trend(self, vst: bool = False) -> None:
         name = "vst_genewise_dispersions" if vst else "genewise_dispersions"
@@ -675,12 +736,12 @@ class BatchedDeseqDataSet(DeseqDataSet):
         coefs = parametric_dispersion_fit(means[use], dispersions[use])
         if coefs is None:
             warnings.warn(
-                "the parametric dispersion trend a0 + a1/mean did not fit (DESeq2 would use its local "
-                "regression); using PyDESeq2's mean-based trend instead",
+                "the parametric dispersion trend a0 + a1/mean did not fit; using DESeq2's local regression "
+                "(localDispersionFit, locfit) instead, as R does",
                 UserWarning,
                 stacklevel=2,
             )
-            self._fit_mean_dispersion_trend(vst)
+            self._fit_local_dispersion_trend(vst)
             return
         trend = pd.Series(coefs, index=["a0", "a1"])
         if vst:

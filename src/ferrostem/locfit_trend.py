@@ -314,3 +314,80 @@ def local_dispersion_trend(fit: LocfitFit | None, means: np.ndarray, min_disp: f
     if fit is None:
         return np.full(means.shape, float(min_disp))
     return np.exp(fit.predict(np.log(means)))
+
+
+def fmm_spline(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R's `splinefun(x, y)` (method "fmm", Forsythe, Malcolm & Moler 1977; R stats/src/splines.c
+    fmm_spline): the interpolating cubic whose end third derivatives match those of the cubics through
+    the first and last four points. Returns (b, c, d): y_i + b_i t + c_i t^2 + d_i t^3 on [x_i, x_i+1)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(x)
+    b, c, d = np.zeros(n), np.zeros(n), np.zeros(n)
+    if n < 3:
+        b[:] = (y[1] - y[0]) / (x[1] - x[0])
+        return b, c, d
+    nm1 = n - 1
+    d[0] = x[1] - x[0]
+    c[1] = (y[1] - y[0]) / d[0]
+    for i in range(1, nm1):
+        d[i] = x[i + 1] - x[i]
+        b[i] = 2.0 * (d[i - 1] + d[i])
+        c[i + 1] = (y[i + 1] - y[i]) / d[i]
+        c[i] = c[i + 1] - c[i]
+    b[0] = -d[0]
+    b[nm1] = -d[n - 2]
+    c[0] = c[nm1] = 0.0
+    if n > 3:
+        c[0] = c[2] / (x[3] - x[1]) - c[1] / (x[2] - x[0])
+        c[nm1] = c[n - 2] / (x[nm1] - x[n - 3]) - c[n - 3] / (x[n - 2] - x[n - 4])
+        c[0] = c[0] * d[0] * d[0] / (x[3] - x[0])
+        c[nm1] = -c[nm1] * d[n - 2] * d[n - 2] / (x[nm1] - x[n - 4])
+    for i in range(1, n):
+        t = d[i - 1] / b[i - 1]
+        b[i] = b[i] - t * d[i - 1]
+        c[i] = c[i] - t * c[i - 1]
+    c[nm1] = c[nm1] / b[nm1]
+    for i in range(n - 2, -1, -1):
+        c[i] = (c[i] - d[i] * c[i + 1]) / b[i]
+    b[nm1] = (y[nm1] - y[n - 2]) / d[n - 2] + d[n - 2] * (c[n - 2] + 2.0 * c[nm1])
+    for i in range(nm1):
+        b[i] = (y[i + 1] - y[i]) / d[i] - d[i] * (c[i + 1] + 2.0 * c[i])
+        d[i] = (c[i + 1] - c[i]) / d[i]
+        c[i] = 3.0 * c[i]
+    c[nm1] = 3.0 * c[nm1]
+    d[nm1] = d[n - 2]
+    return b, c, d
+
+
+def fmm_spline_eval(x: np.ndarray, y: np.ndarray, coefficients: tuple, u: np.ndarray) -> np.ndarray:
+    """splines.c spline_eval for "fmm": the piece of the interval holding u (the first or last piece beyond
+    the knots)."""
+    b, c, d = coefficients
+    u = np.asarray(u, dtype=float)
+    i = np.clip(np.searchsorted(x, u, side="right") - 1, 0, len(x) - 1)
+    t = u - x[i]
+    return y[i] + t * (b[i] + t * (c[i] + t * d[i]))
+
+
+def local_trend_vst(normed_counts: np.ndarray, size_factors: np.ndarray, fit: LocfitFit | None, min_disp: float):
+    """DESeq2's getVarianceStabilizedData for a local trend (R/methods.R; Anders & Huber, Genome Biol 2010):
+    the integral of 1 / sqrt(trend(q) q^2 + mean(1/s) q) by the trapezoidal rule on 999 asinh-spaced
+    points up to the largest normalised count, interpolated by an fmm spline in asinh(q), scaled so that
+    the 95% and 99.9% quantiles of the gene means map to their log2. samples x genes in and out."""
+    normed_counts = np.asarray(normed_counts, dtype=float)
+    grid = np.sinh(np.linspace(np.arcsinh(0.0), np.arcsinh(normed_counts.max()), 1000))[1:]
+    base_variance = local_dispersion_trend(fit, grid, min_disp) * grid**2 + np.mean(1 / size_factors) * grid
+    integrand = 1 / np.sqrt(base_variance)
+    knots = np.arcsinh((grid[1:] + grid[:-1]) / 2)
+    values = np.cumsum((grid[1:] - grid[:-1]) * (integrand[1:] + integrand[:-1]) / 2)
+    spline = fmm_spline(knots, values)
+
+    def integral(q: np.ndarray) -> np.ndarray:
+        return fmm_spline_eval(knots, values, spline, np.arcsinh(q))
+
+    gene_means = normed_counts.mean(axis=0)
+    h1, h2 = np.quantile(gene_means, 0.95), np.quantile(gene_means, 0.999)
+    eta = (np.log2(h2) - np.log2(h1)) / (integral(h2) - integral(h1))
+    xi = np.log2(h1) - eta * integral(h1)
+    return eta * integral(normed_counts) + xi

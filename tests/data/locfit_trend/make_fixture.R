@@ -14,8 +14,9 @@
 #   "fallback", whose dispersions rise with the mean so that DESeq2's default parametric fit fails and
 #   DESeq() substitutes the local fit itself, and "local", an ordinary cohort run with fitType = "local".
 #   Results: baseMean, dispGeneEst, dispFit (the final dispersionFunction at baseMean), dispersion (MAP),
-#   dispOutlier, replace, log2FoldChange, lfcSE, stat, pvalue, padj; fit_<cohort>.tsv: fitType, size
-#   factors, dispPriorVar;
+#   dispOutlier, replace, log2FoldChange, lfcSE, stat, pvalue, padj, padjNoFilter (independentFiltering =
+#   FALSE); vst_<cohort>.tsv.gz: varianceStabilizingTransformation(blind = FALSE), which for a local trend
+#   integrates the trend numerically; fit_<cohort>.tsv: fitType, size factors, dispPriorVar;
 # - versions.txt.
 suppressPackageStartupMessages({ library(DESeq2); library(locfit) })
 out <- "tests/data/locfit_trend"
@@ -72,14 +73,20 @@ for (cohort in c("fallback", "local")) {
   used <- attr(dispersionFunction(dds), "fitType")
   stopifnot(used == "local")                             # the fallback cohort must have fallen back
   res <- results(dds, name = "group_test_vs_reference", alpha = 0.05)
+  unfiltered <- results(dds, name = "group_test_vs_reference", alpha = 0.05, independentFiltering = FALSE)
   mc <- mcols(dds)
   table <- data.frame(gene = rownames(dds), baseMean = fmt(res$baseMean), dispGeneEst = fmt(mc$dispGeneEst),
                       dispFit = fmt(mc$dispFit), dispersion = fmt(mc$dispersion), dispOutlier = mc$dispOutlier,
                       replace = if (is.null(mc$replace)) FALSE else mc$replace,
                       log2FoldChange = fmt(res$log2FoldChange), lfcSE = fmt(res$lfcSE), stat = fmt(res$stat),
-                      pvalue = fmt(res$pvalue), padj = fmt(res$padj))
+                      pvalue = fmt(res$pvalue), padj = fmt(res$padj), padjNoFilter = fmt(unfiltered$padj))
   con <- gzfile(file.path(out, sprintf("results_%s.tsv.gz", cohort)), "w")
   write.table(table, con, sep = "\t", quote = FALSE, row.names = FALSE)
+  close(con)
+  vst <- assay(varianceStabilizingTransformation(dds, blind = FALSE))
+  con <- gzfile(file.path(out, sprintf("vst_%s.tsv.gz", cohort)), "w")
+  write.table(data.frame(gene = rownames(vst), apply(vst, 2, fmt), check.names = FALSE), con, sep = "\t",
+              quote = FALSE, row.names = FALSE)
   close(con)
   fit <- data.frame(name = c("fitType", paste0("size_factor_", samples$sample), "dispPriorVar"),
                     value = c(used, fmt(sizeFactors(dds)), fmt(attr(dispersionFunction(dds), "dispPriorVar"))))
