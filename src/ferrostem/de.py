@@ -388,7 +388,9 @@ def _check_fit_type(fit_type: str, engine: str) -> None:
     if fit_type not in FIT_TYPES:
         raise ConfigError(f"de.fit_type: {fit_type!r} is not one of {list(FIT_TYPES)}")
     if fit_type == "local" and engine != "vectorised":
-        raise ConfigError("de.fit_type: 'local' (DESeq2's locfit trend) needs de.engine: vectorised; PyDESeq2 has no local fit")
+        raise ConfigError(
+            "de.fit_type: 'local' (DESeq2's locfit trend) needs de.engine: vectorised; PyDESeq2 has no local fit"
+        )
 
 
 def linear_model_inference(n_cpus: int) -> Any:

@@ -27,9 +27,11 @@ Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
 - Trend: `parametricDispersionFit` (gamma-family GLM with identity link of the gene-wise dispersions on
   1/baseMean, genes with gene-wise dispersion > 100 x minDisp only, refitted without genes whose ratio to
   the curve is outside [1e-4, 15], until sum(log(coef/old)^2) < 1e-6, at most 10 rounds; failure if a
-  coefficient is not positive). DESeq2 then substitutes its locfit `localDispersionFit`; PyDESeq2 has no
-  local fit and substitutes the trimmed mean (`fitType = "mean"`): that fallback is PyDESeq2's and differs
-  from R's (a warning says so).
+  coefficient is not positive). DESeq2 then substitutes its locfit `localDispersionFit`, and so does
+  `BatchedDeseqDataSet` (a warning says so): `locfit_trend` ports locfit's 1-D fit (vertex tree, local
+  quadratics, Hermite interpolation). `fit_type="local"` asks for it directly (PyDESeq2 knows only
+  "parametric" and "mean"); the Cook's refit keeps the parent's local trend, and the VST of a local trend is
+  DESeq2's numerical integral (`locfit_trend.local_trend_vst`).
 """
 
 from __future__ import annotations
@@ -631,7 +633,8 @@ def _refit_data_set(*args: Any, local_trend: dict[str, Any] | None, **kwargs: An
 class BatchedDeseqDataSet(DeseqDataSet):
     """PyDESeq2's DeseqDataSet with DESeq2's trend rules and MAP start (with a `BatchedInference`).
 
-    - trend: estimateDispersionsFit / parametricDispersionFit (see `parametric_dispersion_fit`);
+    - trend: estimateDispersionsFit / parametricDispersionFit (see `parametric_dispersion_fit`), with
+      R's fall-back to localDispersionFit, and fitType "local" (`locfit_trend`);
     - MAP: the line search starts at R's dispInit (gene-wise estimate where it exceeds 0.1 x trend, else
       the trend), PyDESeq2 starts at the trend;
     - the Cook's-outlier refit runs on this class too, so the refitted genes follow the same rules.
@@ -689,6 +692,8 @@ class BatchedDeseqDataSet(DeseqDataSet):
             return super().vst_transform(counts)
         if counts is not None:
             raise NotImplementedError("the VST of a local trend transforms the data set's own counts only")
+        if "vst_local_trend" not in self.uns:  # PyDESeq2's vst_fit fits only parametric trends
+            self._fit_local_dispersion_trend(vst=True)
         fit = _local_fit(self.uns["vst_local_trend"])
         sizes = self.obs["size_factors"].to_numpy()
         return local_trend_vst(self.layers["normed_counts"], sizes, fit, self.min_disp)

@@ -101,9 +101,7 @@ def _quadratic(coef: np.ndarray, dx: np.ndarray) -> np.ndarray:
     return coef[0] + coef[1] * dx + coef[2] * dx * dx / 2
 
 
-def _weighted_quadratic(
-    x: np.ndarray, y: np.ndarray, kernel: np.ndarray, prior: np.ndarray, x0: float
-) -> np.ndarray:
+def _weighted_quadratic(x: np.ndarray, y: np.ndarray, kernel: np.ndarray, prior: np.ndarray, x0: float) -> np.ndarray:
     """One locfit local fit at x0: reginit's start (weighted mean, 0, 0), one max_nr Newton step through the
     JAC_EIGD solve. Sums run point by point in locfit's order (cumsum is sequential), products in its
     association, so that the Jacobi stop below sees the same matrix."""
@@ -370,7 +368,9 @@ def fmm_spline_eval(x: np.ndarray, y: np.ndarray, coefficients: tuple, u: np.nda
     return y[i] + t * (b[i] + t * (c[i] + t * d[i]))
 
 
-def local_trend_vst(normed_counts: np.ndarray, size_factors: np.ndarray, fit: LocfitFit | None, min_disp: float):
+def local_trend_vst(
+    normed_counts: np.ndarray, size_factors: np.ndarray, fit: LocfitFit | None, min_disp: float
+) -> np.ndarray:
     """DESeq2's getVarianceStabilizedData for a local trend (R/methods.R; Anders & Huber, Genome Biol 2010):
     the integral of 1 / sqrt(trend(q) q^2 + mean(1/s) q) by the trapezoidal rule on 999 asinh-spaced
     points up to the largest normalised count, interpolated by an fmm spline in asinh(q), scaled so that
