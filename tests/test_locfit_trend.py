@@ -135,3 +135,31 @@ def test_fit_type_setting_is_checked():
         DESettings(fit_type="loess")
     with pytest.raises(ConfigError, match="needs de.engine: vectorised"):
         DESettings(fit_type="local", engine="pydeseq2")
+
+
+def test_fallback_is_recorded_in_the_de_summary_and_report_facts():
+    """A DE job whose parametric fit fails says so: de_summary.json's dispersion_trend and the report's
+    "dispersion trend" fact."""
+    import anndata as ad
+
+    from ferrostem.de import differential_expression
+    from ferrostem.de_report import dispersion_trend_fact
+
+    counts = pd.read_csv(DATA / "counts_fallback.tsv.gz", sep="\t", index_col=0).T
+    samples = pd.read_csv(DATA / "samples.tsv", sep="\t", index_col=0)
+    adata = ad.AnnData(
+        X=counts.to_numpy(dtype=np.float32),
+        obs=samples.loc[counts.index],
+        var=pd.DataFrame(index=counts.columns),
+        layers={"counts": counts.to_numpy()},
+    )
+    adata.uns["assay"] = "rnaseq"
+    with pytest.warns(UserWarning, match="did not fit"):
+        result = differential_expression(
+            adata, Comparison("t", "group", "test", "reference"), DESettings(min_count=0), cohort="fallback"
+        )
+    summary = result.summary(0.05)
+    assert (summary["fit_type"], summary["dispersion_trend"]) == ("parametric", "local")
+    fact = dispersion_trend_fact(summary["dispersion_trend"], summary["fit_type"])
+    assert fact.startswith("local regression (locfit): the parametric") and "falls back" in fact
+    assert dispersion_trend_fact("parametric", "parametric") == "parametric a0 + a1/mean"

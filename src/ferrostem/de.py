@@ -582,7 +582,8 @@ def differential_expression(
             "optimal baseMean threshold",
             "lfc_shrink": settings.lfc_shrink,
             "engine": settings.engine,
-            "dispersion_trend": fitted["dispersion_trend"],
+            "fit_type": settings.fit_type,
+            "dispersion_trend": fitted["dispersion_trend"],  # differs from fit_type where R falls back
             "size_factor_range": [float(fitted["size_factors"].min()), float(fitted["size_factors"].max())],
         }
         scale = "DESeq2 variance-stabilising transformation (design-aware)"

@@ -226,6 +226,8 @@ def de_section(
     }
     if result.method == "deseq2":
         facts["independent filtering"] = summary["independent_filtering"]
+        if "dispersion_trend" in summary:
+            facts["dispersion trend"] = dispersion_trend_fact(summary["dispersion_trend"], summary["fit_type"])
         facts["LFC shrinkage"] = (
             "apeGLM (log2FC shrunk; stat and p-values are Wald)" if summary["lfc_shrink"] else "off"
         )
@@ -259,4 +261,17 @@ def de_section(
             "core": table_html(core_table),
             "figures": figures,
         },
+    )
+
+
+TREND_NAMES = {"parametric": "parametric a0 + a1/mean", "local": "local regression (locfit)", "mean": "trimmed mean"}
+
+
+def dispersion_trend_fact(used: str, requested: str) -> str:
+    """The dispersion trend used, and DESeq2's fall-back when it is not the one asked for."""
+    if used == requested:
+        return TREND_NAMES.get(used, used)
+    return (
+        f"{TREND_NAMES.get(used, used)}: the {TREND_NAMES.get(requested, requested)} fit failed and DESeq2 "
+        f"falls back to fitType '{used}'"
     )
