@@ -271,7 +271,5 @@ def dispersion_trend_fact(used: str, requested: str) -> str:
     """The dispersion trend used, and DESeq2's fall-back when it is not the one asked for."""
     if used == requested:
         return TREND_NAMES.get(used, used)
-    return (
-        f"{TREND_NAMES.get(used, used)}: the {TREND_NAMES.get(requested, requested)} fit failed and DESeq2 "
-        f"falls back to fitType '{used}'"
-    )
+    who = "DESeq2's fall-back" if used == "local" else "PyDESeq2's fall-back; R uses the local fit"
+    return f"{TREND_NAMES.get(used, used)} (the {TREND_NAMES.get(requested, requested)} fit failed: {who})"
