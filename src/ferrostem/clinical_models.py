@@ -208,20 +208,13 @@ def _clinical_cox(
 
 
 def bootstrap_cox_fits(time: np.ndarray, event: np.ndarray, x: np.ndarray, resamples: np.ndarray) -> CoxBatch:
-    """Cox fits of B bootstrap resamples (B x n indices into the n samples) in one batch.
-
-    A resample is its samples replicated by how often they were drawn, so each model sees `copies` (the largest
-    draw count) stacked copies of the samples with a mask keeping copy j of sample i where it was drawn more than
-    j times: the same data as fitting `x[rows]`, for all resamples in one pass of `cox_fit`.
-    """
+    """Cox fits of B bootstrap resamples (B x n indices into the n samples) in one batch: each sample weighted
+    by how often a resample drew it, which is fitting that resample's replicated rows (`cox_fit` case weights)."""
     resamples = np.asarray(resamples)
     count, n = len(resamples), len(time)
-    drawn = np.zeros((count, n), dtype=int)
-    np.add.at(drawn, (np.repeat(np.arange(count), resamples.shape[1]), resamples.ravel()), 1)
-    copies = max(int(drawn.max(initial=0)), 1)
-    mask = (drawn[:, None, :] > np.arange(copies)[None, :, None]).reshape(count, copies * n)
-    stacked = np.broadcast_to(np.tile(x, (copies, 1)), (count, copies * n, x.shape[1]))
-    return cox_fit(np.tile(time, copies), np.tile(event, copies), stacked, mask)
+    drawn = np.zeros((count, n))
+    np.add.at(drawn, (np.repeat(np.arange(count), resamples.shape[1]), resamples.ravel()), 1.0)
+    return cox_fit(time, event, np.broadcast_to(x, (count, n, x.shape[1])), drawn)
 
 
 def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -75,7 +75,8 @@ def _efron_terms(
     s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)  # (k,T), (k,T,p), (k,T,p,p)
     d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
     deaths = tied(mask)  # tied events per time, per model
-    largest = int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0))
+    # with integer case weights in `mask` (bootstrap draw counts) a tie holds more deaths than samples
+    largest = max(int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0)), int(deaths.max(initial=0)))
     steps = np.arange(max(largest, 1))
     valid = steps[None, None, :] < deaths[:, :, None]  # (k, T, L)
     frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)
@@ -104,7 +105,8 @@ def cox_fit(
 ) -> CoxBatch:
     """Fit k Cox models (Efron ties) by Newton-Raphson with step halving, as survival::coxph does.
 
-    x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows).
+    x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows), or
+    integer case weights, which act as that many copies of the sample (as fitting the replicated rows).
     """
     time, event, x, mask = _prepare(time, event, x, mask)
     k, n, p = x.shape
