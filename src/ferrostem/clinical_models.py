@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .config import settings_from_block, with_schema_defaults
-from .cox import cox_fit
+from .cox import CoxBatch, cox_fit
 from .errors import CohortError, ConfigError
 from .survival import DAYS_PER_YEAR, covariate_frame, endpoint_frame
 
@@ -173,27 +173,48 @@ def fit_clinical_cox(
             f"{min_events_per_variable:g} per predictor)"
         )
     fit = cox_fit(time, event, x[None])
-    coef = fit.coef[0]
-    if not fit.converged[0] or not np.all(np.isfinite(coef)) or np.any(np.abs(coef) > 15):
+    model = _clinical_cox(predictors, time, event, x, fit, 0)
+    if model is None:
+        coef = fit.coef[0]
         raise CohortError(
             f"{what}: the Cox model of {', '.join(predictors)} did not converge (coefficients "
             f"{np.round(coef, 3).tolist()}; monotone likelihood, e.g. every event on one side)"
         )
+    return model
+
+
+def _clinical_cox(
+    predictors: list[str], time: np.ndarray, event: np.ndarray, x: np.ndarray, fit: CoxBatch, which: int
+) -> ClinicalCox | None:
+    """Model `which` of `fit` (fitted on these samples) with its baseline hazard; None if it did not converge."""
+    coef = fit.coef[which]
+    if not fit.converged[which] or not np.all(np.isfinite(coef)) or np.any(np.abs(coef) > 15):
+        return None
     means = x.mean(axis=0)
     center = float(means @ coef)
     event_times, hazard = efron_baseline_hazard(time, event, x @ coef - center)
     return ClinicalCox(
         predictors=list(predictors),
         coef=coef,
-        se=fit.se[0],
+        se=fit.se[which],
         center=center,
         event_times=event_times,
         baseline_hazard=hazard,
-        n=len(frame),
-        events=events,
-        loglik=float(fit.loglik[0]),
-        loglik_null=float(fit.loglik_null[0]),
+        n=len(time),
+        events=int(event.sum()),
+        loglik=float(fit.loglik[which]),
+        loglik_null=float(fit.loglik_null[which]),
     )
+
+
+def bootstrap_cox_fits(time: np.ndarray, event: np.ndarray, x: np.ndarray, resamples: np.ndarray) -> CoxBatch:
+    """Cox fits of B bootstrap resamples (B x n indices into the n samples) in one batch: each sample weighted
+    by how often a resample drew it, which is fitting that resample's replicated rows (`cox_fit` case weights)."""
+    resamples = np.asarray(resamples)
+    count, n = len(resamples), len(time)
+    drawn = np.zeros((count, n))
+    np.add.at(drawn, (np.repeat(np.arange(count), resamples.shape[1]), resamples.ravel()), 1.0)
+    return cox_fit(time, event, np.broadcast_to(x, (count, n, x.shape[1])), drawn)
 
 
 def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -437,12 +458,15 @@ def bootstrap_calibration(
         rng = np.random.default_rng(seed)
         bootstrap_indices = rng.integers(0, len(frame), size=(bootstrap, len(frame)))
     sums = {h: np.zeros((3, len(original[h]))) for h in horizons}  # training, test, resamples counted
-    for rows in np.asarray(bootstrap_indices):
-        if event[rows].sum() < MIN_CALIBRATION_EVENTS:
-            continue
-        try:
-            refit = fit_clinical_cox(frame.iloc[rows], model.predictors, what="bootstrap resample")
-        except CohortError:
+    bootstrap_indices = np.asarray(bootstrap_indices)
+    enough = np.array(
+        [event[rows].sum() >= max(MIN_CALIBRATION_EVENTS, len(model.predictors) + 1) for rows in bootstrap_indices],
+        dtype=bool,
+    )
+    fits = bootstrap_cox_fits(time, event, x, bootstrap_indices[enough]) if enough.any() else None
+    for which, rows in enumerate(bootstrap_indices[enough]):
+        refit = _clinical_cox(model.predictors, time[rows], event[rows], x[rows], fits, which)
+        if refit is None:
             continue
         refit_lp = x @ refit.coef
         sample_time = time[rows]

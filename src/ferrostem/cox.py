@@ -42,8 +42,11 @@ class CoxBatch:
         return stats.chi2.sf(statistic, df=self.coef.shape[1])
 
 
-def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray, beta: np.ndarray):
-    """Efron log partial likelihood, score and information for k models at once.
+def _efron_terms(
+    time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray, beta: np.ndarray, event_means: bool = False
+):
+    """Efron log partial likelihood, score and information for k models at once (and, with `event_means`, the
+    Efron-weighted covariate mean at each event time, (k, T, p), that Schoenfeld residuals are taken from).
 
     time/event: (n,) sorted by time; x: (k, n, p); mask: (k, n) 0/1; beta: (k, p).
     """
@@ -72,7 +75,8 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
     s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)  # (k,T), (k,T,p), (k,T,p,p)
     d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
     deaths = tied(mask)  # tied events per time, per model
-    largest = int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0))
+    # with integer case weights in `mask` (bootstrap draw counts) a tie holds more deaths than samples
+    largest = max(int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0)), int(deaths.max(initial=0)))
     steps = np.arange(max(largest, 1))
     valid = steps[None, None, :] < deaths[:, :, None]  # (k, T, L)
     frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)
@@ -86,6 +90,8 @@ def _efron_terms(time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.nd
     loglik = np.sum(event_mask * (eta - shift), axis=1) - np.sum(weight * np.log(a0), axis=(1, 2))
     score = np.einsum("kn,knp->kp", event_mask, x) - np.einsum("ktl,ktlp->kp", weight, mean)
     info = np.einsum("ktl,ktlpq->kpq", weight, a2 / a0[..., None, None] - mean[..., :, None] * mean[..., None, :])
+    if event_means:
+        return loglik, score, info, np.einsum("ktl,ktlp->ktp", weight, mean) / np.maximum(deaths, 1)[:, :, None]
     return loglik, score, info
 
 
@@ -99,21 +105,11 @@ def cox_fit(
 ) -> CoxBatch:
     """Fit k Cox models (Efron ties) by Newton-Raphson with step halving, as survival::coxph does.
 
-    x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows).
+    x: (k, n, p) covariates; mask: (k, n) with 1 for the samples each model uses (no NaN in used rows), or
+    integer case weights, which act as that many copies of the sample (as fitting the replicated rows).
     """
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=int)
-    x = np.asarray(x, dtype=float)
+    time, event, x, mask = _prepare(time, event, x, mask)
     k, n, p = x.shape
-    mask = np.ones((k, n)) if mask is None else np.asarray(mask, dtype=float)
-    mask = mask * np.all(np.isfinite(x), axis=2)
-    x = np.where(mask[:, :, None] > 0, np.nan_to_num(x), 0.0)
-    # centring changes no coefficient but keeps exp() in range
-    centre = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[:, None]
-    x = np.where(mask[:, :, None] > 0, x - centre[:, None, :], 0.0)
-    order = np.argsort(time, kind="stable")
-    time, event, x, mask = time[order], event[order], x[:, order], mask[:, order]
-
     beta = np.zeros((k, p))
     loglik, score, info = _efron_terms(time, event, x, mask, beta)
     loglik_null = loglik.copy()
@@ -144,6 +140,62 @@ def cox_fit(
         events=(mask * event[None, :]).sum(axis=1),
         converged=converged,
     )
+
+
+def _prepare(
+    time: np.ndarray, event: np.ndarray, x: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Samples sorted by time, unusable rows (mask 0 or non-finite) zeroed, covariates centred per model."""
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=int)
+    x = np.asarray(x, dtype=float)
+    k, n, _ = x.shape
+    mask = np.ones((k, n)) if mask is None else np.asarray(mask, dtype=float)
+    mask = mask * np.all(np.isfinite(x), axis=2)
+    x = np.where(mask[:, :, None] > 0, np.nan_to_num(x), 0.0)
+    # centring changes no coefficient but keeps exp() in range
+    centre = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)[:, None]
+    x = np.where(mask[:, :, None] > 0, x - centre[:, None, :], 0.0)
+    order = np.argsort(time, kind="stable")
+    return time[order], event[order], x[:, order], mask[:, order]
+
+
+def schoenfeld_test(
+    time: np.ndarray, event: np.ndarray, x: np.ndarray, fit: CoxBatch, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grambsch-Therneau test of proportional hazards per term of k fitted models, (k, p) statistics and p-values.
+
+    The approximation that R survival's cox.zph used before version 3.0 and lifelines'
+    `proportional_hazard_test(time_transform="km")` uses (Grambsch & Therneau 1994, Biometrika 81:515): scaled
+    Schoenfeld residuals r* = d x (x_i - Efron-weighted mean at t_i) @ cov at each event, against
+    g = 1 - KM(t_i); T_j = (sum (g - mean g) r*_j)^2 / (d cov_jj sum (g - mean g)^2), chi-squared on 1 df.
+    `fit` is `cox_fit(time, event, x, mask)`.
+    """
+    time, event, x, mask = _prepare(time, event, x, mask)
+    *_, event_mean = _efron_terms(time, event, x, mask, fit.coef, event_means=True)
+    event_times = np.unique(time[event == 1])
+    at_time = np.clip(np.searchsorted(event_times, time), 0, max(len(event_times) - 1, 0))
+    used_event = mask * event[None, :]  # (k, n)
+    deaths = used_event.sum(axis=1)  # (k,)
+    residual = (x - event_mean[:, at_time, :]) * used_event[:, :, None]
+    scaled = deaths[:, None, None] * np.einsum("knp,kpq->knq", residual, fit.cov)
+    # 1 - Kaplan-Meier at each event time of each model's samples, as lifelines computes it (log scale)
+    start = np.searchsorted(time, event_times, side="left")
+    stop = np.searchsorted(time, event_times, side="right")
+    at_risk = np.flip(np.cumsum(np.flip(mask, axis=1), axis=1), axis=1)[:, start]
+    cumulative = np.concatenate([np.zeros((len(mask), 1)), np.cumsum(used_event, axis=1)], axis=1)
+    died = cumulative[:, stop] - cumulative[:, start]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_step = np.where(died > 0, np.log(at_risk - died) - np.log(at_risk), 0.0)
+    transformed = 1 - np.exp(np.cumsum(log_step, axis=1))[:, at_time]  # (k, n)
+    centred = transformed - (transformed * used_event).sum(axis=1, keepdims=True) / np.maximum(deaths, 1)[:, None]
+    centred = centred * used_event
+    variance = np.diagonal(fit.cov, axis1=1, axis2=2)  # (k, p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = np.einsum("kn,knp->kp", centred, scaled) ** 2 / (
+            deaths[:, None] * variance * (centred**2).sum(axis=1)[:, None]
+        )
+    return statistic, stats.chi2.sf(statistic, df=1)
 
 
 def _solve(info: np.ndarray, score: np.ndarray) -> np.ndarray:

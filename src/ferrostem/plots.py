@@ -17,6 +17,7 @@ import matplotlib.collections
 import matplotlib.lines
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 TISSUE_COLOURS = {"tumor": "#c0392b", "normal": "#2471a3", "other": "#7f8c8d"}
 
@@ -37,15 +38,27 @@ RASTERIZE_ABOVE = 500
 
 def figure_uri(fig: Figure, dpi: int = 110) -> str:
     """Render `fig` as PNG at PIXEL_DENSITY x `dpi`, with its SVG in an SVG_CHUNK; return a data URI and close it."""
+    dpi = dpi * PIXEL_DENSITY
+    bbox = tight_bbox(fig, dpi)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi * PIXEL_DENSITY, bbox_inches="tight")
-    svg = figure_svg(fig, dpi * PIXEL_DENSITY)
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox)
+    svg = figure_svg(fig, dpi, bbox)
     plt.close(fig)
     png = with_png_chunk(buffer.getvalue(), SVG_CHUNK, gzip.compress(svg, mtime=0))
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def figure_svg(fig: Figure, dpi: int) -> bytes:
+def tight_bbox(fig: Figure, dpi: int) -> Bbox:
+    """The area `savefig(bbox_inches="tight")` crops to at `dpi`, laid out once for both the PNG and the SVG
+    ("tight" lays the whole figure out again in every savefig; text layout is most of a figure's cost)."""
+    fig.set_dpi(dpi)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")  # laid out above, as savefig does before it prints
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer())
+    return bbox.padded(matplotlib.rcParams["savefig.pad_inches"])
+
+
+def figure_svg(fig: Figure, dpi: int, bbox: Bbox | str = "tight") -> bytes:
     """`fig` as SVG with editable text; layers of more than RASTERIZE_ABOVE marks are rasterized at `dpi`."""
     for ax in fig.axes:
         for artist in [*ax.collections, *ax.lines]:
@@ -53,7 +66,7 @@ def figure_svg(fig: Figure, dpi: int) -> bytes:
                 artist.set_rasterized(True)
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ferrostem"}):
-        fig.savefig(buffer, format="svg", dpi=dpi, bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", dpi=dpi, bbox_inches=bbox, metadata={"Date": None})
     return buffer.getvalue()
 
 

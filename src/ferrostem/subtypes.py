@@ -218,17 +218,24 @@ def consensus_cluster(
             f"resample, not more than k_max = {k_max}"
         )
     rng = np.random.default_rng(seed)
-    together = {k: np.zeros((n, n)) for k in ks}
-    drawn = np.zeros((n, n))
-    for _ in range(resamples):
+    # per resample and k, each tumour's cluster (-1: not drawn); the pair counts are then one product of one-hot
+    # indicator matrices per k (integer counts, exact in any order) instead of a scattered update per resample
+    label_of = {k: np.full((resamples, n), -1) for k in ks}
+    for r in range(resamples):
         items = np.sort(rng.choice(n, size=n_items, replace=False))
         features = np.sort(rng.choice(m, size=n_features, replace=False)) if n_features < m else np.arange(m)
         subset = values[np.ix_(items, features)]
         labels = _hc_labels(subset, ks) if algorithm == "hc" else _km_labels(subset, ks, rng)
-        block = np.ix_(items, items)
-        drawn[block] += 1.0
         for k, row in zip(ks, labels):
-            together[k][block] += row[:, None] == row[None, :]
+            label_of[k][r, items] = row
+    in_resample = (label_of[ks[0]] >= 0).astype(float)  # (resamples, n)
+    drawn = in_resample.T @ in_resample
+    together = {}
+    for k in ks:
+        clusters = int(label_of[k].max()) + 1
+        one_hot = (label_of[k][:, :, None] == np.arange(clusters)[None, None, :]).astype(float)  # (R, n, c)
+        flat = one_hot.transpose(1, 0, 2).reshape(n, resamples * clusters)
+        together[k] = flat @ flat.T
     with np.errstate(invalid="ignore", divide="ignore"):
         consensus = {k: np.where(drawn > 0, together[k] / drawn, 0.0) for k in ks}
     for matrix in consensus.values():

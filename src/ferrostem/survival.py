@@ -18,7 +18,8 @@ Methods and where they come from
 - Harrell's C and the cumulative/dynamic time-dependent AUC (Uno et al. 2007 estimator with inverse
   probability of censoring weights) come from scikit-survival, both of the fitted linear predictor
   (coef x score) as R `coxph` reports its concordance, so a protective score has C >= 0.5 too; the
-  Schoenfeld-residual test of proportional hazards (Grambsch & Therneau 1994) from lifelines;
+  Schoenfeld-residual test of proportional hazards (Grambsch & Therneau 1994) in `cox.schoenfeld_test`, from the
+  same Efron fits, with lifelines' numbers (its `proportional_hazard_test`, KM time scale);
   Kaplan-Meier curves and at-risk tables from lifelines; Benjamini-Hochberg FDR from statsmodels.
   The DerSimonian-Laird random-effects meta-analysis (DerSimonian & Laird 1986) is written out here
   because statsmodels' version does not truncate a negative between-study variance at 0 (see
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats
 
 from .config import settings_from_block, with_schema_defaults
-from .cox import cox_multivariable, cox_univariate
+from .cox import cox_fit, cox_multivariable, cox_univariate, schoenfeld_test
 from .endpoints import endpoint_names
 from .errors import CohortError, ConfigError
 from .numerics import bh_fdr, standardise
@@ -409,23 +409,25 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 
 
 # --------------------------------------------------------------------------------------------------
-# Proportional hazards (lifelines), FDR (statsmodels) and DerSimonian-Laird meta-analysis
+# Proportional hazards, FDR (statsmodels) and DerSimonian-Laird meta-analysis
 # --------------------------------------------------------------------------------------------------
 
 
-def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event", transform: str = "km") -> pd.DataFrame:
-    """Schoenfeld-residual test per term of a Cox model on `frame` (Grambsch & Therneau 1994, via lifelines)."""
-    from lifelines import CoxPHFitter
-    from lifelines.statistics import proportional_hazard_test
+def ph_check(frame: pd.DataFrame, duration: str = "time", event: str = "event") -> pd.DataFrame:
+    """Schoenfeld-residual test per term of a Cox model of `event`/`duration` on the other columns of `frame`."""
+    terms = [column for column in frame.columns if column not in (duration, event)]
+    x = frame[terms].to_numpy(dtype=float)[None, :, :]
+    return ph_checks(frame[duration].to_numpy(), frame[event].to_numpy(), x, terms)[0]
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = CoxPHFitter().fit(frame, duration_col=duration, event_col=event)
-        result = proportional_hazard_test(model, frame, time_transform=transform)
-    table = result.summary[["test_statistic", "p"]].copy()
-    table.index = [i if isinstance(i, str) else i[0] for i in table.index]
-    table.index.name = "term"
-    return table
+
+def ph_checks(time: np.ndarray, event: np.ndarray, x: np.ndarray, terms: list[str]) -> list[pd.DataFrame]:
+    """Schoenfeld-residual tests (Grambsch & Therneau 1994, KM time scale, as lifelines'
+    `proportional_hazard_test`) of k Cox models on covariates x (k, n, p) named `terms`, fitted in one batch;
+    rows with a non-finite covariate are left out of their model."""
+    fit = cox_fit(time, event, x)
+    statistic, p = schoenfeld_test(time, event, x, fit)
+    index = pd.Index(terms, name="term")
+    return [pd.DataFrame({"test_statistic": statistic[i], "p": p[i]}, index=index) for i in range(len(x))]
 
 
 @dataclass
@@ -882,14 +884,23 @@ def check_proportional_hazards(
     notes: list[str] = []
     ph: dict[str, pd.DataFrame] = {}
     ranked = table.loc[list(z.columns)].sort_values("mv_p").index[: settings.ph_check_top]
-    for score in ranked:
-        if not np.isfinite(table.at[score, "mv_p"]):
-            continue
-        data = pd.concat([surv, z[[score]].rename(columns={score: "score"}), covariates], axis=1).dropna()
-        try:
-            result = ph_check(data)
-        except Exception as error:  # noqa: BLE001 (lifelines' convergence failures have no common type: report them)
-            notes.append(f"{endpoint}: proportional-hazards check failed for {score}: {error}")
+    ranked = [score for score in ranked if np.isfinite(table.at[score, "mv_p"])]
+    x = np.empty((len(ranked), len(z), covariates.shape[1] + 1))
+    x[:, :, 0] = z[ranked].to_numpy(dtype=float).T
+    x[:, :, 1:] = covariates.loc[z.index].to_numpy(dtype=float)[None, :, :]
+    checks = (
+        ph_checks(
+            surv.loc[z.index, "time"].to_numpy(),
+            surv.loc[z.index, "event"].to_numpy(),
+            x,
+            ["score", *covariates.columns],
+        )
+        if ranked
+        else []
+    )
+    for score, result in zip(ranked, checks):
+        if not result["p"].notna().all():
+            notes.append(f"{endpoint}: proportional-hazards check failed for {score}: no finite test statistic")
             continue
         ph[score] = result
         table.at[score, "ph_p"] = float(result["p"].min())
