@@ -1,3 +1,6 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# A port of locfit 1.5-9.7 (C sources by Catherine Loader, GPL >= 2): this file is under locfit's licence,
+# unlike the rest of ferrostem (MIT); see the README's "Licence".
 """locfit's one-dimensional local regression, as DESeq2's `localDispersionFit` calls it, in numpy.
 
 DESeq2 (Love, Huber & Anders, Genome Biol 2014; R/core.R `localDispersionFit`) fits the dispersion trend,
