@@ -242,3 +242,21 @@ def test_signature_definitions_that_cannot_work_are_input_errors_naming_the_sign
     twice = _signature("mean_log", sets={"": ("A", "B")})
     with pytest.raises(ConfigError, match=r"score columns \['test_sig'\] are given by two signatures"):
         score_many(expr, None, [twice, twice])
+
+
+def test_truncated_ranks_share_the_decreasing_order_of_the_average_ranks() -> None:
+    # GSVA's integer ranks reuse the positions of the average ranks (score_many ranks once): with many ties,
+    # the positions must be those of a stable decreasing sort of the floored ranks, computed from scratch
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 6, size=(7, 40)).astype(np.float32)  # heavy ties, float32 as the cohort layers
+    expr = pd.DataFrame(values, index=[f"s{i}" for i in range(7)], columns=[f"g{j}" for j in range(40)])
+    average = RankedExpression.from_expression(expr, truncate=False)
+    truncated = RankedExpression.from_expression(expr)
+    floored = np.floor(stats.rankdata(values.astype(float), axis=1, method="average"))
+    np.testing.assert_array_equal(truncated.ranks, floored)
+    np.testing.assert_array_equal(average.ranks, stats.rankdata(values.astype(float), axis=1, method="average"))
+    for ranked, ranks in ((truncated, floored), (average, average.ranks)):
+        order = np.argsort(-ranks, axis=1, kind="stable")
+        expected = np.empty_like(order)
+        expected[np.arange(7)[:, None], order] = np.arange(40)[None, :]
+        np.testing.assert_array_equal(ranked.positions, expected)

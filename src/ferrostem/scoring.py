@@ -61,15 +61,22 @@ class RankedExpression:
     @classmethod
     def from_expression(cls, expr: pd.DataFrame, *, truncate: bool = True) -> RankedExpression:
         """Average ranks per sample; GSVA truncates them to integers (`mode(R) <- "integer"`), ESTIMATE not."""
-        values = expr.to_numpy(dtype=float)
-        ranks = stats.rankdata(values, axis=1, method="average")
-        if truncate:
-            ranks = np.floor(ranks)
+        # the matrix's own dtype: float32 -> float64 is exact and keeps the order, so the ranks are the same
+        ranks = stats.rankdata(expr.to_numpy(), axis=1, method="average")
         order = np.argsort(-ranks, axis=1, kind="stable")  # R's order(decreasing = TRUE) keeps ties in place
-        positions = np.empty_like(order)
-        rows = np.arange(values.shape[0])[:, None]
-        positions[rows, order] = np.arange(values.shape[1])[None, :]
-        return cls(expr.columns, expr.index, ranks, positions)
+        # int32 holds any gene count; the positions are only read as values (N - p), never used as indices
+        positions = np.empty(order.shape, dtype=np.int32)
+        rows = np.arange(order.shape[0])[:, None]
+        positions[rows, order] = np.arange(order.shape[1], dtype=np.int32)[None, :]
+        del order
+        ranked = cls(expr.columns, expr.index, ranks, positions)
+        return ranked.truncated() if truncate else ranked
+
+    def truncated(self) -> RankedExpression:
+        """GSVA's integer ranks, sharing these positions: the floor of an average rank stays above every lower
+        tie group's (which ends at least one below) and below the next (which starts above the group), so the
+        decreasing order, ties included, is the same."""
+        return RankedExpression(self.genes, self.samples, np.floor(self.ranks), self.positions)
 
 
 def ssgsea_from_ranks(
@@ -418,12 +425,11 @@ def score_many(
     A signature this expression cannot score (UnscorableInput: the wrong scale, too few genes for the method)
     is left out with its reason, returned by signature id; the others are scored.
     """
-    ranked = RankedExpression.from_expression(log2) if any(s.method.startswith("ssgsea") for s in signatures) else None
-    estimate_ranked = (
-        RankedExpression.from_expression(log2, truncate=False)
-        if any(s.method == "estimate" for s in signatures)
-        else None
-    )
+    rank_based = any(s.method.startswith("ssgsea") or s.method == "estimate" for s in signatures)
+    average = RankedExpression.from_expression(log2, truncate=False) if rank_based else None
+    estimate_ranked = average if any(s.method == "estimate" for s in signatures) else None
+    ssgsea_based = average is not None and any(s.method.startswith("ssgsea") for s in signatures)
+    ranked = average.truncated() if ssgsea_based else None
     frames, unscored = [], {}
     progress = ProgressReport(f"scoring {len(log2)} samples", len(signatures), unit="signatures", always=False)
     for sig in signatures:
