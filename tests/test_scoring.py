@@ -242,3 +242,44 @@ def test_signature_definitions_that_cannot_work_are_input_errors_naming_the_sign
     twice = _signature("mean_log", sets={"": ("A", "B")})
     with pytest.raises(ConfigError, match=r"score columns \['test_sig'\] are given by two signatures"):
         score_many(expr, None, [twice, twice])
+
+
+def test_truncated_ranks_share_the_decreasing_order_of_the_average_ranks() -> None:
+    # GSVA's integer ranks reuse the positions of the average ranks (score_many ranks once): with many ties,
+    # the positions must be those of a stable decreasing sort of the floored ranks, computed from scratch
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 6, size=(7, 40)).astype(np.float32)  # heavy ties, float32 as the cohort layers
+    expr = pd.DataFrame(values, index=[f"s{i}" for i in range(7)], columns=[f"g{j}" for j in range(40)])
+    average = RankedExpression.from_expression(expr, truncate=False)
+    truncated = RankedExpression.from_expression(expr)
+    floored = np.floor(stats.rankdata(values.astype(float), axis=1, method="average"))
+    np.testing.assert_array_equal(truncated.ranks, floored)
+    np.testing.assert_array_equal(average.ranks, stats.rankdata(values.astype(float), axis=1, method="average"))
+    for ranked, ranks in ((truncated, floored), (average, average.ranks)):
+        order = np.argsort(-ranks, axis=1, kind="stable")
+        expected = np.empty_like(order)
+        expected[np.arange(7)[:, None], order] = np.arange(40)[None, :]
+        np.testing.assert_array_equal(ranked.positions, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_ranks_and_positions_from_one_sort_equal_rankdata_and_rs_order(dtype) -> None:
+    from ferrostem.scoring import _ranks_and_positions
+
+    rng = np.random.default_rng(5)
+    values = np.round(rng.normal(0, 2, size=(11, 300)), 1).astype(dtype)  # ties, negatives, 0.0 and -0.0
+    values[3, :10] = -0.0
+    values[4] = 1.5  # one row all tied
+    ranks, positions = _ranks_and_positions(values, rows_per_block=4)  # blocks that do not divide the rows
+    expected_ranks = stats.rankdata(values.astype(float), axis=1, method="average")
+    np.testing.assert_array_equal(ranks, expected_ranks)
+    order = np.argsort(-expected_ranks, axis=1, kind="stable")
+    expected = np.empty_like(order)
+    expected[np.arange(11)[:, None], order] = np.arange(300)[None, :]
+    np.testing.assert_array_equal(positions, expected)
+
+
+def test_ranked_expression_with_nan_keeps_scipys_ranks() -> None:
+    values = np.array([[1.0, np.nan, 2.0], [3.0, 1.0, 1.0]])
+    ranked = RankedExpression.from_expression(pd.DataFrame(values, columns=list("abc")), truncate=False)
+    np.testing.assert_array_equal(ranked.ranks, stats.rankdata(values, axis=1, method="average"))

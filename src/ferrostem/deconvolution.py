@@ -24,7 +24,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from sklearn.svm import NuSVR
 
 from .errors import FerrostemError, InputFormatError
 from .scoring import ScaleError
@@ -315,6 +314,8 @@ def cibersort_core(x: np.ndarray, y: np.ndarray) -> SvrFit:
     """CIBERSORT's CoreAlg: nu-SVR (linear kernel, C = 1, libsvm's default tolerance 0.001, as e1071::svm with
     scale = FALSE) for nu in 0.25, 0.5, 0.75; negative weights set to 0, the rest normalised to sum 1; the nu
     whose reconstruction has the lowest RMSE against the standardised mixture wins."""
+    from sklearn.svm import NuSVR  # here: scikit-learn takes ~2 s to import, and CIBERSORT needs the user's LM22
+
     best: SvrFit | None = None
     for nu in CIBERSORT_NU:
         model = NuSVR(kernel="linear", nu=nu, C=1.0, tol=1e-3).fit(x, y)

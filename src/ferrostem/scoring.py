@@ -25,7 +25,7 @@ from .errors import FerrostemError
 from .progress import ProgressReport
 from .errors import ConfigError, InputFormatError, ScaleError
 from .scales import Scale, check_scale
-from .signatures import SINGLE, AliasTable, Signature, map_signature, unscored_coverage
+from .signatures import SINGLE, AliasTable, Signature, cohort_symbol_index, map_signature, unscored_coverage
 
 ESTIMATE_PURITY = (0.6049872018, 0.0001467884)  # cos(a + b * ESTIMATE score), Yoshihara 2013 (Affymetrix fit)
 
@@ -49,6 +49,33 @@ def _columns(expr: pd.DataFrame, genes: Sequence[str], context: str) -> np.ndarr
 # ---------------------------------------------------------------------------------------------------
 
 
+def _ranks_and_positions(values: np.ndarray, rows_per_block: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of finite `values`: `scipy.stats.rankdata(method="average")` (float64) and each column's 0-based
+    position in R's `order(rank, decreasing = TRUE)` (ties in column order), both from one stable sort.
+
+    A tie group occupying ascending positions [start, end) has average rank (start + 1 + end) / 2 (an exact
+    half) and, in the decreasing order, the N - end columns above it, its own columns in column order. Rows
+    are done in blocks to bound the sort's temporaries (424 x 60,660 at TCGA size).
+    """
+    n_rows, n = values.shape
+    ranks = np.empty((n_rows, n), dtype=np.float64)
+    positions = np.empty((n_rows, n), dtype=np.int32)
+    column = np.arange(n)
+    for first in range(0, n_rows, rows_per_block):
+        block = values[first : first + rows_per_block]
+        order = np.argsort(block, axis=1, kind="stable")
+        ordered = np.take_along_axis(block, order, axis=1)
+        starts_group = np.ones(ordered.shape, dtype=bool)
+        starts_group[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        start = np.maximum.accumulate(np.where(starts_group, column, 0), axis=1)
+        ends_group = np.ones(ordered.shape, dtype=bool)
+        ends_group[:, :-1] = starts_group[:, 1:]
+        end = np.minimum.accumulate(np.where(ends_group, column + 1, n)[:, ::-1], axis=1)[:, ::-1]
+        np.put_along_axis(ranks[first : first + rows_per_block], order, (start + 1 + end) / 2, axis=1)
+        np.put_along_axis(positions[first : first + rows_per_block], order, (n - end) + (column - start), axis=1)
+    return ranks, positions
+
+
 @dataclass(frozen=True)
 class RankedExpression:
     """Per-sample gene ranks and positions, computed once and shared by every rank-based score."""
@@ -61,15 +88,22 @@ class RankedExpression:
     @classmethod
     def from_expression(cls, expr: pd.DataFrame, *, truncate: bool = True) -> RankedExpression:
         """Average ranks per sample; GSVA truncates them to integers (`mode(R) <- "integer"`), ESTIMATE not."""
-        values = expr.to_numpy(dtype=float)
-        ranks = stats.rankdata(values, axis=1, method="average")
-        if truncate:
-            ranks = np.floor(ranks)
-        order = np.argsort(-ranks, axis=1, kind="stable")  # R's order(decreasing = TRUE) keeps ties in place
-        positions = np.empty_like(order)
-        rows = np.arange(values.shape[0])[:, None]
-        positions[rows, order] = np.arange(values.shape[1])[None, :]
-        return cls(expr.columns, expr.index, ranks, positions)
+        values = expr.to_numpy()
+        if not np.isfinite(values).all():  # scipy's rules for NaN ranks (a row of NaN), and the sort they give
+            ranks = stats.rankdata(values.astype(float), axis=1, method="average")
+            order = np.argsort(-ranks, axis=1, kind="stable")  # R's order(decreasing = TRUE) keeps ties in place
+            positions = np.empty(order.shape, dtype=np.int32)
+            positions[np.arange(order.shape[0])[:, None], order] = np.arange(order.shape[1], dtype=np.int32)
+        else:
+            ranks, positions = _ranks_and_positions(values)
+        ranked = cls(expr.columns, expr.index, ranks, positions)
+        return ranked.truncated() if truncate else ranked
+
+    def truncated(self) -> RankedExpression:
+        """GSVA's integer ranks, sharing these positions: the floor of an average rank stays above every lower
+        tie group's (which ends at least one below) and below the next (which starts above the group), so the
+        decreasing order, ties included, is the same."""
+        return RankedExpression(self.genes, self.samples, np.floor(self.ranks), self.positions)
 
 
 def ssgsea_from_ranks(
@@ -418,12 +452,11 @@ def score_many(
     A signature this expression cannot score (UnscorableInput: the wrong scale, too few genes for the method)
     is left out with its reason, returned by signature id; the others are scored.
     """
-    ranked = RankedExpression.from_expression(log2) if any(s.method.startswith("ssgsea") for s in signatures) else None
-    estimate_ranked = (
-        RankedExpression.from_expression(log2, truncate=False)
-        if any(s.method == "estimate" for s in signatures)
-        else None
-    )
+    rank_based = any(s.method.startswith("ssgsea") or s.method == "estimate" for s in signatures)
+    average = RankedExpression.from_expression(log2, truncate=False) if rank_based else None
+    estimate_ranked = average if any(s.method == "estimate" for s in signatures) else None
+    ssgsea_based = average is not None and any(s.method.startswith("ssgsea") for s in signatures)
+    ranked = average.truncated() if ssgsea_based else None
     frames, unscored = [], {}
     progress = ProgressReport(f"scoring {len(log2)} samples", len(signatures), unit="signatures", always=False)
     for sig in signatures:
@@ -508,8 +541,10 @@ def score_cohort(
     warnings: list[str] = []
     coverage_rows = []
     mapped: list[Signature] = []
+    genes = list(log2.columns)
+    symbol_index = cohort_symbol_index(genes, aliases)
     for sig in signatures:
-        result, coverage = map_signature(sig, list(log2.columns), aliases, min_coverage=min_coverage)
+        result, coverage = map_signature(sig, genes, aliases, min_coverage=min_coverage, symbol_index=symbol_index)
         row = coverage.row() | {"name": sig.label, "method": sig.method, "category": sig.category}
         coverage_rows.append(row)
         if result is None:

@@ -31,7 +31,7 @@ rule enrichment:
         runtime=60,
     params:
         settings=config["enrichment"],
-        de_settings=config["de"],
+        alpha=config["de"]["alpha"],  # the DE calls ORA tests (filled by the schema default)
         collections=enrichment_collections(),
         resource_files=enrichment_resource_files(),
         resources_left_out=enrichment_resources()[1],

@@ -1,8 +1,8 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
 import pandas as pd
 
+from ferrostem.cohort_file import read_cohort
 from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
 from ferrostem.download import make_client
 from ferrostem.files import write_tsv
@@ -15,7 +15,7 @@ verified_resource_files(
     make_client(snakemake.params.download, progress=False),
     snakemake.params.resource_paths,
 )
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["tpm", "log2"])
 layers = {
     name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names) for name in ("tpm", "log2")
 }

@@ -1,15 +1,15 @@
 import _bootstrap  # noqa: F401 (first: logs to the rule's log, puts src/ on the path)
 
-import anndata as ad
 import pandas as pd
 
+from ferrostem.cohort_file import read_cohort
 from ferrostem.report import write_section
 from ferrostem.genes_report import genes_section
 from ferrostem.survival import SurvivalSettings
 from ferrostem.survival_stage import read_scores
 
 settings = SurvivalSettings.from_config(snakemake.params.survival)
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["log2"])
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 survival = pd.read_csv(snakemake.input.survival, sep="\t")
 section = genes_section(

@@ -1,8 +1,8 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
 import pandas as pd
 
+from ferrostem.cohort_file import read_cohort
 from ferrostem.download import make_client
 from ferrostem.files import write_tsv
 from ferrostem.harmonise import holds_log_ratios
@@ -36,7 +36,7 @@ aliases = load_alias_table(snakemake.input.aliases)
 if settings.get("hgnc_table"):
     aliases = aliases.merged(load_hgnc_complete_set(settings["hgnc_table"]))
 
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["log2", "tpm"])
 log2 = pd.DataFrame(adata.layers["log2"], index=adata.obs_names, columns=adata.var_names)
 linear = pd.DataFrame(adata.layers["tpm"], index=adata.obs_names, columns=adata.var_names)
 result = score_cohort(

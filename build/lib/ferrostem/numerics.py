@@ -1,0 +1,30 @@
+"""Two small statistics every stage shares: column z-scores and Benjamini-Hochberg adjusted p-values."""
+
+from __future__ import annotations
+
+from typing import overload
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+
+def standardise(values: pd.DataFrame) -> pd.DataFrame:
+    """Column z-scores with the sample SD; constant columns become all-NaN."""
+    sd = values.std(ddof=1)
+    return (values - values.mean()) / sd.where(sd > 0)
+
+
+@overload
+def bh_fdr(pvalues: pd.Series) -> pd.Series: ...
+@overload
+def bh_fdr(pvalues: np.ndarray) -> np.ndarray: ...
+def bh_fdr(pvalues: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (statsmodels' `fdr_bh`); a missing p-value stays missing and is not
+    counted among the tests. A Series gives a Series on the same index."""
+    values = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(values.shape, np.nan)
+    known = ~np.isnan(values)
+    if known.any():
+        adjusted[known] = multipletests(values[known], method="fdr_bh")[1]
+    return pd.Series(adjusted, index=pvalues.index) if isinstance(pvalues, pd.Series) else adjusted

@@ -1,0 +1,1 @@
+"""Readers and clients for the public sources: GDC, UCSC Xena, GEO."""
