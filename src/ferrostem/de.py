@@ -392,10 +392,13 @@ def _vst_with_design(dds: Any) -> np.ndarray:
     trend a0 + a1/mu of the model fit gives a closed-form transform. PyDESeq2's own `vst(use_design=True)`
     re-estimates every gene-wise dispersion to arrive at the same curve, doubling the cost of a DE job.
     """
+    from .deseq2_batched import parametric_vst
+
     if dds.fit_type == "parametric" and "trend_coeffs" in dds.uns:
         dds.vst_fit_type = "parametric"
         dds.uns["vst_trend_coeffs"] = dds.uns["trend_coeffs"]
-        return np.asarray(dds.vst_transform())
+        a0, a1 = dds.uns["trend_coeffs"]
+        return parametric_vst(dds.layers["normed_counts"], a0, a1)
     dds.vst(use_design=True)
     return np.asarray(dds.layers["vst_counts"])
 
