@@ -26,7 +26,6 @@ import pandas as pd
 
 from .config import settings_from_block
 from .errors import CohortError, ConfigError, ScaleError
-from .numerics import bh_fdr
 from .scales import check_counts, check_log_scale
 
 log = logging.getLogger(__name__)
@@ -482,6 +481,8 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
     import warnings
 
     from inmoose.limma import eBayes, lmFit
+
+    from .numerics import bh_fdr  # statsmodels (with polars): only the limma path needs it
 
     values = values.loc[plan.samples]
     with warnings.catch_warnings():
