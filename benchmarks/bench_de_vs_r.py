@@ -16,6 +16,10 @@ padj < 0.05 calls against R. Skips R with a message when Rscript or DESeq2 is mi
 
     .venv/bin/python benchmarks/bench_de_vs_r.py [--genes 60660 --threads 2 --engines vectorised pydeseq2]
     .venv/bin/python benchmarks/bench_de_vs_r.py --samples 1200 --engines vectorised   # TCGA-BRCA size
+    .venv/bin/python benchmarks/bench_de_vs_r.py --samples 1200 --engines vectorised --skip-r --workdir /tmp/brca
+
+`--skip-r` runs only the project's side; `--workdir` keeps the cohort (and reuses it when the same size and
+seed were written there before), so that one side can be re-measured without simulating the counts again.
 
 Writes benchmarks/out/bench_de_vs_r.json (bench_de_vs_r_<samples>.json for other sizes).
 """
@@ -208,6 +212,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--engines", nargs="+", default=["vectorised", "pydeseq2"], choices=["vectorised", "pydeseq2"])
+    parser.add_argument("--skip-r", action="store_true", help="run only the project's side (no R DESeq2)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the cohort and results here (reused when its counts exist) instead of a temporary folder",
+    )
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "ENGINE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -219,16 +230,23 @@ def main() -> None:
         "threads": args.threads,
     }
     with tempfile.TemporaryDirectory(prefix="bench_de_vs_r_") as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) if args.workdir is None else args.workdir
+        folder.mkdir(parents=True, exist_ok=True)
         normals = (
             args.normals
             if args.normals is not None
             else (50 if args.samples == 424 else round(args.samples * 113 / 1226))
         )
-        figures["cohort"] = write_cohort(folder, args.genes, args.seed, args.samples, normals)
+        cohort_key = {"samples": args.samples, "normals": normals, "genes": args.genes, "seed": args.seed}
+        key_file = folder / "cohort.json"
+        if (folder / "counts.npy").exists() and key_file.exists() and json.loads(key_file.read_text()) == cohort_key:
+            figures["cohort"] = {"samples": args.samples, "genes": args.genes, "reused": str(folder)}
+        else:
+            figures["cohort"] = write_cohort(folder, args.genes, args.seed, args.samples, normals)
+            key_file.write_text(json.dumps(cohort_key))
         print(json.dumps(figures), flush=True)
         runs: dict[str, dict[str, float]] = {}
-        missing = r_available()
+        missing = "--skip-r" if args.skip_r else r_available()
         if missing:
             print(f"R DESeq2 skipped: {missing}", flush=True)
         else:

@@ -459,3 +459,55 @@ def test_vectorised_initial_means_equal_pydeseq2_per_gene_fits():
     expected = DefaultInference(n_cpus=1).lin_reg_mu(counts, size_factors, design, 0.5)
     observed = linear_model_inference(1).lin_reg_mu(counts, size_factors, design, 0.5)
     np.testing.assert_allclose(observed, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_gene_block_cooks_vst_and_glm_equal_whole_matrix_results(monkeypatch):
+    """Cook's distances and the parametric VST computed in gene blocks (to bound memory at TCGA-BRCA size)
+    equal PyDESeq2's whole-matrix calculate_cooks / vst_transform exactly; the GLM fit in several blocks
+    equals the one-block fit up to rounding (the matrix products' summation order follows the block's
+    memory layout). Several blocks and threads are forced with a tiny block size."""
+    from pydeseq2.dds import DeseqDataSet
+
+    from ferrostem import deseq2_batched
+    from ferrostem.deseq2_batched import BatchedDeseqDataSet, BatchedInference, batched_irls, parametric_vst
+
+    rng = np.random.default_rng(11)
+    n, genes = 40, 300
+    size_factors = rng.uniform(0.6, 1.6, size=n)
+    means = rng.lognormal(3, 1.5, size=genes)
+    counts = rng.negative_binomial(4, 4 / (4 + np.outer(size_factors, means)))
+    counts[3, :20] *= 30  # single-sample outliers, so that some Cook's distances are large
+    metadata = pd.DataFrame({"condition": np.repeat(["A", "B"], n // 2)}, index=[f"s{i}" for i in range(n)])
+    frame = pd.DataFrame(counts, index=metadata.index, columns=[f"g{j}" for j in range(genes)])
+    dds = BatchedDeseqDataSet(
+        counts=frame,
+        metadata=metadata,
+        design="~condition",
+        refit_cooks=False,
+        inference=BatchedInference(n_cpus=2),
+        quiet=True,
+    )
+    one_block = deseq2_batched.BLOCK_CELLS
+    dds.fit_size_factors()
+    dds.fit_genewise_dispersions()
+    dds.fit_dispersion_trend()
+    dds.fit_dispersion_prior()
+    dds.fit_MAP_dispersions()
+    dds.fit_LFC()
+    design = dds.obsm["design_matrix"].to_numpy()
+    disp = dds.var["dispersions"].to_numpy()
+    whole = batched_irls(counts, size_factors, design, disp, 0.5, 1e-8)
+    monkeypatch.setattr(deseq2_batched, "BLOCK_CELLS", n * 7)  # 64-gene minimum: 5 blocks of 300 genes
+    assert len(deseq2_batched._gene_blocks(n, genes, 2)) == 5 and one_block >= n * genes
+    blocked = batched_irls(counts, size_factors, design, disp, 0.5, 1e-8, n_cpus=2)
+    for expected, observed in zip(whole, blocked):
+        np.testing.assert_allclose(observed, expected, rtol=1e-12, atol=1e-14)
+    dds.calculate_cooks()
+    observed_cooks = dds.layers["cooks"].copy()
+    DeseqDataSet.calculate_cooks(dds)
+    assert (observed_cooks > 5).any()
+    np.testing.assert_array_equal(observed_cooks, dds.layers["cooks"])
+    dds.vst_fit_type = "parametric"
+    dds.uns["vst_trend_coeffs"] = dds.uns["trend_coeffs"]
+    a0, a1 = dds.uns["trend_coeffs"]
+    np.testing.assert_array_equal(parametric_vst(dds.layers["normed_counts"], a0, a1), dds.vst_transform())

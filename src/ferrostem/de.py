@@ -26,7 +26,6 @@ import pandas as pd
 
 from .config import settings_from_block
 from .errors import CohortError, ConfigError, ScaleError
-from .numerics import bh_fdr
 from .scales import check_counts, check_log_scale
 
 log = logging.getLogger(__name__)
@@ -407,10 +406,13 @@ def _vst_with_design(dds: Any) -> np.ndarray:
     trend a0 + a1/mu of the model fit gives a closed-form transform. PyDESeq2's own `vst(use_design=True)`
     re-estimates every gene-wise dispersion to arrive at the same curve, doubling the cost of a DE job.
     """
+    from .deseq2_batched import parametric_vst
+
     if dds.fit_type == "parametric" and "trend_coeffs" in dds.uns:
         dds.vst_fit_type = "parametric"
         dds.uns["vst_trend_coeffs"] = dds.uns["trend_coeffs"]
-        return np.asarray(dds.vst_transform())
+        a0, a1 = dds.uns["trend_coeffs"]
+        return parametric_vst(dds.layers["normed_counts"], a0, a1)
     if dds.uns.get("disp_function_type") == "local":  # fitType "local", asked for or R's fallback
         dds.vst_fit_type = "local"
         dds.uns["vst_local_trend"] = dds.uns["local_trend"]
@@ -501,6 +503,8 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
     import warnings
 
     from inmoose.limma import eBayes, lmFit
+
+    from .numerics import bh_fdr  # statsmodels (with polars): only the limma path needs it
 
     values = values.loc[plan.samples]
     with warnings.catch_warnings():

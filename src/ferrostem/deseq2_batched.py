@@ -135,11 +135,18 @@ def batched_irls(
     IRLS diverges (|beta| > max_beta) or runs out of iterations is refitted by PyDESeq2's own per-gene
     solver, which then switches to L-BFGS-B exactly as it does on its own path.
     """
-    counts = np.asarray(counts, dtype=float)
+    # counts stay as given (PyDESeq2 passes integers) and become floats one block at a time, and every
+    # block writes into the outputs: no second (samples x genes) copy of the counts, mu or hat diagonals
+    counts = np.asarray(counts)
     design = np.asarray(design, dtype=float)
     size_factors = np.asarray(size_factors, dtype=float)
     disp = np.asarray(disp, dtype=float)
     n, p = design.shape
+    n_genes = counts.shape[1]
+    beta_out = np.empty((n_genes, p))
+    mu_out = np.empty((n, n_genes))
+    hat_out = np.empty((n, n_genes))
+    converged_out = np.empty(n_genes, dtype=bool)
     outer = _outer_columns(design)
     ridge = np.eye(p) * RIDGE
     log_sf = np.log(size_factors)[:, None]
@@ -147,8 +154,8 @@ def batched_irls(
     if full_rank:
         q, r = np.linalg.qr(design)
 
-    def fit(block: slice) -> tuple[np.ndarray, ...]:
-        y = counts[:, block]
+    def fit(block: slice) -> None:
+        y = np.asarray(counts[:, block], dtype=float)
         alpha = disp[block]
         genes = y.shape[1]
         if full_rank:
@@ -202,18 +209,13 @@ def batched_irls(
             mu[:, j] = np.maximum(size_factors * np.exp(design @ beta[j]), min_mu)
         w = mu / (1.0 + mu * alpha)
         inverse = np.linalg.inv(_weighted_gram(w, outer, p) + ridge)
-        hat = np.einsum("ip,gpq,iq->ig", design, inverse, design) * w
-        mu_unclipped = np.exp(design @ beta.T + log_sf)
-        return beta, mu_unclipped, hat, converged
+        hat_out[:, block] = np.einsum("ip,gpq,iq->ig", design, inverse, design) * w
+        mu_out[:, block] = np.exp(design @ beta.T + log_sf)
+        beta_out[block] = beta
+        converged_out[block] = converged
 
-    blocks = _gene_blocks(n, counts.shape[1], p)
-    parts = _map_blocks(fit, blocks, n_cpus, "DESeq2 GLM fit")
-    return (
-        np.concatenate([x[0] for x in parts]),
-        np.concatenate([x[1] for x in parts], axis=1),
-        np.concatenate([x[2] for x in parts], axis=1),
-        np.concatenate([x[3] for x in parts]),
-    )
+    _map_blocks(fit, _gene_blocks(n, n_genes, p), n_cpus, "DESeq2 GLM fit")
+    return beta_out, mu_out, hat_out, converged_out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -384,8 +386,8 @@ def batched_alpha_mle(
         raise ValueError("DESeq2's dispersion fits use the Cox-Reid adjustment (cr_reg=True)")
     if prior_reg and prior_disp_var is None:
         raise ValueError("prior_disp_var is required for the MAP dispersions (prior_reg=True)")
-    counts = np.asarray(counts, dtype=float)
-    mu = np.maximum(np.asarray(mu, dtype=float), min_mu)
+    # counts and means are converted (and the means bounded) one block at a time: no full-size copies
+    counts, mu = np.asarray(counts), np.asarray(mu)
     design = np.asarray(design, dtype=float)
     alpha_hat = np.asarray(alpha_hat, dtype=float)
     initial = np.log(alpha_hat if start is None else np.asarray(start, dtype=float))
@@ -395,7 +397,14 @@ def batched_alpha_mle(
 
     def fit(block: slice) -> tuple[np.ndarray, np.ndarray]:
         prior_mean = np.log(alpha_hat[block]) if prior_reg else None
-        post = _Posterior(counts[:, block], mu[:, block], design, outer, prior_mean, prior_disp_var)
+        post = _Posterior(
+            np.asarray(counts[:, block], dtype=float),
+            np.maximum(np.asarray(mu[:, block], dtype=float), min_mu),
+            design,
+            outer,
+            prior_mean,
+            prior_disp_var,
+        )
         first = initial[block]
         log_alpha, iterations, last = _line_search(post, first, min_log_alpha)
         converged = iterations < DISP_MAXIT
@@ -440,11 +449,13 @@ def batched_wald_test(
     genes with means below 0.5).
     """
     design = np.asarray(design, dtype=float)
-    p = design.shape[1]
+    n, p = design.shape
     outer = _outer_columns(design)
-    mu = np.maximum(np.asarray(mu, dtype=float), WALD_MIN_MU)
-    w = mu / (1.0 + mu * np.asarray(disp, dtype=float)[None, :])
-    gram = _weighted_gram(w, outer, p)
+    mu, disp = np.asarray(mu), np.asarray(disp, dtype=float)
+    gram = np.empty((mu.shape[1], p, p))
+    for block in _gene_blocks(n, mu.shape[1], p):  # the weights one block at a time: no full-size copies
+        bounded = np.maximum(np.asarray(mu[:, block], dtype=float), WALD_MIN_MU)
+        gram[block] = _weighted_gram(bounded / (1.0 + bounded * disp[None, block]), outer, p)
     ridge = np.asarray(ridge_factor, dtype=float) * LOG2_TO_LN_RIDGE
     hc = np.linalg.solve(gram + ridge, np.broadcast_to(contrast, (len(gram), p))[:, :, None])
     se = np.sqrt(np.einsum("gi,gij,gj->g", hc[:, :, 0], gram, hc[:, :, 0]))
@@ -477,6 +488,25 @@ def batched_wald_test(
     else:
         raise ValueError(f"alternative hypothesis {alt_hypothesis!r} is not greaterAbs, lessAbs, greater or less")
     return pvalue, stat, se
+
+
+# ---------------------------------------------------------------------------------------------------------
+# variance-stabilising transformation
+
+
+def parametric_vst(normed_counts: np.ndarray, a0: float, a1: float) -> np.ndarray:
+    """DESeq2's VST for the parametric trend a0 + a1/mu (Anders & Huber 2010; PyDESeq2's `vst_transform`).
+
+    log2((1 + a1 + 2 a0 q + 2 sqrt(a0 q (1 + a1 + a0 q))) / (4 a0)) of the normalised counts q, the same
+    expression as PyDESeq2's, evaluated one gene block at a time into the output (the whole-matrix
+    expression holds about four temporary samples x genes arrays).
+    """
+    n, n_genes = normed_counts.shape
+    out = np.empty((n, n_genes))
+    for block in _gene_blocks(n, n_genes, 1):
+        q = normed_counts[:, block]
+        out[:, block] = np.log2((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -656,6 +686,48 @@ class BatchedDeseqDataSet(DeseqDataSet):
             super().fit_MAP_dispersions()
         finally:
             self.inference.map_start = None
+
+    def calculate_cooks(self) -> None:
+        """PyDESeq2's calculate_cooks (DESeq2's calculateCooksDistance) one gene block at a time.
+
+        The same operations in the same order, per gene (the trimmed-moments dispersion is per gene too), so
+        the distances are PyDESeq2's to the bit; its whole-matrix version holds the normalised counts'
+        copy, the residuals, the variances and the leverages of all genes at once (four more
+        samples x genes arrays at the peak).
+        """
+        if not isinstance(self.inference, BatchedInference):
+            super().calculate_cooks()
+            return
+        if "dispersions" not in self.var:
+            self.fit_MAP_dispersions()
+        design = self.obsm["design_matrix"]
+        num_vars = design.shape[-1]
+        columns = np.flatnonzero(self.var["non_zero"].to_numpy())
+        normed, counts = self.layers["normed_counts"], self.X
+        mu, hat = self.obsm["_mu_LFC"], self.obsm["_hat_diagonals"]
+        cooks = np.full((self.n_obs, self.n_vars), np.nan)
+
+        def block_cooks(block: slice) -> None:
+            genes = columns[block]
+            dispersions = pd_utils.robust_method_of_moments_disp(normed[:, genes], design)
+            block_mu, block_hat = mu[:, block], hat[:, block]
+            squared_pearson_res = counts[:, genes] - block_mu
+            squared_pearson_res **= 2
+            variance = block_mu**2
+            variance *= dispersions[None, :]
+            variance += block_mu
+            squared_pearson_res /= variance
+            squared_pearson_res /= num_vars
+            leverage = 1 - block_hat
+            leverage **= 2
+            squared_pearson_res *= block_hat / leverage
+            cooks[:, genes] = squared_pearson_res
+
+        _map_blocks(block_cooks, _gene_blocks(self.n_obs, len(columns), num_vars), self.inference.n_cpus, "Cook's")
+        if self.low_memory:
+            del self.obsm["_mu_LFC"]
+            del self.obsm["_hat_diagonals"]
+        self.layers["cooks"] = cooks
 
     def _refit_without_outliers(self) -> None:
         import pydeseq2.dds as pydeseq2_dds
