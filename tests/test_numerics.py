@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -24,3 +26,11 @@ def test_standardise_uses_the_sample_sd_and_blanks_constant_columns() -> None:
     z = standardise(pd.DataFrame({"x": [1.0, 2.0, 3.0], "flat": [4.0, 4.0, 4.0]}))
     np.testing.assert_allclose(z["x"], [-1.0, 0.0, 1.0])
     assert z["flat"].isna().all()
+
+
+def test_bh_equals_r_p_adjust_to_the_last_bit() -> None:
+    # tests/data/bh/make_fixture.R: 400 p-values with ties and ones, and R's p.adjust(method = "BH") of them
+    reference = pd.read_csv(
+        Path(__file__).parent / "data" / "bh" / "bh_reference.tsv", sep="\t", float_precision="round_trip"
+    )
+    np.testing.assert_array_equal(bh_fdr(reference["p"].to_numpy()), reference["bh"].to_numpy())

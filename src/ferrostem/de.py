@@ -504,7 +504,7 @@ def run_limma(values: pd.DataFrame, plan: DesignPlan) -> tuple[pd.DataFrame, dic
 
     from inmoose.limma import eBayes, lmFit
 
-    from .numerics import bh_fdr  # statsmodels (with polars): only the limma path needs it
+    from .numerics import bh_fdr
 
     values = values.loc[plan.samples]
     with warnings.catch_warnings():

@@ -20,7 +20,7 @@ Methods and where they come from
   (coef x score) as R `coxph` reports its concordance, so a protective score has C >= 0.5 too; the
   Schoenfeld-residual test of proportional hazards (Grambsch & Therneau 1994) in `cox.schoenfeld_test`, from the
   same Efron fits, with lifelines' numbers (its `proportional_hazard_test`, KM time scale);
-  Kaplan-Meier curves and at-risk tables from lifelines; Benjamini-Hochberg FDR from statsmodels.
+  Kaplan-Meier curves and at-risk tables from lifelines; Benjamini-Hochberg FDR from scipy (R's `p.adjust` arithmetic).
   The DerSimonian-Laird random-effects meta-analysis (DerSimonian & Laird 1986) is written out here
   because statsmodels' version does not truncate a negative between-study variance at 0 (see
   `random_effects_meta`).
@@ -409,7 +409,7 @@ def time_auc(time: np.ndarray, event: np.ndarray, risk: np.ndarray, years: list[
 
 
 # --------------------------------------------------------------------------------------------------
-# Proportional hazards, FDR (statsmodels) and DerSimonian-Laird meta-analysis
+# Proportional hazards, FDR and DerSimonian-Laird meta-analysis
 # --------------------------------------------------------------------------------------------------
 
 
