@@ -25,8 +25,12 @@ demo: $(STAMP)
 	@echo "Reports (open in a browser):"
 	@ls -1 $(CURDIR)/results/*/report.html
 
+# The suite in parallel (pytest-xdist): one worker per core; tests are grouped so that each expensive fixture
+# (the demo run, the SLURM cluster, the replica and pan-cancer runs) is computed once (tests/conftest.py);
+# the long modules start first.
+TEST_WORKERS ?= $(CORES)
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
 # Run the workflow on a config: make run CONFIG=config/cohorts/tcga-lihc.yaml
 run: $(STAMP)

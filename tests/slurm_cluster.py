@@ -112,7 +112,8 @@ class SlurmCluster:
                 process.wait(timeout=10)
 
 
-def _wait_for(check, process: subprocess.Popen, what: str, cluster: SlurmCluster, timeout: float = 30) -> None:
+# generous: under `make test` the daemons start while the other xdist worker keeps both cores busy
+def _wait_for(check, process: subprocess.Popen, what: str, cluster: SlurmCluster, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

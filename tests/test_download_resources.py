@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -325,18 +326,17 @@ def test_real_config_run_refuses_a_resource_that_differs_from_the_lock(shared_re
 
 
 @pytest.mark.e2e
-def test_workflow_with_resource_mirror(shared_reference: Path, tmp_path: Path):
+def test_workflow_with_resource_mirror(shared_reference: Path, demo_dir: Path, tmp_path: Path):
     """The workflow from one mirror holding the demo cohorts and the shared reference resources."""
-    from ferrostem.demo import write_demo
-
-    write_demo(tmp_path / "demo")
-    mirror = resource_mirror(shared_reference, tmp_path / "demo" / "mirror")
+    # a copy of the session's demo mirror (the resource links are added to it; demo_dir stays as written)
+    mirror = resource_mirror(shared_reference, shutil.copytree(demo_dir / "mirror", tmp_path / "mirror"))
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["demo"]["enabled"] = False
     config["mirror"] = str(mirror)
     config["cohorts"] = {"demo_geo": config["cohorts"]["demo_geo"]}
     config["survival"]["lasso"]["enabled"] = False  # its discovery cohort (demo_tcga) is not in this run
     config["resources"]["fetch"] = True  # not offline: the analyses that need resources fetch them as jobs
+    config["enrichment"]["permutations"] = 100  # the test asks which collections ran, not for their p-values
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     # the jobs that read resources (the report of a cohort is checked by the demo run itself)
     results = tmp_path / "results" / "demo_geo"

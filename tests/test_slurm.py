@@ -34,6 +34,8 @@ LOCAL_RULES = {
     "survival_cross_cohort",
 }
 DE_THREADS = 4  # above the 2 cores the old workflow profile capped every cluster job to
+# a guard against a hung cluster only: under `make test` the run shares the 2 cores with the other xdist worker
+SLURM_RUN_TIMEOUT = 1800
 # The cluster runs one cohort's report: its 12 jobs cover every job rule of the demo (the second cohort would
 # repeat the same rules; the cross-cohort page is a local rule), at half the time of the whole demo.
 SLURM_COHORT = "demo_tcga"
@@ -101,10 +103,12 @@ def run_on_slurm(cluster: SlurmCluster, workdir: Path, *args: str) -> subprocess
         *args,
     ]
     try:
-        return subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=cluster.env, timeout=900)
+        return subprocess.run(
+            command, capture_output=True, text=True, cwd=workdir, env=cluster.env, timeout=SLURM_RUN_TIMEOUT
+        )
     except subprocess.TimeoutExpired as error:
         raise AssertionError(
-            f"snakemake on SLURM did not finish in 900 s; jobs: {cluster.jobs()}\n"
+            f"snakemake on SLURM did not finish in {SLURM_RUN_TIMEOUT} s; jobs: {cluster.jobs()}\n"
             f"{(error.stderr or b'')[-4000:]!r}\n{cluster.logs()}"
         ) from error
 
