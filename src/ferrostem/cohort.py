@@ -14,15 +14,17 @@ import logging
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 
 from .config import settings_from_block
 from .endpoints import CDR_ENDPOINTS, survival_column_names
 from .errors import CohortError, ConfigError
+
+if TYPE_CHECKING:  # anndata costs 2 s to import: only the function that builds the cohort imports it
+    import anndata as ad
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +443,8 @@ def build_anndata(
         name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
         for name, m in layers.items()
     }
+    import anndata as ad
+
     adata = ad.AnnData(X=stored["log2"].copy(), obs=standard_obs(obs), var=var, layers=stored)
     adata.uns["assay"] = assay
     adata.uns["layer_scales"] = dict(layer_scales)

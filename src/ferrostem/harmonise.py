@@ -19,9 +19,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 
@@ -44,6 +43,9 @@ from .files import file_digest
 from .scales import looks_linear_scale, scale_quantiles
 from .sources import gdc, geo, xena
 from .sources.http import Client
+
+if TYPE_CHECKING:  # download_cohort imports this module for SOURCES and never builds an AnnData
+    import anndata as ad
 
 log = logging.getLogger(__name__)
 
