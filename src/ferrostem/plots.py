@@ -73,7 +73,7 @@ def pca_coordinates(values: pd.DataFrame, n_top_genes: int = 2000) -> tuple[pd.D
     matrix = values.to_numpy(dtype=np.float64)
     top = np.argsort(matrix.var(axis=0))[::-1][: min(n_top_genes, matrix.shape[1])]
     centred = matrix[:, top] - matrix[:, top].mean(axis=0)
-    u, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
     vt *= signs[:, np.newaxis]
     variance = singular**2
