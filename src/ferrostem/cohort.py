@@ -138,29 +138,34 @@ def harmonise_genes(
             "biotype": genes["gene_type"].astype(str)[keep].to_numpy(),
         }
     )
-    counts, tpm = counts[keep], tpm[keep]
+    # the rows of `counts` and `tpm` behind `frame`: the matrices (200 MB each at TCGA size) are copied once, at
+    # the end, unless rows are summed
+    rows = np.flatnonzero(keep)
     n_ensembl_dup = int(frame["gene_id"].duplicated().sum())
     if n_ensembl_dup:
         codes, uniques = pd.factorize(frame["gene_id"])
-        counts = _sum_rows(counts, codes, len(uniques))
-        tpm = _sum_rows(tpm, codes, len(uniques))
+        counts = _sum_rows(_take_rows(counts, rows), codes, len(uniques))
+        tpm = _sum_rows(_take_rows(tpm, rows), codes, len(uniques))
+        rows = np.arange(len(uniques))
         frame = frame.drop_duplicates("gene_id").reset_index(drop=True)
     no_symbol = frame["symbol"].isna()
     frame.loc[no_symbol, "symbol"] = frame.loc[no_symbol, "gene_id"]
     duplicated = sorted(frame.loc[frame["symbol"].duplicated(keep=False), "symbol"].unique())
     if duplicated:
         if rules.duplicate_symbols == "max_mean":
-            order = pd.DataFrame({"symbol": frame["symbol"], "mean": counts.mean(axis=1), "row": np.arange(len(frame))})
-            rows = np.sort(
+            mean = counts.mean(axis=1)[rows]  # per row, so the same numbers as the mean of the selected rows
+            order = pd.DataFrame({"symbol": frame["symbol"], "mean": mean, "row": np.arange(len(frame))})
+            chosen = np.sort(
                 order.sort_values(["symbol", "mean"], ascending=[True, False])
                 .drop_duplicates("symbol")["row"]
                 .to_numpy()
             )
-            frame, counts, tpm = frame.iloc[rows].reset_index(drop=True), counts[rows], tpm[rows]
+            frame, rows = frame.iloc[chosen].reset_index(drop=True), rows[chosen]
         elif rules.duplicate_symbols == "sum":
             codes, uniques = pd.factorize(frame["symbol"])
-            counts = _sum_rows(counts, codes, len(uniques))
-            tpm = _sum_rows(tpm, codes, len(uniques))
+            counts = _sum_rows(_take_rows(counts, rows), codes, len(uniques))
+            tpm = _sum_rows(_take_rows(tpm, rows), codes, len(uniques))
+            rows = np.arange(len(uniques))
             first = frame.drop_duplicates("symbol").reset_index(drop=True)
             merged_ids = frame.groupby("symbol", sort=False)["gene_id"].agg(";".join)
             first["gene_id"] = merged_ids.reindex(first["symbol"]).to_numpy()
@@ -177,7 +182,17 @@ def harmonise_genes(
         genes_without_symbol=int(no_symbol.sum()),
         genes_out=len(frame),
     )
-    return frame, counts, tpm, report
+    return frame, _take_rows(counts, rows), _take_rows(tpm, rows), report
+
+
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """matrix[rows] (genes x samples); no copy when `rows` are all rows in order. A transposed view (STAR merge:
+    samples are contiguous underneath) stays one, so that the cohort's samples x genes layers are C-ordered."""
+    if len(rows) == matrix.shape[0] and np.array_equal(rows, np.arange(matrix.shape[0])):
+        return matrix
+    if matrix.flags.f_contiguous and not matrix.flags.c_contiguous:
+        return matrix.T[:, rows].T
+    return matrix[rows]
 
 
 def _sum_rows(matrix: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
