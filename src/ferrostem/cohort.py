@@ -11,18 +11,21 @@ import datetime as dt
 import importlib.metadata
 import json
 import logging
+import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 
 from .config import settings_from_block
 from .endpoints import CDR_ENDPOINTS, survival_column_names
 from .errors import CohortError, ConfigError
+
+if TYPE_CHECKING:  # anndata costs 2 s to import: only the function that builds the cohort imports it
+    import anndata as ad
 
 log = logging.getLogger(__name__)
 
@@ -135,29 +138,34 @@ def harmonise_genes(
             "biotype": genes["gene_type"].astype(str)[keep].to_numpy(),
         }
     )
-    counts, tpm = counts[keep], tpm[keep]
+    # the rows of `counts` and `tpm` behind `frame`: the matrices (200 MB each at TCGA size) are copied once, at
+    # the end, unless rows are summed
+    rows = np.flatnonzero(keep)
     n_ensembl_dup = int(frame["gene_id"].duplicated().sum())
     if n_ensembl_dup:
         codes, uniques = pd.factorize(frame["gene_id"])
-        counts = _sum_rows(counts, codes, len(uniques))
-        tpm = _sum_rows(tpm, codes, len(uniques))
+        counts = _sum_rows(_take_rows(counts, rows), codes, len(uniques))
+        tpm = _sum_rows(_take_rows(tpm, rows), codes, len(uniques))
+        rows = np.arange(len(uniques))
         frame = frame.drop_duplicates("gene_id").reset_index(drop=True)
     no_symbol = frame["symbol"].isna()
     frame.loc[no_symbol, "symbol"] = frame.loc[no_symbol, "gene_id"]
     duplicated = sorted(frame.loc[frame["symbol"].duplicated(keep=False), "symbol"].unique())
     if duplicated:
         if rules.duplicate_symbols == "max_mean":
-            order = pd.DataFrame({"symbol": frame["symbol"], "mean": counts.mean(axis=1), "row": np.arange(len(frame))})
-            rows = np.sort(
+            mean = counts.mean(axis=1)[rows]  # per row, so the same numbers as the mean of the selected rows
+            order = pd.DataFrame({"symbol": frame["symbol"], "mean": mean, "row": np.arange(len(frame))})
+            chosen = np.sort(
                 order.sort_values(["symbol", "mean"], ascending=[True, False])
                 .drop_duplicates("symbol")["row"]
                 .to_numpy()
             )
-            frame, counts, tpm = frame.iloc[rows].reset_index(drop=True), counts[rows], tpm[rows]
+            frame, rows = frame.iloc[chosen].reset_index(drop=True), rows[chosen]
         elif rules.duplicate_symbols == "sum":
             codes, uniques = pd.factorize(frame["symbol"])
-            counts = _sum_rows(counts, codes, len(uniques))
-            tpm = _sum_rows(tpm, codes, len(uniques))
+            counts = _sum_rows(_take_rows(counts, rows), codes, len(uniques))
+            tpm = _sum_rows(_take_rows(tpm, rows), codes, len(uniques))
+            rows = np.arange(len(uniques))
             first = frame.drop_duplicates("symbol").reset_index(drop=True)
             merged_ids = frame.groupby("symbol", sort=False)["gene_id"].agg(";".join)
             first["gene_id"] = merged_ids.reindex(first["symbol"]).to_numpy()
@@ -174,7 +182,17 @@ def harmonise_genes(
         genes_without_symbol=int(no_symbol.sum()),
         genes_out=len(frame),
     )
-    return frame, counts, tpm, report
+    return frame, _take_rows(counts, rows), _take_rows(tpm, rows), report
+
+
+def _take_rows(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """matrix[rows] (genes x samples); no copy when `rows` are all rows in order. A transposed view (STAR merge:
+    samples are contiguous underneath) stays one, so that the cohort's samples x genes layers are C-ordered."""
+    if len(rows) == matrix.shape[0] and np.array_equal(rows, np.arange(matrix.shape[0])):
+        return matrix
+    if matrix.flags.f_contiguous and not matrix.flags.c_contiguous:
+        return matrix.T[:, rows].T
+    return matrix[rows]
 
 
 def _sum_rows(matrix: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
@@ -441,12 +459,36 @@ def build_anndata(
         name: (np.asarray(m, dtype=np.int64) if name == "counts" else _float32_layer(name, m, obs.index, var.index))
         for name, m in layers.items()
     }
+    import anndata as ad
+
     adata = ad.AnnData(X=stored["log2"].copy(), obs=standard_obs(obs), var=var, layers=stored)
     adata.uns["assay"] = assay
     adata.uns["layer_scales"] = dict(layer_scales)
     adata.uns["provenance"] = _h5ad_safe(provenance_record)
     adata.uns["harmonisation"] = _h5ad_safe(harmonisation)
     return adata
+
+
+def read_cohort(path: str | os.PathLike[str], layers: Collection[str] | None = None) -> ad.AnnData:
+    """A harmonised cohort (.h5ad): everything, or with `layers` only obs, var, uns and those of the named layers
+    the file has (no X: it repeats the log2 layer). At TCGA size the file holds 515 MB of matrices; a stage that
+    reads one layer saves most of the read's time and memory. An absent layer stays absent, as with read_h5ad, so
+    that the stage's own check names what it needs."""
+    import anndata as ad
+
+    if layers is None:
+        return ad.read_h5ad(path)
+    import h5py
+    from anndata.io import read_elem
+
+    with h5py.File(path, "r") as handle:
+        stored = handle["layers"] if "layers" in handle else {}
+        return ad.AnnData(
+            obs=read_elem(handle["obs"]),
+            var=read_elem(handle["var"]),
+            uns=read_elem(handle["uns"]) if "uns" in handle else {},
+            layers={name: read_elem(stored[name]) for name in layers if name in stored},
+        )
 
 
 def uns_to_python(value: Any) -> Any:

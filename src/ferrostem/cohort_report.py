@@ -20,6 +20,8 @@ from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days
 
 
+# what the sections read of the cohort (cohort.read_cohort): the PCA's log2 values and the library sizes' counts
+COHORT_REPORT_LAYERS = ("log2", "counts")
 MIN_PCA_SAMPLES = 3  # two principal components need at least three samples
 
 

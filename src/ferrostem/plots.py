@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import gzip
 import io
-import struct
-import zlib
 
 import matplotlib
 import numpy as np
@@ -19,18 +17,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from .png import PIXEL_DENSITY, SVG_CHUNK, png_chunks, png_from_chunks, with_png_chunk  # noqa: F401 (re-exported)
+
 TISSUE_COLOURS = {"tumor": "#c0392b", "normal": "#2471a3", "other": "#7f8c8d"}
 
 
-# Figures are rendered at twice the resolution they are shown at, for sharp high-density screens; the report
-# shows every PNG at half its pixel width (report.embed_figures).
-PIXEL_DENSITY = 2
-
-
-# Every figure also travels as SVG, for journals and editing: gzipped inside its PNG in a private ancillary chunk
-# (browsers and image tools skip such chunks), so that a figure stays one data URI in every section's JSON. The
-# report moves it out into a download link beside the PNG (report.embed_figures).
-SVG_CHUNK = b"svGz"
 # Layers with more marks than this are embedded in the SVG as images (at the PNG's resolution): a volcano's
 # 20,000 points as vectors would make a file of megabytes that editors crawl through.
 RASTERIZE_ABOVE = 500
@@ -80,41 +71,25 @@ def _mark_count(artist: object) -> int:
     return 0
 
 
-def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
-    """The (type, data) chunks of a PNG file, in order."""
-    if png[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError("not a PNG file")
-    chunks, position = [], 8
-    while position < len(png):
-        length, kind = struct.unpack(">I4s", png[position : position + 8])
-        chunks.append((kind, png[position + 8 : position + 8 + length]))
-        position += 12 + length
-    return chunks
-
-
-def png_from_chunks(chunks: list[tuple[bytes, bytes]]) -> bytes:
-    return b"\x89PNG\r\n\x1a\n" + b"".join(
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data)) for kind, data in chunks
-    )
-
-
-def with_png_chunk(png: bytes, kind: bytes, data: bytes) -> bytes:
-    """`png` with one more chunk, just before its IEND."""
-    chunks = png_chunks(png)
-    return png_from_chunks([*chunks[:-1], (kind, data), chunks[-1]])
-
-
 def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, plt.Axes]:
     fig, ax = plt.subplots(figsize=(width, height))
     return fig, ax
 
 
 def pca_coordinates(values: pd.DataFrame, n_top_genes: int = 2000) -> tuple[pd.DataFrame, np.ndarray]:
-    """PCA (scikit-learn) of samples x genes values on the most variable genes: PC1/PC2 and variance ratios."""
-    from sklearn.decomposition import PCA
+    """PCA of samples x genes values on the most variable genes: PC1/PC2 and the variance ratios of the first ten.
 
+    The full SVD of the centred matrix (numpy's LAPACK gesdd), with scikit-learn's `PCA(svd_solver="full")`
+    conventions: each component's largest loading is positive, ratios are of the total variance. Not scikit-learn
+    itself: importing it costs 2.5 s of CPU in each job that draws a PCA (docs/performance.md).
+    """
     matrix = values.to_numpy(dtype=np.float64)
     top = np.argsort(matrix.var(axis=0))[::-1][: min(n_top_genes, matrix.shape[1])]
-    pca = PCA(n_components=min(10, matrix.shape[0] - 1, len(top)), svd_solver="full").fit(matrix[:, top])
-    coordinates = pd.DataFrame(pca.transform(matrix[:, top])[:, :2], index=values.index, columns=["PC1", "PC2"])
-    return coordinates, pca.explained_variance_ratio_
+    centred = matrix[:, top] - matrix[:, top].mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+    vt *= signs[:, np.newaxis]
+    variance = singular**2
+    n_components = min(10, matrix.shape[0] - 1, len(top))
+    coordinates = pd.DataFrame(centred @ vt[:2].T, index=values.index, columns=["PC1", "PC2"])
+    return coordinates, (variance / variance.sum())[:n_components]

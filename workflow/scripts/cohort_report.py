@@ -1,11 +1,10 @@
 import _bootstrap  # noqa: F401 (first: logs to the rule's log, puts src/ on the path)
 
-import anndata as ad
-
+from ferrostem.cohort import read_cohort
+from ferrostem.cohort_report import COHORT_REPORT_LAYERS, cohort_section, provenance_section
 from ferrostem.report import write_section
-from ferrostem.cohort_report import cohort_section, provenance_section
 
-adata = ad.read_h5ad(snakemake.input[0])
+adata = read_cohort(snakemake.input[0], layers=COHORT_REPORT_LAYERS)
 cohort = snakemake.params.cohort
 time_unit = cohort.get("geo", {}).get("time_unit") if cohort.get("source") == "geo" else None
 write_section(

@@ -16,14 +16,18 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import numpy as np
-import pandas as pd
 
-from ..plots import PIXEL_DENSITY, SVG_CHUNK, png_chunks, png_from_chunks
 from ..files import write_json
+from ..png import PIXEL_DENSITY, SVG_CHUNK, png_chunks, png_from_chunks
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy and pandas are imported in the table helpers that need them, not here: the report rule only reads
+# section JSONs and renders templates, and would otherwise pay a second of imports (docs/performance.md)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -85,6 +89,9 @@ SYMBOL_COLUMNS = ("gene", "symbol", "gene_symbol")
 
 def column_format(name: object, values: pd.Series, float_format: str | None = None) -> Callable[[Any], str]:
     """How the cells of column `name` are written; `float_format`, when given, is used for every float column."""
+    import numpy as np
+    import pandas as pd
+
     words = set(re.split(r"[^a-z0-9]+", str(name).lower()))
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         return str
@@ -106,6 +113,8 @@ def column_format(name: object, values: pd.Series, float_format: str | None = No
 
 def sort_value(value: Any) -> str:
     """A number as the report's script reads it back (JavaScript's Number()), at full precision."""
+    import numpy as np
+
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     number = float(value)
@@ -125,6 +134,8 @@ def table_html(
     A numeric cell keeps its full value in `data-value`, which the report's script sorts by and downloads. A gene
     symbol beside a `gene_id` column shows that id on hover.
     """
+    import pandas as pd
+
     shown = (frame.reset_index() if index else frame).head(max_rows)
     names = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in shown.columns]
     formats = [column_format(name, shown.iloc[:, i], float_format) for i, name in enumerate(names)]

@@ -129,8 +129,8 @@ def read_star_counts(path: str | os.PathLike[str]) -> StarFile:
 class StarMatrix:
     gene_model: str
     genes: pd.DataFrame  # gene_id, gene_name, gene_type
-    counts: np.ndarray  # genes x samples, int64
-    tpm: np.ndarray  # genes x samples
+    counts: np.ndarray  # genes x samples, int64 (a transposed view: samples are contiguous rows underneath)
+    tpm: np.ndarray  # genes x samples, likewise
     samples: list[str]
     unassigned: pd.DataFrame  # samples x STAR summary rows
 
@@ -218,12 +218,14 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     repeated = pd.Index(reference_ids)[pd.Index(reference_ids).duplicated()].unique().tolist()
     if repeated:
         raise InputFormatError(f"{paths[0]}: gene rows listed more than once: {repeated[:5]}")
-    counts = np.empty((len(reference_ids), len(paths)), dtype=np.int64)
-    tpm = np.empty((len(reference_ids), len(paths)), dtype=np.float64)
+    # filled one sample (a contiguous row) at a time and handed out transposed: genes x samples views of
+    # samples x genes arrays, the orientation the cohort's layers have (no strided writes, no copy to transpose)
+    counts = np.empty((len(paths), len(reference_ids)), dtype=np.int64)
+    tpm = np.empty((len(paths), len(reference_ids)), dtype=np.float64)
     reference = pl.Series(np.concatenate([np.asarray(STAR_SUMMARY_ROWS, dtype=object), reference_ids]), dtype=pl.String)
     summaries = [first.summary.to_numpy()]
-    counts[:, 0] = first.genes["unstranded"].to_numpy().astype(np.int64)
-    tpm[:, 0] = first.genes["tpm_unstranded"].to_numpy()
+    counts[0] = first.genes["unstranded"].to_numpy().astype(np.int64)
+    tpm[0] = first.genes["tpm_unstranded"].to_numpy()
     progress = ProgressReport("STAR merge", len(paths), unit="files", always=False, logger=log)
     progress.add()
     for column, path in enumerate(paths[1:], start=1):
@@ -243,7 +245,7 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
                 star.genes["tpm_unstranded"].to_numpy(),
                 star.summary.to_numpy(),
             )
-        counts[:, column], tpm[:, column] = fast[0], fast[1]
+        counts[column], tpm[column] = fast[0], fast[1]
         summaries.append(fast[2])
         progress.add()
     progress.close()
@@ -251,8 +253,8 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     return StarMatrix(
         gene_model=first.gene_model,
         genes=first.genes[["gene_id", "gene_name", "gene_type"]].copy(),
-        counts=counts,
-        tpm=tpm,
+        counts=counts.T,
+        tpm=tpm.T,
         samples=list(sample_ids),
         unassigned=unassigned,
     )
@@ -792,6 +794,7 @@ def extract_batch(client: Client, archive: Path, url: str, wanted: Mapping[str, 
             source = tar.extractfile(member)
             if source is None:
                 continue
+            part.unlink(missing_ok=True)  # may be a hard link into a local mirror (Client._copy_local)
             try:
                 with source, open(part, "wb") as handle:
                     while chunk := source.read(1 << 20):
