@@ -369,23 +369,3 @@ def test_geo_matrix_with_missing_values_is_harmonised_and_summarised(demo_dir, t
     section = cohort_section(adata, "demo with missing values")
     assert any("missing values in GSE0000_series_matrix.txt.gz" in w and broken_sample in w for w in section.warnings)
     assert "missing values" in section.context["harmonisation"] and dropped_probe in section.context["harmonisation"]
-
-
-def test_read_cohort_with_named_layers_matches_the_full_read(demo_rnaseq, tmp_path):
-    """read_cohort(layers=...) gives read_h5ad's obs, var, uns and those layers, and only those (no X)."""
-    import anndata as ad
-
-    from ferrostem.cohort import read_cohort
-
-    path = tmp_path / "cohort.h5ad"
-    demo_rnaseq.write_h5ad(path)
-    full = ad.read_h5ad(path)
-    part = read_cohort(path, layers=["log2", "counts", "not_a_layer"])
-    assert list(part.layers) == ["log2", "counts"] and part.X is None
-    pd.testing.assert_frame_equal(part.obs, full.obs)
-    pd.testing.assert_frame_equal(part.var, full.var)
-    assert json.dumps(part.uns, default=str, sort_keys=True) == json.dumps(full.uns, default=str, sort_keys=True)
-    for name in ("log2", "counts"):
-        assert part.layers[name].dtype == full.layers[name].dtype
-        np.testing.assert_array_equal(part.layers[name], full.layers[name])
-    assert list(read_cohort(path).layers) == list(full.layers)

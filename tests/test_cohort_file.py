@@ -62,3 +62,11 @@ def test_read_cohort_gives_read_h5ads_values_for_the_layers_asked(cohort_path):
 def test_read_cohort_names_the_file_and_the_missing_layer(cohort_path):
     with pytest.raises(InputFormatError, match=r"cohort\.h5ad.*'vst'"):
         read_cohort(cohort_path, ["log2", "vst"])
+
+
+def test_an_optional_layer_is_read_where_present_and_left_out_where_absent(cohort_path):
+    part = read_cohort(cohort_path, ["log2"], optional=["counts", "not_a_layer"])
+    assert list(part.layers) == ["log2", "counts"] and part.X is None
+    np.testing.assert_array_equal(part.layers["counts"], ad.read_h5ad(cohort_path).layers["counts"])
+    with pytest.raises(InputFormatError, match="not_a_layer"):
+        read_cohort(cohort_path, ["not_a_layer"], optional=["counts"])

@@ -11,7 +11,6 @@ import datetime as dt
 import importlib.metadata
 import json
 import logging
-import os
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -467,28 +466,6 @@ def build_anndata(
     adata.uns["provenance"] = _h5ad_safe(provenance_record)
     adata.uns["harmonisation"] = _h5ad_safe(harmonisation)
     return adata
-
-
-def read_cohort(path: str | os.PathLike[str], layers: Collection[str] | None = None) -> ad.AnnData:
-    """A harmonised cohort (.h5ad): everything, or with `layers` only obs, var, uns and those of the named layers
-    the file has (no X: it repeats the log2 layer). At TCGA size the file holds 515 MB of matrices; a stage that
-    reads one layer saves most of the read's time and memory. An absent layer stays absent, as with read_h5ad, so
-    that the stage's own check names what it needs."""
-    import anndata as ad
-
-    if layers is None:
-        return ad.read_h5ad(path)
-    import h5py
-    from anndata.io import read_elem
-
-    with h5py.File(path, "r") as handle:
-        stored = handle["layers"] if "layers" in handle else {}
-        return ad.AnnData(
-            obs=read_elem(handle["obs"]),
-            var=read_elem(handle["var"]),
-            uns=read_elem(handle["uns"]) if "uns" in handle else {},
-            layers={name: read_elem(stored[name]) for name in layers if name in stored},
-        )
 
 
 def uns_to_python(value: Any) -> Any:

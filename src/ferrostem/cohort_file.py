@@ -12,8 +12,9 @@ from anndata.io import read_elem
 from .errors import InputFormatError
 
 
-def read_cohort(path: str | os.PathLike[str], layers: Sequence[str]) -> ad.AnnData:
-    """`cohort.h5ad` with its obs, var, uns and only the named `layers` (no X, no other layer).
+def read_cohort(path: str | os.PathLike[str], layers: Sequence[str], *, optional: Sequence[str] = ()) -> ad.AnnData:
+    """`cohort.h5ad` with its obs, var, uns and only the named `layers` (no X, no other layer); an `optional`
+    layer is read where the file has it (an array cohort has no counts) and left out where it has not.
 
     `anndata.read_h5ad` reads every layer: at TCGA size (424 x 60,660) that is X, counts (int64), tpm and log2,
     515 MB, when a scoring job reads two float32 layers of 103 MB each. `backed="r"` would not help: it leaves
@@ -29,5 +30,5 @@ def read_cohort(path: str | os.PathLike[str], layers: Sequence[str]) -> ad.AnnDa
             obs=read_elem(handle["obs"]),
             var=read_elem(handle["var"]),
             uns=read_elem(handle["uns"]) if "uns" in handle else {},
-            layers={name: read_elem(handle["layers"][name]) for name in layers},
+            layers={name: read_elem(handle["layers"][name]) for name in [*layers, *optional] if name in present},
         )

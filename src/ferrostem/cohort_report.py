@@ -20,8 +20,10 @@ from .report import Section, table_html
 from .survival import follow_up_warnings, median_follow_up_days
 
 
-# what the sections read of the cohort (cohort.read_cohort): the PCA's log2 values and the library sizes' counts
-COHORT_REPORT_LAYERS = ("log2", "counts")
+# what the sections read of the cohort (cohort_file.read_cohort): the PCA's log2 values and, where the cohort has
+# counts, the library sizes
+COHORT_REPORT_LAYERS = ("log2",)
+COHORT_REPORT_OPTIONAL_LAYERS = ("counts",)
 MIN_PCA_SAMPLES = 3  # two principal components need at least three samples
 
 

@@ -1,10 +1,15 @@
 import _bootstrap  # noqa: F401 (first: logs to the rule's log, puts src/ on the path)
 
-from ferrostem.cohort import read_cohort
-from ferrostem.cohort_report import COHORT_REPORT_LAYERS, cohort_section, provenance_section
+from ferrostem.cohort_file import read_cohort
+from ferrostem.cohort_report import (
+    COHORT_REPORT_LAYERS,
+    COHORT_REPORT_OPTIONAL_LAYERS,
+    cohort_section,
+    provenance_section,
+)
 from ferrostem.report import write_section
 
-adata = read_cohort(snakemake.input[0], layers=COHORT_REPORT_LAYERS)
+adata = read_cohort(snakemake.input[0], COHORT_REPORT_LAYERS, optional=COHORT_REPORT_OPTIONAL_LAYERS)
 cohort = snakemake.params.cohort
 time_unit = cohort.get("geo", {}).get("time_unit") if cohort.get("source") == "geo" else None
 write_section(
