@@ -9,7 +9,8 @@ enrichment, signatures, survival, LASSO-Cox and the report, as for a real TCGA p
 Prints:
 - wall time of the `snakemake --cores N` command (N = --cores, default 2);
 - peak memory of the snakemake process tree: the sum of the RSS of snakemake and every descendant process
-  (psutil, sampled every 50 ms; shared pages of forked workers are counted in each, so this over-counts),
+  (psutil: RSS read every 50 ms, the tree listed every 0.5 s; shared pages of forked workers are counted in each,
+  so this over-counts),
   and the largest RSS of a single process seen in the tree;
 - each job's wall time, max RSS and CPU time from the `benchmark:` files that every job rule writes (Snakemake's
   benchmark `s`, `max_rss` and `cpu_time` columns; max_rss is the job's process tree as Snakemake samples it).
