@@ -794,7 +794,6 @@ def extract_batch(client: Client, archive: Path, url: str, wanted: Mapping[str, 
             source = tar.extractfile(member)
             if source is None:
                 continue
-            part.unlink(missing_ok=True)  # may be a hard link into a local mirror (Client._copy_local)
             try:
                 with source, open(part, "wb") as handle:
                     while chunk := source.read(1 << 20):

@@ -165,14 +165,6 @@ def link_or_copy(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _unlink_linked_part(part: Path) -> None:
-    """Remove `part` if it is a hard link (an interrupted fetch from a local mirror leaves one): writing into it,
-    to resume or to restart, would change the mirror's file."""
-    with contextlib.suppress(FileNotFoundError):
-        if part.stat().st_nlink > 1:
-            part.unlink()
-
-
 class _Links(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -327,17 +319,12 @@ class Client:
         raise DownloadError(f"{where}: no attempt made (RetryPolicy.attempts is {attempts})")
 
     def _copy_local(self, source: Path, part: Path, url: str) -> None:
-        """The mirror's file at `part`: a hard link when the mirror is on the same file system (no bytes copied:
-        at TCGA size 1.8 GB; the link is verified like a copy, and every writer here replaces files by rename, so
-        the store never changes the mirror's bytes), a copy otherwise."""
+        """A copy of the mirror's file at `part`, never a hard link: the store's files are the user's to edit or
+        delete, and an edit in place would reach the mirror's file through a link (a mirror of symlinks into a
+        reference folder included)."""
         if not source.is_file():
             raise NotFoundError(f"{url}: not in the mirror (looked for {source})")
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()  # a leftover part (a link or an interrupted copy) is never appended to
-        try:
-            os.link(source, part)
-        except OSError:  # another file system, or links refused (protected_hardlinks, a read-only mirror)
-            shutil.copyfile(source, part)
+        shutil.copyfile(source, part)
 
     def _open(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request; transient failures become _Retryable, permanent ones DownloadError."""
@@ -359,7 +346,6 @@ class Client:
         return response
 
     def _download(self, url: str, part: Path, bar: tqdm | None) -> None:
-        _unlink_linked_part(part)
         have = part.stat().st_size if part.is_file() else 0
         headers = (
             {"Range": f"bytes={have}-", "Accept-Encoding": "identity"} if have else {"Accept-Encoding": "identity"}
@@ -375,7 +361,6 @@ class Client:
                 mode = "ab"
             else:
                 have, mode = 0, "wb"
-                part.unlink(missing_ok=True)  # a new file, not the old part's inode truncated
             length = response.headers.get("Content-Length")
             expected_end = have + int(length) if length is not None else None
             written = have
