@@ -1,1 +1,0 @@
-"""Readers and clients for the public sources: GDC, UCSC Xena, GEO."""
