@@ -770,9 +770,9 @@ class BatchedDeseqDataSet(DeseqDataSet):
         sizes = self.obs["size_factors"].to_numpy()
         return local_trend_vst(self.layers["normed_counts"], sizes, fit, self.min_disp)
 
-    def _fit_local_dispersion_trend(self, vst: bool = False) -> None:
-        """estimateDispersionsFit with fitType "local": localDispersionFit on the genes with gene-wise
-        dispersion > 100 x minDisp (`locfit_trend`)."""
+    def _trend_inputs(self, vst: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """estimateDispersionsFit's inputs: which genes are non-zero, their normalised means and gene-wise
+        dispersions, and which of those enter the trend fit (dispersion > 100 x minDisp)."""
         name = "vst_genewise_dispersions" if vst else "genewise_dispersions"
         if name not in self.var:
             self.fit_genewise_dispersions(vst)
@@ -785,6 +785,17 @@ class BatchedDeseqDataSet(DeseqDataSet):
                 "all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum "
                 "value; DESeq2 refuses to fit a trend here (use a gene-wise estimate)"
             )
+        return nonzero, means, dispersions, use
+
+    def _store_fitted_dispersions(self, nonzero: np.ndarray, means: np.ndarray) -> None:
+        fitted = np.full(self.n_vars, np.nan)
+        fitted[nonzero] = self.disp_function(means)
+        self.var["fitted_dispersions"] = fitted
+
+    def _fit_local_dispersion_trend(self, vst: bool = False) -> None:
+        """estimateDispersionsFit with fitType "local": localDispersionFit on the genes with gene-wise
+        dispersion > 100 x minDisp (`locfit_trend`)."""
+        nonzero, means, dispersions, use = self._trend_inputs(vst)
         fit = local_dispersion_fit(means[use], dispersions[use], self.min_disp)
         stored = {} if fit is None else fit.to_dict()
         if vst:
@@ -793,23 +804,10 @@ class BatchedDeseqDataSet(DeseqDataSet):
             return
         self.uns["local_trend"] = stored
         self.uns["disp_function_type"] = "local"
-        fitted = np.full(self.n_vars, np.nan)
-        fitted[nonzero] = self.disp_function(means)
-        self.var["fitted_dispersions"] = fitted
+        self._store_fitted_dispersions(nonzero, means)
 
     def _fit_parametric_dispersion_trend(self, vst: bool = False) -> None:
-        name = "vst_genewise_dispersions" if vst else "genewise_dispersions"
-        if name not in self.var:
-            self.fit_genewise_dispersions(vst)
-        nonzero = self.var["non_zero"].to_numpy()
-        means = self.var["_normed_means"].to_numpy()[nonzero]
-        dispersions = self.var[name].to_numpy()[nonzero]
-        use = (dispersions > 100 * self.min_disp) & np.isfinite(1.0 / means)  # estimateDispersionsFit
-        if not use.any():
-            raise ValueError(
-                "all gene-wise dispersion estimates are within 2 orders of magnitude of the minimum "
-                "value; DESeq2 refuses to fit a trend here (use a gene-wise estimate)"
-            )
+        nonzero, means, dispersions, use = self._trend_inputs(vst)
         coefs = parametric_dispersion_fit(means[use], dispersions[use])
         if coefs is None:
             warnings.warn(
@@ -826,6 +824,4 @@ class BatchedDeseqDataSet(DeseqDataSet):
             return
         self.uns["trend_coeffs"] = trend
         self.uns["disp_function_type"] = "parametric"
-        fitted = np.full(self.n_vars, np.nan)
-        fitted[nonzero] = self.disp_function(means)
-        self.var["fitted_dispersions"] = fitted
+        self._store_fitted_dispersions(nonzero, means)
