@@ -41,7 +41,6 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(HERE))
 
 from bench_de_vs_r import TreePeak  # noqa: E402
-import psutil  # noqa: E402
 
 PROJECT = "TCGA-BENCH"
 COHORT = "tcga_size"
@@ -62,50 +61,6 @@ def write_mirror(mirror: Path, n_genes: int) -> dict[str, object]:
     cohort = simulate_rnaseq(rng, genes, _fold_changes(rng, genes, params), params)
     write_gdc(mirror, cohort, rng, params)
     return {"samples": len(cohort.samples), "genes": len(genes)}
-
-
-class NamedTreePeak(TreePeak):
-    """TreePeak that also remembers each process's own peak RSS and what it was (its command line).
-
-    The tree is listed every TREE_EVERY seconds and its processes' RSS read every 50 ms: listing it
-    (psutil's children(recursive=True) reads /proc/<pid>/stat of every process on the machine) costs about
-    10 ms of CPU, which every 50 ms would take a fifth of a core from the workflow being measured.
-    """
-
-    TREE_EVERY = 0.5
-
-    def __init__(self, pid: int) -> None:
-        self.per_process: dict[int, tuple[int, str]] = {}
-        super().__init__(pid)
-
-    def _run(self) -> None:
-        tree: list[psutil.Process] = []
-        listed = 0.0
-        while not self._stop.is_set():
-            if time.monotonic() - listed >= self.TREE_EVERY:
-                try:
-                    tree = [self.process] + self.process.children(recursive=True)
-                except psutil.Error:
-                    tree = []
-                listed = time.monotonic()
-            total = 0
-            for proc in tree:
-                try:
-                    rss = proc.memory_info().rss
-                    total += rss
-                    self.largest = max(self.largest, rss)
-                    seen = self.per_process.get(proc.pid)
-                    if seen is None or rss > seen[0]:
-                        name = seen[1] if seen else " ".join(proc.cmdline())[-160:]
-                        self.per_process[proc.pid] = (rss, name)
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.05)
-
-    def largest_processes(self, n: int = 8) -> list[dict[str, object]]:
-        ranked = sorted(self.per_process.items(), key=lambda item: item[1][0], reverse=True)[:n]
-        return [{"pid": pid, "rss_gb": round(rss / 1e9, 2), "command": name} for pid, (rss, name) in ranked]
 
 
 def bench_config(workdir: Path, cores: int) -> Path:
@@ -185,7 +140,7 @@ def main() -> None:
     start = time.perf_counter()
     with open(workdir / "snakemake.log", "w") as log:
         child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        peak = NamedTreePeak(child.pid)
+        peak = TreePeak(child.pid)
         code = child.wait()
     wall = time.perf_counter() - start
     tree_peak = peak.stop()
