@@ -232,8 +232,28 @@ def efron_baseline_hazard(time: np.ndarray, event: np.ndarray, lp: np.ndarray) -
     dead_count = np.concatenate([[0], np.cumsum(event)])
     first, last = np.searchsorted(time, times, side="left"), np.searchsorted(time, times, side="right")
     tied, deaths = dead_risk[last] - dead_risk[first], dead_count[last] - dead_count[first]
-    increments = np.array([np.sum(1.0 / (r - np.arange(d) / d * t)) for r, t, d in zip(at_risk, tied, deaths)])
-    return times, np.cumsum(increments)
+    return times, np.cumsum(_efron_increments(at_risk, tied, deaths))
+
+
+SEQUENTIAL_SUM = 8  # numpy sums fewer values than this one after the other (its pairwise sum unrolls from 8)
+
+
+def _efron_increments(at_risk: np.ndarray, tied: np.ndarray, deaths: np.ndarray) -> np.ndarray:
+    """sum_{j<d} 1 / (R - j/d D) at every event time, vectorised over the times.
+
+    The same values as `np.sum(1.0 / (r - np.arange(d) / d * t))` time by time, to the last bit: below
+    `SEQUENTIAL_SUM` terms numpy adds them one after the other, as here; a time with more tied deaths (rare) is
+    summed by np.sum itself.
+    """
+    increments = np.zeros(len(at_risk))
+    short = deaths < SEQUENTIAL_SUM
+    for j in range(int(deaths[short].max(initial=0))):
+        live = short & (deaths > j)
+        increments[live] += 1.0 / (at_risk[live] - j / deaths[live] * tied[live])
+    for i in np.flatnonzero(~short):
+        r, t, d = at_risk[i], tied[i], deaths[i]
+        increments[i] = np.sum(1.0 / (r - np.arange(d) / d * t))
+    return increments
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,18 +409,50 @@ def grouped_km(
 ) -> GroupedKM:
     """rms::groupkm with fixed cuts: per group [c_i, c_i+1) (the last closed) the mean prediction and the KM
     (none for a group of fewer than 2 patients)."""
+    groups = grouped_km_batch(predicted[None], time, event, horizon, cuts)
+    return GroupedKM(groups.mean_predicted[0], groups.km[0], groups.patients[0])
+
+
+def grouped_km_batch(
+    predicted: np.ndarray, time: np.ndarray, event: np.ndarray, horizon: float, cuts: np.ndarray
+) -> GroupedKM:
+    """`grouped_km` of B sets of patients at once: predicted (B, m), time and event (B, m) or (m,) for all;
+    the results are (B, groups).
+
+    The Kaplan-Meier estimate of every group of every set comes from one histogram of the patients over the
+    distinct event times up to the horizon: `km_at` of the group's patients to the last bit (the same integer
+    counts, the same factors 1 - d/n multiplied in time order, with 1.0 at a time where the group has no
+    death). The mean prediction of a group is numpy's mean of its members in their order, as `grouped_km` took it.
+    """
     predicted = np.where(np.abs(predicted) < 1e-10, 0.0, predicted)
-    group = np.clip(np.searchsorted(cuts, predicted, side="right") - 1, 0, len(cuts) - 2)
+    sets, size = predicted.shape
     count = len(cuts) - 1
-    mean, km, patients = np.full(count, np.nan), np.full(count, np.nan), np.zeros(count, dtype=int)
-    for g in range(count):
-        members = group == g
-        if members.any():
-            mean[g] = predicted[members].mean()
-        if members.sum() >= 2:
-            patients[g] = members.sum()
-            km[g] = km_at(time[members], event[members], horizon)
-    return GroupedKM(mean, km, patients)
+    time, event = np.broadcast_to(time, (sets, size)), np.broadcast_to(event, (sets, size))
+    group = np.clip(np.searchsorted(cuts, predicted, side="right") - 1, 0, count - 1)
+    cell = np.arange(sets)[:, None] * count + group  # (set, group) of each patient
+    members = np.bincount(cell.ravel(), minlength=sets * count).reshape(sets, count)
+    mean = np.full((sets, count), np.nan)
+    for b in range(sets):
+        order = np.argsort(group[b], kind="stable")  # each group's members, in their order
+        bounds = np.cumsum(members[b])
+        for g in np.flatnonzero(members[b]):
+            mean[b, g] = predicted[b, order[bounds[g] - members[b, g] : bounds[g]]].mean()
+    died = (event == 1) & (time <= horizon + 1e-6)
+    times = np.unique(time[died])
+    steps = len(times)
+    # a patient is at risk at the event times up to its own: times[:position]
+    position = np.searchsorted(times, time, side="right")
+    at_risk_hist = np.bincount((cell * (steps + 1) + position).ravel(), minlength=sets * count * (steps + 1))
+    at_risk = np.cumsum(at_risk_hist.reshape(sets, count, steps + 1)[..., ::-1], axis=2)[..., ::-1][..., 1:]
+    death_cell = cell[died] * steps + np.searchsorted(times, time[died], side="left")
+    dying = np.bincount(death_cell, minlength=sets * count * steps).reshape(sets, count, steps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = np.ascontiguousarray(np.where(dying > 0, 1 - dying / np.ascontiguousarray(at_risk), 1.0))
+    survival = np.prod(factors, axis=2)  # time by time, in order, as np.prod over the group's event times
+    # km_at: NaN past the group's last follow-up, unless the survival is 0
+    followed = np.bincount(cell[~(horizon > time + 1e-6)], minlength=sets * count).reshape(sets, count)
+    km = np.where((members >= 2) & ((followed > 0) | (survival <= 0)), survival, np.nan)
+    return GroupedKM(mean, km, np.where(members >= 2, members, 0))
 
 
 def _calibration_distance(
@@ -464,19 +516,31 @@ def bootstrap_calibration(
         dtype=bool,
     )
     fits = bootstrap_cox_fits(time, event, x, bootstrap_indices[enough]) if enough.any() else None
+    refits = []  # (rows, refit, its linear predictor of every patient)
     for which, rows in enumerate(bootstrap_indices[enough]):
         refit = _clinical_cox(model.predictors, time[rows], event[rows], x[rows], fits, which)
-        if refit is None:
-            continue
-        refit_lp = x @ refit.coef
-        sample_time = time[rows]
+        if refit is not None:
+            refits.append((rows, refit, x @ refit.coef))
+    if refits:
+        rows = np.stack([r for r, _, _ in refits])  # (B, n) indices of each usable resample
+        lps = np.stack([lp for _, _, lp in refits])
+        centers = np.array([refit.center for _, refit, _ in refits])[:, None]
         for horizon in horizons:
-            train, _ = _calibration_distance(
-                refit, refit_lp[rows], sample_time, event[rows], horizon, cuts[horizon], sample_time.max()
-            )
-            test, _ = _calibration_distance(refit, refit_lp, time, event, horizon, cuts[horizon], sample_time.max())
-            usable = np.isfinite(train + test)
-            sums[horizon] += [np.where(usable, train, 0.0), np.where(usable, test, 0.0), usable]
+            # the refit's predictions for the whole cohort (test) and for its own resample (training, the same
+            # values at its rows), grouped and compared with the Kaplan-Meier estimates all resamples at once
+            baseline = np.array([_baseline_at(refit, horizon, time[r].max()) for r, refit, _ in refits])[:, None]
+            predicted = baseline ** np.exp(lps - centers)
+            taken = np.take_along_axis(predicted, rows, axis=1)
+            train_groups = grouped_km_batch(taken, time[rows], event[rows], horizon, cuts[horizon])
+            test_groups = grouped_km_batch(predicted, time, event, horizon, cuts[horizon])
+            train = train_groups.km - train_groups.mean_predicted
+            test = test_groups.km - test_groups.mean_predicted
+            if event.sum() < MIN_CALIBRATION_EVENTS:
+                test[:] = np.nan
+            train[event[rows].sum(axis=1) < MIN_CALIBRATION_EVENTS] = np.nan
+            for b in range(len(refits)):  # summed resample by resample, in their order
+                usable = np.isfinite(train[b] + test[b])
+                sums[horizon] += [np.where(usable, train[b], 0.0), np.where(usable, test[b], 0.0), usable]
     tables = []
     for horizon in horizons:
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -66,30 +66,47 @@ def _efron_terms(
         tail = np.flip(np.cumsum(np.flip(values, axis=1), axis=1), axis=1)
         return tail[:, start]
 
+    # samples are sorted by time, so the events at one time are a contiguous block; the running sums over the
+    # event rows alone are those over all rows with the others' 0 added (x + 0 = x): the same values
+    events = np.flatnonzero(event == 1)
+    before = np.searchsorted(events, start), np.searchsorted(events, stop)  # event rows before start / stop
+
     def tied(values: np.ndarray) -> np.ndarray:
-        # samples are sorted by time, so the events at one time are a contiguous block
-        cumulative = np.cumsum(values * event.reshape((1, n) + (1,) * (values.ndim - 2)), axis=1)
-        cumulative = np.concatenate([np.zeros_like(cumulative[:, :1]), cumulative], axis=1)
-        return cumulative[:, stop] - cumulative[:, start]
+        cumulative = np.zeros((k, len(events) + 1, *values.shape[2:]))
+        np.cumsum(values, axis=1, out=cumulative[:, 1:])
+        return cumulative[:, before[1]] - cumulative[:, before[0]]
 
     s0, s1, s2 = at_risk(risk), at_risk(rx), at_risk(rxx)  # (k,T), (k,T,p), (k,T,p,p)
-    d0, d1, d2 = tied(risk), tied(rx), tied(rxx)
-    deaths = tied(mask)  # tied events per time, per model
+    rx_events = rx[:, events]
+    d0, d1 = tied(risk[:, events]), tied(rx_events)
+    d2 = tied(rx_events[:, :, :, None] * x[:, events, None, :])
+    deaths = tied(mask[:, events])  # tied events per time, per model
     # with integer case weights in `mask` (bootstrap draw counts) a tie holds more deaths than samples
     largest = max(int(np.max([event[a:b].sum() for a, b in zip(start, stop)], initial=0)), int(deaths.max(initial=0)))
     steps = np.arange(max(largest, 1))
-    valid = steps[None, None, :] < deaths[:, :, None]  # (k, T, L)
-    frac = np.where(valid, steps[None, None, :] / np.maximum(deaths[:, :, None], 1), 0.0)
-    a0 = s0[:, :, None] - frac * d0[:, :, None]
-    a0 = np.where(valid, a0, 1.0)
-    a1 = s1[:, :, None, :] - frac[..., None] * d1[:, :, None, :]
-    a2 = s2[:, :, None, :, :] - frac[..., None, None] * d2[:, :, None, :, :]
-    mean = a1 / a0[..., None]
+    valid = steps[None, None, :] < deaths[:, :, None]  # (k, T, L): the l-th of the tied deaths at t
     weight = valid.astype(float)
+    # Efron's terms are computed at the valid (k, t, l) only (most ties hold one death; L is the largest tie) and
+    # laid out on the (k, T, L) grid with 0 elsewhere, where the sums below weight them by 0. The grids are laid out
+    # in memory as the whole-grid arithmetic laid them out (t outermost: `s0` etc. are column selections), since
+    # numpy's sums follow the memory order: the same sums, term by term and in the same order, to the last bit.
+    kk, tt, ll = np.nonzero(valid)
+    frac = ll / deaths[kk, tt]
+    a0 = s0[kk, tt] - frac * d0[kk, tt]
+    a1 = s1[kk, tt] - frac[:, None] * d1[kk, tt]
+    a2 = s2[kk, tt] - frac[:, None, None] * d2[kk, tt]
+    mean_valid = a1 / a0[:, None]
+    shape = (valid.shape[1], valid.shape[0], valid.shape[2])  # (T, k, L)
+    log_a0 = np.zeros(shape).transpose(1, 0, 2)
+    log_a0[kk, tt, ll] = np.log(a0)
+    mean = np.zeros((*shape, p)).transpose(1, 0, 2, 3)
+    mean[kk, tt, ll] = mean_valid
+    inner = np.zeros((*shape, p, p)).transpose(1, 0, 2, 3, 4)
+    inner[kk, tt, ll] = a2 / a0[:, None, None] - mean_valid[:, :, None] * mean_valid[:, None, :]
     event_mask = mask * event[None, :]
-    loglik = np.sum(event_mask * (eta - shift), axis=1) - np.sum(weight * np.log(a0), axis=(1, 2))
+    loglik = np.sum(event_mask * (eta - shift), axis=1) - np.sum(weight * log_a0, axis=(1, 2))
     score = np.einsum("kn,knp->kp", event_mask, x) - np.einsum("ktl,ktlp->kp", weight, mean)
-    info = np.einsum("ktl,ktlpq->kpq", weight, a2 / a0[..., None, None] - mean[..., :, None] * mean[..., None, :])
+    info = np.einsum("ktl,ktlpq->kpq", weight, inner)
     if event_means:
         return loglik, score, info, np.einsum("ktl,ktlp->ktp", weight, mean) / np.maximum(deaths, 1)[:, :, None]
     return loglik, score, info

@@ -1,14 +1,13 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
-
 from ferrostem.clinical_models_report import cohort_clinical_models
+from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import read_entry
 from ferrostem.report import write_section
 from ferrostem.survival_stage import read_scores
 
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["log2"])  # obs and the log2 layer: all it uses
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 result = cohort_clinical_models(
     adata,

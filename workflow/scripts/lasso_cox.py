@@ -1,7 +1,6 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
-
+from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry
 from ferrostem.survival import SurvivalSettings, endpoint_frame
@@ -9,7 +8,7 @@ from ferrostem.survival_stage import tumour_samples
 
 settings = SurvivalSettings.from_config(snakemake.params.survival).lasso
 cohort = settings.discovery
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["log2"])  # obs and the log2 layer: all it uses
 tumours, _ = tumour_samples(adata.obs)
 surv, notes = endpoint_frame(adata.obs.loc[tumours], settings.endpoint)
 universe = resolve_universe(settings.universe, snakemake.params.catalogue)

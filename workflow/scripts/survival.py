@@ -1,8 +1,8 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
 import pandas as pd
 
+from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import read_entry
 from ferrostem.report import write_section
@@ -13,7 +13,7 @@ from ferrostem.survival_stage import cohort_survival, read_scores
 cohort = snakemake.wildcards.cohort
 label = snakemake.params.label or cohort
 settings = SurvivalSettings.from_config(snakemake.params.survival)
-adata = ad.read_h5ad(snakemake.input.cohort)
+adata = read_cohort(snakemake.input.cohort, ["log2"])  # obs and the log2 layer: all it uses
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 models = []
 for path, cv_path in zip(snakemake.input.models, snakemake.input.model_cv):
