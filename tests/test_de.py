@@ -511,3 +511,75 @@ def test_gene_block_cooks_vst_and_glm_equal_whole_matrix_results(monkeypatch):
     dds.uns["vst_trend_coeffs"] = dds.uns["trend_coeffs"]
     a0, a1 = dds.uns["trend_coeffs"]
     np.testing.assert_array_equal(parametric_vst(dds.layers["normed_counts"], a0, a1), dds.vst_transform())
+
+
+def test_dispersion_posterior_in_chunks_equals_the_whole_block_formula(monkeypatch):
+    """The line search's log posterior and its derivative, evaluated in cache-sized gene chunks with lgamma /
+    digamma once per distinct count, are the whole-block samples x genes expressions bit for bit (the same
+    values summed in the same order), on all genes, on a scattered subset (the active genes of a step), with
+    zero counts, a MAP prior and counts that are not integers (the argsort path)."""
+    from scipy import special
+
+    from ferrostem import deseq2_batched
+    from ferrostem.deseq2_batched import _outer_columns, _Posterior, _weighted_gram
+
+    def whole_block(y, mu, design, outer, log_alpha, prior_mean, prior_var):
+        """The previous implementation: every term on samples x genes arrays gathered as a[:, genes]."""
+        p = design.shape[1]
+        alpha = np.exp(log_alpha)
+        r = 1.0 / alpha
+        mu_alpha = mu * alpha
+        log_term = np.log1p(mu_alpha)
+        ll = (
+            special.gammaln(y + r).sum(axis=0)
+            - len(y) * special.gammaln(r)
+            - (y * log_term).sum(axis=0)
+            + np.log(alpha) * y.sum(axis=0)
+            - r * log_term.sum(axis=0)
+        )
+        value = ll - 0.5 * np.linalg.slogdet(_weighted_gram(mu / (1.0 + mu_alpha), outer, p))[1]
+        inverse_one_plus = 1.0 / (1.0 + mu_alpha)
+        total = (
+            len(y) * special.digamma(r)
+            + np.log1p(mu_alpha).sum(axis=0)
+            - len(y)
+            + inverse_one_plus.sum(axis=0)
+            - special.digamma(y + r).sum(axis=0)
+            + alpha * (y * inverse_one_plus).sum(axis=0)
+        )
+        w = mu * inverse_one_plus
+        gram, d_gram = _weighted_gram(w, outer, p), _weighted_gram(-(w * w), outer, p)
+        derivative = (r * r * total - 0.5 * np.einsum("gij,gji->g", np.linalg.inv(gram), d_gram)) * alpha
+        if prior_mean is not None:
+            value = value - 0.5 * (log_alpha - prior_mean) ** 2 / prior_var
+            derivative = derivative - (log_alpha - prior_mean) / prior_var
+        return value, derivative
+
+    rng = np.random.default_rng(3)
+    n, genes = 60, 400
+    design = np.column_stack([np.ones(n), np.repeat([0.0, 1.0], n // 2), rng.normal(size=n)])
+    outer = _outer_columns(design)
+    mu = np.maximum(rng.lognormal(3, 2, size=genes) * rng.uniform(0.5, 2, size=(n, 1)), 0.5)
+    counts = rng.negative_binomial(3, 3 / (3 + mu)).astype(float)
+    counts[:, :5] = 0
+    counts[: n // 2, 5:10] = 0
+    log_alpha = rng.normal(-2, 1.5, size=genes)
+    prior_mean = rng.normal(-2, 0.5, size=genes)
+    monkeypatch.setattr(deseq2_batched, "CHUNK_CELLS", n * 37)  # 11 chunks of 37 genes
+    subset = np.sort(rng.choice(genes, 150, replace=False))
+    for y in (counts, counts + 0.5):
+        for prior in (None, prior_mean):
+            post = _Posterior(y, mu, design, outer, prior, None if prior is None else 0.8)
+            assert post.distinct.values.size < y.size
+            for genes_evaluated in (np.arange(genes), subset):
+                expected = whole_block(
+                    y[:, genes_evaluated],
+                    mu[:, genes_evaluated],
+                    design,
+                    outer,
+                    log_alpha[genes_evaluated],
+                    None if prior is None else prior[genes_evaluated],
+                    0.8,
+                )
+                np.testing.assert_array_equal(post.value(log_alpha[genes_evaluated], genes_evaluated), expected[0])
+                np.testing.assert_array_equal(post.derivative(log_alpha[genes_evaluated], genes_evaluated), expected[1])

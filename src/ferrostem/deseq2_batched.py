@@ -21,7 +21,9 @@ Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
   `estimateDispersionsMAP`). DESeq2's Armijo line search is run for all genes of a block in lock-step
   with its constants, start values, stopping rules and grid fallback (`_line_search`, `_grid_search`,
   `batched_alpha_mle`), so the estimates are R's (which stop short of the optimum for high-count genes),
-  not a tighter optimum.
+  not a tighter optimum. Each step evaluates the log posterior (and its derivative) of the active genes in
+  cache-sized gene chunks, with lgamma (digamma) once per distinct count of a gene (`_DistinctCounts`): the
+  same values summed in the same order as on whole samples x genes arrays, so the same bits.
 - Wald test: covariance (X'WX + ridge)^-1 X'WX (X'WX + ridge)^-1 of `fitBeta` with W at max(mu, 0.5),
   statistic beta / SE, two-sided normal p (`nbinomWaldTest`).
 - Trend: `parametricDispersionFit` (gamma-family GLM with identity link of the gene-wise dispersions on
@@ -226,6 +228,59 @@ DISP_TOL = 1e-6
 DISP_MAXIT = 100
 ARMIJO_EPSILON = 1e-4  # fitDisp (src/DESeq2.cpp)
 GRID_POINTS = 20  # fitDispGridWrapper / fitDispGrid
+CHUNK_CELLS = 65_536  # samples x genes per log-posterior evaluation: a few 512 kB temporaries (L2-sized)
+
+
+class _DistinctCounts:
+    """Each gene's distinct counts (genes in order, as one flat array) and every sample's place among them.
+
+    The log posterior and its derivative need lgamma(y + 1/a) and digamma(y + 1/a) for every sample; a
+    gene's samples share few distinct counts (on TCGA-size cohorts a third as many as samples), so the
+    special function is evaluated once per distinct count and read back for each sample (`per_sample`).
+    """
+
+    def __init__(self, counts: np.ndarray) -> None:
+        by_gene = np.ascontiguousarray(counts.T)  # genes x samples
+        n_genes, n = by_gene.shape
+        bits = max(1, (n - 1).bit_length())
+        keys = by_gene.astype(np.int64)  # the counts are integers: a sort of (count, sample) packed in an int64
+        if by_gene.size and by_gene.min() >= 0 and by_gene.max() < 2.0 ** (62 - bits) and (keys == by_gene).all():
+            keys <<= bits
+            keys |= np.arange(n)
+            keys.sort(axis=1)
+            order = keys & ((1 << bits) - 1)
+            keys >>= bits
+            ordered = keys.astype(by_gene.dtype)
+        else:
+            order = np.argsort(by_gene, axis=1, kind="stable")
+            ordered = np.take_along_axis(by_gene, order, axis=1)
+        new = np.empty(ordered.shape, dtype=bool)
+        new[:, 0] = True
+        np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
+        self.values = ordered[new]  # row by row: gene after gene, each gene's distinct counts ascending
+        self.per_gene = new.sum(axis=1)
+        self.offsets = np.concatenate([[0], np.cumsum(self.per_gene)])
+        ranks = np.cumsum(new, axis=1, dtype=np.int32)
+        ranks -= 1
+        rank_by_gene = np.empty_like(ranks)
+        order += (np.arange(n_genes) * n)[:, None]
+        rank_by_gene.ravel()[order.ravel()] = ranks.ravel()
+        self.ranks = rank_by_gene.T  # samples x genes (gene by gene in memory): index among the gene's distinct
+
+    def per_sample(self, function: Callable[[np.ndarray], np.ndarray], r: np.ndarray, genes: np.ndarray) -> np.ndarray:
+        """function(y + r_g) for every sample (rows) of `genes` (sorted; columns), r_g one value per gene."""
+        lengths = self.per_gene[genes]
+        if genes[-1] - genes[0] + 1 == len(genes):
+            low, high = self.offsets[genes[0]], self.offsets[genes[-1] + 1]
+            values = self.values[low:high]
+            starts = self.offsets[genes[0] : genes[-1] + 1] - low
+            ranks = self.ranks[:, genes[0] : genes[-1] + 1]
+        else:
+            starts = np.cumsum(lengths) - lengths
+            values = self.values[np.repeat(self.offsets[genes] - starts, lengths) + np.arange(lengths.sum())]
+            ranks = self.ranks[:, genes]
+        distinct = function(values + np.repeat(r, lengths))
+        return distinct[ranks + starts.astype(np.int32)]
 
 
 class _Posterior:
@@ -245,50 +300,88 @@ class _Posterior:
         prior_mean: np.ndarray | None,
         prior_var: float | None,
     ) -> None:
-        self.counts, self.mu, self.design, self.outer = counts, mu, design, outer
+        # gene by gene in memory (Fortran order), as the samples x genes copies a[:, genes] are: every sum over
+        # a gene's samples is numpy's pairwise sum of contiguous values, the same bits on views and copies
+        self.counts, self.mu = np.asfortranarray(counts), np.asfortranarray(mu)
+        self.design, self.outer = design, outer
         self.prior_mean, self.prior_var = prior_mean, prior_var
         self.n, self.p = design.shape
         self.count_sums = counts.sum(axis=0)
+        self.distinct = _DistinctCounts(self.counts)
+        # the weights W (and dW) of all genes evaluated at once, written chunk by chunk: X'WX is then one
+        # matrix product over the evaluated genes, the same product (and bits) as on a samples x genes W
+        self._weights = np.empty(counts.size)
+        self._d_weights = np.empty(counts.size)
+
+    def _buffer(self, flat: np.ndarray, n_genes: int) -> np.ndarray:
+        return flat[: self.n * n_genes].reshape(n_genes, self.n).T
+
+    def _columns(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and means of `genes` (sorted): views when they are consecutive, else small copies."""
+        if genes[-1] - genes[0] + 1 == len(genes):
+            columns = slice(int(genes[0]), int(genes[-1]) + 1)
+            return self.counts[:, columns], self.mu[:, columns]
+        return self.counts[:, genes], self.mu[:, genes]
+
+    def _chunks(self, n_genes: int) -> list[slice]:
+        """Chunks of about CHUNK_CELLS samples x genes: the temporaries of an evaluation stay in the cache
+        (and in the allocator's free lists) instead of being samples x genes arrays paged in on every call.
+        Every gene's sums over samples are the same operations in the same order as on the whole block."""
+        width = max(1, CHUNK_CELLS // self.n)
+        return [slice(start, min(start + width, n_genes)) for start in range(0, n_genes, width)]
 
     # Both use y log(mu + 1/a) = y (log(1/a) + log(1 + mu a)) and sum_j lgamma(1/a) = n lgamma(1/a), so
-    # that each sample costs one lgamma (or digamma) and one log1p.
+    # that each sample costs one log1p, and lgamma (digamma) is evaluated once per distinct count.
     def value(self, log_alpha: np.ndarray, genes: np.ndarray) -> np.ndarray:
-        y, mu = self.counts[:, genes], self.mu[:, genes]
-        alpha = np.exp(log_alpha)
-        r = 1.0 / alpha
-        mu_alpha = mu * alpha
-        log_term = np.log1p(mu_alpha)
-        ll = (
-            special.gammaln(y + r).sum(axis=0)
-            - self.n * special.gammaln(r)
-            - (y * log_term).sum(axis=0)
-            + np.log(alpha) * self.count_sums[genes]
-            - r * log_term.sum(axis=0)
-        )
-        w = mu / (1.0 + mu_alpha)
-        cr = -0.5 * np.linalg.slogdet(_weighted_gram(w, self.outer, self.p))[1]
+        n_genes = len(genes)
+        ll = np.empty(n_genes)
+        weights = self._buffer(self._weights, n_genes)
+        for chunk in self._chunks(n_genes):
+            part = genes[chunk]
+            y, mu = self._columns(part)
+            alpha = np.exp(log_alpha[chunk])
+            r = 1.0 / alpha
+            mu_alpha = mu * alpha
+            log_term = np.log1p(mu_alpha)
+            ll[chunk] = (
+                self.distinct.per_sample(special.gammaln, r, part).sum(axis=0)
+                - self.n * special.gammaln(r)
+                - (y * log_term).sum(axis=0)
+                + np.log(alpha) * self.count_sums[part]
+                - r * log_term.sum(axis=0)
+            )
+            np.divide(mu, 1.0 + mu_alpha, out=weights[:, chunk])
+        cr = -0.5 * np.linalg.slogdet(_weighted_gram(weights, self.outer, self.p))[1]
         if self.prior_mean is not None:
             return ll + cr - 0.5 * (log_alpha - self.prior_mean[genes]) ** 2 / self.prior_var
         return ll + cr
 
     def derivative(self, log_alpha: np.ndarray, genes: np.ndarray) -> np.ndarray:
-        y, mu = self.counts[:, genes], self.mu[:, genes]
+        n_genes = len(genes)
+        total = np.empty(n_genes)
+        weights, d_weights = self._buffer(self._weights, n_genes), self._buffer(self._d_weights, n_genes)
+        for chunk in self._chunks(n_genes):
+            part = genes[chunk]
+            y, mu = self._columns(part)
+            alpha = np.exp(log_alpha[chunk])
+            r = 1.0 / alpha
+            mu_alpha = mu * alpha
+            inverse_one_plus = 1.0 / (1.0 + mu_alpha)
+            # sum_j [digamma(r) + log(1 + mu a) - mu a / (1 + mu a) - digamma(y + r) + y / (mu + r)]
+            total[chunk] = (
+                self.n * special.digamma(r)
+                + np.log1p(mu_alpha).sum(axis=0)
+                - self.n
+                + inverse_one_plus.sum(axis=0)
+                - self.distinct.per_sample(special.digamma, r, part).sum(axis=0)
+                + alpha * (y * inverse_one_plus).sum(axis=0)
+            )
+            w = np.multiply(mu, inverse_one_plus, out=weights[:, chunk])
+            np.negative(w * w, out=d_weights[:, chunk])
         alpha = np.exp(log_alpha)
         r = 1.0 / alpha
-        mu_alpha = mu * alpha
-        inverse_one_plus = 1.0 / (1.0 + mu_alpha)
-        # sum_j [digamma(r) + log(1 + mu a) - mu a / (1 + mu a) - digamma(y + r) + y / (mu + r)]
-        total = (
-            self.n * special.digamma(r)
-            + np.log1p(mu_alpha).sum(axis=0)
-            - self.n
-            + inverse_one_plus.sum(axis=0)
-            - special.digamma(y + r).sum(axis=0)
-            + alpha * (y * inverse_one_plus).sum(axis=0)
-        )
-        w = mu * inverse_one_plus
-        gram = _weighted_gram(w, self.outer, self.p)
-        d_gram = _weighted_gram(-(w * w), self.outer, self.p)
+        gram = _weighted_gram(weights, self.outer, self.p)
+        d_gram = _weighted_gram(d_weights, self.outer, self.p)
         cr = -0.5 * np.einsum("gij,gji->g", np.linalg.inv(gram), d_gram)
         result = (r * r * total + cr) * alpha
         if self.prior_mean is not None:
@@ -296,18 +389,21 @@ class _Posterior:
         return result
 
 
-def _line_search(post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float) -> tuple[np.ndarray, np.ndarray]:
+def _line_search(
+    post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """DESeq2's fitDisp for all genes of a block in lock-step: Armijo line search along the gradient.
 
     Step kappa (start 1, halved on rejection, x1.1 after an acceptance but at most 1, halved every 5th
     acceptance), log(alpha) kept in [-30, 10], stop when an accepted step gains < 1e-6 or log(alpha) falls
-    below min_log_alpha, at most 100 steps. Returns log(alpha), the number of steps (DESeq2's `iter`) and
-    the final log posterior.
+    below min_log_alpha, at most 100 steps. Returns log(alpha), the number of steps (DESeq2's `iter`), the
+    final log posterior and the log posterior at the start.
     """
     genes = len(log_alpha)
     a = log_alpha.copy()
     everyone = np.arange(genes)
     lp = post.value(a, everyone)
+    start_lp = lp.copy()
     dlp = post.derivative(a, everyone)
     kappa = np.full(genes, DISP_KAPPA_0)
     iterations = np.zeros(genes, dtype=int)
@@ -343,7 +439,7 @@ def _line_search(post: _Posterior, log_alpha: np.ndarray, min_log_alpha: float) 
             k_going = np.minimum(k_i[accept][~stop] * 1.1, DISP_KAPPA_0)
             k_going = np.where(accepts[going] % 5 == 0, k_going / 2.0, k_going)
             kappa[going] = k_going
-    return a, iterations, lp
+    return a, iterations, lp, start_lp
 
 
 def _grid_search(post: _Posterior, genes: np.ndarray, n_samples: int) -> np.ndarray:
@@ -398,21 +494,20 @@ def batched_alpha_mle(
     def fit(block: slice) -> tuple[np.ndarray, np.ndarray]:
         prior_mean = np.log(alpha_hat[block]) if prior_reg else None
         post = _Posterior(
-            np.asarray(counts[:, block], dtype=float),
-            np.maximum(np.asarray(mu[:, block], dtype=float), min_mu),
+            np.array(counts[:, block], dtype=float, order="F"),
+            np.maximum(np.asarray(mu[:, block], dtype=float, order="F"), min_mu),
             design,
             outer,
             prior_mean,
             prior_disp_var,
         )
         first = initial[block]
-        log_alpha, iterations, last = _line_search(post, first, min_log_alpha)
+        log_alpha, iterations, last, start_lp = _line_search(post, first, min_log_alpha)
         converged = iterations < DISP_MAXIT
         if prior_reg:
             refit = ~converged
         else:
             # estimateDispersionsGeneEst (niter = 1): a search that gains less than |lp| / 1e6 keeps its start
-            start_lp = post.value(first, np.arange(len(first)))
             no_increase = last < start_lp + np.abs(start_lp) / 1e6
             log_alpha[no_increase] = first[no_increase]
             converged &= iterations != 1
