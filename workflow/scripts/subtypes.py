@@ -1,7 +1,5 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-import anndata as ad
-
 from ferrostem.report import write_section
 from ferrostem.signatures import catalogue_sets
 from ferrostem.subtype_report import write_subtypes
@@ -13,8 +11,10 @@ scores, info = read_scores(snakemake.input.scores, snakemake.input.info)
 enrichment_sets, set_notes = catalogue_sets(snakemake.params.catalogue)
 for note in set_notes:
     log.info(note)
+# the path, not the AnnData: write_subtypes reads only the layers it uses (log2, and counts for DESeq2; read_h5ad
+# read X, counts, tpm and log2: 515 MB at TCGA size) and lets them go after the DE
 section = write_subtypes(
-    ad.read_h5ad(snakemake.input.cohort),
+    snakemake.input.cohort,
     scores,
     info,
     SubtypeSettings.from_config(snakemake.params.subtypes),
