@@ -399,9 +399,6 @@ def cohort_subtypes(
         kinds.update(dict.fromkeys(genes.columns, "checkpoint gene (log2)"))
     differences = group_differences(features, subtype, kinds)
 
-    marker_data, markers = marker_regulators(expression[data.columns], subtype)
-    matrixplot = regulator_matrixplot(marker_data)
-    pca = regulator_pca_plot(marker_data)
     de_tables, de_summaries = ({}, [])
     if settings.de and de_block is not None:
         de_tables, de_summaries = between_subtype_de(adata, subtype, de_block, cohort=cohort, n_cpus=n_cpus)
@@ -420,6 +417,10 @@ def cohort_subtypes(
         if enrichment_sets
         else {}
     )
+    # scanpy after the DE and GSEA: it loads numba's LLVM (~150 MB at TCGA size) that gseapy's peak then need not carry
+    marker_data, markers = marker_regulators(expression[data.columns], subtype)
+    matrixplot = regulator_matrixplot(marker_data)
+    pca = regulator_pca_plot(marker_data)
 
     figures = consensus_figures(result, k)
     sizes = subtype.value_counts().sort_index()
