@@ -134,19 +134,25 @@ def test_wrong_inputs_are_refused_by_name():
         choose_k(stats, "pac", min_subtype_size=5)
 
 
-def run_cohort(adata, de_block=None, **settings):
+def core_regulators() -> list[str]:
     from ferrostem.risk_models import resolve_universe
-    from ferrostem.subtype_report import cohort_subtypes
 
-    regulators = resolve_universe(
+    return resolve_universe(
         {"catalogue": ["ferroptosis_core_regulators"]}, Path(__file__).parents[1] / "resources" / "signatures"
     )
+
+
+def run_cohort(adata, de_block=None, *, source=None, **settings):
+    """cohort_subtypes of `source` (default: `adata`; or the path of its cohort.h5ad)."""
+    from ferrostem.subtype_report import cohort_subtypes
+
+    regulators = core_regulators()
     info = pd.DataFrame({"category": ["checkpoint"]}, index=pd.Index(["checkpoint_score"], name="score"))
     scores = pd.DataFrame(
         {"checkpoint_score": np.asarray(adata[:, "CD274"].layers["log2"]).ravel()}, index=adata.obs_names
     )
     return cohort_subtypes(
-        adata,
+        adata if source is None else source,
         scores,
         info,
         SubtypeSettings.from_config({"resamples": 200, "de": False, **settings}),
@@ -234,3 +240,48 @@ def test_between_subtype_enrichment_finds_the_planted_regulator_sets(demo_dir, d
     assert -sign_b * table.at["planted_S_a", "NES"] > 0 and table.at["planted_S_a", "fdr"] < 0.05
     random = table[table.index.str.startswith("random_")]
     assert (random["fdr"] > 0.05).mean() >= 0.75  # no planted signal: mostly not significant
+
+
+def test_between_subtype_de_takes_the_tumours_from_the_whole_cohort_as_from_a_copy_of_them(demo_rnaseq):
+    """The DE runs on the cohort itself (no copy of its layers), the compared column missing for the normals: the
+    tables equal those of the former `adata[tumours].copy()`, also for three subtypes (each against the rest)."""
+    from ferrostem.config import with_schema_defaults
+    from ferrostem.de import Comparison, DESettings, differential_expression
+    from ferrostem.subtype_report import between_subtype_de
+
+    cohort = demo_rnaseq[:, demo_rnaseq.var_names[:1500]].copy()
+    tumours = cohort.obs_names[cohort.obs["tissue"].astype(str) == "tumor"]
+    assert len(tumours) < cohort.n_obs  # normals present: they must stay out
+    subtype = pd.Series([f"S{1 + i % 3}" for i in range(len(tumours))], index=tumours, name="subtype")
+    de_block = with_schema_defaults({}, "de")
+    tables, summaries = between_subtype_de(cohort, subtype, de_block, cohort="demo")
+    assert list(tables) == ["S1_vs_rest", "S2_vs_rest", "S3_vs_rest"]
+    copy = cohort[tumours].copy()
+    for test in ("S1", "S2", "S3"):
+        copy.obs["subtype_comparison"] = np.where(subtype.to_numpy() == test, test, "rest")
+        comparison = Comparison(f"{test}_vs_rest", "subtype_comparison", test, "rest")
+        expected = differential_expression(copy, comparison, DESettings.from_config(de_block), cohort="demo")
+        pd.testing.assert_frame_equal(tables[f"{test}_vs_rest"], expected.table)
+    assert [s["genes_tested"] for s in summaries] == [len(t) for t in tables.values()]
+
+
+def test_a_cohort_path_reads_only_the_layers_used_and_gives_the_same_subtypes(tmp_path, demo_rnaseq, monkeypatch):
+    from ferrostem import cohort_file
+    from ferrostem.config import with_schema_defaults
+
+    genes = demo_rnaseq.var_names[:1500].union(core_regulators() + ["CD274", "PDCD1"], sort=False)
+    cohort = demo_rnaseq[:, genes.intersection(demo_rnaseq.var_names, sort=False)].copy()
+    path = tmp_path / "cohort.h5ad"
+    cohort.write_h5ad(path)
+    asked = []
+    read = cohort_file.read_cohort
+    monkeypatch.setattr(
+        cohort_file, "read_cohort", lambda *args, **kwargs: asked.append((args[1:], kwargs)) or read(*args, **kwargs)
+    )
+    de_block = with_schema_defaults({}, "de")
+    from_path = run_cohort(cohort, de_block=de_block, source=path, de=True)
+    assert asked == [((["log2"],), {"optional": ["counts"]})]
+    from_memory = run_cohort(cohort, de_block=de_block, de=True)
+    pd.testing.assert_frame_equal(from_path.assignments, from_memory.assignments)
+    pd.testing.assert_frame_equal(from_path.differences, from_memory.differences)
+    pd.testing.assert_frame_equal(from_path.de["S2_vs_S1"], from_memory.de["S2_vs_S1"])

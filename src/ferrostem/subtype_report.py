@@ -4,6 +4,8 @@ section."""
 
 from __future__ import annotations
 
+import gc
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,17 +235,21 @@ def between_subtype_de(
     from .de import Comparison, DESettings, differential_expression
 
     settings = DESettings.from_config(de_block)
-    tumours = adata[subtype.index].copy()
+    # the cohort's layers, var and uns as they are (no copy: `adata[tumours].copy()` copied every layer, 400 MB at
+    # TCGA size); its obs only the compared column, set for the clustered tumours and missing for the other samples,
+    # so that the design takes the tumours in the cohort's order, as it took them from the copy
+    column = "subtype_comparison"
+    compared = ad.AnnData(
+        obs=pd.DataFrame(index=adata.obs_names), var=adata.var, uns=adata.uns, layers=dict(adata.layers)
+    )
     groups = sorted(subtype.unique())
     pairs = [(groups[1], groups[0])] if len(groups) == 2 else [(g, "rest") for g in groups]
     tables, summaries = {}, []
     for test, reference in pairs:
-        column = "subtype_comparison"
-        tumours.obs[column] = np.where(
-            subtype.to_numpy() == test, test, subtype.to_numpy() if reference != "rest" else "rest"
-        )
+        labels = np.where(subtype.to_numpy() == test, test, subtype.to_numpy() if reference != "rest" else "rest")
+        compared.obs[column] = pd.Series(labels, index=subtype.index, dtype=object).reindex(adata.obs_names)
         comparison = Comparison(name=f"{test}_vs_{reference}", column=column, test=test, reference=reference)
-        result = differential_expression(tumours, comparison, settings, cohort=cohort, n_cpus=n_cpus)
+        result = differential_expression(compared, comparison, settings, cohort=cohort, n_cpus=n_cpus)
         tables[comparison.name] = result.table
         summaries.append(
             {
@@ -288,8 +294,14 @@ def unclustered_section(label: str, reason: str) -> Section:
     )
 
 
+def subtype_layers(settings: SubtypeSettings, de_block: Mapping[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The cohort layers the subtypes job reads (needed, optional): the regulators, the checkpoint genes and limma's
+    DE use log2; DESeq2 the counts, which an array cohort has not. X and tpm are not used."""
+    return ["log2"], ["counts"] if settings.de and de_block is not None else []
+
+
 def cohort_subtypes(
-    adata: ad.AnnData,
+    adata: ad.AnnData | str | os.PathLike[str],
     scores: pd.DataFrame,
     info: pd.DataFrame,
     settings: SubtypeSettings,
@@ -306,11 +318,20 @@ def cohort_subtypes(
     n_cpus: int = 1,
 ) -> SubtypeOutcome:
     """Subtypes of one harmonised cohort (one tumour per patient). Raises TooFewTumours when the cohort has
-    fewer than `settings.min_tumours` tumours or too few regulators; the caller decides whether that stops."""
+    fewer than `settings.min_tumours` tumours or too few regulators; the caller decides whether that stops.
+
+    `adata` is the cohort, or the path of its `cohort.h5ad`: then only the layers used are read (`subtype_layers`)
+    and they are let go once the DE has run, before GSEA (gseapy's prerank holds ~40 bytes per gene and
+    permutation: 1.5 GB at TCGA size)."""
     from .endpoints import requested_endpoints
     from .risk_models import log2_expression
     from .survival_stage import tumour_samples
 
+    if not isinstance(adata, ad.AnnData):
+        from .cohort_file import read_cohort
+
+        layers, optional = subtype_layers(settings, de_block)
+        adata = read_cohort(adata, layers, optional=optional)
     label = label or cohort
     tumours, notes = tumour_samples(adata.obs)
     if len(tumours) < settings.min_tumours:
@@ -378,12 +399,13 @@ def cohort_subtypes(
         kinds.update(dict.fromkeys(genes.columns, "checkpoint gene (log2)"))
     differences = group_differences(features, subtype, kinds)
 
-    marker_data, markers = marker_regulators(expression[data.columns], subtype)
-    matrixplot = regulator_matrixplot(marker_data)
-    pca = regulator_pca_plot(marker_data)
     de_tables, de_summaries = ({}, [])
     if settings.de and de_block is not None:
         de_tables, de_summaries = between_subtype_de(adata, subtype, de_block, cohort=cohort, n_cpus=n_cpus)
+    # nothing below needs the expression layers: let them go (read here from a path, this is the last reference;
+    # AnnData and PyDESeq2's data set are reference cycles, freed by the collector only)
+    del adata
+    gc.collect()
     enrichment = (
         between_subtype_enrichment(
             de_tables,
@@ -395,6 +417,10 @@ def cohort_subtypes(
         if enrichment_sets
         else {}
     )
+    # scanpy after the DE and GSEA: it loads numba's LLVM (~150 MB at TCGA size) that gseapy's peak then need not carry
+    marker_data, markers = marker_regulators(expression[data.columns], subtype)
+    matrixplot = regulator_matrixplot(marker_data)
+    pca = regulator_pca_plot(marker_data)
 
     figures = consensus_figures(result, k)
     sizes = subtype.value_counts().sort_index()
@@ -461,17 +487,17 @@ K_STAT_COLUMNS = ["k", "cdf_area", "delta_area", "pac", "smallest_cluster"]
 
 
 def write_subtypes(
-    adata: ad.AnnData,
+    adata: ad.AnnData | str | os.PathLike[str],
     scores: pd.DataFrame,
     info: pd.DataFrame,
     settings: SubtypeSettings,
     paths: Mapping[str, str],
     **options: Any,
 ) -> Section:
-    """Run cohort_subtypes and write its tables to `paths` (assignments, k_stats, differences, survival, markers,
-    de folder with the DE and GSEA tables); returns the report section. A cohort too small to cluster gets
-    header-only tables and a section that says why (subtypes.on_small_cohort: note), or stops with the reason
-    (error)."""
+    """Run cohort_subtypes on the cohort (or the path of its cohort.h5ad) and write its tables to `paths`
+    (assignments, k_stats, differences, survival, markers, de folder with the DE and GSEA tables); returns the
+    report section. A cohort too small to cluster gets header-only tables and a section that says why
+    (subtypes.on_small_cohort: note), or stops with the reason (error)."""
     from .files import write_tsv
 
     paths = dict(paths)
