@@ -415,6 +415,13 @@ def test_wrong_scale_is_refused(demo_rnaseq, demo_array):
             samples=list(demo_rnaseq.obs_names[:10]),
             where="test",
         )
+    genes, samples = list(demo_rnaseq.var_names[:50]), list(demo_rnaseq.obs_names[:10])
+    with pytest.raises(ScaleError, match="look like log2-scale values"):  # integer dtype: the same checks
+        check_counts(log_values.astype(np.int64), genes=genes, samples=samples, where="test")
+    negative = np.asarray(demo_rnaseq.layers["counts"][:10, :50]).astype(np.int64)
+    negative[3, 7] = -2
+    with pytest.raises(ScaleError, match=f"negative value -2 for sample {samples[3]}, gene {genes[7]}"):
+        check_counts(negative, genes=genes, samples=samples, where="test")
     counts_as_log = ad.AnnData(
         X=np.asarray(demo_rnaseq.layers["counts"], dtype=np.float32),
         obs=demo_rnaseq.obs,
