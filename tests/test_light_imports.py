@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-HEAVY = ["anndata", "matplotlib", "pandas", "sklearn", "lifelines", "scipy.stats"]
+HEAVY = ["anndata", "matplotlib", "pandas", "sklearn", "lifelines", "scipy.stats", "jsonschema"]
 
 
 def modules_after(code: str) -> set[str]:
@@ -65,3 +65,53 @@ def test_pca_coordinates_is_scikit_learns_full_svd_pca() -> None:
         reference = PCA(n_components=min(10, n_samples - 1, len(top)), svd_solver="full").fit(matrix[:, top])
         np.testing.assert_allclose(coordinates.to_numpy(), reference.transform(matrix[:, top])[:, :2], atol=1e-10)
         np.testing.assert_allclose(ratios, reference.explained_variance_ratio_, atol=1e-12)
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+OPTIONAL = ["jsonschema", "polars", "gseapy", "scanpy", "sklearn", "sksurv", "lifelines", "pydeseq2", "inmoose"]
+
+
+def script_imports(script: str) -> set[str]:
+    """The packages of OPTIONAL in sys.modules after a job script's top-level imports (run as its job would run
+    them, with a stand-in snakemake object whose log goes to /dev/null), in a new interpreter."""
+    probe = (
+        "import __main__, ast, json, sys, types\n"
+        f"path = {str(SCRIPTS / script)!r}\n"
+        "__main__.snakemake = types.SimpleNamespace(log=[__import__('os').devnull])\n"
+        f"sys.path.insert(0, {str(SCRIPTS)!r})\n"
+        "tree = ast.parse(open(path).read())\n"
+        "body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]\n"
+        "exec(compile(ast.Module(body=body, type_ignores=[]), path, 'exec'), {'__name__': '__main__'})\n"
+        "sys.stderr = sys.__stderr__\n"
+        f"print(json.dumps([m for m in {OPTIONAL!r} if m in sys.modules]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    ("script", "absent"),
+    [
+        # jsonschema only where a config block is validated against the schema (config.with_schema_defaults);
+        # the download client (polars, requests via harmonise) only when a locked resource file is to be verified;
+        # each analysis library only in the branch that uses it
+        ("check_cohort.py", {"jsonschema", "polars", "sklearn", "lifelines"}),
+        ("cohort_report.py", {"jsonschema", "polars", "sklearn"}),
+        ("de.py", {"jsonschema", "pydeseq2", "inmoose", "sklearn"}),
+        ("deconvolution.py", {"jsonschema", "polars", "sklearn"}),
+        ("enrichment.py", {"jsonschema", "polars", "gseapy"}),
+        ("signatures.py", {"jsonschema", "polars", "sklearn"}),
+        ("genes_of_interest.py", {"polars", "sklearn", "sksurv", "lifelines"}),
+        ("subtypes.py", {"scanpy", "gseapy", "pydeseq2", "inmoose", "lifelines", "sklearn"}),
+        ("survival.py", {"polars", "sksurv", "sklearn", "lifelines"}),
+        ("clinical_models.py", {"polars", "sksurv", "sklearn", "lifelines"}),
+        ("lasso_cox.py", {"polars", "sksurv", "sklearn", "lifelines"}),
+    ],
+)
+def test_job_scripts_import_optional_packages_only_where_used(script: str, absent: set[str]) -> None:
+    assert not script_imports(script) & absent
+
+
+def test_config_module_imports_no_jsonschema() -> None:
+    assert "jsonschema" not in modules_after("import ferrostem.config")

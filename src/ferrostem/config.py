@@ -14,12 +14,16 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import MISSING
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import jsonschema
 import yaml
 
 from .errors import ConfigError
+
+# jsonschema is imported where a config is validated, not here: every job imports this module (settings_from_block)
+# and most never validate (docs/performance.md)
+if TYPE_CHECKING:
+    import jsonschema
 
 
 SettingsT = TypeVar("SettingsT")
@@ -58,6 +62,8 @@ def with_schema_defaults(
     schema = _cached_schema(os.fspath(schema_path))
     node = {**schema["properties"][block], "definitions": schema.get("definitions", {})}
     filled = copy.deepcopy(dict(values or {}))
+    import jsonschema
+
     base = jsonschema.validators.validator_for(schema)
     validator = jsonschema.validators.extend(base, {"properties": _fill_defaults(base)})(node)
     messages = [
@@ -162,6 +168,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def config_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    import jsonschema
+
     validator_class = jsonschema.validators.validator_for(schema)
     validator = validator_class(schema)
     messages = []

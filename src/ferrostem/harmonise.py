@@ -40,7 +40,7 @@ from .cohort import (
 from .endpoints import geo_endpoints, uses_cdr
 from .errors import CohortError, ConfigError, InputFormatError
 from .files import file_digest
-from .scales import looks_linear_scale, scale_quantiles
+from .scales import LOG2_RATIO, holds_log_ratios, looks_linear_scale, scale_quantiles  # noqa: F401 (re-exported)
 from .sources import gdc, geo, xena
 from .sources.http import Client
 
@@ -321,9 +321,6 @@ def _xena_clinical_notes(report: Mapping[str, Any], path: Path) -> list[str]:
     return notes
 
 
-LOG2_RATIO = "log2 ratio"
-
-
 def detect_scale(values: np.ndarray) -> str:
     """`linear` (GEO2R's rule says log-transform), `log2 ratio` (log scale, centred on 0 with negative values:
     a two-colour array's log-ratios) or `log2` (log intensities)."""
@@ -331,11 +328,6 @@ def detect_scale(values: np.ndarray) -> str:
         return "linear"
     q = scale_quantiles(values)
     return LOG2_RATIO if q[0] < 0 and abs(q[2]) < 1 else "log2"
-
-
-def holds_log_ratios(uns: Mapping[str, Any]) -> bool:
-    """Whether a harmonised cohort's log2 layer holds log ratios to a reference channel (its `uns`)."""
-    return str(uns.get("harmonisation", {}).get("detected_scale", "")) == LOG2_RATIO
 
 
 def resolve_scale(values: np.ndarray, declared: str, trust_declared: bool, cohort: str) -> tuple[bool, str, str]:

@@ -8,8 +8,8 @@ decide whether an array needs log-transforming and to refuse linear values where
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -112,3 +112,13 @@ def check_scale(expr: pd.DataFrame, scale: str, required: Scale, context: str) -
             f"{context}: matrix declared linear but sample {expr.index[row]} gene {expr.columns[col]} "
             f"is negative ({values.min():.4g}); it looks log-transformed"
         )
+
+
+LOG2_RATIO = "log2 ratio"  # the detected scale of a two-colour array's log ratios (harmonise.detect_scale)
+
+
+def holds_log_ratios(uns: Mapping[str, Any]) -> bool:
+    """Whether a harmonised cohort's log2 layer holds log ratios to a reference channel (its `uns`).
+
+    Here, not in harmonise, so that a job reading a harmonised cohort need not import the source adapters."""
+    return str(uns.get("harmonisation", {}).get("detected_scale", "")) == LOG2_RATIO

@@ -4,17 +4,19 @@ import pandas as pd
 
 from ferrostem.cohort_file import read_cohort
 from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
-from ferrostem.download import make_client
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
 from ferrostem.resources import verified_resource_files
 
 settings = snakemake.params.settings
-verified_resource_files(
-    snakemake.params.resource_files,
-    make_client(snakemake.params.download, progress=False),
-    snakemake.params.resource_paths,
-)
+if snakemake.params.resource_files:  # the download client imports harmonise (polars, requests): only when used
+    from ferrostem.download import make_client
+
+    verified_resource_files(
+        snakemake.params.resource_files,
+        make_client(snakemake.params.download, progress=False),
+        snakemake.params.resource_paths,
+    )
 adata = read_cohort(snakemake.input.cohort, ["tpm", "log2"])
 layers = {
     name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names) for name in ("tpm", "log2")
