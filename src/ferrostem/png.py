@@ -78,5 +78,5 @@ def encode_png(pixels, dpi: float | None = None, text: dict[str, str] | None = N
         chunks.append((b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
     for keyword, value in (text or {}).items():
         chunks.append((b"tEXt", keyword.encode("latin-1") + b"\0" + value.encode("latin-1")))
-    chunks += [(b"IDAT", zlib.compress(filtered.tobytes(), PNG_COMPRESSION)), (b"IEND", b"")]
+    chunks += [(b"IDAT", zlib.compress(filtered, PNG_COMPRESSION)), (b"IEND", b"")]
     return png_from_chunks(chunks)
