@@ -81,8 +81,11 @@ def _freeze_title_positions(fig: Figure) -> None:
     being placed by matplotlib, as does an Axes with inset (child) axes.
     """
     for ax in fig.axes:
-        titles = (ax.title, ax._left_title, ax._right_title)
-        if ax._autotitlepos is False or ax.child_axes or any(t.get_position()[1] != 1.0 for t in titles):
+        # matplotlib's private title attributes (3.1 to 3.11 at least); without them, matplotlib places the titles
+        titles = (ax.title, getattr(ax, "_left_title", None), getattr(ax, "_right_title", None))
+        if getattr(ax, "_autotitlepos", False) is False or None in titles or ax.child_axes:
+            continue
+        if any(t.get_position()[1] != 1.0 for t in titles):
             continue
         ax._autotitlepos = False
 
