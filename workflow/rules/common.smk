@@ -42,6 +42,36 @@ wildcard_constraints:
     comparison="[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
+# Which ready job starts first. With few cores the start order decides the wall time: snakemake starts the
+# ready jobs of highest priority that fit the free cores. Each rule's priority is its "bottom level": about how
+# many seconds remain from its start to the last report along its longest chain of dependent jobs (TCGA size,
+# 424 x 60,660, on 2 cores; docs/performance.md, "Scheduling"). So a job always outranks the jobs that wait for
+# it, the signature scores (which subtypes, survival and the clinical models wait for) start before DE, and
+# survival is not left for last. The order matters, not the numbers; tests/test_rules.py checks that every job
+# rule has one and that it outranks its dependants.
+PRIORITY = {
+    "demo_data": 150,
+    "download_cohort": 145,
+    "download_cdr": 145,
+    "fetch_resource": 145,
+    "harmonise": 115,
+    "check_cohort": 100,
+    "signature_scores": 95,
+    "subtypes": 75,
+    "de": 70,
+    "lasso_cox": 52,
+    "clinical_models": 40,
+    "survival": 32,
+    "enrichment": 24,
+    "deconvolution": 11,
+    "cohort_report": 9,
+    "genes_of_interest": 8,
+    "survival_cross_cohort": 3,
+    "pancancer": 3,
+    "report": 3,
+}
+
+
 def cohort_config(cohort):
     return COHORTS[cohort]
 
