@@ -37,12 +37,14 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **dict(config.get("download") or {}), "mirror": config.get("mirror") or None}
 
 
-def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
+def make_client(download: Mapping[str, Any], progress: bool = True, workers: int = 1) -> Client:
+    """`workers`: threads that copy and checksum files from a local mirror (Client.workers)."""
     return Client(
         store=Path(download["store"]),
         mirror=download.get("mirror"),
         policy=RetryPolicy.from_config(download, ignore=[*DEFAULTS, "mirror"]),
         progress=progress,
+        workers=workers,
     )
 
 
@@ -51,9 +53,10 @@ def download_cohort(
     download: Mapping[str, Any],
     raw_dir: str | os.PathLike[str],
     client: Client | None = None,
+    workers: int = 1,
 ) -> Path:
-    """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES)."""
-    return source_adapter(cohort).download(client or make_client(download), cohort, download, raw_dir)
+    """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES); `workers`: see make_client."""
+    return source_adapter(cohort).download(client or make_client(download, workers=workers), cohort, download, raw_dir)
 
 
 def refetch_hint(raw_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> str:

@@ -72,6 +72,13 @@ PRIORITY = {
 }
 
 
+def head_threads(wildcards):
+    """Threads of the jobs every other job of a cohort waits for (download_cohort, harmonise: many files read,
+    copied and checksummed on threads). With one cohort nothing can run beside them, so they take two; with
+    several, one each, and the other cohorts' jobs use the other cores."""
+    return 2 if len(COHORTS) == 1 else 1
+
+
 def cohort_config(cohort):
     return COHORTS[cohort]
 

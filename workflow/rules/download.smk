@@ -22,6 +22,7 @@ rule download_cohort:
     localrule: True
     conda:
         "../../envs/ferrostem.yaml"
+    threads: head_threads
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         download=DOWNLOAD,

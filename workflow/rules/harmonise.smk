@@ -16,7 +16,7 @@ rule harmonise:
     priority: PRIORITY["harmonise"]
     conda:
         "../../envs/ferrostem.yaml"
-    threads: 1
+    threads: head_threads
     resources:
         mem_mb=4000,
         runtime=30,
