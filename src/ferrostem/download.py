@@ -13,20 +13,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .harmonise import source_adapter
-from .sources import gdc, geo, xena
+from .sources import urls
 from .sources.http import Client, RetryPolicy
 
 log = logging.getLogger(__name__)
 
+# the Snakefile's parse reads these (settings): the source modules (polars, pandas) are imported by the download
+# itself, not here
 DEFAULTS = {
     "store": "downloads",
-    "gdc_api": gdc.GDC_API,
-    "xena_gdc_hub": xena.GDC_HUB,
-    "xena_pancan_hub": xena.PANCAN_HUB,
-    "geo_ftp": geo.GEO_FTP,
-    "geo_download": geo.NCBI_GEO_DOWNLOAD,
-    "geo_query": geo.GEO_QUERY,
+    "gdc_api": urls.GDC_API,
+    "xena_gdc_hub": urls.GDC_HUB,
+    "xena_pancan_hub": urls.PANCAN_HUB,
+    "geo_ftp": urls.GEO_FTP,
+    "geo_download": urls.NCBI_GEO_DOWNLOAD,
+    "geo_query": urls.GEO_QUERY,
     "gdc_page_size": 500,
     "gdc_batch_files": 50,
 }
@@ -56,6 +57,8 @@ def download_cohort(
     workers: int = 1,
 ) -> Path:
     """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES); `workers`: see make_client."""
+    from .harmonise import source_adapter
+
     return source_adapter(cohort).download(client or make_client(download, workers=workers), cohort, download, raw_dir)
 
 

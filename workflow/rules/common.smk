@@ -13,7 +13,7 @@ from ferrostem.enrichment import collection_resources  # noqa: E402
 from ferrostem.endpoints import uses_cdr  # noqa: E402
 from ferrostem.resources import ResourcePlan, get_resource, load_lock  # noqa: E402
 from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
-from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
+from ferrostem.sources.urls import CDR_DATASET  # noqa: E402
 from ferrostem.survival import SurvivalSettings  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"

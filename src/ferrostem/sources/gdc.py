@@ -28,6 +28,7 @@ from ..progress import ProgressReport
 from ..files import write_json
 from ..parallel import ordered_map
 from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
+from .urls import GDC_API
 
 log = logging.getLogger(__name__)
 
@@ -624,7 +625,6 @@ def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # Downloading_Files.md; filters as in ../shared/docs/data-sources.md A1).
 # ------------------------------------------------------------------------------------------------
 
-GDC_API = "https://api.gdc.cancer.gov"
 FILE_FIELDS = [
     "file_id",
     "file_name",
