@@ -20,6 +20,7 @@ from ferrostem.sources.http import (
     Expected,
     NotFoundError,
     RetryPolicy,
+    copy_hashing,
     store_relpath,
 )
 
@@ -267,3 +268,35 @@ def test_gdc_download_reports_progress_lines_in_a_log(tmp_path, demo_dir, caplog
     lines = [r.getMessage() for r in caplog.records if r.name == "ferrostem.sources.http"]
     assert lines[0].startswith("GDC: starting, 123 files, ")
     assert lines[-1].startswith("GDC: 123/123 files, 83.3 MB of 83.3 MB (100%), ") and "done in" in lines[-1]
+
+
+def test_local_mirror_copy_is_checksummed_as_it_is_copied(tmp_path: Path):
+    """A local mirror's file is copied and hashed in one pass (copy_hashing); a same-size file with other bytes
+    is still an md5 error, and nothing is kept under its store path."""
+    folder = tmp_path / "mirror" / "example.org" / "x"
+    folder.mkdir(parents=True)
+    (folder / "blob.bin").write_bytes(PAYLOAD[:-1] + b"?")
+    client = quick_client(tmp_path / "store", mirror=str(tmp_path / "mirror"))
+    with pytest.raises(ChecksumError, match=r"md5 [0-9a-f]{32}, expected " + hashlib.md5(PAYLOAD).hexdigest()):
+        client.fetch("https://example.org/x/blob.bin", expected_of(PAYLOAD))
+    assert not list((tmp_path / "store").rglob("blob.bin*"))
+    assert copy_hashing(folder / "blob.bin", tmp_path / "copy", Expected(md5="x", sha256="y")) == {
+        "md5": hashlib.md5(PAYLOAD[:-1] + b"?").hexdigest(),
+        "sha256": hashlib.sha256(PAYLOAD[:-1] + b"?").hexdigest(),
+    }
+    assert (tmp_path / "copy").read_bytes() == PAYLOAD[:-1] + b"?"
+
+
+def test_gdc_download_from_a_local_mirror_on_two_threads_is_the_same(tmp_path, demo_dir):
+    """workers=2 copies and checksums the STAR files on two threads: the same raw folder, byte for byte, and the
+    same progress count."""
+    from ferrostem.download import download_cohort, settings
+
+    cohort = {"source": "gdc", "project": "TCGA-DEMO", "simulated": True}
+    raws = {}
+    for workers in (1, 2):
+        download = settings({"mirror": str(demo_dir / "mirror"), "download": {"store": str(tmp_path / f"s{workers}")}})
+        raws[workers] = download_cohort(cohort, download, tmp_path / f"raw{workers}", workers=workers)
+    files = {w: sorted(p.relative_to(raw) for p in raw.rglob("*") if p.is_file()) for w, raw in raws.items()}
+    assert files[1] == files[2] and len(files[1]) > 123
+    assert [str(p) for p in files[1] if (raws[1] / p).read_bytes() != (raws[2] / p).read_bytes()] == []

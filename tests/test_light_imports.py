@@ -29,8 +29,10 @@ def modules_after(code: str) -> set[str]:
     [
         # the report rule reads section JSONs and renders templates
         ("import ferrostem.report", {"matplotlib", "pandas", "anndata"}),
-        # download_cohort fetches and verifies files; only harmonise builds an AnnData
-        ("import ferrostem.download", {"anndata", "matplotlib"}),
+        # download_cohort fetches and verifies files; only harmonise builds an AnnData. The Snakefile's parse reads
+        # download.settings (every snakemake invocation): the source parsers' pandas is imported by the download
+        ("import ferrostem.download", {"anndata", "matplotlib", "pandas"}),
+        ("import ferrostem.sources.urls", set(HEAVY)),
         ("import ferrostem.harmonise", {"anndata", "matplotlib"}),
     ],
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 RULE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
 
@@ -36,3 +38,39 @@ def test_every_job_rule_declares_threads_memory_runtime_and_a_benchmark():
         if lacking:
             missing[name] = lacking
     assert missing == {}, f"rules that are neither local nor sized for a cluster: {missing}"
+
+
+JOB = re.compile(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", re.M)
+
+
+def dry_run_jobs(output: str) -> dict[int, tuple[str, int]]:
+    """{jobid: (rule, priority)} from a dry run's job listing (a priority line is printed when not 0)."""
+    jobs = {}
+    for name, body in JOB.findall(output):
+        priority = re.search(r"^    priority: (\d+)$", body, re.M)
+        jobs[int(re.search(r"^    jobid: (\d+)$", body, re.M).group(1))] = (
+            name,
+            int(priority.group(1)) if priority else 0,
+        )
+    return jobs
+
+
+def test_every_job_outranks_the_jobs_that_wait_for_it(tmp_path):
+    """Job priorities (common.smk, PRIORITY) decide the start order on few cores: every job of the demo's DAG has
+    one, and each job's is higher than that of every job taking its output, so that the long chains start first."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    config = str(tmp_path / "config" / "config.yaml")
+    dry = run_snakemake(tmp_path, "--configfile", config, "-n").stdout
+    jobs = dry_run_jobs(dry)
+    assert {name for name, _ in jobs.values()} >= {"demo_data", "harmonise", "de", "subtypes", "survival", "report"}
+    unranked = sorted({name for name, priority in jobs.values() if priority == 0 and name != "all"})
+    assert unranked == [], f"job rules without a priority: {unranked}"
+    dag = json.loads(run_snakemake(tmp_path, "--configfile", config, "--d3dag").stdout)
+    inverted = sorted(
+        {
+            (jobs[edge["u"]][0], jobs[edge["v"]][0])
+            for edge in dag["edges"]
+            if jobs[edge["v"]][0] != "all" and jobs[edge["u"]][1] <= jobs[edge["v"]][1]
+        }
+    )
+    assert inverted == [], f"(job, dependant) pairs where the dependant ranks as high or higher: {inverted}"

@@ -55,3 +55,22 @@ def test_missing_and_repeated_gene_rows_are_named(tmp_path):
         gdc.merge_star_files(
             [a, star(tmp_path, "c.tsv", GENES + EXTRA + GENES.splitlines(keepends=True)[0])], ["S1", "S2"]
         )
+
+
+def test_reading_on_threads_fills_the_same_matrices_and_names_the_same_bad_file(tmp_path):
+    """merge_star_files(workers=2) reads the files on two threads; the matrices are filled in file order all the
+    same, and a file the fast reader refuses still goes to the full reader, whose error names it."""
+    counts = [3231 + i for i in range(9)]
+    paths = [
+        star(tmp_path, f"s{i}.tsv", GENES.replace("\t3231\t", f"\t{count}\t") + EXTRA) for i, count in enumerate(counts)
+    ]
+    serial = gdc.merge_star_files(paths, [f"S{i}" for i in range(9)])
+    threaded = gdc.merge_star_files(paths, [f"S{i}" for i in range(9)], workers=2)
+    assert serial.counts[0].tolist() == counts
+    for name in ("counts", "tpm"):
+        assert (getattr(threaded, name) == getattr(serial, name)).all()
+    assert threaded.unassigned.equals(serial.unassigned) and threaded.genes.equals(serial.genes)
+    bad = star(tmp_path, "bad.tsv", GENES.replace("\t3231\t", "\tx\t") + EXTRA)
+    for workers in (1, 2):
+        with pytest.raises(InputFormatError, match=r"bad\.tsv: column 'unstranded' has a non-numeric value 'x'"):
+            gdc.merge_star_files([*paths[:5], bad, *paths[5:]], [f"S{i}" for i in range(10)], workers=workers)

@@ -13,20 +13,21 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .harmonise import source_adapter
-from .sources import gdc, geo, xena
+from .sources import urls
 from .sources.http import Client, RetryPolicy
 
 log = logging.getLogger(__name__)
 
+# the Snakefile's parse reads these (settings): the source modules (polars, pandas) are imported by the download
+# itself, not here
 DEFAULTS = {
     "store": "downloads",
-    "gdc_api": gdc.GDC_API,
-    "xena_gdc_hub": xena.GDC_HUB,
-    "xena_pancan_hub": xena.PANCAN_HUB,
-    "geo_ftp": geo.GEO_FTP,
-    "geo_download": geo.NCBI_GEO_DOWNLOAD,
-    "geo_query": geo.GEO_QUERY,
+    "gdc_api": urls.GDC_API,
+    "xena_gdc_hub": urls.GDC_HUB,
+    "xena_pancan_hub": urls.PANCAN_HUB,
+    "geo_ftp": urls.GEO_FTP,
+    "geo_download": urls.NCBI_GEO_DOWNLOAD,
+    "geo_query": urls.GEO_QUERY,
     "gdc_page_size": 500,
     "gdc_batch_files": 50,
 }
@@ -37,12 +38,14 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**DEFAULTS, **dict(config.get("download") or {}), "mirror": config.get("mirror") or None}
 
 
-def make_client(download: Mapping[str, Any], progress: bool = True) -> Client:
+def make_client(download: Mapping[str, Any], progress: bool = True, workers: int = 1) -> Client:
+    """`workers`: threads that copy and checksum files from a local mirror (Client.workers)."""
     return Client(
         store=Path(download["store"]),
         mirror=download.get("mirror"),
         policy=RetryPolicy.from_config(download, ignore=[*DEFAULTS, "mirror"]),
         progress=progress,
+        workers=workers,
     )
 
 
@@ -51,9 +54,12 @@ def download_cohort(
     download: Mapping[str, Any],
     raw_dir: str | os.PathLike[str],
     client: Client | None = None,
+    workers: int = 1,
 ) -> Path:
-    """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES)."""
-    return source_adapter(cohort).download(client or make_client(download), cohort, download, raw_dir)
+    """The cohort's raw files, fetched by its source's adapter (harmonise.SOURCES); `workers`: see make_client."""
+    from .harmonise import source_adapter
+
+    return source_adapter(cohort).download(client or make_client(download, workers=workers), cohort, download, raw_dir)
 
 
 def refetch_hint(raw_dir: str | os.PathLike[str], store: str | os.PathLike[str]) -> str:

@@ -61,7 +61,9 @@ def load_gdc_cohort(
     simulated: bool = False,
     urls: list[str] | None = None,
     cdr: tuple[pd.DataFrame, str] | None = None,
+    workers: int = 1,
 ) -> ad.AnnData:
+    """`workers`: threads that read the STAR files (gdc.merge_star_files)."""
     raw = Path(raw_dir)
     hits = gdc.load_json_hits(raw / "files.json")
     sheet = gdc.file_sheet(hits).set_index("file_id", drop=False)
@@ -72,7 +74,7 @@ def load_gdc_cohort(
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
         raise InputFormatError(f"{len(absent)} STAR files listed in files.json are missing, e.g. {absent[0]}")
-    matrix = gdc.merge_star_files(paths, list(sheet.index))
+    matrix = gdc.merge_star_files(paths, list(sheet.index), workers=workers)
     sheet["depth"] = matrix.counts.sum(axis=0)
     sheet["vial"] = [parse_barcode(s).vial for s in sheet["sample_id"]]
     kept, excluded, dropped = select_samples(sheet, rules)
@@ -867,11 +869,12 @@ def harmonise_downloaded(
     cdr_path: str | os.PathLike[str] | None = None,
     *,
     refetch: str | None = None,
+    workers: int = 1,
 ) -> ad.AnnData:
     """harmonise_cohort; a raw file that fails to parse also says how to fetch it again (`refetch`, for the
     folders the download rule wrote: see download.refetch_hint)."""
     try:
-        return harmonise_cohort(cohort, raw_dir, cdr_path)
+        return harmonise_cohort(cohort, raw_dir, cdr_path, workers=workers)
     except InputFormatError as error:
         if not refetch:
             raise
@@ -886,8 +889,9 @@ def _load_gdc(
     simulated: bool,
     urls: list[str],
     cdr: tuple[pd.DataFrame, str] | None,
+    workers: int = 1,
 ) -> ad.AnnData:
-    return load_gdc_cohort(raw_dir, rules, simulated=simulated, urls=urls, cdr=cdr)
+    return load_gdc_cohort(raw_dir, rules, simulated=simulated, urls=urls, cdr=cdr, workers=workers)
 
 
 def _load_xena(
@@ -898,6 +902,7 @@ def _load_xena(
     simulated: bool,
     urls: list[str],
     cdr: tuple[pd.DataFrame, str] | None,
+    workers: int = 1,
 ) -> ad.AnnData:
     return load_xena_cohort(raw_dir, cohort["project"], rules, simulated=simulated, cdr=cdr)
 
@@ -910,6 +915,7 @@ def _load_geo(
     simulated: bool,
     urls: list[str],
     cdr: tuple[pd.DataFrame, str] | None,
+    workers: int = 1,
 ) -> ad.AnnData:
     settings = cohort.get("geo", {})
     if settings.get("rnaseq_counts"):
@@ -951,11 +957,16 @@ def source_adapter(cohort: Mapping[str, Any]) -> SourceAdapter:
 
 
 def harmonise_cohort(
-    cohort: Mapping[str, Any], raw_dir: str | os.PathLike[str], cdr_path: str | os.PathLike[str] | None = None
+    cohort: Mapping[str, Any],
+    raw_dir: str | os.PathLike[str],
+    cdr_path: str | os.PathLike[str] | None = None,
+    *,
+    workers: int = 1,
 ) -> ad.AnnData:
     """Load the cohort with its source's adapter; `cohort` is one validated entry of config `cohorts`.
 
-    `cdr_path`: the TCGA-CDR table, used for OS/DSS/DFI/PFI when `uses_cdr(cohort)`.
+    `cdr_path`: the TCGA-CDR table, used for OS/DSS/DFI/PFI when `uses_cdr(cohort)`; `workers`: threads for
+    reading many per-sample files (GDC STAR files; the other sources have one matrix file).
     """
     adapter = source_adapter(cohort)
     rules = HarmonisationRules.from_config(cohort.get("harmonise"))
@@ -965,4 +976,6 @@ def harmonise_cohort(
         if cdr_path is None:
             raise ConfigError(f"cohort {cohort.get('project')}: survival_source needs the TCGA-CDR table, none given")
         cdr = (xena.read_cdr(cdr_path, cohort["project"]), str(Path(cdr_path).name))
-    return adapter.load_cohort(cohort, raw_dir, rules, simulated=simulated, urls=_download_urls(Path(raw_dir)), cdr=cdr)
+    return adapter.load_cohort(
+        cohort, raw_dir, rules, simulated=simulated, urls=_download_urls(Path(raw_dir)), cdr=cdr, workers=workers
+    )

@@ -20,6 +20,7 @@ rule clinical_models:
         f"{RESULTS}/logs/clinical_models/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/clinical_models/{{cohort}}.tsv"
+    priority: PRIORITY["clinical_models"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1

@@ -13,7 +13,7 @@ from ferrostem.enrichment import collection_resources  # noqa: E402
 from ferrostem.endpoints import uses_cdr  # noqa: E402
 from ferrostem.resources import ResourcePlan, get_resource, load_lock  # noqa: E402
 from ferrostem.signatures import load_catalogue, resource_needs, select_signatures  # noqa: E402
-from ferrostem.sources.xena import CDR_DATASET  # noqa: E402
+from ferrostem.sources.urls import CDR_DATASET  # noqa: E402
 from ferrostem.survival import SurvivalSettings  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -40,6 +40,43 @@ CDR_PATH = f"{RESULTS}/raw/_tcga_cdr/{CDR_DATASET}"
 wildcard_constraints:
     cohort="|".join(COHORTS),
     comparison="[A-Za-z0-9][A-Za-z0-9_-]*",
+
+
+# Which ready job starts first. With few cores the start order decides the wall time: snakemake starts the
+# ready jobs of highest priority that fit the free cores. Each rule's priority is its "bottom level": about how
+# many seconds remain from its start to the last report along its longest chain of dependent jobs (TCGA size,
+# 424 x 60,660, on 2 cores; docs/performance.md, "Scheduling"). So a job always outranks the jobs that wait for
+# it, the signature scores (which subtypes, survival and the clinical models wait for) start before DE, and
+# survival is not left for last. The order matters, not the numbers; tests/test_rules.py checks that every job
+# rule has one and that it outranks its dependants.
+PRIORITY = {
+    "demo_data": 150,
+    "download_cohort": 145,
+    "download_cdr": 145,
+    "fetch_resource": 145,
+    "harmonise": 115,
+    "check_cohort": 100,
+    "signature_scores": 95,
+    "subtypes": 75,
+    "de": 70,
+    "lasso_cox": 52,
+    "clinical_models": 40,
+    "survival": 32,
+    "enrichment": 24,
+    "deconvolution": 11,
+    "cohort_report": 9,
+    "genes_of_interest": 8,
+    "survival_cross_cohort": 3,
+    "pancancer": 3,
+    "report": 3,
+}
+
+
+def head_threads(wildcards):
+    """Threads of the jobs every other job of a cohort waits for (download_cohort, harmonise: many files read,
+    copied and checksummed on threads). With one cohort nothing can run beside them, so they take two; with
+    several, one each, and the other cohorts' jobs use the other cores."""
+    return 2 if len(COHORTS) == 1 else 1
 
 
 def cohort_config(cohort):

@@ -21,10 +21,12 @@ rule de:
         f"{RESULTS}/logs/de/{{cohort}}/{{comparison}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/de/{{cohort}}/{{comparison}}.tsv"
-    priority: 10
+    priority: PRIORITY["de"]
     conda:
         "../../envs/ferrostem.yaml"
-    # DE is the longest job of a cohort and enrichment and the report wait for it: start it first
+    # more threads than 1 pay only when nothing else can run beside DE: its gene blocks are 84% of its compute at
+    # TCGA size, so 2 threads keep 2 cores for ~60% of 1 thread's time while the other jobs wait (the demo config
+    # and bench_tcga_size.py use 1 on 2 cores; docs/performance.md, "Scheduling")
     threads: config["de"]["threads"]
     resources:
         mem_mb=8000,

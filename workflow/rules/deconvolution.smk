@@ -22,6 +22,7 @@ rule deconvolution:
         f"{RESULTS}/logs/deconvolution/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/deconvolution/{{cohort}}.tsv"
+    priority: PRIORITY["deconvolution"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1

@@ -13,6 +13,7 @@ rule demo_data:
         f"{RESULTS}/logs/demo_data.log",
     benchmark:
         f"{RESULTS}/benchmarks/demo_data.tsv"
+    priority: PRIORITY["demo_data"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1

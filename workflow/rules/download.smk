@@ -16,11 +16,13 @@ rule download_cohort:
     log:
         f"{RESULTS}/logs/download/{{cohort}}.log",
     cache: "omit-software"
+    priority: PRIORITY["download_cohort"]
     retries: 1
     # on the submitting node under a cluster executor: compute nodes often have no internet
     localrule: True
     conda:
         "../../envs/ferrostem.yaml"
+    threads: head_threads
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         download=DOWNLOAD,
@@ -36,6 +38,7 @@ rule download_cdr:
     log:
         f"{RESULTS}/logs/download/tcga_cdr.log",
     cache: "omit-software"
+    priority: PRIORITY["download_cdr"]
     # on the submitting node under a cluster executor: compute nodes often have no internet
     localrule: True
     conda:
@@ -57,6 +60,7 @@ rule fetch_resource:
         resource="|".join(RESOURCE_LOCK),
         filename="[^/]+",
     cache: "omit-software"
+    priority: PRIORITY["fetch_resource"]
     # on the submitting node under a cluster executor: compute nodes often have no internet
     localrule: True
     conda:

@@ -23,6 +23,7 @@ rule enrichment:
         f"{RESULTS}/logs/enrichment/{{cohort}}/{{comparison}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/enrichment/{{cohort}}/{{comparison}}.tsv"
+    priority: PRIORITY["enrichment"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1

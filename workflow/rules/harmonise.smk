@@ -13,9 +13,10 @@ rule harmonise:
         f"{RESULTS}/logs/harmonise/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/harmonise/{{cohort}}.tsv"
+    priority: PRIORITY["harmonise"]
     conda:
         "../../envs/ferrostem.yaml"
-    threads: 1
+    threads: head_threads
     resources:
         mem_mb=4000,
         runtime=30,
@@ -37,6 +38,7 @@ rule check_cohort:
         f"{RESULTS}/{{cohort}}/config_check.json",
     log:
         f"{RESULTS}/logs/check_cohort/{{cohort}}.log",
+    priority: PRIORITY["check_cohort"]
     # seconds (reads obs, var and layer names only): on the submitting node, not a cluster job
     localrule: True
     conda:

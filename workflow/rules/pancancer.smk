@@ -29,6 +29,7 @@ rule pancancer:
         f"{RESULTS}/logs/pancancer.log",
     benchmark:
         f"{RESULTS}/benchmarks/pancancer.tsv"
+    priority: PRIORITY["pancancer"]
     conda:
         "../../envs/ferrostem.yaml"
     # reads every cohort's tables (tens of MB for 33 cancers) and draws a few figures: minutes, little memory

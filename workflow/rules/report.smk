@@ -12,6 +12,7 @@ rule cohort_report:
         provenance=f"{RESULTS}/{{cohort}}/sections/provenance.json",
     log:
         f"{RESULTS}/logs/cohort_report/{{cohort}}.log",
+    priority: PRIORITY["cohort_report"]
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
     conda:
@@ -35,6 +36,7 @@ rule report:
         ),
     log:
         f"{RESULTS}/logs/report/{{cohort}}.log",
+    priority: PRIORITY["report"]
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
     conda:

@@ -41,6 +41,7 @@ rule signature_scores:
         f"{RESULTS}/logs/signatures/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/signature_scores/{{cohort}}.tsv"
+    priority: PRIORITY["signature_scores"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1

@@ -16,6 +16,7 @@ if LASSO.enabled:
             f"{RESULTS}/logs/lasso_cox.log",
         benchmark:
             f"{RESULTS}/benchmarks/lasso_cox.tsv"
+        priority: PRIORITY["lasso_cox"]
         conda:
             "../../envs/ferrostem.yaml"
         threads: 1
@@ -50,6 +51,7 @@ rule survival:
         f"{RESULTS}/logs/survival/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/survival/{{cohort}}.tsv"
+    priority: PRIORITY["survival"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1
@@ -75,6 +77,7 @@ rule genes_of_interest:
         f"{RESULTS}/logs/genes_of_interest/{{cohort}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/genes_of_interest/{{cohort}}.tsv"
+    priority: PRIORITY["genes_of_interest"]
     conda:
         "../../envs/ferrostem.yaml"
     threads: 1
@@ -101,6 +104,7 @@ rule survival_cross_cohort:
         ),
     log:
         f"{RESULTS}/logs/survival_cross_cohort.log",
+    priority: PRIORITY["survival_cross_cohort"]
     # on the submitting node under a cluster executor: a few seconds, not worth a queue wait
     localrule: True
     conda:

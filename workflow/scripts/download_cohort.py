@@ -2,5 +2,7 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 
 from ferrostem.download import download_cohort
 
-raw = download_cohort(snakemake.params.cohort, snakemake.params.download, snakemake.output[0])
+raw = download_cohort(
+    snakemake.params.cohort, snakemake.params.download, snakemake.output[0], workers=snakemake.threads
+)
 log.info("%s: raw files in %s", snakemake.wildcards.cohort, raw)

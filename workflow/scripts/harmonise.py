@@ -7,7 +7,9 @@ from ferrostem.harmonise import harmonise_downloaded
 cohort = snakemake.params.cohort
 # a `local:` folder is the user's own; only folders the download rule wrote can be fetched again
 refetch = None if cohort.get("local") else refetch_hint(snakemake.params.raw_dir, snakemake.config["download"]["store"])
-adata = harmonise_downloaded(cohort, snakemake.params.raw_dir, snakemake.params.cdr or None, refetch=refetch)
+adata = harmonise_downloaded(
+    cohort, snakemake.params.raw_dir, snakemake.params.cdr or None, refetch=refetch, workers=snakemake.threads
+)
 for warning in adata.uns["harmonisation"].get("warnings", []):
     log.warning(warning)
 with atomic_path(snakemake.output[0]) as tmp:

@@ -26,7 +26,9 @@ from ..barcodes import parse_barcode
 from ..errors import CohortError, InputFormatError
 from ..progress import ProgressReport
 from ..files import write_json
+from ..parallel import ordered_map
 from .http import ChecksumError, Client, Expected, link_or_copy, verify_file
+from .urls import GDC_API
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +205,13 @@ def _row_differences(ids: np.ndarray, reference: np.ndarray) -> str:
     return "; ".join(parts) or "same genes in another order"
 
 
-def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str]) -> StarMatrix:
-    """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes."""
+def merge_star_files(
+    paths: Sequence[str | os.PathLike[str]], sample_ids: Sequence[str], workers: int = 1
+) -> StarMatrix:
+    """Merge per-sample STAR files into genes x samples matrices; every file must list the same genes.
+
+    `workers` threads read the files (polars releases the GIL; 424 TCGA-size files take ~5 s of CPU to parse);
+    the matrices are filled in file order either way, so the result does not depend on it."""
     if len(paths) != len(sample_ids):
         raise CohortError(f"{len(paths)} STAR files but {len(sample_ids)} sample ids")
     duplicated = pd.Index(sample_ids)[pd.Index(sample_ids).duplicated()].unique().tolist()
@@ -228,8 +235,8 @@ def merge_star_files(paths: Sequence[str | os.PathLike[str]], sample_ids: Sequen
     tpm[0] = first.genes["tpm_unstranded"].to_numpy()
     progress = ProgressReport("STAR merge", len(paths), unit="files", always=False, logger=log)
     progress.add()
-    for column, path in enumerate(paths[1:], start=1):
-        fast = _read_star_fast(Path(path), first.gene_model, reference)
+    fast_reads = ordered_map(lambda path: _read_star_fast(Path(path), first.gene_model, reference), paths[1:], workers)
+    for column, (path, fast) in enumerate(zip(paths[1:], fast_reads), start=1):
         if fast is None:  # anything unusual: the full reader names the problem
             star = read_star_counts(path)
             ids = star.genes["gene_id"].to_numpy()
@@ -618,7 +625,6 @@ def load_json_hits(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 # Downloading_Files.md; filters as in ../shared/docs/data-sources.md A1).
 # ------------------------------------------------------------------------------------------------
 
-GDC_API = "https://api.gdc.cancer.gov"
 FILE_FIELDS = [
     "file_id",
     "file_name",
@@ -824,15 +830,21 @@ def download_data(
         h["file_id"]: _Wanted(h["file_name"], Expected(size=h.get("file_size"), md5=h.get("md5sum"))) for h in hits
     }
     paths = {file_id: client.store_path(f"{api}/data/{file_id}") for file_id in wanted}
-    missing = []
-    for file_id, path in paths.items():
+
+    def stored(file_id: str) -> bool:
+        """The store's copy is there and verified (a wrong one is removed)."""
+        path = paths[file_id]
         try:
             if path.is_file():
                 verify_file(path, wanted[file_id].expected, check_gzip=False)
-                continue
+                return True
         except ChecksumError:
             path.unlink()
-        missing.append(file_id)
+        return False
+
+    # checksums of the store's copies (a rerun) and copies from a local mirror on client.workers threads
+    workers = client.workers if client.mirror_is_local else 1
+    missing = [file_id for file_id, ok in zip(paths, ordered_map(stored, paths, workers)) if not ok]
     total = sum(int(wanted[i].expected.size or 0) for i in missing)
     log.info("GDC: %d of %d files to download (%.1f MB)", len(missing), len(wanted), total / 1e6)
     with client.progress_bars(len(missing), total or None, "GDC") as (file_bar, byte_bar):
@@ -851,11 +863,20 @@ def download_data(
                     archive.unlink(missing_ok=True)
                 file_bar.update(len(done))
                 byte_bar.update(sum(int(wanted[i].expected.size or 0) for i in done))
-        for file_id in missing:
-            if paths[file_id].is_file():
-                continue
-            client.fetch(f"{api}/data/{file_id}", wanted[file_id].expected, check_gzip=False, bar=byte_bar)
-            file_bar.update(1)
+        remaining = [file_id for file_id in missing if not paths[file_id].is_file()]
+        if workers > 1:  # a local mirror: the bars are updated here, in one thread, as each copy is verified
+            copies = ordered_map(
+                lambda file_id: client.fetch(f"{api}/data/{file_id}", wanted[file_id].expected, check_gzip=False),
+                remaining,
+                workers,
+            )
+            for path in copies:
+                byte_bar.update(path.stat().st_size)
+                file_bar.update(1)
+        else:
+            for file_id in remaining:
+                client.fetch(f"{api}/data/{file_id}", wanted[file_id].expected, check_gzip=False, bar=byte_bar)
+                file_bar.update(1)
     return paths
 
 

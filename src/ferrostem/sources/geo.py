@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import CohortError, ConfigError, InputFormatError
 from ..files import file_digest, write_json
 from .http import Client, NotFoundError, link_or_copy, page_links
+from .urls import GEO_FTP, GEO_QUERY, NCBI_GEO_DOWNLOAD
 
 log = logging.getLogger(__name__)
 
@@ -568,9 +569,6 @@ def collapse_probes(
 # parseGEO.R and rnaseq.R; ../shared/docs/data-sources.md A3).
 # ------------------------------------------------------------------------------------------------
 
-GEO_FTP = "https://ftp.ncbi.nlm.nih.gov/geo"
-GEO_QUERY = "https://www.ncbi.nlm.nih.gov/geo/query/acc.cgi"
-NCBI_GEO_DOWNLOAD = "https://www.ncbi.nlm.nih.gov/geo/download/"
 MATRIX_SUFFIX = "_series_matrix.txt.gz"
 PLATFORM_RECORD_SUFFIX = ".soft"  # raw name of a platform-only SOFT record: {GPL}.soft
 HUMAN = "Human"

@@ -129,23 +129,48 @@ def _verify_gzip(path: Path) -> None:
         raise ChecksumError(f"corrupt gzip data ({error})") from error
 
 
-def verify_file(path: Path, expected: Expected, *, check_gzip: bool | None = None) -> None:
-    """Raise ChecksumError if `path` differs from `expected` (or is a broken gzip when it should be one)."""
+def _hashers(expected: Expected) -> dict[str, Any]:
+    """The hashlib objects `expected` asks for, by name (md5, sha256)."""
+    return {name: hashlib.new(name) for name in ("md5", "sha256") if getattr(expected, name)}
+
+
+def copy_hashing(source: Path, target: Path, expected: Expected) -> dict[str, str]:
+    """Copy `source` to `target` and hash the bytes on the way (the checksums `expected` has), in one pass:
+    verify_file(target, expected, digests=...) then needs no second read of the copy."""
+    hashers = _hashers(expected)
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        while size := reader.readinto(buffer):
+            chunk = view[:size]
+            writer.write(chunk)
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}
+
+
+def verify_file(
+    path: Path, expected: Expected, *, check_gzip: bool | None = None, digests: Mapping[str, str] | None = None
+) -> None:
+    """Raise ChecksumError if `path` differs from `expected` (or is a broken gzip when it should be one).
+
+    `digests`: the file's checksums by name, computed as it was written (copy_hashing); the file is then not
+    read again for them."""
     size = path.stat().st_size
     if expected.size is not None and size != expected.size:
         raise ChecksumError(f"size {size} bytes, expected {expected.size}")
     if expected.md5 or expected.sha256:
-        md5, sha = hashlib.md5(), hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(CHUNK), b""):
-                if expected.md5:
-                    md5.update(chunk)
-                if expected.sha256:
-                    sha.update(chunk)
-        if expected.md5 and md5.hexdigest() != expected.md5.lower():
-            raise ChecksumError(f"md5 {md5.hexdigest()}, expected {expected.md5}")
-        if expected.sha256 and sha.hexdigest() != expected.sha256.lower():
-            raise ChecksumError(f"sha256 {sha.hexdigest()}, expected {expected.sha256}")
+        if digests is None:
+            hashers = _hashers(expected)
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(CHUNK), b""):
+                    for hasher in hashers.values():
+                        hasher.update(chunk)
+            digests = {name: hasher.hexdigest() for name, hasher in hashers.items()}
+        if expected.md5 and digests["md5"] != expected.md5.lower():
+            raise ChecksumError(f"md5 {digests['md5']}, expected {expected.md5}")
+        if expected.sha256 and digests["sha256"] != expected.sha256.lower():
+            raise ChecksumError(f"sha256 {digests['sha256']}, expected {expected.sha256}")
     if check_gzip is None:
         check_gzip = path.name.endswith(".gz") and not (expected.md5 or expected.sha256)
     if check_gzip:
@@ -200,6 +225,7 @@ class Client:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     progress: bool = True
     progress_interval: float = 15.0  # seconds between progress lines in a job log
+    workers: int = 1  # threads copying and checksumming many files from a local mirror (GDC's STAR files)
     session: requests.Session = field(default_factory=requests.Session)
     sleep: Callable[[float], None] = time.sleep
 
@@ -256,14 +282,15 @@ class Client:
         source = self.source_of(url)
 
         def attempt() -> Path:
+            digests = None
             if self.mirror_is_local:
-                self._copy_local(Path(source), part, url)
+                digests = self._copy_local(Path(source), part, url, expected)
                 if bar is not None:
                     bar.update(part.stat().st_size)
             else:
                 self._download(source, part, bar)
             try:
-                verify_file(part, expected, check_gzip=check_gzip)
+                verify_file(part, expected, check_gzip=check_gzip, digests=digests)
             except ChecksumError:
                 with contextlib.suppress(FileNotFoundError):
                     part.unlink()  # a wrong body cannot be resumed
@@ -318,13 +345,14 @@ class Client:
                 self.sleep(delay)
         raise DownloadError(f"{where}: no attempt made (RetryPolicy.attempts is {attempts})")
 
-    def _copy_local(self, source: Path, part: Path, url: str) -> None:
+    def _copy_local(self, source: Path, part: Path, url: str, expected: Expected) -> dict[str, str]:
         """A copy of the mirror's file at `part`, never a hard link: the store's files are the user's to edit or
         delete, and an edit in place would reach the mirror's file through a link (a mirror of symlinks into a
-        reference folder included)."""
+        reference folder included). Returns the copy's checksums that `expected` asks for, computed while
+        copying (one read of the mirror's file instead of a copy and a second read of the copy)."""
         if not source.is_file():
             raise NotFoundError(f"{url}: not in the mirror (looked for {source})")
-        shutil.copyfile(source, part)
+        return copy_hashing(source, part, expected)
 
     def _open(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request; transient failures become _Retryable, permanent ones DownloadError."""

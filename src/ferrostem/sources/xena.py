@@ -31,12 +31,10 @@ from ..errors import CohortError, InputFormatError
 from ..files import write_json
 from . import gdc
 from .http import Client, link_or_copy
+from .urls import GDC_HUB, PANCAN_HUB, CDR_DATASET
 
 log = logging.getLogger(__name__)
 
-GDC_HUB = "https://gdc-hub.s3.us-east-1.amazonaws.com"
-PANCAN_HUB = "https://tcga-pancan-atlas-hub.s3.us-east-1.amazonaws.com"
-CDR_DATASET = "Survival_SupplementalTable_S1_20171025_xena_sp"
 PROBEMAP = "gencode.v36.annotation.gtf.gene.probemap"
 COHORT_DATASETS = ("star_counts", "star_tpm", "survival", "clinical")
 # a back-transformed count further than this from an integer is a mean of several files (a mean of k files
