@@ -40,11 +40,6 @@ include: "workflow/rules/pancancer.smk"
 include: "workflow/rules/report.smk"
 
 
-# subtypes.smk states no priority of its own (yet): give it the table's (common.smk, PRIORITY), as every other rule
-if workflow.is_rule("subtypes") and not workflow.get_rule("subtypes").priority:
-    workflow.get_rule("subtypes").priority = PRIORITY["subtypes"]
-
-
 rule all:
     default_target: True
     input:

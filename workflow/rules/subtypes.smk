@@ -35,6 +35,7 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             f"{RESULTS}/logs/subtypes/{{cohort}}.log",
         benchmark:
             f"{RESULTS}/benchmarks/subtypes/{{cohort}}.tsv"
+        priority: PRIORITY["subtypes"]
         conda:
             "../../envs/ferrostem.yaml"
         threads: 1
