@@ -139,6 +139,17 @@ def test_cached_user_copy_must_equal_the_users_file(tmp_path: Path):
     assert cached.read_text() == own.read_text()
 
 
+def test_editing_the_workflows_copy_in_place_never_changes_the_users_file(tmp_path: Path):
+    resource = get_resource("cibersort_lm22")
+    own = tmp_path / "LM22.txt"
+    own.write_text("Gene symbol\tB cells naive\nABCB4\t555.7\n")
+    cached = resource.cache_path(tmp_path)
+    fetch_resource(resource, cached, None, user_copy=own)
+    with open(cached, "r+") as handle:  # as an editor that keeps the inode writes
+        handle.write("Gene symbol\tB cells naive\nABCB4\t111.1\n")
+    assert own.read_text() == "Gene symbol\tB cells naive\nABCB4\t555.7\n"
+
+
 def test_resources_from_mirror_match_the_lock(shared_reference: Path, tmp_path: Path):
     mirror = resource_mirror(shared_reference, tmp_path / "mirror")
     client = quick_client(tmp_path / "store", mirror=str(mirror))

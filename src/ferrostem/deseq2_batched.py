@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -330,18 +330,21 @@ class _Posterior:
         width = max(1, CHUNK_CELLS // self.n)
         return [slice(start, min(start + width, n_genes)) for start in range(0, n_genes, width)]
 
+    def _chunk_terms(self, log_alpha: np.ndarray, genes: np.ndarray) -> Iterator[tuple[Any, ...]]:
+        """Per chunk of `genes`: the chunk, its genes, their counts and means, alpha, 1/alpha and mu * alpha."""
+        for chunk in self._chunks(len(genes)):
+            part = genes[chunk]
+            y, mu = self._columns(part)
+            alpha = np.exp(log_alpha[chunk])
+            yield chunk, part, y, mu, alpha, 1.0 / alpha, mu * alpha
+
     # Both use y log(mu + 1/a) = y (log(1/a) + log(1 + mu a)) and sum_j lgamma(1/a) = n lgamma(1/a), so
     # that each sample costs one log1p, and lgamma (digamma) is evaluated once per distinct count.
     def value(self, log_alpha: np.ndarray, genes: np.ndarray) -> np.ndarray:
         n_genes = len(genes)
         ll = np.empty(n_genes)
         weights = self._buffer(self._weights, n_genes)
-        for chunk in self._chunks(n_genes):
-            part = genes[chunk]
-            y, mu = self._columns(part)
-            alpha = np.exp(log_alpha[chunk])
-            r = 1.0 / alpha
-            mu_alpha = mu * alpha
+        for chunk, part, y, mu, alpha, r, mu_alpha in self._chunk_terms(log_alpha, genes):
             log_term = np.log1p(mu_alpha)
             ll[chunk] = (
                 self.distinct.per_sample(special.gammaln, r, part).sum(axis=0)
@@ -360,12 +363,7 @@ class _Posterior:
         n_genes = len(genes)
         total = np.empty(n_genes)
         weights, d_weights = self._buffer(self._weights, n_genes), self._buffer(self._d_weights, n_genes)
-        for chunk in self._chunks(n_genes):
-            part = genes[chunk]
-            y, mu = self._columns(part)
-            alpha = np.exp(log_alpha[chunk])
-            r = 1.0 / alpha
-            mu_alpha = mu * alpha
+        for chunk, part, y, mu, alpha, r, mu_alpha in self._chunk_terms(log_alpha, genes):
             inverse_one_plus = 1.0 / (1.0 + mu_alpha)
             # sum_j [digamma(r) + log(1 + mu a) - mu a / (1 + mu a) - digamma(y + r) + y / (mu + r)]
             total[chunk] = (

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .files import file_digest
+from .files import atomic_path, file_digest
 from .sources.http import ChecksumError, Client, Expected, link_or_copy
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,9 @@ def fetch_resource(
         source = Path(user_copy)
         if not source.is_file():
             raise ConfigError(f"resources.paths.{resource.id}: {source} is not a file")
-        link_or_copy(source, target)
+        # a copy, never a link: an in-place edit of the workflow's copy must not reach the user's own file
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
         return {"id": resource.id, "source": str(source), "sha256": file_digest(target), "pinned": False}
     if resource.restricted or not resource.url:
         raise ConfigError(
