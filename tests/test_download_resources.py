@@ -127,27 +127,32 @@ def test_edited_cached_resource_is_fetched_again_or_refused(shared_reference: Pa
     assert cached.read_bytes() == pinned
 
 
-def test_cached_user_copy_must_equal_the_users_file(tmp_path: Path):
+USERS_LM22 = "Gene symbol\tB cells naive\nABCB4\t555.7\n"
+
+
+def _fetched_user_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """The user's own LM22 file and the workflow's copy of it (resources.paths.cibersort_lm22)."""
     resource = get_resource("cibersort_lm22")
     own = tmp_path / "LM22.txt"
-    own.write_text("Gene symbol\tB cells naive\nABCB4\t555.7\n")
+    own.write_text(USERS_LM22)
     cached = resource.cache_path(tmp_path)
     fetch_resource(resource, cached, None, user_copy=own)
+    return own, cached
+
+
+def test_cached_user_copy_must_equal_the_users_file(tmp_path: Path):
+    own, cached = _fetched_user_copy(tmp_path)
     cached.unlink()
-    cached.write_text("Gene symbol\tB cells naive\nABCB4\t1.0\n")  # edited (a new file, no longer the link)
+    cached.write_text("Gene symbol\tB cells naive\nABCB4\t1.0\n")  # edited (a new file)
     verified_resource_files({"lm22": str(cached)}, None, {"cibersort_lm22": str(own)})
     assert cached.read_text() == own.read_text()
 
 
 def test_editing_the_workflows_copy_in_place_never_changes_the_users_file(tmp_path: Path):
-    resource = get_resource("cibersort_lm22")
-    own = tmp_path / "LM22.txt"
-    own.write_text("Gene symbol\tB cells naive\nABCB4\t555.7\n")
-    cached = resource.cache_path(tmp_path)
-    fetch_resource(resource, cached, None, user_copy=own)
+    own, cached = _fetched_user_copy(tmp_path)
     with open(cached, "r+") as handle:  # as an editor that keeps the inode writes
         handle.write("Gene symbol\tB cells naive\nABCB4\t111.1\n")
-    assert own.read_text() == "Gene symbol\tB cells naive\nABCB4\t555.7\n"
+    assert own.read_text() == USERS_LM22
 
 
 def test_resources_from_mirror_match_the_lock(shared_reference: Path, tmp_path: Path):

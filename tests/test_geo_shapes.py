@@ -16,8 +16,9 @@ from ferrostem.cohort import uns_to_python
 from ferrostem.de import Comparison, DESettings, differential_expression
 from ferrostem.download import download_cohort, settings
 from ferrostem.errors import ConfigError, InputFormatError
-from ferrostem.harmonise import harmonise_cohort, holds_log_ratios
+from ferrostem.harmonise import harmonise_cohort
 from ferrostem.risk_models import diagnostic_panel, tumour_vs_normal
+from ferrostem.scales import holds_log_ratios
 from ferrostem.scoring import METHODS, ScoringMethod, score_cohort
 from ferrostem.signature_report import _tumours, annotate
 from ferrostem.signatures import Signature, load_alias_table, load_catalogue, resolve_resources

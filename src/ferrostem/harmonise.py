@@ -40,7 +40,7 @@ from .cohort import (
 from .endpoints import geo_endpoints, uses_cdr
 from .errors import CohortError, ConfigError, InputFormatError
 from .files import file_digest
-from .scales import LOG2_RATIO, holds_log_ratios, looks_linear_scale, scale_quantiles  # noqa: F401 (re-exported)
+from .scales import LOG2_RATIO, looks_linear_scale, scale_quantiles
 from .sources import gdc, geo, xena
 from .sources.http import Client
 
