@@ -29,6 +29,7 @@ from ferrostem.resources import (
     get_resource,
     load_lock,
     verified_resource_files,
+    verify_job_resources,
 )
 from ferrostem.errors import ConfigError
 
@@ -146,6 +147,14 @@ def test_cached_user_copy_must_equal_the_users_file(tmp_path: Path):
     cached.write_text("Gene symbol\tB cells naive\nABCB4\t1.0\n")  # edited (a new file)
     verified_resource_files({"lm22": str(cached)}, None, {"cibersort_lm22": str(own)})
     assert cached.read_text() == own.read_text()
+
+
+def test_a_job_restores_an_edited_cached_user_copy(tmp_path: Path):
+    own, cached = _fetched_user_copy(tmp_path)
+    cached.unlink()
+    cached.write_text("Gene symbol\tB cells naive\nABCB4\t1.0\n")
+    verify_job_resources({"lm22": str(cached)}, {"store": str(tmp_path / "store")}, {"cibersort_lm22": str(own)})
+    assert cached.read_text() == USERS_LM22
 
 
 def test_editing_the_workflows_copy_in_place_never_changes_the_users_file(tmp_path: Path):

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .download import make_client
 from .errors import ConfigError
 from .files import atomic_path, file_digest
 from .sources.http import ChecksumError, Client, Expected, link_or_copy
@@ -218,6 +219,15 @@ def verified_resource_files(
             if Path(cached).name != resource.filename:
                 raise ConfigError(f"{cached}: not the cache path of resource {resource_id!r} ({resource.filename})")
             ensure_cached(resource, cached, client, user_paths.get(resource_id) or None)
+
+
+def verify_job_resources(
+    files: Mapping[str, Any], download: Mapping[str, Any], user_paths: Mapping[str, str] | None = None
+) -> None:
+    """What a job rule does with its `resource_files`: verified_resource_files, with a download client made from
+    the rule's `download` settings for a cached file that must be fetched again; nothing when there are none."""
+    if files:
+        verified_resource_files(files, make_client(download, progress=False), user_paths)
 
 
 FETCH_KEY = "resources.fetch"

@@ -6,17 +6,10 @@ from ferrostem.cohort_file import read_cohort
 from ferrostem.deconvolution_report import deconvolution_section, deconvolve_cohort
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
-from ferrostem.resources import verified_resource_files
+from ferrostem.resources import verify_job_resources
 
 settings = snakemake.params.settings
-if snakemake.params.resource_files:  # the download client imports harmonise (polars, requests): only when used
-    from ferrostem.download import make_client
-
-    verified_resource_files(
-        snakemake.params.resource_files,
-        make_client(snakemake.params.download, progress=False),
-        snakemake.params.resource_paths,
-    )
+verify_job_resources(snakemake.params.resource_files, snakemake.params.download, snakemake.params.resource_paths)
 adata = read_cohort(snakemake.input.cohort, ["tpm", "log2"])
 layers = {
     name: pd.DataFrame(adata.layers[name], index=adata.obs_names, columns=adata.var_names) for name in ("tpm", "log2")

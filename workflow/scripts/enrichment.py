@@ -6,18 +6,11 @@ from ferrostem.enrichment_report import enrichment_section
 from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
-from ferrostem.resources import verified_resource_files
+from ferrostem.resources import verify_job_resources
 
 settings = EnrichmentSettings.from_config(snakemake.params.settings)
 alpha = snakemake.params.alpha  # not ferrostem.de: it imports anndata, which enrichment does not use
-if snakemake.params.resource_files:  # the download client imports harmonise (anndata, polars): only when used
-    from ferrostem.download import make_client
-
-    verified_resource_files(
-        snakemake.params.resource_files,
-        make_client(snakemake.params.download, progress=False),
-        snakemake.params.resource_paths,
-    )
+verify_job_resources(snakemake.params.resource_files, snakemake.params.download, snakemake.params.resource_paths)
 collections = [
     (CollectionSpec.from_config(name, spec), snakemake.params.resource_files.get(name, []))
     for name, spec in snakemake.params.collections.items()

@@ -5,7 +5,7 @@ import pandas as pd
 from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
-from ferrostem.resources import verified_resource_files
+from ferrostem.resources import verify_job_resources
 from ferrostem.scales import holds_log_ratios
 from ferrostem.scoring import score_cohort
 from ferrostem.signature_report import annotate, immune_section, signatures_section
@@ -22,14 +22,7 @@ settings = snakemake.params.settings
 catalogue = select_signatures(
     load_catalogue(snakemake.params.catalogue_dir), settings.get("include", []), settings.get("exclude", [])
 )
-if snakemake.params.resource_files:  # the download client imports harmonise (polars, requests): only when used
-    from ferrostem.download import make_client
-
-    verified_resource_files(
-        snakemake.params.resource_files,
-        make_client(snakemake.params.download, progress=False),
-        snakemake.params.resource_paths,
-    )
+verify_job_resources(snakemake.params.resource_files, snakemake.params.download, snakemake.params.resource_paths)
 signatures, unavailable = resolve_resources(
     catalogue, snakemake.params.resource_files, snakemake.params.resources_left_out
 )
