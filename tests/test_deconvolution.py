@@ -207,6 +207,21 @@ def test_signature_matrix_file_errors_name_the_file(tmp_path):
         dc.read_signature_matrix(str(bad), context="resources.paths.cibersort_lm22")
 
 
+def test_methods_name_their_own_sample_index_and_leave_the_callers_alone(mixture):
+    """The results' index is named sample_id on a new index: naming it in place renamed the caller's index too
+    (a cohort's obs_names, which h5ad then refused beside obs' own sample_id column)."""
+    tpm = mixture.iloc[:4].copy()
+    samples = tpm.index
+    assert samples.name is None
+    fractions, _ = dc.deconvolve("quantiseq", tpm, "TPM (from the fixture)")
+    result = dc.cibersort(tpm, dc.load_til10().signature, permutations=0)
+    scores, _ = dc.deconvolve("ips", np.log2(tpm + 1), "log2(TPM+1)")
+    for frame in (fractions, result.fractions, result.statistics, result.absolute, scores):
+        assert frame.index.name == "sample_id"
+        assert list(frame.index) == list(samples)
+    assert samples.name is None and tpm.index.name is None
+
+
 def test_quantiseq_recovers_the_demo_planted_fractions(demo_dir, demo_rnaseq):
     """The demo mixes TIL10 profiles into every RNA-seq sample (demo_cells.py); quanTIseq on the harmonised
     cohort's TPM, with the demo's 70% of the TIL10 genes, recovers them: Pearson r > 0.99 over all samples and

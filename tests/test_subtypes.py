@@ -271,8 +271,6 @@ def test_a_cohort_path_reads_only_the_layers_used_and_gives_the_same_subtypes(tm
 
     genes = demo_rnaseq.var_names[:1500].union(core_regulators() + ["CD274", "PDCD1"], sort=False)
     cohort = demo_rnaseq[:, genes.intersection(demo_rnaseq.var_names, sort=False)].copy()
-    # the shared fixture's obs index may carry a name another test gave it, which h5ad refuses beside that column
-    cohort.obs = cohort.obs.rename_axis(None)
     path = tmp_path / "cohort.h5ad"
     cohort.write_h5ad(path)
     asked = []

@@ -342,7 +342,7 @@ def standard_obs(obs: pd.DataFrame) -> pd.DataFrame:
             obs[column] = obs[column].astype("string").astype(object).where(obs[column].notna(), None)
             obs[column] = pd.Categorical(obs[column])
     obs.index = obs.index.astype(str)
-    obs.index.name = None
+    obs = obs.rename_axis(None)
     return obs
 
 

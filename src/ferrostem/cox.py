@@ -259,7 +259,7 @@ def cox_univariate(time: np.ndarray, event: np.ndarray, scores: pd.DataFrame) ->
     fit = cox_fit(time, event, np.where(constant[:, None, None], 0.0, values), usable & ~constant[:, None])
     table = _cox_table(fit, scores.columns)
     table.loc[constant, ["coef", "se", "hr", "hr_lower", "hr_upper", "p_wald", "p_lr"]] = np.nan
-    table.index.name = "score"
+    table = table.rename_axis("score")
     return table
 
 
@@ -274,7 +274,7 @@ def cox_multivariable(
     usable = np.all(np.isfinite(x), axis=2)
     fit = cox_fit(time, event, x, usable)
     score_rows = _cox_table(fit, scores.columns, term=0)
-    score_rows.index.name = "score"
+    score_rows = score_rows.rename_axis("score")
     terms = {}
     names = ["score", *covariates.columns]
     z = stats.norm.ppf(0.975)

@@ -292,7 +292,7 @@ def quantiseq(
             fractions.loc[low, "Tregs"] = tregs
             fractions.loc[low, "T.cells.CD4"] = np.maximum(0.0, fractions.loc[low, "T.cells.CD4"] - tregs)
     fractions = fractions.div(fractions.sum(axis=1), axis=0)
-    fractions.index.name = "sample_id"
+    fractions = fractions.rename_axis("sample_id")
     return fractions, coverage
 
 
@@ -389,11 +389,10 @@ def cibersort(
             }
         )
     cells = list(signature.columns)
-    frac = pd.DataFrame(fractions, index=expr.index, columns=cells)
-    statistics = pd.DataFrame(stats_rows, index=expr.index)
+    samples = expr.index.rename("sample_id")
+    frac = pd.DataFrame(fractions, index=samples, columns=cells)
+    statistics = pd.DataFrame(stats_rows, index=samples)
     absolute = frac.mul(statistics["absolute_score"], axis=0)
-    for frame in (frac, statistics, absolute):
-        frame.index.name = "sample_id"
     return CibersortResult(frac, absolute, statistics, coverage, null)
 
 
@@ -642,7 +641,7 @@ def immunophenoscore(log2: pd.DataFrame, *, min_coverage: float = 0.8) -> tuple[
     scores["AZ"] = scores[list(IPS_CLASSES)].sum(axis=1, skipna=False)
     scores["IPS"] = np.where(scores["AZ"] <= 0, 0, np.where(scores["AZ"] >= 3, 10, np.round(scores["AZ"] * 10 / 3)))
     scores.loc[scores["AZ"].isna(), "IPS"] = np.nan
-    scores.index.name = "sample_id"
+    scores = scores.rename_axis("sample_id")
     return scores, coverage
 
 

@@ -88,7 +88,7 @@ def deconvolve_cohort(
             )
         rows.append(row)
     fractions = pd.concat(frames, axis=1) if frames else pd.DataFrame(index=next(iter(layers.values())).index)
-    fractions.index.name = "sample_id"
+    fractions = fractions.rename_axis("sample_id")
     return CohortDeconvolution(fractions, pd.DataFrame(rows), warnings)
 
 

@@ -595,7 +595,7 @@ def score_cohort(
             row.update(scored=False, reason=unscored[row["signature_id"]])
             warnings.append(f"{row['signature_id']} ({row['name']}) not scored: {row['reason']}")
     mapped = [sig for sig in mapped if sig.id not in unscored]
-    scores.index.name = "sample_id"
+    scores = scores.rename_axis("sample_id")
     info_rows = []
     for sig in mapped:
         for name in scores.columns:

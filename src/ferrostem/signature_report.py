@@ -23,7 +23,7 @@ def annotate(scores: pd.DataFrame, obs: pd.DataFrame) -> pd.DataFrame:
     meta.index = meta.index.astype(str)
     meta = meta.drop(columns=[c for c in meta.columns if c in scores.columns or c == "sample_id"])
     joined = meta.join(scores, how="right")
-    joined.index.name = "sample_id"
+    joined = joined.rename_axis("sample_id")
     return joined
 
 

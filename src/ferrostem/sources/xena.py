@@ -496,7 +496,7 @@ def read_cdr(path: str | os.PathLike[str], project: str | None = None) -> pd.Dat
     if "Redaction" in patients.columns:
         redacted = patients["Redaction"].fillna("").astype(str).str.strip().str.lower().eq("redacted")
         endpoints.loc[redacted] = np.nan
-    endpoints.index.name = "patient_id"
+    endpoints = endpoints.rename_axis("patient_id")
     return endpoints
 
 
