@@ -123,9 +123,10 @@ def test_local_trend_wald_results_and_vst_equal_r(local_run):
     assert unfiltered["padj"].lt(0.05).tolist() == r["padjNoFilter"].lt(0.05).tolist()
     assert r["padjNoFilter"].lt(0.05).sum() >= 20
     np.testing.assert_allclose(vst.to_numpy(), r_vst.to_numpy(), atol=1e-8)
-    if cohort == "local":  # (the fallback cohort's filter threshold differs: PyDESeq2's lowess, see docs/de.md)
-        assert table["padj"].isna().tolist() == r["padj"].isna().tolist()
-        np.testing.assert_allclose(table["padj"].dropna(), r["padj"].dropna(), rtol=1e-3)
+    # independent filtering with R's lowess (deseq2_filtering): the same genes kept and the same calls
+    assert table["padj"].isna().tolist() == r["padj"].isna().tolist()
+    np.testing.assert_allclose(table["padj"].dropna(), r["padj"].dropna(), rtol=1e-3)
+    assert table["padj"].lt(0.05).tolist() == r["padj"].lt(0.05).tolist()
 
 
 def test_fit_type_setting_is_checked():

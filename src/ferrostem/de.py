@@ -435,9 +435,9 @@ def _run_deseq2(
     fit_type: str,
 ) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame | None]:
     from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.ds import DeseqStats
 
     from .deseq2_batched import BatchedDeseqDataSet, BatchedInference
+    from .deseq2_filtering import deseq_stats_class
 
     counts = counts.loc[plan.samples]
     if engine == "vectorised":
@@ -458,7 +458,7 @@ def _run_deseq2(
     dds.deseq2()
     contrast = np.zeros(plan.matrix.shape[1])
     contrast[list(plan.matrix.columns).index(plan.group_coefficient)] = 1.0
-    stats = DeseqStats(
+    stats = deseq_stats_class()(  # PyDESeq2's DeseqStats with R's lowess in the independent filtering
         dds, contrast=contrast, alpha=alpha, independent_filter=independent_filter, inference=inference, quiet=True
     )
     stats.summary()
