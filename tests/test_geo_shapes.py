@@ -223,6 +223,11 @@ def test_log_ratio_cohort_skips_linear_only_methods_and_scores_the_rest(tmp_path
     for method in ("ssgsea", "mean_z"):
         sig_id = chosen[method].id
         assert coverage.at[sig_id, "scored"] and any(c.split("__")[0] == sig_id for c in result.scores.columns)
+    # within-sample ranks of log ratios are not ranks of expression: said for ssGSEA and ESTIMATE, not for z-scores
+    for method in ("ssgsea", "estimate"):
+        assert "ranks the genes within each sample" in coverage.at[chosen[method].id, "reason"]
+        assert any(chosen[method].id in w and "ratio to the reference" in w for w in result.warnings)
+    assert "ranks the genes" not in str(coverage.at[chosen["mean_z"].id, "reason"])
     assert set(result.info["signature_id"]) == {chosen[m].id for m in ("estimate", "ssgsea", "mean_z")}
     # the same intensities-free cohort without the log-ratio flag would score the geometric mean of ratios
     plain = score_cohort(log2, linear, signatures, load_alias_table(), assay="microarray")

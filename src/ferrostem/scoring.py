@@ -282,21 +282,32 @@ class ScoringMethod:
     description: str
     # score parts calibrated on absolute intensities, meaningless on log ratios to a reference channel
     intensity_parts: tuple[str, ...] = ()
+    # ranks the genes within each sample: on log ratios that is their order of ratio to the reference channel
+    ranks_within_sample: bool = False
 
 
 METHODS: dict[str, ScoringMethod] = {}
 
 
 def register(
-    name: str, input_scale: Scale, description: str, intensity_parts: tuple[str, ...] = ()
+    name: str,
+    input_scale: Scale,
+    description: str,
+    intensity_parts: tuple[str, ...] = (),
+    ranks_within_sample: bool = False,
 ) -> Callable[[ScoreFunction], ScoreFunction]:
     def decorator(function: ScoreFunction) -> ScoreFunction:
-        METHODS[name] = ScoringMethod(name, input_scale, function, description, intensity_parts)
+        METHODS[name] = ScoringMethod(name, input_scale, function, description, intensity_parts, ranks_within_sample)
         return function
 
     return decorator
 
 
+LOG_RATIO_RANKS = (
+    "scored on log2 ratios to a reference channel: it ranks the genes within each sample, here by their ratio "
+    "to the reference rather than by expression as the method defines, which changes the order of the samples; "
+    "compare within this cohort only"
+)
 LOG_RATIO_LINEAR = (
     "needs linear intensities; this cohort's values are log2 ratios to a reference channel "
     "(two-colour array), whose linear form is a ratio, not an intensity"
@@ -330,7 +341,12 @@ def _two_sets(sig: Signature) -> tuple[Sequence[str], Sequence[str]]:
     return sig.sets[positive], sig.sets[negative]
 
 
-@register("ssgsea", "log2", "ssGSEA (alpha 0.25); GSVA's range normalisation unless normalise_ssgsea is false")
+@register(
+    "ssgsea",
+    "log2",
+    "ssGSEA (alpha 0.25); GSVA's range normalisation unless normalise_ssgsea is false",
+    ranks_within_sample=True,
+)
 def score_ssgsea(
     expr: pd.DataFrame,
     sig: Signature,
@@ -343,14 +359,16 @@ def score_ssgsea(
     return scores.rename(columns=lambda part: column(sig, part))
 
 
-@register("ssgsea_raw", "log2", "un-normalised ssGSEA: sample-independent")
+@register("ssgsea_raw", "log2", "un-normalised ssGSEA: sample-independent", ranks_within_sample=True)
 def score_ssgsea_raw(
     expr: pd.DataFrame, sig: Signature, *, ranked: RankedExpression | None = None, **_: Any
 ) -> pd.DataFrame:
     return score_ssgsea(expr, sig, normalise_ssgsea=False, ranked=ranked)
 
 
-@register("ssgsea_diff", "log2", "ssGSEA of the positive set minus ssGSEA of the negative set (FPS)")
+@register(
+    "ssgsea_diff", "log2", "ssGSEA of the positive set minus ssGSEA of the negative set (FPS)", ranks_within_sample=True
+)
 def score_ssgsea_diff(
     expr: pd.DataFrame,
     sig: Signature,
@@ -403,14 +421,22 @@ def score_geometric_mean(expr: pd.DataFrame, sig: Signature, **_: Any) -> pd.Dat
     return _per_part(sig, expr, lambda e, g: geometric_mean(e, g, offset=offset))
 
 
-@register("mrnasi", "any", "Spearman correlation with the PCBC weights, min-max within the cohort")
+@register(
+    "mrnasi", "any", "Spearman correlation with the PCBC weights, min-max within the cohort", ranks_within_sample=True
+)
 def score_mrnasi(expr: pd.DataFrame, sig: Signature, **_: Any) -> pd.DataFrame:
     assert sig.weights is not None
     result = mrnasi(expr, sig.weights)
     return result.rename(columns=lambda part: column(sig, part))
 
 
-@register("estimate", "any", "ESTIMATE stromal / immune / ESTIMATE scores and purity", intensity_parts=("purity",))
+@register(
+    "estimate",
+    "any",
+    "ESTIMATE stromal / immune / ESTIMATE scores and purity",
+    intensity_parts=("purity",),
+    ranks_within_sample=True,
+)
 def score_estimate(
     expr: pd.DataFrame, sig: Signature, *, estimate_ranked: RankedExpression | None = None, **_: Any
 ) -> pd.DataFrame:
@@ -534,8 +560,9 @@ def score_cohort(
     """Map every signature to the cohort, skip those below coverage (with a warning), score the rest.
 
     `log_ratios`: the cohort's log2 layer holds log ratios to a reference channel (a two-colour array; its
-    linear layer is then a ratio): methods that need linear intensities are skipped, and score parts
-    calibrated on intensities (ESTIMATE's purity) are left out, each with the reason in the coverage table.
+    linear layer is then a ratio): methods that need linear intensities are skipped, score parts calibrated on
+    intensities (ESTIMATE's purity) are left out, and methods that rank genes within a sample (ssGSEA, ESTIMATE,
+    mRNAsi) are scored with a note, each with the reason in the coverage table.
     A signature the expression cannot score (UnscorableInput) is skipped with its reason; the others are scored.
     """
     warnings: list[str] = []
@@ -568,6 +595,9 @@ def score_cohort(
                 )
             )
             warnings.append(f"{sig.id}: {row['reason']}")
+        if log_ratios and method_of(sig).ranks_within_sample:
+            row["reason"] = "; ".join(filter(None, [row["reason"], LOG_RATIO_RANKS]))
+            warnings.append(f"{sig.id} ({sig.name}) {LOG_RATIO_RANKS}")
         if coverage.empty_parts:
             warnings.append(
                 f"{sig.id}: no gene left for part(s) {', '.join(coverage.empty_parts)}; those parts are not scored"
