@@ -46,12 +46,13 @@ class _DeferredPackage(types.ModuleType):
     that uses the whole package still gets the whole package."""
 
     def __getattr__(self, name: str) -> Any:
-        if self.__dict__.get("_deferred_running"):  # the __init__ itself asking (`from . import sub`)
-            raise AttributeError(name)
-        self.__dict__["_deferred_running"] = True
-        self.__class__ = types.ModuleType  # from here on an ordinary module
-        self.__spec__.loader.exec_module(self)
-        del self.__dict__["_deferred_running"]
+        # an ordinary module from here on, so the __init__'s own look-ups (`from . import sub`) take the usual path
+        self.__class__ = types.ModuleType
+        try:
+            self.__spec__.loader.exec_module(self)
+        except BaseException:
+            sys.modules.pop(self.__name__, None)  # as a failed import leaves it
+            raise
         return getattr(self, name)
 
 
