@@ -69,8 +69,56 @@ def test_pca_coordinates_is_scikit_learns_full_svd_pca() -> None:
         np.testing.assert_allclose(ratios, reference.explained_variance_ratio_, atol=1e-12)
 
 
+def test_snakefile_parse_imports_no_scipy_stats() -> None:
+    """Every snakemake invocation (and every job of a cluster run) parses the Snakefile, which imports these
+    modules for their settings and resource plans: none of it is statistics (scipy.stats, about 0.5 s)."""
+    code = (
+        "import ferrostem.config, ferrostem.download, ferrostem.enrichment, ferrostem.endpoints, ferrostem.resources\n"
+        "import ferrostem.signatures, ferrostem.sources.urls, ferrostem.survival, ferrostem.risk_models"
+    )
+    assert not modules_after(code) & {"scipy.stats", "anndata", "matplotlib", "sklearn", "lifelines"}
+
+
+def test_limma_without_the_rest_of_inmoose() -> None:
+    """The array DE (de.run_limma) imports inmoose.limma without inmoose's __init__ (edgepy, pycombat, deseq2,
+    cohort QC: seaborn and scikit-learn); inmoose as a whole still works afterwards in the same process."""
+    code = (
+        "import sys\n"
+        "from ferrostem.runtime import import_submodule\n"
+        "limma = import_submodule('inmoose.limma')\n"
+        "light = [m for m in ('seaborn', 'sklearn', 'inmoose.edgepy', 'inmoose.pycombat') if m in sys.modules]\n"
+        "import inmoose\n"
+        "from inmoose.limma import lmFit\n"
+        "assert lmFit is limma.lmFit and inmoose.limma is limma\n"
+        "assert inmoose.__version__ and inmoose.edgepy.DGEList  # the package's __init__ ran on first use\n"
+        "print(__import__('json').dumps(light))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
+def test_array_de_loads_no_seaborn_or_scikit_learn() -> None:
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "from ferrostem.de import Comparison, prepare_design, run_limma\n"
+        "samples = [f's{i}' for i in range(8)]\n"
+        "obs = pd.DataFrame({'condition': ['a'] * 4 + ['b'] * 4}, index=samples)\n"
+        "plan = prepare_design(obs, Comparison('b_vs_a', 'condition', 'b', 'a'))\n"
+        "values = pd.DataFrame(np.random.default_rng(0).normal(7, 1, (8, 50)), index=samples)\n"
+        "values.columns = [f'g{i}' for i in range(50)]\n"
+        "run_limma(values, plan)\n"
+        "import sys\n"
+        "assert 'inmoose.limma' in sys.modules and 'seaborn' not in sys.modules"
+    )
+    assert "sklearn" not in modules_after(code)
+
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
-OPTIONAL = ["jsonschema", "polars", "gseapy", "scanpy", "sklearn", "sksurv", "lifelines", "pydeseq2", "inmoose"]
+OPTIONAL = [
+    *["jsonschema", "polars", "gseapy", "scanpy", "sklearn", "sksurv", "lifelines", "pydeseq2", "inmoose"],
+    *["scipy.stats", "matplotlib", "anndata", "seaborn", "statsmodels", "requests"],
+]
 
 
 def script_imports(script: str) -> set[str]:
@@ -98,17 +146,22 @@ def script_imports(script: str) -> set[str]:
         # jsonschema only where a config block is validated against the schema (config.with_schema_defaults);
         # the download client (polars, requests via harmonise) only when a locked resource file is to be verified;
         # each analysis library only in the branch that uses it
-        ("check_cohort.py", {"jsonschema", "polars", "sklearn", "lifelines"}),
-        ("cohort_report.py", {"jsonschema", "polars", "sklearn"}),
-        ("de.py", {"jsonschema", "pydeseq2", "inmoose", "sklearn"}),
-        ("deconvolution.py", {"jsonschema", "polars", "sklearn"}),
-        ("enrichment.py", {"jsonschema", "polars", "gseapy"}),
-        ("signatures.py", {"jsonschema", "polars", "sklearn"}),
-        ("genes_of_interest.py", {"polars", "sklearn", "sksurv", "lifelines"}),
-        ("subtypes.py", {"scanpy", "gseapy", "pydeseq2", "inmoose", "lifelines", "sklearn"}),
-        ("survival.py", {"polars", "sksurv", "sklearn", "lifelines"}),
-        ("clinical_models.py", {"polars", "sksurv", "sklearn", "lifelines"}),
-        ("lasso_cox.py", {"polars", "sksurv", "sklearn", "lifelines"}),
+        ("check_cohort.py", {"jsonschema", "polars", "sklearn", "lifelines", "scipy.stats", "matplotlib"}),
+        ("cohort_report.py", {"jsonschema", "polars", "sklearn", "sksurv", "gseapy", "pydeseq2", "requests"}),
+        # the DE script: the engine's library (PyDESeq2 or inmoose's limma) and scipy.stats with it, in its branch
+        ("de.py", {"jsonschema", "pydeseq2", "inmoose", "sklearn", "scipy.stats", "lifelines", "sksurv", "gseapy"}),
+        ("deconvolution.py", {"jsonschema", "polars", "sklearn", "lifelines", "sksurv", "gseapy", "pydeseq2"}),
+        ("enrichment.py", {"jsonschema", "polars", "gseapy", "anndata", "lifelines", "sksurv", "pydeseq2"}),
+        ("signatures.py", {"jsonschema", "polars", "sklearn", "lifelines", "sksurv", "gseapy", "pydeseq2"}),
+        ("genes_of_interest.py", {"polars", "sklearn", "sksurv", "lifelines", "gseapy", "pydeseq2"}),
+        ("subtypes.py", {"scanpy", "gseapy", "pydeseq2", "inmoose", "lifelines", "sklearn", "sksurv"}),
+        ("survival.py", {"polars", "sksurv", "sklearn", "lifelines", "gseapy", "pydeseq2"}),
+        ("clinical_models.py", {"polars", "sksurv", "sklearn", "lifelines", "gseapy", "pydeseq2"}),
+        # LASSO-Cox: scikit-survival (and scipy.stats with it) where the model is fitted
+        ("lasso_cox.py", {"polars", "sksurv", "sklearn", "lifelines", "scipy.stats", "matplotlib", "gseapy"}),
+        ("harmonise.py", {"anndata", "scipy.stats", "matplotlib", "sklearn", "jsonschema"}),
+        ("download_cohort.py", {"anndata", "scipy.stats", "matplotlib", "pandas"}),
+        ("report.py", {"anndata", "scipy.stats", "matplotlib", "pandas", "requests"}),
     ],
 )
 def test_job_scripts_import_optional_packages_only_where_used(script: str, absent: set[str]) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 
 @dataclass
@@ -33,11 +32,15 @@ class CoxBatch:
 
     @property
     def p_wald(self) -> np.ndarray:
+        from scipy import stats
+
         with np.errstate(divide="ignore", invalid="ignore"):  # models without a fit (se 0) give NaN
             return 2 * stats.norm.sf(np.abs(self.coef / self.se))
 
     @property
     def p_lr(self) -> np.ndarray:
+        from scipy import stats
+
         statistic = np.clip(2 * (self.loglik - self.loglik_null), 0, None)
         return stats.chi2.sf(statistic, df=self.coef.shape[1])
 
@@ -188,6 +191,8 @@ def schoenfeld_test(
     g = 1 - KM(t_i); T_j = (sum (g - mean g) r*_j)^2 / (d cov_jj sum (g - mean g)^2), chi-squared on 1 df.
     `fit` is `cox_fit(time, event, x, mask)`.
     """
+    from scipy import stats
+
     time, event, x, mask = _prepare(time, event, x, mask)
     *_, event_mean = _efron_terms(time, event, x, mask, fit.coef, event_means=True)
     event_times = np.unique(time[event == 1])
@@ -228,6 +233,8 @@ def _exp(values: np.ndarray) -> np.ndarray:
 
 
 def _cox_table(fit: CoxBatch, index: pd.Index, term: int = 0) -> pd.DataFrame:
+    from scipy import stats
+
     coef, se = fit.coef[:, term], fit.se[:, term]
     z = stats.norm.ppf(0.975)
     table = pd.DataFrame(
@@ -267,6 +274,8 @@ def cox_multivariable(
     time: np.ndarray, event: np.ndarray, scores: pd.DataFrame, covariates: pd.DataFrame
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Score + covariates, one model per score (complete cases). Returns the score rows and, per score, all terms."""
+    from scipy import stats
+
     k, p = scores.shape[1], covariates.shape[1] + 1
     x = np.empty((k, len(scores), p))
     x[:, :, 0] = scores.to_numpy(dtype=float).T

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import hypergeom
 
 from .config import settings_from_block
 from .errors import ConfigError, InputFormatError
@@ -213,6 +212,8 @@ def run_ora(
     log2FC > 0 (< 0) with |log2FC| >= min_abs_log2fc. P = P[X >= k], X ~ Hypergeom(N universe, K set genes in
     the universe, n list size); BH per collection and direction.
     """
+    from scipy.stats import hypergeom
+
     tested = table[table["pvalue"].notna()]
     universe = pd.Index(tested["symbol"].astype(str)).unique()
     significant = tested["padj"].lt(alpha) & tested["log2FC"].abs().ge(min_abs_log2fc)

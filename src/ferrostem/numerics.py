@@ -6,7 +6,6 @@ from typing import overload
 
 import numpy as np
 import pandas as pd
-from scipy.stats import false_discovery_control
 
 
 def standardise(values: pd.DataFrame) -> pd.DataFrame:
@@ -25,7 +24,10 @@ def bh_fdr(pvalues: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
 
     scipy's `false_discovery_control` computes p x n / i as R's `p.adjust(method = "BH")` does, so the values are
     R's to the last bit (statsmodels' `fdr_bh` divides by i / n and differs in the last bit for about a third of
-    the values; it also takes twice as long to import, which every job paid)."""
+    the values; it also takes twice as long to import, which every job paid). scipy.stats is imported here, not
+    with the module: the Snakefile's parse imports modules that import this one and needs no statistics."""
+    from scipy.stats import false_discovery_control
+
     values = np.asarray(pvalues, dtype=float)
     adjusted = np.full(values.shape, np.nan)
     known = ~np.isnan(values)

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
 from .errors import CohortError, ConfigError
 from .files import atomic_write
@@ -282,6 +281,8 @@ def too_few_tumours(n_tumours: int, analysis: str) -> str:
 
 def tumour_vs_normal(adata, genes: list[str]) -> tuple[pd.DataFrame, list[str]]:
     """Per gene: unpaired tumour vs normal (Mann-Whitney) and paired by patient (Wilcoxon signed-rank)."""
+    from scipy import stats
+
     notes = []
     present = [g for g in genes if g in adata.var_names]
     for gene in genes:
@@ -333,6 +334,8 @@ def spearman_table(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     Complete columns are correlated at once (Pearson on average ranks, p from the t distribution with
     n - 2 degrees of freedom, as scipy.stats.spearmanr); pairs with missing values use their complete rows.
     """
+    from scipy import stats
+
     common = left.index.intersection(right.index)
     left, right = left.loc[common], right.loc[common]
     complete_right = [c for c in right.columns if right[c].notna().all()]
@@ -372,6 +375,8 @@ def _standardised_ranks(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _rank_correlations(left: np.ndarray, right: np.ndarray, names: list[str]) -> dict[str, tuple[float, float]]:
+    from scipy import stats
+
     n = left.shape[0]
     if n < 5:
         return dict.fromkeys(names, (np.nan, np.nan))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import sys
+import types
 import warnings
+from typing import Any
 
 
 def script_logging(level: int = logging.INFO) -> logging.Logger:
@@ -34,3 +38,40 @@ def keep_block_temporaries_in_heap() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
     return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) and bool(libc.mallopt(m_trim_threshold, 128 * 2**20))
+
+
+class _DeferredPackage(types.ModuleType):
+    """A package whose `__init__` has not run yet: it runs at the first look-up of a name the package has not got
+    (any `pkg.name` or `from pkg import name` of something that is not an already imported submodule), so code
+    that uses the whole package still gets the whole package."""
+
+    def __getattr__(self, name: str) -> Any:
+        # an ordinary module from here on, so the __init__'s own look-ups (`from . import sub`) take the usual path
+        self.__class__ = types.ModuleType
+        try:
+            self.__spec__.loader.exec_module(self)
+        except BaseException:
+            sys.modules.pop(self.__name__, None)  # as a failed import leaves it
+            raise
+        return getattr(self, name)
+
+
+def import_submodule(name: str) -> types.ModuleType:
+    """`importlib.import_module(name)` for a dotted `name` whose top-level package's `__init__` imports much more
+    than the submodule needs (inmoose's `__init__` imports all of edgepy, pycombat, deseq2, consensus clustering
+    and cohort QC, with seaborn and scikit-learn, when the array DE uses `inmoose.limma` only).
+
+    Where the package is not imported yet, it is registered without running its `__init__`
+    (`importlib.util.module_from_spec`, the documented way to create a module before executing it), then the
+    submodule is imported through it: the same files, the same functions. The `__init__` runs as soon as anything
+    asks the package for a name it does not hold (`_DeferredPackage`). Where the package is already imported,
+    this is `import_module`.
+    """
+    package = name.partition(".")[0]
+    if package not in sys.modules:
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.submodule_search_locations is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            module.__class__ = _DeferredPackage
+            sys.modules[package] = module
+    return importlib.import_module(name)

@@ -36,7 +36,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .config import settings_from_block, with_schema_defaults
 from .cox import cox_fit, cox_multivariable, cox_univariate, schoenfeld_test
@@ -249,6 +248,8 @@ class LogRank:
 
 def logrank_test(time: np.ndarray, event: np.ndarray, groups: np.ndarray | pd.Series) -> LogRank:
     """k-group log-rank test with the hypergeometric variance (as survival::survdiff, rho = 0)."""
+    from scipy import stats
+
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=int)
     groups = pd.Series(np.asarray(groups)).astype("string")
@@ -276,6 +277,8 @@ def logrank_test(time: np.ndarray, event: np.ndarray, groups: np.ndarray | pd.Se
 
 def logrank_scores(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     """Log-rank (Savage) scores a_i = d_i - sum_{j: t_j <= t_i} d_j / (N - rank_j + 1), as exactRankTests."""
+    from scipy import stats
+
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
     n = len(time)
@@ -289,6 +292,8 @@ def logrank_scores(time: np.ndarray, event: np.ndarray) -> np.ndarray:
 
 def lausen92_p(statistic: float, minprop: float = 0.1, maxprop: float = 0.9) -> float:
     """Lausen & Schumacher (1992) approximation to P(max |T| >= b) over cutpoints in [minprop, maxprop]."""
+    from scipy import stats
+
     b = float(statistic)
     if not np.isfinite(b) or b < 1:
         return 1.0
@@ -324,6 +329,8 @@ def maxstat_cutpoint(
     Groups are x <= cutpoint (low) and x > cutpoint (high). `method`: "lausen92" (Lausen & Schumacher
     1992 approximation, maxstat's pmethod = "Lau92") or "permutation" (log-rank scores permuted).
     """
+    from scipy import stats
+
     time, event, x = (np.asarray(a, dtype=float) for a in (time, event, x))
     n = len(x)
     scores = logrank_scores(time, event)
@@ -454,6 +461,8 @@ def random_effects_meta(log_hr: np.ndarray, se: np.ndarray) -> MetaResult:
     negative, the pooled HR leaves the range of the studies (1.46 and 1.47 pooled to 1.06) and the SE becomes
     NaN. I^2 is metafor's 100 tau^2 / (tau^2 + s^2), s^2 the typical within-study variance.
     """
+    from scipy import stats
+
     log_hr, se = np.asarray(log_hr, dtype=float), np.asarray(se, dtype=float)
     ok = np.isfinite(log_hr) & np.isfinite(se) & (se > 0)
     log_hr, se = log_hr[ok], se[ok]
