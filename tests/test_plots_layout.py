@@ -108,3 +108,24 @@ def test_encode_png_gives_back_the_pixels_opaque_as_rgb_and_transparent_as_rgba(
         image = Image.open(io.BytesIO(encode_png(array, dpi=220, text={"Software": "test"})))
         assert image.mode == mode and round(image.info["dpi"][0]) == 220 and image.info["Software"] == "test"
         np.testing.assert_array_equal(np.asarray(image.convert("RGBA")), array)
+
+
+def test_box_lines_as_collections_give_boxplots_pixels():
+    from ferrostem.plots import collect_box_lines
+
+    def figure(collect):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        data = [np.random.default_rng(i).normal(i, 1, 40) for i in range(5)]
+        ax.scatter(np.repeat(np.arange(1, 6), 40), np.concatenate(data), s=4, alpha=0.5)
+        parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False, whiskerprops={"linewidth": 0.4})
+        for patch in parts["boxes"]:
+            patch.set_alpha(0.6)
+        if collect:
+            collect_box_lines(ax, parts)
+            assert not ax.lines  # 25 Line2D artists became two collections
+        return fig
+
+    assert (
+        pixels(base64.b64decode(figure_uri(figure(True)).split(",", 1)[1])).tobytes()
+        == pixels(base64.b64decode(figure_uri(figure(False)).split(",", 1)[1])).tobytes()
+    )

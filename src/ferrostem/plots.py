@@ -156,6 +156,31 @@ def _mark_count(artist: object) -> int:
     return 0
 
 
+def collect_box_lines(ax: plt.Axes, parts: dict) -> None:
+    """Replace `ax.boxplot`'s whiskers, caps and medians (five Line2D artists a box, each drawn on its own) by two
+    LineCollections with the same segments, colours, widths, caps, zorders and sticky edges. Drawn after all boxes
+    (boxplot draws each box's lines after that box; a box's lines touch no other box): the same pixels."""
+    for names in (("whiskers", "caps"), ("medians",)):
+        lines = [line for name in names for line in parts.get(name, [])]
+        if not lines:
+            continue
+        collection = matplotlib.collections.LineCollection(
+            [np.column_stack(line.get_data()) for line in lines],
+            colors=[line.get_color() for line in lines],
+            linewidths=[line.get_linewidth() for line in lines],
+            linestyles=lines[0].get_linestyle(),
+            capstyle=lines[0].get_solid_capstyle(),
+            joinstyle=lines[0].get_solid_joinstyle(),
+            alpha=lines[0].get_alpha(),
+            zorder=lines[0].get_zorder(),
+        )
+        for line in lines:
+            collection.sticky_edges.x.extend(line.sticky_edges.x)  # boxplot's medians keep the margins off
+            collection.sticky_edges.y.extend(line.sticky_edges.y)
+            line.remove()
+        ax.add_collection(collection, autolim=False)
+
+
 def new_figure(width: float = 6.0, height: float = 4.0) -> tuple[Figure, plt.Axes]:
     fig, ax = plt.subplots(figsize=(width, height))
     return fig, ax
