@@ -82,7 +82,7 @@ def figure_rgba_tight(fig: Figure, dpi: int) -> tuple[np.ndarray, Bbox]:
     fig.savefig(buffer, format="rgba", dpi=dpi, bbox_inches=canvas)
     pixels, renderer = buffer.pixels, getattr(fig.canvas, "renderer", None)
     _freeze_title_positions(fig)  # placed by this draw; the SVG's draw leaves them there
-    bbox = fig.get_tightbbox(renderer if renderer is not None else fig.canvas.get_renderer())
+    bbox = fig.get_tightbbox(renderer if renderer is not None else fig._get_renderer())
     bbox = bbox.padded(matplotlib.rcParams["savefig.pad_inches"])
     # savefig's crop: int(width) x int(height) pixels up and right of the box's lower left corner; the figure's
     # origin is the margins' whole numbers of pixels in from the rendered area's lower left, and rows run down.
@@ -95,7 +95,7 @@ def figure_rgba_tight(fig: Figure, dpi: int) -> tuple[np.ndarray, Bbox]:
 
 
 def _freeze_title_positions(fig: Figure) -> None:
-    """Keep each Axes title where the layout pass put it, for the PNG and SVG draws that follow.
+    """Keep each Axes title where the PNG's draw put it, for the tight box and the SVG's draw that follow.
 
     Matplotlib re-places a title in every draw (`Axes._update_title_position`: above top tick labels and the y
     axis' offset text), and to do it measures all tick labels of the y axis again: a fifth of a figure's drawing
@@ -158,17 +158,19 @@ def _mark_count(artist: object) -> int:
 
 def collect_box_lines(ax: plt.Axes, parts: dict) -> None:
     """Replace `ax.boxplot`'s whiskers, caps and medians (five Line2D artists a box, each drawn on its own) by two
-    LineCollections with the same segments, colours, widths, caps, zorders and sticky edges. Drawn after all boxes
-    (boxplot draws each box's lines after that box; a box's lines touch no other box): the same pixels."""
+    LineCollections with the same segments, colours, widths, styles, caps, zorders and sticky edges. Drawn after
+    all boxes (boxplot draws each box's lines after that box; a box's lines touch no other box): the same pixels.
+    Lines with markers, or whose caps, joins, alpha or zorder differ within a group, are left as they are."""
     for names in (("whiskers", "caps"), ("medians",)):
         lines = [line for name in names for line in parts.get(name, [])]
-        if not lines:
+        shared = {(ln.get_solid_capstyle(), ln.get_solid_joinstyle(), ln.get_alpha(), ln.get_zorder()) for ln in lines}
+        if not lines or len(shared) > 1 or any(line.get_marker() not in ("", "None", None) for line in lines):
             continue
         collection = matplotlib.collections.LineCollection(
             [np.column_stack(line.get_data()) for line in lines],
             colors=[line.get_color() for line in lines],
             linewidths=[line.get_linewidth() for line in lines],
-            linestyles=lines[0].get_linestyle(),
+            linestyles=[line.get_linestyle() for line in lines],
             capstyle=lines[0].get_solid_capstyle(),
             joinstyle=lines[0].get_solid_joinstyle(),
             alpha=lines[0].get_alpha(),
