@@ -46,6 +46,8 @@ def _tumours(annotated: pd.DataFrame) -> pd.DataFrame:
 
 
 def _distribution_figure(annotated: pd.DataFrame, scores: list[str], by: str, groups: list[str], title: str) -> str:
+    from .plots import collect_box_lines
+
     n = len(scores)
     cols = min(4, n)
     rows = int(np.ceil(n / cols))
@@ -62,6 +64,7 @@ def _distribution_figure(annotated: pd.DataFrame, scores: list[str], by: str, gr
         for patch, (g, _) in zip(parts["boxes"], present, strict=True):
             patch.set_facecolor(TISSUE_COLOURS.get(g, "#aab7b8"))
             patch.set_alpha(0.6)
+        collect_box_lines(ax, parts)
         for j, (_, d) in enumerate(present, start=1):
             ax.scatter(
                 np.full(len(d), j) + np.random.default_rng(j).uniform(-0.15, 0.15, len(d)),
