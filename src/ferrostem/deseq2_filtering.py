@@ -32,7 +32,7 @@ def r_lowess(
     Cleveland's robust locally weighted regression (J Am Stat Assoc 1979;74:829; "LOWESS", Am Stat 1981;35:54)
     with the rules of R's implementation (stats/src/lowess.c): the nearest `floor(span * n + 1e-7)` points
     (at least 2; the window slides right while that does not widen it, ties on the right join it), tricube
-    weights with distances within 0.1 % of the radius counted as 0 and beyond 99.9 % as 1, a local line unless
+    weights (distances within 0.1 % of the radius weigh 1, beyond 99.9 % weigh 0), a local line unless
     the weighted spread of x is below 0.1 % of its range, points within delta = 1 % of the range of x of the
     last fitted one interpolated linearly, and `iterations` robustness passes with bisquare weights on
     6 x the median absolute residual (residuals within 0.1 % of it weigh 1, beyond 99.9 % weigh 0; no pass
@@ -109,13 +109,12 @@ def _local_fit(
         else:
             weights.append(0.0)
         j += 1
-    w = np.array(weights)
     total = 0.0
     for weight in weights:  # summed in order, as R does
         total += weight
     if total <= 0.0:
         return None
-    w = w / total
+    w = np.array(weights) / total
     xs = x[left : left + len(w)]
     if radius > 0.0:
         centre = float(np.dot(w, xs))
