@@ -138,6 +138,8 @@ def test_r424_size_factors_and_dispersion_steps(r424):
     assert fitted["dispersion_outlier"].astype(bool).tolist() == r["dispOutlier"].astype(bool).tolist()
     replaced = fitted["refitted"].astype(bool)
     assert replaced.sum() >= 20 and replaced.tolist() == r["replace"].astype(bool).tolist()
+    # independent filtering's chosen baseMean (R's metadata(res)$filterThreshold)
+    np.testing.assert_allclose(fitted["filter_threshold"], r_fit["filterThreshold"], rtol=1e-10)
 
 
 def test_r424_wald_results_and_calls(r424):

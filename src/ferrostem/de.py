@@ -489,6 +489,8 @@ def _run_deseq2(
     if "trend_coeffs" in dds.uns:
         fitted["trend_coefficients"] = [float(c) for c in dds.uns["trend_coeffs"]]
     fitted["prior_dispersion_variance"] = float(np.asarray(dds.uns["prior_disp_var"]))
+    if independent_filter:
+        fitted["filter_threshold"] = float(stats.filter_threshold)  # R's metadata(res)$filterThreshold
     vst_frame = None
     if vst:
         vst_frame = pd.DataFrame(_vst_with_design(dds), index=counts.index, columns=counts.columns)
@@ -586,7 +588,7 @@ def differential_expression(
             "prefilter": f">= {settings.min_count} reads in >= {min_samples} samples",
             "genes_removed_by_prefilter": int((~keep).sum()),
             "independent_filtering": f"DESeq2 ({ENGINE_LABELS[settings.engine]}): padj NA for genes below the "
-            "optimal baseMean threshold",
+            f"optimal baseMean threshold, {fitted['filter_threshold']:.4g} (R's filterThreshold)",
             "lfc_shrink": settings.lfc_shrink,
             "engine": settings.engine,
             "fit_type": settings.fit_type,
