@@ -6,9 +6,9 @@ the initial means (`lin_reg_mu`), the NB GLM (`irls`), the dispersion optimisati
 gene-wise and the MAP dispersions) and the Wald test (`wald_test`). The design has few columns, so every
 gene's p x p system is a slice of one (genes, p, p) array: this module solves them together, in gene blocks
 spread over threads (numpy and scipy ufuncs release the GIL). Size factors, trend, prior variance,
-dispersion outliers, Cook's distances, outlier replacement and refit and independent filtering stay
-PyDESeq2's own (already vectorised) code; the trend fit follows DESeq2's `estimateDispersionsFit` rules
-(`BatchedDeseqDataSet`).
+dispersion outliers, Cook's distances and outlier replacement and refit stay PyDESeq2's own (already
+vectorised) code; the trend fit follows DESeq2's `estimateDispersionsFit` rules (`BatchedDeseqDataSet`), and the
+independent filtering R's lowess (`deseq2_filtering`, both engines).
 
 Each rule, with DESeq2 1.38's source (R/core.R, src/DESeq2.cpp) it follows:
 
