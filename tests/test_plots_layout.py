@@ -66,7 +66,6 @@ def test_a_box_beyond_the_render_margin_is_drawn_again_cropped_to_it():
         ax.annotate("far to the left of the figure", (-4.0, 0.5), xycoords="axes fraction")
         return fig
 
-    _, snapped = snapped_savefig(figure)
     tight = io.BytesIO()
     figure().savefig(tight, format="png", dpi=110 * PIXEL_DENSITY, bbox_inches="tight")
     ours = pixels(base64.b64decode(figure_uri(figure()).split(",", 1)[1]))
