@@ -314,6 +314,11 @@ LOG_RATIO_LINEAR = (
 )
 
 
+def _with_note(reason: str, note: str) -> str:
+    """A coverage row's reason with one more note after it ("; "-separated; the note alone when there is none)."""
+    return "; ".join(filter(None, [reason, note]))
+
+
 def log_ratio_reason(method: ScoringMethod) -> str | None:
     """Why a method cannot score a cohort of log ratios at all (None: it can, perhaps without some parts)."""
     return LOG_RATIO_LINEAR if method.input_scale == "linear" else None
@@ -584,19 +589,13 @@ def score_cohort(
             continue
         if log_ratios and method_of(sig).intensity_parts:
             parts = ", ".join(f"{sig.id}__{p}" for p in method_of(sig).intensity_parts)
-            row["reason"] = "; ".join(
-                filter(
-                    None,
-                    [
-                        row["reason"],
-                        f"{parts} not given: calibrated on absolute "
-                        "intensities, and this cohort's values are log2 ratios",
-                    ],
-                )
+            row["reason"] = _with_note(
+                row["reason"],
+                f"{parts} not given: calibrated on absolute intensities, and this cohort's values are log2 ratios",
             )
             warnings.append(f"{sig.id}: {row['reason']}")
         if log_ratios and method_of(sig).ranks_within_sample:
-            row["reason"] = "; ".join(filter(None, [row["reason"], LOG_RATIO_RANKS]))
+            row["reason"] = _with_note(row["reason"], LOG_RATIO_RANKS)
             warnings.append(f"{sig.id} ({sig.name}) {LOG_RATIO_RANKS}")
         if coverage.empty_parts:
             warnings.append(
