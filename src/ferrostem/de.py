@@ -360,7 +360,7 @@ def run_deseq2(
     factors, dispersions) and the VST (blind=False: design-aware trend, as the DESeq2 vignette advises for
     downstream plots) or None.
     """
-    from threadpoolctl import threadpool_limits
+    from .runtime import single_threaded_blas
 
     if engine not in ENGINES:
         raise ConfigError(f"de.engine: {engine!r} is not one of {list(ENGINES)}")
@@ -368,7 +368,7 @@ def run_deseq2(
     # PyDESeq2 fits each gene with many tiny L-BFGS-B problems; a multi-threaded BLAS makes each of them
     # several times slower (thread start-up per call), and the batched engine runs its gene blocks on
     # n_cpus threads itself: BLAS runs single-threaded on both paths.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         return _run_deseq2(
             counts,
             plan,

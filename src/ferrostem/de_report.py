@@ -169,11 +169,11 @@ def _symbol_first(ranked: pd.DataFrame) -> pd.DataFrame:
 def de_section(
     result: DEResult, *, cohort: str, alpha: float, top_genes: int, simulated: bool, table_path: str
 ) -> Section:
-    from threadpoolctl import threadpool_limits
+    from .runtime import single_threaded_blas
 
     # The PCA's SVD is a few hundred samples x 500 genes: threaded OpenBLAS spends more CPU spinning its
     # threads than computing (tens of times the single-threaded CPU on the loaded 2-core machine), as in the fit.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_threaded_blas():
         return _de_section(
             result, cohort=cohort, alpha=alpha, top_genes=top_genes, simulated=simulated, table_path=table_path
         )

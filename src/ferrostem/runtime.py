@@ -40,6 +40,14 @@ def keep_block_temporaries_in_heap() -> bool:
     return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) and bool(libc.mallopt(m_trim_threshold, 128 * 2**20))
 
 
+def single_threaded_blas() -> Any:
+    """A context in which BLAS runs on one thread (threadpoolctl): for the many small products of per-gene fits,
+    resamples and small SVDs, where a threaded OpenBLAS spends more CPU handing work to its threads than on it."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 class _DeferredPackage(types.ModuleType):
     """A package whose `__init__` has not run yet: it runs at the first look-up of a name the package has not got
     (any `pkg.name` or `from pkg import name` of something that is not an already imported submodule), so code

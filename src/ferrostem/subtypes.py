@@ -31,6 +31,7 @@ from scipy.spatial.distance import squareform
 
 from .config import settings_from_block, with_schema_defaults
 from .errors import CohortError, ConfigError, InputFormatError
+from .runtime import single_threaded_blas
 
 ALGORITHMS = ("hc", "km")
 K_RULES = ("pac", "delta_area")
@@ -223,7 +224,7 @@ def consensus_cluster(
     label_of = {k: np.full((resamples, n), -1) for k in ks}
     # each resample's correlation matrix is a product of a few hundred tumours x ~20 regulators: a multi-threaded
     # BLAS only adds thread hand-offs to it (8 times the CPU on 2 busy cores, the TCGA-size job: 13 of its 44 s)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         for r in range(resamples):
             items = np.sort(rng.choice(n, size=n_items, replace=False))
             features = np.sort(rng.choice(m, size=n_features, replace=False)) if n_features < m else np.arange(m)
@@ -277,12 +278,6 @@ def consensus_cluster(
             "pac_window": list(pac_window),
         },
     )
-
-
-def _single_threaded_blas() -> Any:
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def choose_k(
