@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,lint]"
+	# the library's bytecode, which every job process reads instead of compiling the sources again: where
+	# PYTHONDONTWRITEBYTECODE is set (many container images) Python would never write it
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 demo: $(STAMP)

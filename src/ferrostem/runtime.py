@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import importlib.util
 import logging
@@ -18,6 +20,31 @@ def script_logging(level: int = logging.INFO) -> logging.Logger:
     logging.captureWarnings(True)
     warnings.simplefilter("default")
     return logging.getLogger("ferrostem")
+
+
+def pause_collection_for_imports() -> None:
+    """Switch the cyclic garbage collector off while a job script imports its libraries (`_bootstrap` calls it;
+    the script calls `imports_done` after its last import).
+
+    A job's imports build 100,000-350,000 objects that live until it ends (modules, classes, functions), and the
+    collector's full passes, triggered each time that heap grows by a quarter, walk all of them again: 0.1-0.5 s
+    of a demo job's CPU before its first line runs (gc.callbacks, measured), for nothing, since imports leave no
+    cyclic garbage.
+    """
+    gc.disable()
+
+
+def imports_done() -> None:
+    """Switch the collector back on with everything imported so far moved out of its reach (`gc.freeze`: the
+    permanent generation), and freeze what is left at exit too, where Python's last passes would walk the whole
+    heap once more (0.1-0.3 s per job). Garbage the job makes from here on is collected as usual.
+
+    Together, in the demo: 11.9 s of the 158 s of CPU were collector passes; the whole run takes 9-11 % less
+    CPU (docs/performance.md). Nothing a job computes or writes depends on when the collector runs.
+    """
+    gc.freeze()
+    gc.enable()
+    atexit.register(gc.freeze)
 
 
 def keep_block_temporaries_in_heap() -> bool:

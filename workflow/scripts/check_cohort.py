@@ -2,6 +2,9 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 
 from ferrostem.checks import CohortAnnotations, check_cohort
 from ferrostem.files import write_json
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 cohort = CohortAnnotations.read(snakemake.input.cohort)
 record = check_cohort(cohort, snakemake.wildcards.cohort, snakemake.params.checks)

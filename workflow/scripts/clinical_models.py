@@ -5,7 +5,10 @@ from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import read_entry
 from ferrostem.report import write_section
+from ferrostem.runtime import imports_done
 from ferrostem.survival_stage import read_scores
+
+imports_done()
 
 adata = read_cohort(snakemake.input.cohort, ["log2"])  # obs and the log2 layer: all it uses
 scores, info = read_scores(snakemake.input.scores, snakemake.input.info)

@@ -8,6 +8,9 @@ from ferrostem.cohort_report import (
     provenance_section,
 )
 from ferrostem.report import write_section
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 adata = read_cohort(snakemake.input[0], COHORT_REPORT_LAYERS, optional=COHORT_REPORT_OPTIONAL_LAYERS)
 cohort = snakemake.params.cohort

@@ -5,7 +5,9 @@ from ferrostem.de import Comparison, DESettings, differential_expression
 from ferrostem.de_report import de_section
 from ferrostem.files import write_json, write_tsv
 from ferrostem.report import write_section
-from ferrostem.runtime import keep_block_temporaries_in_heap
+from ferrostem.runtime import imports_done, keep_block_temporaries_in_heap
+
+imports_done()
 
 cohort = snakemake.wildcards.cohort
 settings = DESettings.from_config(snakemake.params.settings)

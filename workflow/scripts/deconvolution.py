@@ -7,6 +7,9 @@ from ferrostem.deconvolution_report import deconvolution_section, deconvolve_coh
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
 from ferrostem.resources import verify_job_resources
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 settings = snakemake.params.settings
 verify_job_resources(snakemake.params.resource_files, snakemake.params.download, snakemake.params.resource_paths)

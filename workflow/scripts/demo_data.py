@@ -3,6 +3,9 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 from pathlib import Path
 
 from ferrostem.demo import DemoParameters, write_demo
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 settings = {k: v for k, v in snakemake.params.settings.items() if k not in {"enabled", "outdir"}}
 outdir = Path(snakemake.output.truth).parents[1]

@@ -7,6 +7,9 @@ from ferrostem.enrichment import CollectionSpec, EnrichmentSettings, enrich
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
 from ferrostem.resources import verify_job_resources
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 settings = EnrichmentSettings.from_config(snakemake.params.settings)
 alpha = snakemake.params.alpha  # not ferrostem.de: it imports anndata, which enrichment does not use

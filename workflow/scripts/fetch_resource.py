@@ -2,6 +2,9 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 
 from ferrostem.download import make_client
 from ferrostem.resources import fetch_resource, get_resource
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 resource = get_resource(snakemake.wildcards.resource)
 if snakemake.wildcards.filename != resource.filename:

@@ -5,8 +5,11 @@ import pandas as pd
 from ferrostem.cohort_file import read_cohort
 from ferrostem.report import write_section
 from ferrostem.genes_report import genes_section
+from ferrostem.runtime import imports_done
 from ferrostem.survival import SurvivalSettings
 from ferrostem.survival_stage import read_scores
+
+imports_done()
 
 settings = SurvivalSettings.from_config(snakemake.params.survival)
 adata = read_cohort(snakemake.input.cohort, ["log2"])

@@ -3,6 +3,9 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 from ferrostem.download import refetch_hint
 from ferrostem.files import atomic_path
 from ferrostem.harmonise import harmonise_downloaded
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 cohort = snakemake.params.cohort
 # a `local:` folder is the user's own; only folders the download rule wrote can be fetched again

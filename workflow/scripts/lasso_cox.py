@@ -3,8 +3,11 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import lasso_cox, log2_expression, resolve_universe, risk_score_entry, write_entry
+from ferrostem.runtime import imports_done
 from ferrostem.survival import SurvivalSettings, endpoint_frame
 from ferrostem.survival_stage import tumour_samples
+
+imports_done()
 
 settings = SurvivalSettings.from_config(snakemake.params.survival).lasso
 cohort = settings.discovery

@@ -7,6 +7,9 @@ from ferrostem.genesets import FERROPTOSIS_CORE_REGULATORS
 from ferrostem.pancancer import core_regulator_changes, meta_across_cancers, score_hazard_ratios, stemness_correlations
 from ferrostem.pancancer_report import pancancer_section
 from ferrostem.report import render_report, write_section
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 cancers = list(snakemake.params.cancers)
 settings = snakemake.params.settings

@@ -2,6 +2,9 @@ from _bootstrap import log  # first: logs to the rule's log, puts src/ on the pa
 
 from ferrostem.files import atomic_write
 from ferrostem.report import read_section, render_report
+from ferrostem.runtime import imports_done
+
+imports_done()
 
 cohort = snakemake.params.cohort
 label = cohort.get("label", snakemake.wildcards.cohort)

@@ -6,6 +6,7 @@ from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.report import write_section
 from ferrostem.resources import verify_job_resources
+from ferrostem.runtime import imports_done
 from ferrostem.scales import holds_log_ratios
 from ferrostem.scoring import score_cohort
 from ferrostem.signature_report import annotate, immune_section, signatures_section
@@ -17,6 +18,8 @@ from ferrostem.signatures import (
     select_signatures,
     with_user_gmts,
 )
+
+imports_done()
 
 settings = snakemake.params.settings
 catalogue = select_signatures(

@@ -1,11 +1,13 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
 from ferrostem.report import write_section
-from ferrostem.runtime import keep_block_temporaries_in_heap
+from ferrostem.runtime import imports_done, keep_block_temporaries_in_heap
 from ferrostem.signatures import catalogue_sets
 from ferrostem.subtype_report import write_subtypes
 from ferrostem.subtypes import SubtypeSettings
 from ferrostem.survival_stage import read_scores
+
+imports_done()
 
 cohort = snakemake.wildcards.cohort
 keep_block_temporaries_in_heap()  # the DE engine's gene blocks: fewer page faults (runtime.py)

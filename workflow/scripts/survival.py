@@ -6,9 +6,12 @@ from ferrostem.cohort_file import read_cohort
 from ferrostem.files import write_tsv
 from ferrostem.risk_models import read_entry
 from ferrostem.report import write_section
+from ferrostem.runtime import imports_done
 from ferrostem.survival import SurvivalSettings
 from ferrostem.survival_report import immune_survival_section, survival_section
 from ferrostem.survival_stage import cohort_survival, read_scores
+
+imports_done()
 
 cohort = snakemake.wildcards.cohort
 label = snakemake.params.label or cohort

@@ -4,8 +4,11 @@ import pandas as pd
 
 from ferrostem.files import atomic_write, write_tsv
 from ferrostem.report import render_report, write_section
+from ferrostem.runtime import imports_done
 from ferrostem.survival_report import cross_cohort_section
 from ferrostem.survival_stage import cross_cohort_tables
+
+imports_done()
 
 cohorts = list(snakemake.params.cohorts)
 tables = {c: pd.read_csv(path, sep="\t") for c, path in zip(cohorts, snakemake.input.tables)}
