@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ferrostem.cohort_file import read_cohort
-from ferrostem.errors import InputFormatError
+from ferrostem.cohort_file import cohort_layout, read_cohort
+from ferrostem.de import Comparison, input_layer
+from ferrostem.errors import InputFormatError, ScaleError
 
 
 @pytest.fixture
@@ -70,3 +71,27 @@ def test_an_optional_layer_is_read_where_present_and_left_out_where_absent(cohor
     np.testing.assert_array_equal(part.layers["counts"], ad.read_h5ad(cohort_path).layers["counts"])
     with pytest.raises(InputFormatError, match="not_a_layer"):
         read_cohort(cohort_path, ["not_a_layer"], optional=["counts"])
+
+
+def test_cohort_layout_names_the_layers_and_assay_without_reading_them(cohort_path, tmp_path):
+    full = ad.read_h5ad(cohort_path)
+    assert cohort_layout(cohort_path) == (list(full.layers.keys()), "rnaseq")
+    array = ad.AnnData(X=np.zeros((2, 3), dtype=np.float32), layers={"log2": np.zeros((2, 3), dtype=np.float32)})
+    array.uns["assay"] = "array"
+    array.write_h5ad(tmp_path / "array.h5ad")
+    assert cohort_layout(tmp_path / "array.h5ad") == (["log2"], "array")
+    ad.AnnData(X=np.zeros((2, 3), dtype=np.float32)).write_h5ad(tmp_path / "bare.h5ad")
+    assert cohort_layout(tmp_path / "bare.h5ad") == ([], None)
+
+
+def test_de_reads_the_one_layer_its_method_uses(cohort_path):
+    layers, assay = cohort_layout(cohort_path)
+    block = {"name": "t", "column": "tissue", "test": "tumor", "reference": "normal"}
+    auto = Comparison.from_config(block)
+    assert input_layer(auto, "c", assay=assay, layers=layers) == "counts"  # DESeq2 on an RNA-seq cohort
+    assert input_layer(auto, "c", assay="array", layers=["log2"]) == "log2"  # the linear model on arrays
+    limma = Comparison.from_config({**block, "method": "limma"})
+    assert input_layer(limma, "c", assay=assay, layers=layers) == "log2"
+    deseq2 = Comparison.from_config({**block, "method": "deseq2"})
+    with pytest.raises(ScaleError, match="needs raw counts"):
+        input_layer(deseq2, "c", assay="array", layers=["log2"])

@@ -32,3 +32,13 @@ def read_cohort(path: str | os.PathLike[str], layers: Sequence[str], *, optional
             uns=read_elem(handle["uns"]) if "uns" in handle else {},
             layers={name: read_elem(handle["layers"][name]) for name in [*layers, *optional] if name in present},
         )
+
+
+def cohort_layout(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
+    """The names of the cohort's expression layers and its assay (`uns["assay"]`), read without any of the
+    layers' values: for a job that chooses the layers it reads by what the cohort has."""
+    with h5py.File(path, "r") as handle:
+        layers = list(handle["layers"].keys()) if "layers" in handle else []
+        uns = handle["uns"] if "uns" in handle else {}
+        assay = read_elem(uns["assay"]) if "assay" in uns else None
+    return layers, None if assay is None else str(assay)

@@ -439,13 +439,14 @@ def _run_deseq2(
     from .deseq2_batched import BatchedDeseqDataSet, BatchedInference
     from .deseq2_filtering import deseq_stats_class
 
-    counts = counts.loc[plan.samples]
+    if not counts.index.equals(pd.Index(plan.samples)):
+        counts = counts.loc[plan.samples]  # a copy: at TCGA size 150 MB kept for the whole fit
     if engine == "vectorised":
         inference, dataset = BatchedInference(n_cpus=n_cpus), BatchedDeseqDataSet
     else:
         inference, dataset = linear_model_inference(n_cpus), DeseqDataSet
     dds = dataset(
-        counts=counts.astype(np.int64),
+        counts=counts,  # DeseqDataSet keeps its own integer copy (astype(int))
         metadata=plan.frame.astype({GROUP: str}),
         design=plan.matrix,
         refit_cooks=True,
@@ -556,6 +557,11 @@ def method_for(comparison: Comparison, cohort: str, *, assay: str | None, layers
     return method
 
 
+def input_layer(comparison: Comparison, cohort: str, *, assay: str | None, layers: Sequence[str]) -> str:
+    """The one expression layer the comparison's method reads: counts for DESeq2, log2 for the linear model."""
+    return "counts" if method_for(comparison, cohort, assay=assay, layers=layers) == "deseq2" else "log2"
+
+
 def differential_expression(
     adata: ad.AnnData, comparison: Comparison, settings: DESettings, *, cohort: str = "cohort", n_cpus: int = 1
 ) -> DEResult:
@@ -574,7 +580,9 @@ def differential_expression(
         if keep.sum() == 0:
             raise CohortError(f"{where}: no gene has >= {settings.min_count} reads in >= {min_samples} samples")
         frame = pd.DataFrame(counts[:, keep], index=plan.samples, columns=symbols[keep])
-        del counts
+        # the last use of both: where the caller keeps no reference to the cohort (the DE job), its counts layer
+        # (206 MB at TCGA size) is freed before the fit instead of after it
+        del counts, adata
         table, fitted, expression = run_deseq2(
             frame,
             plan,

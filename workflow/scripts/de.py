@@ -1,7 +1,7 @@
 from _bootstrap import log  # first: logs to the rule's log, puts src/ on the path
 
-from ferrostem.cohort_file import read_cohort
-from ferrostem.de import Comparison, DESettings, differential_expression
+from ferrostem.cohort_file import cohort_layout, read_cohort
+from ferrostem.de import Comparison, DESettings, differential_expression, input_layer
 from ferrostem.de_report import de_section
 from ferrostem.files import write_json, write_tsv
 from ferrostem.report import write_section
@@ -13,9 +13,17 @@ cohort = snakemake.wildcards.cohort
 settings = DESettings.from_config(snakemake.params.settings)
 comparison = Comparison.from_config(snakemake.params.comparison)
 keep_block_temporaries_in_heap()  # the DE engine's gene blocks: fewer page faults (runtime.py)
-# counts for DESeq2, log2 for the linear model: not X or TPM (read_cohort, 309 of 515 MB at TCGA size)
-adata = read_cohort(snakemake.input[0], [], optional=["counts", "log2"])
-result = differential_expression(adata, comparison, settings, cohort=cohort, n_cpus=snakemake.threads)
+# the one layer the method reads, counts for DESeq2 or log2 for the linear model: not X, TPM or the other one
+# (read_cohort; 206 of 515 MB at TCGA size), and no reference kept here, so that the DE frees the layer once it
+# has taken the genes it tests
+layers, assay = cohort_layout(snakemake.input[0])
+result = differential_expression(
+    read_cohort(snakemake.input[0], [input_layer(comparison, cohort, assay=assay, layers=layers)]),
+    comparison,
+    settings,
+    cohort=cohort,
+    n_cpus=snakemake.threads,
+)
 write_tsv(result.table, snakemake.output.table, float_format="%.6g")
 summary = result.summary(settings.alpha)
 write_json(summary, snakemake.output.summary, default=str)
