@@ -37,7 +37,9 @@ def pause_collection_for_imports() -> None:
 def imports_done() -> None:
     """Switch the collector back on with everything imported so far moved out of its reach (`gc.freeze`: the
     permanent generation), and freeze what is left at exit too, where Python's last passes would walk the whole
-    heap once more (0.1-0.3 s per job). Garbage the job makes from here on is collected as usual.
+    heap once more (0.1-0.3 s per job). Garbage the job makes from here on is collected as usual; at exit,
+    cycles left are not finalised by a last pass, which nothing here relies on (every output is written, closed
+    and renamed into place before the script ends, files.atomic_write; logging flushes its handlers at exit).
 
     Together, in the demo: 11.9 s of the 158 s of CPU were collector passes; the whole run takes 9-11 % less
     CPU (docs/performance.md). Nothing a job computes or writes depends on when the collector runs.
