@@ -592,3 +592,32 @@ def test_dispersion_posterior_in_chunks_equals_the_whole_block_formula(monkeypat
                 )
                 np.testing.assert_array_equal(post.value(log_alpha[genes_evaluated], genes_evaluated), expected[0])
                 np.testing.assert_array_equal(post.derivative(log_alpha[genes_evaluated], genes_evaluated), expected[1])
+
+
+def test_the_dataset_reads_the_callers_counts_only_where_they_are_its_copy():
+    from pydeseq2.dds import DeseqDataSet
+
+    from ferrostem.de import _share_counts
+
+    rng = np.random.default_rng(5)
+    samples, genes = [f"S{i}" for i in range(8)], [f"g{j}" for j in range(30)]
+    metadata = pd.DataFrame({"condition": ["a", "b"] * 4}, index=samples)
+
+    def dataset(frame):
+        return DeseqDataSet(counts=frame, metadata=metadata, design="~condition", quiet=True)
+
+    values = rng.poisson(20, (8, 30)).astype(np.int64)
+    keep = np.ones(30, dtype=bool)
+    # as differential_expression builds it (genes selected by a mask): int64 in the copy's layout, shared
+    frame = pd.DataFrame(values[:, keep], index=samples, columns=genes)
+    dds = dataset(frame)
+    assert _share_counts(dds, frame)
+    assert np.shares_memory(dds.X, frame.to_numpy()) and not dds.X.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        dds.X[0, 0] = 0  # a write cannot reach the caller's counts
+    np.testing.assert_array_equal(dds.X, values)
+    # another memory layout than DeseqDataSet's copy (a C-ordered array), or another dtype: the copy stays
+    for other in (pd.DataFrame(np.ascontiguousarray(values), index=samples, columns=genes), frame.astype(float)):
+        copy = dataset(other)
+        assert not _share_counts(copy, other)
+        assert copy.X.flags.writeable and not np.shares_memory(copy.X, other.to_numpy())

@@ -383,6 +383,25 @@ def run_deseq2(
         )
 
 
+def _share_counts(dds: Any, counts: pd.DataFrame) -> bool:
+    """Let `dds` read the caller's counts instead of its own copy of them, where the two are the same array.
+
+    DeseqDataSet keeps `counts.astype(int)`, a second copy beside the caller's frame, which the callers hold for
+    the whole fit (150 MB at TCGA size). Where the frame's array has the copy's dtype, memory layout and values
+    (the DE job's frame: int64, F-ordered), the dataset gets a read-only view of it: the same numbers in the same
+    order in memory, so the same bits downstream, and a write would raise instead of changing the caller's
+    counts. Otherwise (another dtype or layout) the copy stays. Returns whether the view replaced it.
+    """
+    own = counts.to_numpy()
+    copy = dds.X
+    if own.dtype != copy.dtype or own.strides != copy.strides or not np.array_equal(own, copy):
+        return False
+    view = own.view()
+    view.flags.writeable = False
+    dds.X = view
+    return True
+
+
 def _check_fit_type(fit_type: str, engine: str) -> None:
     if fit_type not in FIT_TYPES:
         raise ConfigError(f"de.fit_type: {fit_type!r} is not one of {list(FIT_TYPES)}")
@@ -456,6 +475,7 @@ def _run_deseq2(
         size_factors_fit_type=size_factors_fit_type,
         fit_type=fit_type,
     )
+    _share_counts(dds, counts)
     dds.deseq2()
     contrast = np.zeros(plan.matrix.shape[1])
     contrast[list(plan.matrix.columns).index(plan.group_coefficient)] = 1.0
