@@ -621,3 +621,17 @@ def test_the_dataset_reads_the_callers_counts_only_where_they_are_its_copy():
         copy = dataset(other)
         assert not _share_counts(copy, other)
         assert copy.X.flags.writeable and not np.shares_memory(copy.X, other.to_numpy())
+
+
+def test_whole_counts_stored_as_floats_are_rounded_not_truncated():
+    # check_counts lets counts 1e-6 off a whole number through; DESeq2 gets the nearest integers (a cast would
+    # truncate 29.99999999 to 29, and PyDESeq2's own check would refuse it)
+    rng = np.random.default_rng(1)
+    obs = pd.DataFrame({"tissue": ["tumor", "normal"] * 6}, index=[f"S{i}" for i in range(12)])
+    plan = prepare_design(
+        obs, Comparison(name="t", column="tissue", test="tumor", reference="normal"), min_group_size=3, cohort="c"
+    )
+    counts = pd.DataFrame(rng.poisson(30, (12, 200)), index=obs.index, columns=[f"g{j}" for j in range(200)])
+    exact, _, _ = run_deseq2(counts, plan, vst=False)
+    near, _, _ = run_deseq2(counts.astype(float) - 1e-8, plan, vst=False)
+    pd.testing.assert_frame_equal(near, exact)

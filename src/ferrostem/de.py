@@ -460,6 +460,10 @@ def _run_deseq2(
 
     if not counts.index.equals(pd.Index(plan.samples)):
         counts = counts.loc[plan.samples]  # a copy: at TCGA size 150 MB kept for the whole fit
+    if not all(np.issubdtype(dtype, np.integer) for dtype in counts.dtypes):
+        # whole numbers stored as floats (check_counts allows 1e-6 off): the nearest integers, as DESeq2's
+        # integer check would otherwise refuse 11.9999999 and a cast would truncate it to 11
+        counts = counts.round().astype(np.int64)
     if engine == "vectorised":
         inference, dataset = BatchedInference(n_cpus=n_cpus), BatchedDeseqDataSet
     else:
