@@ -134,7 +134,7 @@ class FilteredPadj:
 
 def independent_filtering(base_mean: pd.Series, p_values: pd.Series, alpha: float) -> FilteredPadj:
     """DESeq2's `pvalueAdjustment(independentFiltering = TRUE, filter = baseMean, pAdjustMethod = "BH")`."""
-    from scipy.stats import false_discovery_control
+    from .numerics import bh_fdr
 
     means = np.asarray(base_mean, dtype=np.float64)
     p = np.asarray(p_values, dtype=np.float64)
@@ -147,7 +147,7 @@ def independent_filtering(base_mean: pd.Series, p_values: pd.Series, alpha: floa
     for i, cutoff in enumerate(cutoffs):
         use = (means >= cutoff) & tested  # p.adjust leaves NA p-values out of n, as this does
         if use.any():
-            adjusted[use, i] = false_discovery_control(p[use], method="bh")
+            adjusted[use, i] = bh_fdr(p[use])
     rejections = np.sum(adjusted < alpha, axis=0)
     if rejections.max() <= 10:
         chosen = 0
