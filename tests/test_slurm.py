@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
+from ferrostem import job_memory
 from slurm_cluster import ClusterStartError, SlurmCluster, missing_programs, start_cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
@@ -173,7 +174,7 @@ def test_job_rules_went_through_sbatch_and_local_rules_did_not(cluster, slurm_ru
 
 
 def test_jobs_get_the_threads_and_resources_the_rules_declare(slurm_run):
-    _, _, jobs = slurm_run
+    slurm_dir, _, jobs = slurm_run
     by_rule = {rule_of(job): job for job in jobs}
     # --set-threads reaches the cluster: the workflow profile (profiles/default) no longer caps threads
     assert by_rule["de"]["cpus"] == str(DE_THREADS), by_rule["de"]
@@ -182,6 +183,16 @@ def test_jobs_get_the_threads_and_resources_the_rules_declare(slurm_run):
         # every job rule declares mem_mb and runtime (the partition itself has no limit or default)
         assert job["memory"].endswith("M") and int(job["memory"][:-1]) >= 1000, job
         assert job["time_limit"] != "UNLIMITED", job
+    # mem_mb is computed from each job's input once it exists (ferrostem.job_memory), not fixed per rule: the
+    # prerank jobs ask for more than the floor on the demo, and sbatch got exactly what the model says
+    results = slurm_dir / "results"
+    expected = {
+        "enrichment": job_memory.enrichment_mb(results / SLURM_COHORT / "de" / "tumour_vs_normal" / "de.tsv", 1000),
+        "subtypes": job_memory.cohort_job_mb("subtypes", results / SLURM_COHORT / "cohort.h5ad", permutations=1000),
+        "de": job_memory.cohort_job_mb("de", results / SLURM_COHORT / "cohort.h5ad", threads=DE_THREADS),
+    }
+    assert expected["enrichment"] > job_memory.FLOOR_MB and expected["subtypes"] > job_memory.FLOOR_MB
+    assert {rule: int(by_rule[rule]["memory"][:-1]) for rule in expected} == expected
 
 
 def test_outputs_equal_a_local_run(slurm_run, workflow_run):

@@ -25,7 +25,7 @@ rule clinical_models:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=cohort_job_mem("clinical_models"),
         runtime=60,
     params:
         clinical=CLINICAL_MODELS,

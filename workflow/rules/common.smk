@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from ferrostem import job_memory  # noqa: E402
 from ferrostem.config import validate_config  # noqa: E402
 from ferrostem.download import settings as download_settings  # noqa: E402
 from ferrostem.enrichment import collection_resources  # noqa: E402
@@ -40,6 +41,25 @@ CDR_PATH = f"{RESULTS}/raw/_tcga_cdr/{CDR_DATASET}"
 wildcard_constraints:
     cohort="|".join(COHORTS),
     comparison="[A-Za-z0-9][A-Za-z0-9_-]*",
+
+
+# resources: mem_mb of the jobs, from the size of each job's input (ferrostem.job_memory: the peak measured per
+# rule, times a margin), so that a TCGA-BRCA-size cohort asks for more than the demo, and times the attempt on a
+# retry (--retries). A job whose input does not exist yet is sized when it becomes ready.
+def cohort_job_mem(rule_name):
+    def mem_mb(wildcards, input, threads, attempt):
+        permutations = config["enrichment"]["permutations"]
+        return attempt * job_memory.cohort_job_mb(rule_name, input.cohort, threads=threads, permutations=permutations)
+
+    return mem_mb
+
+
+def enrichment_mem(wildcards, input, attempt):
+    return attempt * job_memory.enrichment_mb(input.table, config["enrichment"]["permutations"])
+
+
+def harmonise_mem(wildcards, input, attempt):
+    return attempt * job_memory.harmonise_mb(input.raw)
 
 
 # Which ready job starts first. With few cores the start order decides the wall time: snakemake starts the

@@ -6,7 +6,7 @@
 
 rule de:
     input:
-        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
         checked=ancient(checked_cohort()),
     output:
         table=report(
@@ -29,7 +29,7 @@ rule de:
     # and bench_tcga_size.py use 1 on 2 cores; docs/performance.md, "Scheduling")
     threads: config["de"]["threads"]
     resources:
-        mem_mb=8000,
+        mem_mb=cohort_job_mem("de"),
         runtime=60,
     params:
         comparison=lambda wc: comparison_config(wc.cohort, wc.comparison),

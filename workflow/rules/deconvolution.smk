@@ -27,7 +27,7 @@ rule deconvolution:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=cohort_job_mem("deconvolution"),
         runtime=30,
     params:
         settings=DECONVOLUTION,

@@ -28,7 +28,7 @@ rule enrichment:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=enrichment_mem,
         runtime=60,
     params:
         settings=config["enrichment"],

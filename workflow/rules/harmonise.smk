@@ -18,7 +18,7 @@ rule harmonise:
         "../../envs/ferrostem.yaml"
     threads: head_threads
     resources:
-        mem_mb=4000,
+        mem_mb=harmonise_mem,
         runtime=30,
     params:
         raw_dir=lambda wc: raw_dir(wc.cohort),
@@ -43,6 +43,8 @@ rule check_cohort:
     localrule: True
     conda:
         "../../envs/ferrostem.yaml"
+    resources:
+        mem_mb=cohort_job_mem("check_cohort"),
     params:
         checks=lambda wc: cohort_checks(wc.cohort),
     script:

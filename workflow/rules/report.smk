@@ -6,7 +6,7 @@
 
 rule cohort_report:
     input:
-        f"{RESULTS}/{{cohort}}/cohort.h5ad",
+        cohort=f"{RESULTS}/{{cohort}}/cohort.h5ad",
     output:
         summary=f"{RESULTS}/{{cohort}}/sections/cohort.json",
         provenance=f"{RESULTS}/{{cohort}}/sections/provenance.json",
@@ -17,6 +17,8 @@ rule cohort_report:
     localrule: True
     conda:
         "../../envs/ferrostem.yaml"
+    resources:
+        mem_mb=cohort_job_mem("cohort_report"),
     params:
         cohort=lambda wc: cohort_config(wc.cohort),
         config=config,

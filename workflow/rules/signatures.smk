@@ -46,7 +46,7 @@ rule signature_scores:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=cohort_job_mem("signature_scores"),
         runtime=30,
     params:
         settings=config["signatures"],

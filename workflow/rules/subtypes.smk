@@ -40,7 +40,7 @@ if SUBTYPES["enabled"] and config["signatures"]["enabled"]:
             "../../envs/ferrostem.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=cohort_job_mem("subtypes"),
             runtime=60,
         params:
             subtypes=SUBTYPES,

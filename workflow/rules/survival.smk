@@ -21,7 +21,7 @@ if LASSO.enabled:
             "../../envs/ferrostem.yaml"
         threads: 1
         resources:
-            mem_mb=4000,
+            mem_mb=cohort_job_mem("lasso_cox"),
             runtime=30,
         params:
             survival=SURVIVAL,
@@ -56,7 +56,7 @@ rule survival:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=cohort_job_mem("survival"),
         runtime=30,
     params:
         survival=SURVIVAL,
@@ -82,7 +82,7 @@ rule genes_of_interest:
         "../../envs/ferrostem.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=cohort_job_mem("genes_of_interest"),
         runtime=30,
     params:
         survival=SURVIVAL,

@@ -12,7 +12,7 @@ from ferrostem.runtime import imports_done
 
 imports_done()
 
-adata = read_cohort(snakemake.input[0], COHORT_REPORT_LAYERS, optional=COHORT_REPORT_OPTIONAL_LAYERS)
+adata = read_cohort(snakemake.input.cohort, COHORT_REPORT_LAYERS, optional=COHORT_REPORT_OPTIONAL_LAYERS)
 cohort = snakemake.params.cohort
 time_unit = cohort.get("geo", {}).get("time_unit") if cohort.get("source") == "geo" else None
 write_section(

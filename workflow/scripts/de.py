@@ -16,9 +16,9 @@ keep_block_temporaries_in_heap()  # the DE engine's gene blocks: fewer page faul
 # the one layer the method reads, counts for DESeq2 or log2 for the linear model: not X, TPM or the other one
 # (read_cohort; 206 of 515 MB at TCGA size), and no reference kept here, so that the DE frees the layer once it
 # has taken the genes it tests
-layers, assay = cohort_layout(snakemake.input[0])
+layers, assay = cohort_layout(snakemake.input.cohort)
 result = differential_expression(
-    read_cohort(snakemake.input[0], [input_layer(comparison, cohort, assay=assay, layers=layers)]),
+    read_cohort(snakemake.input.cohort, [input_layer(comparison, cohort, assay=assay, layers=layers)]),
     comparison,
     settings,
     cohort=cohort,

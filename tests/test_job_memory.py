@@ -1,0 +1,246 @@
+"""Job memory requests (ferrostem.job_memory): sizes read without values, Snakemake's "decide later" for inputs
+that do not exist yet, gseapy's prerank memory against the model, and every demo job's measured peak within its
+request."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from snakemake.exceptions import is_file_not_found_error
+
+from ferrostem import job_memory
+from ferrostem.job_memory import (
+    COHORT_JOBS,
+    MARGIN,
+    cohort_job_mb,
+    cohort_job_peak_mb,
+    cohort_shape,
+    enrichment_mb,
+    harmonise_mb,
+    prerank_peak_mb,
+    ranked_genes,
+    request_mb,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+# the process's own peak RSS (VmHWM: reset at exec; getrusage's ru_maxrss is not, and would report the pytest
+# process's peak at the fork)
+PEAK_RSS = """
+def peak_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+"""
+
+
+def test_cohort_shape_reads_the_indexes_of_a_cohort_file(tmp_path):
+    counts = np.arange(35 * 120, dtype=np.int64).reshape(35, 120)
+    adata = ad.AnnData(
+        X=counts.astype(np.float32),
+        obs=pd.DataFrame(index=[f"S{i}" for i in range(35)]),
+        var=pd.DataFrame(index=[f"ENSG{i:011d}" for i in range(120)]),
+        layers={"counts": counts},
+    )
+    path = tmp_path / "cohort.h5ad"
+    adata.write_h5ad(path)
+    assert cohort_shape(path) == (35, 120)
+    small = cohort_job_mb("de", path)
+    assert small == job_memory.FLOOR_MB  # a tiny cohort asks for the floor
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [
+        lambda path: cohort_job_mb("de", path),
+        lambda path: enrichment_mb(path, 1000),
+        lambda path: harmonise_mb(path),
+    ],
+    ids=["cohort", "ranking", "raw folder"],
+)
+def test_an_input_that_does_not_exist_yet_is_left_for_later(tmp_path, estimate):
+    path = str(tmp_path / "results" / "c" / "cohort.h5ad")
+    with pytest.raises(FileNotFoundError) as caught:
+        estimate(path)
+    # what Snakemake checks before it marks the job's mem_mb "<TBD>" and evaluates it again once the input exists
+    assert caught.value.filename == path
+    assert is_file_not_found_error(caught.value, [path])
+
+
+def test_requests_grow_with_the_cohort_threads_and_permutations():
+    demo = cohort_job_peak_mb("de", 120, 9400)
+    tcga = cohort_job_peak_mb("de", 424, 60660)
+    brca = cohort_job_peak_mb("de", 1200, 60660)
+    assert demo < tcga < brca
+    assert cohort_job_peak_mb("de", 424, 60660, threads=4) > tcga
+    assert prerank_peak_mb(44000, 1000) > prerank_peak_mb(44000, 100) > prerank_peak_mb(9000, 100)
+    # subtypes: the larger of its DESeq2 part and its prerank over the cohort's genes
+    assert cohort_job_peak_mb("subtypes", 424, 60660, permutations=1000) == pytest.approx(
+        max(COHORT_JOBS["subtypes"].fixed_mb + 33 * 424 * 60660 / 1e6, prerank_peak_mb(60660, 1000))
+    )
+    assert request_mb(2207) == 2900  # 2,207 x 1.3 = 2,869, rounded up to 100 MB
+    assert [job_memory.prerank_table_slots(n) for n in (9000, 20000, 30000, 44000, 60000)] == [
+        16384,
+        32768,
+        65536,
+        65536,
+        131072,
+    ]
+    assert request_mb(10) == job_memory.FLOOR_MB
+
+
+def test_ranked_genes_counts_the_rows_with_or_without_a_final_newline(tmp_path):
+    table = tmp_path / "de.tsv"
+    table.write_text("gene_id\tstat\nA\t1\nB\t2\nC\t3")
+    assert ranked_genes(table) == 3
+    table.write_text("gene_id\tstat\nA\t1\nB\t2\nC\t3\n")
+    assert ranked_genes(table) == 3
+
+
+def test_harmonise_request_reads_uncompressed_sizes_and_tells_matrices_from_sample_files(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "uuid").mkdir(parents=True)
+    (raw / "uuid" / "x.rna_seq.augmented_star_gene_counts.tsv").write_bytes(b"g\t1\n" * 750_000)  # 3 MB
+    text = b"".join(f"ID_{i}\t{i * 0.37:.3f}\t{i * 0.11:.3f}\n".encode() for i in range(200_000))
+    with gzip.open(raw / "GSE1_series_matrix.txt.gz", "wb") as handle:
+        handle.write(text)
+    assert (raw / "GSE1_series_matrix.txt.gz").stat().st_size < len(text) / 2
+    per_sample, matrices = job_memory.raw_text_mb(raw)
+    assert per_sample == pytest.approx(3.0)
+    assert matrices == pytest.approx(len(text) / 1e6)  # the uncompressed length, from the gzip trailer
+    assert job_memory.harmonise_peak_mb(raw) == pytest.approx(
+        job_memory.HARMONISE_FIXED_MB
+        + job_memory.HARMONISE_PER_SAMPLE_FILE_MB * 3.0
+        + job_memory.HARMONISE_PER_MATRIX_MB * len(text) / 1e6
+    )
+    assert harmonise_mb(raw) >= job_memory.FLOOR_MB
+
+
+GEO_HARMONISE_PEAK = (
+    PEAK_RSS
+    + """
+import json, sys, yaml
+from ferrostem.harmonise import harmonise_downloaded
+config = yaml.safe_load(open(sys.argv[2]))["cohorts"]["demo_geo"]
+adata = harmonise_downloaded(config, sys.argv[1], None, refetch=None, workers=1)
+print(json.dumps({"peak_mb": peak_mb(), "shape": adata.shape}))
+"""
+)
+
+
+def test_a_large_series_matrix_harmonises_within_its_request(tmp_path):
+    """A series matrix of 420 samples x 58,000 probes (the demo's array simulation, its probes repeated under new
+    ids; 74 MB gzipped, 167 MB of text): the harmonise request, from the file's uncompressed size, covers the peak
+    measured in a fresh process, which is above the floor that the compressed size alone would have asked for."""
+    import dataclasses
+
+    from ferrostem import demo
+
+    params = dataclasses.replace(demo.DemoParameters(), geo_n_tumor=400, geo_n_normal=20)
+    rng = np.random.default_rng(1)
+    genes = demo.demo_genes()
+    cohort = demo.simulate_array(rng, genes, demo._fold_changes(rng, genes, params), params)
+    tiled = pd.concat(
+        [cohort.probes.assign(probe_id=cohort.probes["probe_id"] + f"_{t}") for t in range(4)], ignore_index=True
+    )
+    cohort = dataclasses.replace(cohort, probes=tiled, values=np.vstack([cohort.values] * 4))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    demo._write_gzip_text(raw / "GSE0000_series_matrix.txt.gz", demo.series_matrix_text(cohort))
+    demo._write_gzip_text(raw / "GPL0000.annot.gz", demo.annot_text(cohort))
+    del cohort
+    result = subprocess.run(
+        [sys.executable, "-c", GEO_HARMONISE_PEAK, str(raw), str(REPO / "config" / "config.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["shape"][0] == 420
+    modelled = job_memory.harmonise_peak_mb(raw)
+    assert measured["peak_mb"] > job_memory.FLOOR_MB
+    assert measured["peak_mb"] <= modelled * MARGIN, (measured, modelled)
+
+
+PRERANK_PEAK = (
+    PEAK_RSS
+    + """
+import json, sys
+import numpy as np, pandas as pd
+from ferrostem.enrichment import run_prerank
+from ferrostem.genesets import GeneSet
+genes, permutations = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(5)
+names = [f"G{i}" for i in range(genes)]
+ranking = pd.Series(np.sort(rng.standard_normal(genes))[::-1], index=names)
+sets = {f"S{k}": GeneSet(f"S{k}", tuple(rng.choice(names, 50, replace=False)), "", "test") for k in range(8)}
+before = peak_mb()
+run_prerank(ranking, sets, permutations=permutations, seed=1)
+print(json.dumps({"before_mb": before, "after_mb": peak_mb()}))
+"""
+)
+
+
+def _prerank_peak(genes: int, permutations: int) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-c", PRERANK_PEAK, str(genes), str(permutations)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_gseapy_prerank_memory_grows_as_the_model_says():
+    """The permutations' share of gseapy's peak, measured in a fresh process at two permutation counts, against
+    the model: the enrichment and subtypes requests rest on it (a cluster kills a job that outgrows its request,
+    and another gseapy may store its permutations otherwise)."""
+    genes = 30000
+    low, high = _prerank_peak(genes, 50), _prerank_peak(genes, 450)
+    measured = high["after_mb"] - low["after_mb"]
+    modelled = prerank_peak_mb(genes, 450) - prerank_peak_mb(genes, 50)
+    assert 0.8 * modelled <= measured <= 1.15 * modelled, (measured, modelled, low, high)
+    # and the whole process stays within the request
+    assert high["after_mb"] <= prerank_peak_mb(genes, 450) * MARGIN
+
+
+def _request_peak_mb(results: Path, config: dict, benchmark: Path) -> tuple[str, float]:
+    """(rule, the modelled peak times MARGIN without the floor) of the job that wrote `benchmark`."""
+    rule, *rest = benchmark.relative_to(results / "benchmarks").with_suffix("").parts
+    permutations = config["enrichment"]["permutations"]
+    if rule == "enrichment":
+        cohort, comparison = rest
+        peak = prerank_peak_mb(ranked_genes(results / cohort / "de" / comparison / "de.tsv"), permutations)
+    elif rule == "harmonise":
+        peak = job_memory.harmonise_peak_mb(results / "raw" / rest[0])
+    elif rule == "demo_data":
+        return rule, 2000.0  # fixed in the rule
+    else:
+        cohort = config["survival"]["lasso"]["discovery"] if rule == "lasso_cox" else rest[0]
+        samples, genes = cohort_shape(results / cohort / "cohort.h5ad")
+        threads = config["de"]["threads"] if rule == "de" else 1
+        peak = cohort_job_peak_mb(rule, samples, genes, threads=threads, permutations=permutations)
+    return rule, peak * MARGIN
+
+
+def test_every_demo_job_peaks_within_its_request(workflow_run):
+    """Snakemake's benchmark files hold each job's max RSS (sampled): none may exceed what its rule asks for."""
+    results = workflow_run / "results"
+    config = yaml.safe_load((workflow_run / "config" / "config.yaml").read_text())
+    over, seen = {}, set()
+    for benchmark in sorted((results / "benchmarks").rglob("*.tsv")):
+        measured = float(pd.read_csv(benchmark, sep="\t")["max_rss"].iloc[0])
+        rule, allowed = _request_peak_mb(results, config, benchmark)
+        seen.add(rule)
+        if measured > allowed:
+            over[str(benchmark.relative_to(results))] = (measured, round(allowed))
+    assert {"de", "enrichment", "subtypes", "harmonise", "survival", "signature_scores"} <= seen
+    assert over == {}, f"jobs above their memory request (measured MB, allowed MB): {over}"
