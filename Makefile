@@ -5,6 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/config.yaml
+# MEM_MB=N: the jobs run side by side only while their memory requests (estimated from each job's input,
+# ferrostem.job_memory) fit in N MB together; snakemake itself takes ~0.25 GB on top. Unset: no limit.
+MEM_MB ?=
+RESOURCES = $(if $(MEM_MB),--resources mem_mb=$(MEM_MB))
 
 # Snakemake reads --configfile before the workflow starts (a missing file is a traceback, a YAML error names
 # no line): every target that takes a config checks it first, naming the file, line and column.
@@ -23,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	@$(CHECK_CONFIG) config/config.yaml
-	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+	$(BIN)/snakemake --cores $(CORES) $(RESOURCES) --configfile config/config.yaml
 	@echo
 	@echo "Reports (open in a browser):"
 	@ls -1 $(CURDIR)/results/*/report.html
@@ -35,10 +39,10 @@ TEST_WORKERS ?= $(CORES)
 test: $(STAMP)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25
 
-# Run the workflow on a config: make run CONFIG=config/cohorts/tcga-lihc.yaml
+# Run the workflow on a config: make run CONFIG=config/cohorts/tcga-lihc.yaml [MEM_MB=8000]
 run: $(STAMP)
 	@$(CHECK_CONFIG) $(CONFIG)
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) $(RESOURCES) --configfile $(CONFIG)
 
 # Check a config (file, YAML syntax, schema and cross-key rules) without running anything.
 check-config: $(STAMP)

@@ -107,6 +107,12 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/ferrostem_tcga"))
     parser.add_argument("--rewrite-mirror", action="store_true")
     parser.add_argument("--de-threads", type=int, default=1, help="de.threads (default 1: see bench_config)")
+    parser.add_argument(
+        "--mem-mb",
+        type=int,
+        help="passed as --resources mem_mb=N: the jobs side by side ask for at most N MB together (their "
+        "requests are estimated from their inputs, ferrostem.job_memory); snakemake's own ~0.25 GB comes on top",
+    )
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     mirror = workdir / "mirror"
@@ -114,6 +120,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "cores": args.cores,
         "de_threads": args.de_threads,
+        "mem_mb": args.mem_mb,
         "load_average_at_start": round(os.getloadavg()[0], 2),
     }
     stamp = workdir / "mirror.json"
@@ -141,6 +148,7 @@ def main() -> None:
         str(args.cores),
         "--configfile",
         str(config),
+        *(["--resources", f"mem_mb={args.mem_mb}"] if args.mem_mb else []),
         "--quiet",
         "all",
     ]
@@ -169,7 +177,8 @@ def main() -> None:
     for row in figures["largest_processes"]:
         print(f"  {row['rss_gb']:.2f} GB  {row['command']}")
     print(
-        f"TCGA-size workflow ({figures['cohort']['samples']} x {figures['cohort']['genes']}), {args.cores} cores: "
+        f"TCGA-size workflow ({figures['cohort']['samples']} x {figures['cohort']['genes']}), {args.cores} cores"
+        f"{f', --resources mem_mb={args.mem_mb}' if args.mem_mb else ''}: "
         f"{wall:.1f} s wall, process-tree peak RSS {tree_peak / 1e9:.2f} GB (sum over processes), "
         f"largest single process {peak.largest / 1e9:.2f} GB; load average {figures['load_average_at_start']} "
         f"at start, {figures['load_average_at_end']} at end"
