@@ -149,10 +149,20 @@ def test_r424_wald_results_and_calls(r424):
     np.testing.assert_allclose(table["lfcSE"], r["lfcSE"], rtol=1e-4)
     np.testing.assert_allclose(table["stat"], r["stat"], rtol=1e-4, atol=1e-6)
     positive = r["pvalue"] > 1e-300
-    np.testing.assert_allclose(table["pvalue"][positive], r["pvalue"][positive], rtol=1e-3)
+    assert_tail_probabilities_close(table["pvalue"][positive], r["pvalue"][positive])
     assert table["padj"].isna().tolist() == r["padj"].isna().tolist()
-    np.testing.assert_allclose(table["padj"].dropna(), r["padj"].dropna(), rtol=1e-3, atol=1e-300)
+    assert_tail_probabilities_close(table["padj"].dropna(), r["padj"].dropna())
     assert table["padj"].lt(ALPHA).tolist() == r["padj"].lt(ALPHA).tolist()
+
+
+def assert_tail_probabilities_close(ours, theirs, *, rtol=1e-3, tail=1e-10, log_rtol=1e-5) -> None:
+    """p-values to `rtol`, and those below `tail` on the log scale to `log_rtol`. Deep in the tail a p-value's
+    relative error is |z| times the Wald statistic's absolute error: at z = 33 (p = 5e-239) a statistic equal to
+    R's to 2.4e-6 relative moves p by 0.27 % (seen on an AMD EPYC host, where the BLAS rounds otherwise)."""
+    ours, theirs = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
+    deep = theirs < tail
+    np.testing.assert_allclose(ours[~deep], theirs[~deep], rtol=rtol)
+    np.testing.assert_allclose(np.log(ours[deep]), np.log(theirs[deep]), rtol=log_rtol)
 
 
 def test_batched_glm_and_wald_equal_pydeseq2_per_gene():
