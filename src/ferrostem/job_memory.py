@@ -94,9 +94,10 @@ def _existing(path: str | os.PathLike[str]) -> Path:
 
 def cohort_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(samples, genes) of a cohort file, from the lengths of its obs and var indexes (h5py; no values read)."""
+    existing = _existing(path)  # before importing h5py: a dry run sizes no job whose input is missing
     import h5py
 
-    with h5py.File(_existing(path), "r") as handle:
+    with h5py.File(existing, "r") as handle:
         return tuple(len(handle[axis][handle[axis].attrs["_index"]]) for axis in ("obs", "var"))  # type: ignore[return-value]
 
 
