@@ -8,9 +8,10 @@ hash map from gene to position (40-50 bytes per gene and permutation, whatever t
 
 The coefficients below were measured per rule (every process's own peak RSS, sampled every 0.1 s) on the demo
 (120 x 9,400) and on the TCGA-size cohort of `benchmarks/bench_tcga_size.py` (424 x 60,660, 44,063 genes
-ranked); docs/performance.md, "Job memory". The request is that peak times `MARGIN`, rounded up to 100 MB and
-at least `FLOOR_MB`: a cluster job that outgrows its request is killed, so the request errs high, and a local run
-given `--resources mem_mb=N` starts side by side only jobs whose requests fit in N together.
+ranked); docs/performance.md, "Job memory requests from the jobs' inputs". The request is that peak times
+`MARGIN`, rounded up to 100 MB and at least `FLOOR_MB`: a cluster job that outgrows its request is killed, so
+the request errs high, and a local run given `--resources mem_mb=N` starts side by side only jobs whose requests
+fit in N together.
 
 Every estimate reads only sizes (file lengths, the names of the cohort's samples and genes), never values, so
 that Snakemake can call it for each job when the job's input exists; for a job whose input does not exist yet
@@ -53,10 +54,14 @@ class CohortJob:
 # measured peaks (MB), demo -> TCGA size: de 477 -> 1,282 (1,399 with 2 threads), subtypes 1,027 -> 2,182
 # (its prerank), deconvolution 344 -> 1,154, signature_scores 455 -> 1,002, cohort_report 375 -> 1,007,
 # survival 596 -> 698, clinical_models 506 -> 627, genes_of_interest 385 -> 506, lasso_cox 294 -> 407,
-# check_cohort 225 -> 228
+# check_cohort 225 -> 228. With `de.engine: pydeseq2` (`<rule>_pydeseq2`) the DE stage at TCGA size peaked at
+# 2.79 GB with 2 workers and 3.28 GB with 4 (`bench_de_vs_r.py --engines pydeseq2 --skip-r --threads N`, the
+# process tree; the vectorised engine there: 1.63 and 1.91 GB).
 COHORT_JOBS: dict[str, CohortJob] = {
     "de": CohortJob(440, 33, bytes_per_cell_per_thread=5),
+    "de_pydeseq2": CohortJob(440, 82, bytes_per_cell_per_thread=10),
     "subtypes": CohortJob(1000, 33, prerank=True),
+    "subtypes_pydeseq2": CohortJob(1000, 82, prerank=True),
     "deconvolution": CohortJob(310, 33),
     "signature_scores": CohortJob(430, 23),
     "cohort_report": CohortJob(350, 26),
@@ -118,9 +123,12 @@ def prerank_peak_mb(genes: int, permutations: int) -> float:
     return fixed + prerank_permutation_mb(genes) * (permutations + 1)
 
 
-def cohort_job_peak_mb(rule: str, samples: int, genes: int, *, threads: int = 1, permutations: int = 0) -> float:
-    """The modelled peak of rule `rule` on a cohort of `samples` x `genes`."""
-    model = COHORT_JOBS[rule]
+def cohort_job_peak_mb(
+    rule: str, samples: int, genes: int, *, threads: int = 1, permutations: int = 0, engine: str = "vectorised"
+) -> float:
+    """The modelled peak of rule `rule` on a cohort of `samples` x `genes`; `engine`: the DE engine (`de.engine`),
+    for the rules that fit DESeq2."""
+    model = COHORT_JOBS.get(f"{rule}_{engine}") or COHORT_JOBS[rule]
     cells = samples * genes
     peak = model.fixed_mb + (model.bytes_per_cell + model.bytes_per_cell_per_thread * (threads - 1)) * cells / 1e6
     if model.prerank:
@@ -128,10 +136,13 @@ def cohort_job_peak_mb(rule: str, samples: int, genes: int, *, threads: int = 1,
     return peak
 
 
-def cohort_job_mb(rule: str, cohort: str | os.PathLike[str], *, threads: int = 1, permutations: int = 0) -> int:
+def cohort_job_mb(
+    rule: str, cohort: str | os.PathLike[str], *, threads: int = 1, permutations: int = 0, engine: str = "vectorised"
+) -> int:
     """`mem_mb` of rule `rule` reading the cohort file `cohort`."""
     samples, genes = cohort_shape(cohort)
-    return request_mb(cohort_job_peak_mb(rule, samples, genes, threads=threads, permutations=permutations))
+    peak = cohort_job_peak_mb(rule, samples, genes, threads=threads, permutations=permutations, engine=engine)
+    return request_mb(peak)
 
 
 def ranked_genes(table: str | os.PathLike[str]) -> int:

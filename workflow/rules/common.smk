@@ -48,8 +48,14 @@ wildcard_constraints:
 # retry (--retries). A job whose input does not exist yet is sized when it becomes ready.
 def cohort_job_mem(rule_name):
     def mem_mb(wildcards, input, threads, attempt):
-        permutations = config["enrichment"]["permutations"]
-        return attempt * job_memory.cohort_job_mb(rule_name, input.cohort, threads=threads, permutations=permutations)
+        request = job_memory.cohort_job_mb(
+            rule_name,
+            input.cohort,
+            threads=threads,
+            permutations=config["enrichment"]["permutations"],
+            engine=config["de"]["engine"],
+        )
+        return attempt * request
 
     return mem_mb
 
