@@ -18,6 +18,7 @@ import yaml
 from snakemake.exceptions import is_file_not_found_error
 
 from ferrostem import job_memory
+from ferrostem.errors import InputFormatError
 from ferrostem.job_memory import (
     COHORT_JOBS,
     MARGIN,
@@ -55,6 +56,13 @@ def test_cohort_shape_reads_the_indexes_of_a_cohort_file(tmp_path):
     assert cohort_shape(path) == (35, 120)
     small = cohort_job_mb("de", path)
     assert small == job_memory.FLOOR_MB  # a tiny cohort asks for the floor
+
+
+def test_a_file_that_is_no_cohort_file_is_named(tmp_path):
+    path = tmp_path / "cohort.h5ad"
+    path.write_bytes(b"not HDF5")
+    with pytest.raises(InputFormatError, match=r"cohort\.h5ad: cannot read its samples and genes"):
+        cohort_job_mb("de", path)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputFormatError
+
 MARGIN = 1.3
 FLOOR_MB = 1000
 ROUND_MB = 100
@@ -102,8 +104,14 @@ def cohort_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
     existing = _existing(path)  # before importing h5py: a dry run sizes no job whose input is missing
     import h5py
 
-    with h5py.File(existing, "r") as handle:
-        return tuple(len(handle[axis][handle[axis].attrs["_index"]]) for axis in ("obs", "var"))  # type: ignore[return-value]
+    try:
+        with h5py.File(existing, "r") as handle:
+            return tuple(len(handle[axis][handle[axis].attrs["_index"]]) for axis in ("obs", "var"))  # type: ignore[return-value]
+    except (OSError, KeyError) as error:
+        raise InputFormatError(
+            f"{existing}: cannot read its samples and genes to size the job ({error}); not a cohort file written "
+            "by harmonise? Delete it to have it written again"
+        ) from error
 
 
 def prerank_table_slots(genes: int) -> int:
