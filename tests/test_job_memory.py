@@ -134,6 +134,13 @@ def test_harmonise_request_reads_uncompressed_sizes_and_tells_matrices_from_samp
         + job_memory.HARMONISE_PER_MATRIX_MB * len(text) / 1e6
     )
     assert harmonise_mb(raw) >= job_memory.FLOOR_MB
+    # the Xena probe map counts; files harmonise never reads (in a user's `local:` folder) do not
+    (raw / "gencode.v36.annotation.gtf.gene.probemap").write_bytes(b"id\tgene\n" * 125_000)  # 1 MB
+    assert job_memory.raw_text_mb(raw) == (per_sample, pytest.approx(matrices + 1.0))
+    (raw / "gencode.v36.annotation.gtf.gene.probemap").unlink()
+    (raw / "uuid" / "sample.bam").write_bytes(b"\0" * 5_000_000)
+    (raw / "notes.pdf").write_bytes(b"\0" * 1_000_000)
+    assert job_memory.raw_text_mb(raw) == (per_sample, matrices)
 
 
 GEO_HARMONISE_PEAK = (

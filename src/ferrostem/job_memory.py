@@ -86,6 +86,9 @@ HARMONISE_FIXED_MB = 270.0
 HARMONISE_PER_SAMPLE_FILE_MB = 0.8
 HARMONISE_PER_MATRIX_MB = 7.5
 PER_SAMPLE_FILE_SUFFIXES = (".rna_seq.augmented_star_gene_counts.tsv",)
+# the kinds of file harmonise reads (config/README.md, "Raw layouts"), gzipped or not: a `local:` folder may hold
+# other files (BAMs, PDFs) that would otherwise inflate the request
+TEXT_SUFFIXES = frozenset({".tsv", ".txt", ".csv", ".tab", ".json", ".soft", ".annot", ".probemap"})
 
 
 def request_mb(peak_mb: float) -> int:
@@ -179,10 +182,17 @@ def text_mb(path: Path) -> float:
     return text / 1e6
 
 
+def _read_by_harmonise(path: Path) -> bool:
+    suffixes = path.suffixes[-2:] if path.suffix == ".gz" else path.suffixes[-1:]
+    return bool(suffixes) and suffixes[0] in TEXT_SUFFIXES
+
+
 def raw_text_mb(folder: str | os.PathLike[str]) -> tuple[float, float]:
-    """(MB of per-sample files, MB of other text) under `folder` (or of one file), uncompressed."""
+    """(MB of per-sample files, MB of other text) under `folder` (or of one file), uncompressed; only the kinds
+    of file harmonise reads (TEXT_SUFFIXES) count."""
     root = _existing(folder)
-    files = [root] if root.is_file() else [entry for entry in root.rglob("*") if entry.is_file()]
+    entries = [root] if root.is_file() else root.rglob("*")
+    files = [entry for entry in entries if entry.is_file() and _read_by_harmonise(entry)]
     per_sample = sum(text_mb(f) for f in files if f.name.endswith(PER_SAMPLE_FILE_SUFFIXES))
     return per_sample, sum(text_mb(f) for f in files) - per_sample
 
