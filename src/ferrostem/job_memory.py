@@ -103,7 +103,10 @@ def _existing(path: str | os.PathLike[str]) -> Path:
 
 
 def cohort_shape(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """(samples, genes) of a cohort file, from the lengths of its obs and var indexes (h5py; no values read)."""
+    """(samples, genes) of a cohort file, from the lengths of its obs and var indexes (h5py; no values read).
+
+    Beside `cohort_file.cohort_layout` (layer names and assay) because this runs in the snakemake process, once per
+    job, where cohort_file's anndata import (about 1 s) would slow every run's scheduling."""
     existing = _existing(path)  # before importing h5py: a dry run sizes no job whose input is missing
     import h5py
 
