@@ -59,7 +59,7 @@ def write_mirror(mirror: Path, n_genes: int) -> dict[str, object]:
     genes = gencode_sized_genes(n_genes)
     rng = np.random.default_rng(SEED)
     cohort = simulate_rnaseq(rng, genes, _fold_changes(rng, genes, params), params)
-    write_gdc(mirror, cohort, rng, params)
+    write_gdc(mirror, cohort, rng, params, workers=2)
     return {"samples": len(cohort.samples), "genes": len(genes)}
 
 

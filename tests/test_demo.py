@@ -78,7 +78,12 @@ def test_truth_describes_the_data(demo_dir, demo_rnaseq):
 def test_demo_is_deterministic(tmp_path):
     small = DemoParameters(n_tumor=12, n_normal=4, n_extra_aliquots=1, n_random_de=50, geo_n_tumor=12, geo_n_normal=4)
     write_demo(tmp_path / "a", small)
-    write_demo(tmp_path / "b", small)
+    write_demo(tmp_path / "b", small, workers=2)  # the STAR files written on two threads: the same bytes
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    assert sum(1 for f in files if f.parent.name == "data") == 17  # 16 samples + 1 extra aliquot
+    for relative in files:
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes(), relative
     series = "mirror/ftp.ncbi.nlm.nih.gov/geo/series/GSE0nnn/GSE0000/matrix/GSE0000_series_matrix.txt.gz"
     for relative in [
         "mirror/api.gdc.cancer.gov/files/TCGA-DEMO.json",

@@ -23,10 +23,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
-from .errors import FerrostemError, InputFormatError
-from .scoring import ScaleError
+from .errors import FerrostemError, InputFormatError, ScaleError
 
 InputScale = Literal["tpm", "linear", "log2"]
 TPM_TOTAL = 1.0e6
@@ -217,6 +215,8 @@ def constrained_least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     The problem is convex: the non-negative least-squares solution is the answer when it sums to at most 1;
     otherwise the sum constraint is active and SLSQP solves the constrained problem from its rescaled start.
     """
+    from scipy import optimize  # here, not at the top: the demo generator reads TIL10 through this module
+
     x, _ = optimize.nnls(a, b)
     if x.sum() <= 1.0:
         return x

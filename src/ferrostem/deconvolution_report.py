@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from .deconvolution import METHODS, CoverageError, deconvolve, read_signature_matrix
+from .errors import ScaleError
 from .plots import figure_uri, new_figure
 from .report import Section, table_html
-from .scoring import ScaleError
 
 LAYER_FOR_SCALE = {"tpm": "tpm", "linear": "tpm", "log2": "log2"}
 

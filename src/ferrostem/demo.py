@@ -36,6 +36,7 @@ import gzip
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,7 @@ import polars as pl
 
 from .demo_cells import COUNTS_STREAM, plant_cell_fractions
 from .files import atomic_write, write_json, write_tsv
+from .parallel import ordered_map
 from .sources.gdc import GDC_API
 from .sources.geo import GEO_FTP, annotation_url, matrix_directory
 from .sources.http import store_relpath
@@ -419,13 +421,28 @@ def _gdc_uuid(rng: np.random.Generator) -> str:
     return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
 
-def star_file_text(
-    genes: pd.DataFrame, counts: np.ndarray, rng: np.random.Generator, strand_reference: np.ndarray | None = None
-) -> str:
-    """One augmented STAR gene-count file (GDC DR32+ layout), with TPM/FPKM/FPKM-UQ from effective lengths.
+@dataclass
+class StarDraws:
+    """The random parts of one STAR file: the first-strand counts and the four unmapped-read totals."""
+
+    first: np.ndarray
+    unmapped: np.ndarray
+
+
+def star_draws(counts: np.ndarray, rng: np.random.Generator, strand_reference: np.ndarray | None = None) -> StarDraws:
+    """Draw one file's strand split and unmapped totals (in this order: the random stream depends on it).
 
     `strand_reference`: the counts before cells were planted; the strand split is drawn on them and scaled to
     `counts`, so that the random stream (and the array cohort simulated after these files) stays as it was."""
+    first = rng.binomial(counts if strand_reference is None else strand_reference, 0.5)
+    if strand_reference is not None:
+        share = np.where(strand_reference > 0, first / np.maximum(strand_reference, 1), 0.5)
+        first = np.minimum(counts, np.round(share * counts)).astype(counts.dtype)
+    return StarDraws(first, rng.integers(2_000_000, 9_000_000, size=4))
+
+
+def star_file_text(genes: pd.DataFrame, counts: np.ndarray, draws: StarDraws) -> str:
+    """One augmented STAR gene-count file (GDC DR32+ layout), with TPM/FPKM/FPKM-UQ from effective lengths."""
     length_kb = genes["eff_length"].to_numpy() / 1e3
     rate = counts / length_kb
     tpm = rate / rate.sum() * 1e6
@@ -435,10 +452,7 @@ def star_file_text(
     # number of protein-coding genes so that values sit on the FPKM scale as in real GDC files
     upper_quartile = max(np.quantile(counts[protein], 0.75), 1.0) * protein.sum()
     fpkm_uq = counts / length_kb / (upper_quartile / 1e6)
-    first = rng.binomial(counts if strand_reference is None else strand_reference, 0.5)
-    if strand_reference is not None:
-        share = np.where(strand_reference > 0, first / np.maximum(strand_reference, 1), 0.5)
-        first = np.minimum(counts, np.round(share * counts)).astype(counts.dtype)
+    first = draws.first
     table = pl.DataFrame(
         {
             "gene_id": genes["versioned_id"].to_numpy(),
@@ -457,10 +471,9 @@ def star_file_text(
         "gene_id\tgene_name\tgene_type\tunstranded\tstranded_first\tstranded_second\t"
         "tpm_unstranded\tfpkm_unstranded\tfpkm_uq_unstranded\n"
     )
-    unmapped = rng.integers(2_000_000, 9_000_000, size=4)
     summary = "".join(
         f"{name}\t\t\t{value}\t{value}\t{value}\t\t\t\n"
-        for name, value in zip(["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"], unmapped)
+        for name, value in zip(["N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous"], draws.unmapped)
     )
     # polars writes the same bytes as pandas' to_csv(float_format="%.4f") at a third of the CPU (the 424 files of
     # benchmarks/bench_tcga_size.py, the demo's 123)
@@ -500,33 +513,47 @@ def _file_genes(genes: pd.DataFrame, p: DemoParameters) -> tuple[pd.DataFrame, n
     return pd.concat(parts, ignore_index=True), np.concatenate(sources)
 
 
-def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: DemoParameters) -> None:
-    """The GDC API's answers for the demo project, at their mirror paths."""
+def write_gdc(
+    mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: DemoParameters, workers: int = 1
+) -> None:
+    """The GDC API's answers for the demo project, at their mirror paths; the STAR files written on `workers`
+    threads (polars' CSV writer and hashlib release the GIL), with the same bytes for any number of them."""
     out = mirror / store_relpath(GDC_API)
     file_genes, source = _file_genes(cohort.genes, p)
-    hits, cases = [], []
-    samples = cohort.samples
-    for j, sample in samples.iterrows():
-        counts = np.where(source >= 0, cohort.counts[np.clip(source, 0, None), j], 0)
-        decoy = source == -2
-        counts[decoy] = rng.poisson(2.0, size=int(decoy.sum()))
-        reference = None
-        if cohort.unplanted_counts is not None:
-            reference = np.where(source >= 0, cohort.unplanted_counts[np.clip(source, 0, None), j], 0)
-            reference[decoy] = counts[decoy]
-        text = star_file_text(file_genes, counts, rng, strand_reference=reference).encode()
-        file_id = _gdc_uuid(rng)
-        name = f"{file_id}.rna_seq.augmented_star_gene_counts.tsv"
+    decoy = source == -2
+
+    def sample_draws() -> Iterator[tuple[int, pd.Series, np.ndarray, StarDraws, str, str, str]]:
+        # every draw of the random stream here, in the consumer's thread and in sample order
+        for j, sample in cohort.samples.iterrows():
+            counts = np.where(source >= 0, cohort.counts[np.clip(source, 0, None), j], 0)
+            counts[decoy] = rng.poisson(2.0, size=int(decoy.sum()))
+            reference = None
+            if cohort.unplanted_counts is not None:
+                reference = np.where(source >= 0, cohort.unplanted_counts[np.clip(source, 0, None), j], 0)
+                reference[decoy] = counts[decoy]
+            draws = star_draws(counts, rng, strand_reference=reference)
+            yield j, sample, counts, draws, _gdc_uuid(rng), _gdc_uuid(rng), _gdc_uuid(rng)
+
+    def write_file(
+        item: tuple[int, pd.Series, np.ndarray, StarDraws, str, str, str],
+    ) -> tuple[int, pd.Series, str, str, str, str, int]:
+        j, sample, counts, draws, file_id, sample_uuid, aliquot_uuid = item
+        text = star_file_text(file_genes, counts, draws).encode()
         with atomic_write(out / "data" / file_id, "wb") as handle:
             handle.write(text)
+        return j, sample, file_id, sample_uuid, aliquot_uuid, hashlib.md5(text).hexdigest(), len(text)
+
+    hits, cases = [], []
+    for j, sample, file_id, sample_uuid, aliquot_uuid, md5, size in ordered_map(write_file, sample_draws(), workers):
+        name = f"{file_id}.rna_seq.augmented_star_gene_counts.tsv"
         aliquot = f"{sample.sample_id}-11R-A00{j % 10}-07"
         hits.append(
             {
                 "id": file_id,
                 "file_id": file_id,
                 "file_name": name,
-                "md5sum": hashlib.md5(text).hexdigest(),
-                "file_size": len(text),
+                "md5sum": md5,
+                "file_size": size,
                 "data_format": "TSV",
                 "access": "open",
                 "data_category": "Transcriptome Profiling",
@@ -540,14 +567,14 @@ def write_gdc(mirror: Path, cohort: RnaSeqCohort, rng: np.random.Generator, p: D
                         "project": {"project_id": p.project},
                         "samples": [
                             {
-                                "sample_id": _gdc_uuid(rng),
+                                "sample_id": sample_uuid,
                                 "submitter_id": sample.sample_id,
                                 "sample_type": "Primary Tumor" if sample.code == "01" else "Solid Tissue Normal",
                                 "tissue_type": "Tumor" if sample.code == "01" else "Normal",
                                 "portions": [
                                     {
                                         "analytes": [
-                                            {"aliquots": [{"aliquot_id": _gdc_uuid(rng), "submitter_id": aliquot}]}
+                                            {"aliquots": [{"aliquot_id": aliquot_uuid, "submitter_id": aliquot}]}
                                         ]
                                     }
                                 ],
@@ -783,8 +810,11 @@ def write_subtype_truth(folder: Path, rnaseq: RnaSeqCohort, array: ArrayCohort) 
     write_tsv(arrays[["sample_id", "patient", "ferroptosis_subtype"]], folder / "subtypes_array.tsv")
 
 
-def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None) -> dict[str, object]:
-    """Simulate both cohorts and write them as a mirror plus the truth under `out` (mirror/, truth/)."""
+def write_demo(
+    out: str | os.PathLike[str], params: DemoParameters | None = None, workers: int = 1
+) -> dict[str, object]:
+    """Simulate both cohorts and write them as a mirror plus the truth under `out` (mirror/, truth/); the STAR
+    files on `workers` threads (the same bytes for any number)."""
     p = params or DemoParameters()
     out = Path(out)
     rng = np.random.default_rng(p.seed)
@@ -792,7 +822,7 @@ def write_demo(out: str | os.PathLike[str], params: DemoParameters | None = None
     fold_changes = _fold_changes(rng, genes, p)
     rnaseq = simulate_rnaseq(rng, genes, fold_changes, p)
     mirror = out / "mirror"
-    write_gdc(mirror, rnaseq, rng, p)
+    write_gdc(mirror, rnaseq, rng, p, workers)
     array = simulate_array(rng, genes, fold_changes, p)
     matrix_url = matrix_directory(DEMO_GSE, GEO_FTP) + f"{DEMO_GSE}_series_matrix.txt.gz"
     _write_gzip_text(mirror / store_relpath(matrix_url), series_matrix_text(array))

@@ -16,7 +16,7 @@ rule demo_data:
     priority: PRIORITY["demo_data"]
     conda:
         "../../envs/ferrostem.yaml"
-    threads: 1
+    threads: 2  # every other job waits for this one: its STAR files are written on both cores
     resources:
         mem_mb=2000,
         runtime=10,

@@ -9,5 +9,5 @@ imports_done()
 
 settings = {k: v for k, v in snakemake.params.settings.items() if k not in {"enabled", "outdir"}}
 outdir = Path(snakemake.output.truth).parents[1]
-truth = write_demo(outdir, DemoParameters(**settings))
+truth = write_demo(outdir, DemoParameters(**settings), workers=snakemake.threads)
 log.info("simulated demo written to %s (%s)", outdir, truth["events"])
