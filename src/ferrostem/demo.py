@@ -423,14 +423,18 @@ def _gdc_uuid(rng: np.random.Generator) -> str:
 
 @dataclass
 class StarDraws:
-    """The random parts of one STAR file: the first-strand counts and the four unmapped-read totals."""
+    """The random parts of one STAR file and its records: the first-strand counts, the four unmapped-read
+    totals, and the file's, sample's and aliquot's UUIDs."""
 
     first: np.ndarray
     unmapped: np.ndarray
+    file_id: str
+    sample_uuid: str
+    aliquot_uuid: str
 
 
 def star_draws(counts: np.ndarray, rng: np.random.Generator, strand_reference: np.ndarray | None = None) -> StarDraws:
-    """Draw one file's strand split and unmapped totals (in this order: the random stream depends on it).
+    """Draw one file's strand split, unmapped totals and UUIDs (in this order: the random stream depends on it).
 
     `strand_reference`: the counts before cells were planted; the strand split is drawn on them and scaled to
     `counts`, so that the random stream (and the array cohort simulated after these files) stays as it was."""
@@ -438,7 +442,8 @@ def star_draws(counts: np.ndarray, rng: np.random.Generator, strand_reference: n
     if strand_reference is not None:
         share = np.where(strand_reference > 0, first / np.maximum(strand_reference, 1), 0.5)
         first = np.minimum(counts, np.round(share * counts)).astype(counts.dtype)
-    return StarDraws(first, rng.integers(2_000_000, 9_000_000, size=4))
+    unmapped = rng.integers(2_000_000, 9_000_000, size=4)
+    return StarDraws(first, unmapped, _gdc_uuid(rng), _gdc_uuid(rng), _gdc_uuid(rng))
 
 
 def star_file_text(genes: pd.DataFrame, counts: np.ndarray, draws: StarDraws) -> str:
@@ -522,7 +527,7 @@ def write_gdc(
     file_genes, source = _file_genes(cohort.genes, p)
     decoy = source == -2
 
-    def sample_draws() -> Iterator[tuple[int, pd.Series, np.ndarray, StarDraws, str, str, str]]:
+    def sample_draws() -> Iterator[tuple[int, pd.Series, np.ndarray, StarDraws]]:
         # every draw of the random stream here, in the consumer's thread and in sample order
         for j, sample in cohort.samples.iterrows():
             counts = np.where(source >= 0, cohort.counts[np.clip(source, 0, None), j], 0)
@@ -531,20 +536,20 @@ def write_gdc(
             if cohort.unplanted_counts is not None:
                 reference = np.where(source >= 0, cohort.unplanted_counts[np.clip(source, 0, None), j], 0)
                 reference[decoy] = counts[decoy]
-            draws = star_draws(counts, rng, strand_reference=reference)
-            yield j, sample, counts, draws, _gdc_uuid(rng), _gdc_uuid(rng), _gdc_uuid(rng)
+            yield j, sample, counts, star_draws(counts, rng, strand_reference=reference)
 
     def write_file(
-        item: tuple[int, pd.Series, np.ndarray, StarDraws, str, str, str],
-    ) -> tuple[int, pd.Series, str, str, str, str, int]:
-        j, sample, counts, draws, file_id, sample_uuid, aliquot_uuid = item
+        item: tuple[int, pd.Series, np.ndarray, StarDraws],
+    ) -> tuple[int, pd.Series, StarDraws, str, int]:
+        j, sample, counts, draws = item
         text = star_file_text(file_genes, counts, draws).encode()
-        with atomic_write(out / "data" / file_id, "wb") as handle:
+        with atomic_write(out / "data" / draws.file_id, "wb") as handle:
             handle.write(text)
-        return j, sample, file_id, sample_uuid, aliquot_uuid, hashlib.md5(text).hexdigest(), len(text)
+        return j, sample, draws, hashlib.md5(text).hexdigest(), len(text)
 
     hits, cases = [], []
-    for j, sample, file_id, sample_uuid, aliquot_uuid, md5, size in ordered_map(write_file, sample_draws(), workers):
+    for j, sample, draws, md5, size in ordered_map(write_file, sample_draws(), workers):
+        file_id = draws.file_id
         name = f"{file_id}.rna_seq.augmented_star_gene_counts.tsv"
         aliquot = f"{sample.sample_id}-11R-A00{j % 10}-07"
         hits.append(
@@ -567,14 +572,14 @@ def write_gdc(
                         "project": {"project_id": p.project},
                         "samples": [
                             {
-                                "sample_id": sample_uuid,
+                                "sample_id": draws.sample_uuid,
                                 "submitter_id": sample.sample_id,
                                 "sample_type": "Primary Tumor" if sample.code == "01" else "Solid Tissue Normal",
                                 "tissue_type": "Tumor" if sample.code == "01" else "Normal",
                                 "portions": [
                                     {
                                         "analytes": [
-                                            {"aliquots": [{"aliquot_id": aliquot_uuid, "submitter_id": aliquot}]}
+                                            {"aliquots": [{"aliquot_id": draws.aliquot_uuid, "submitter_id": aliquot}]}
                                         ]
                                     }
                                 ],
