@@ -207,8 +207,10 @@ def test_outputs_equal_a_local_run(slurm_run, workflow_run):
     assert [p.parent.name for p in (slurm_dir / "results").glob("*/report.html")] == [SLURM_COHORT]
 
 
-def test_a_failed_job_keeps_its_slurm_log(cluster, tmp_path):
-    """One harmonise job on an empty raw folder: it fails on the cluster and its SLURM log stays in logs/slurm."""
+def test_a_failed_job_is_retried_with_twice_the_memory_and_keeps_its_slurm_logs(cluster, tmp_path):
+    """One harmonise job on an empty raw folder: it fails on the cluster, the profile's `retries: 1` submits it
+    once more with its memory request doubled (mem_mb is the estimate times the attempt), it fails again, and
+    both attempts' SLURM logs stay in logs/slurm."""
     shutil.copytree(REPO / "config", tmp_path / "config")
     (tmp_path / "raw_empty").mkdir()
     result = run_on_slurm(
@@ -221,12 +223,16 @@ def test_a_failed_job_keeps_its_slurm_log(cluster, tmp_path):
         "cohorts={demo_tcga: {local: raw_empty}}",
     )
     assert result.returncode != 0, result.stderr[-3000:]
-    logs = list((tmp_path / "logs" / "slurm" / "rule_harmonise").rglob("*.log"))
-    assert len(logs) == 1, f"SLURM logs kept: {sorted((tmp_path / 'logs').rglob('*'))}\n{result.stderr[-3000:]}"
-    job_id = logs[0].stem
-    assert any(job["id"] == job_id and job["state"] == "FAILED" for job in cluster.jobs()), cluster.jobs()
-    slurm_log = logs[0].read_text()
-    # the job itself ran and failed (not srun or the cluster): its rule log has harmonise's own error
-    assert "Error in rule harmonise" in slurm_log and "srun: fatal" not in slurm_log, slurm_log[-3000:]
+    logs = sorted((tmp_path / "logs" / "slurm" / "rule_harmonise").rglob("*.log"), key=lambda p: int(p.stem))
+    assert len(logs) == 2, f"SLURM logs kept: {sorted((tmp_path / 'logs').rglob('*'))}\n{result.stderr[-3000:]}"
+    jobs = {job["id"]: job for job in cluster.jobs()}
+    attempts = [jobs[log.stem] for log in logs]
+    assert [job["state"] for job in attempts] == ["FAILED", "FAILED"], attempts
+    first_mb, second_mb = (int(job["memory"].rstrip("M")) for job in attempts)
+    assert first_mb >= 1000 and second_mb == 2 * first_mb, attempts
+    for log in logs:
+        slurm_log = log.read_text()
+        # the job itself ran and failed (not srun or the cluster): its rule log has harmonise's own error
+        assert "Error in rule harmonise" in slurm_log and "srun: fatal" not in slurm_log, slurm_log[-3000:]
     rule_log = (tmp_path / "results" / "logs" / "harmonise" / "demo_tcga.log").read_text()
     assert "raw_empty" in rule_log, rule_log[-3000:]
