@@ -8,6 +8,7 @@ import gzip
 import json
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import anndata as ad
@@ -165,6 +166,44 @@ def test_harmonise_request_reads_uncompressed_sizes_and_tells_matrices_from_samp
     (raw / "uuid" / "sample.bam").write_bytes(b"\0" * 5_000_000)
     (raw / "notes.pdf").write_bytes(b"\0" * 1_000_000)
     assert job_memory.raw_text_mb(raw) == (per_sample, matrices)
+
+
+# BGZF's end-of-file marker: an empty block (SAM/BAM format specification, section 4.1.2)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def bgzip(text: bytes, block_text: int = 65_280) -> bytes:
+    """`text` as bgzip writes it (SAM/BAM specification, section 4.1): gzip members of at most 64 KB of text,
+    each with the 'BC' extra subfield holding its total size minus one, then the empty end-of-file block."""
+    blocks = []
+    for start in range(0, len(text), block_text):
+        chunk = text[start : start + block_text]
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        data = deflate.compress(chunk) + deflate.flush()
+        header = b"\x1f\x8b\x08\x04" + bytes(4) + b"\x00\xff" + (6).to_bytes(2, "little")
+        extra = b"BC" + (2).to_bytes(2, "little") + (len(header) + 6 + len(data) + 8 - 1).to_bytes(2, "little")
+        trailer = zlib.crc32(chunk).to_bytes(4, "little") + len(chunk).to_bytes(4, "little")
+        blocks.append(header + extra + data + trailer)
+    return b"".join(blocks) + BGZF_EOF
+
+
+def test_a_bgzipped_file_counts_the_text_of_all_its_blocks(tmp_path):
+    """bgzip's blocks are gzip members and its last one is empty: the trailer alone says 0 bytes (which the
+    modulo-4-GiB rule would have read as 4.3 GB for each file). Every block's recorded length is summed."""
+    text = b"".join(f"ID_{i}\t{i * 0.37:.3f}\t{i * 0.11:.3f}\n".encode() for i in range(200_000))
+    path = tmp_path / "GSE1_series_matrix.txt.gz"
+    path.write_bytes(bgzip(text))
+    assert gzip.decompress(path.read_bytes()) == text  # a valid multi-member gzip file
+    assert path.read_bytes()[-4:] == bytes(4)  # what the trailer says
+    assert job_memory.text_mb(path) == pytest.approx(len(text) / 1e6)
+    plain = tmp_path / "plain" / path.name
+    plain.parent.mkdir()
+    plain.write_bytes(gzip.compress(text))
+    assert harmonise_mb(path) == harmonise_mb(plain.parent)
+    # a chain cut short (an interrupted copy) is not summed: the trailer rule applies, as to any gzip file
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(bgzip(text)[:100_000])
+    assert job_memory.text_mb(cut) >= cut.stat().st_size / 1e6
 
 
 GEO_HARMONISE_PEAK = (

@@ -25,6 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import InputFormatError
 
@@ -173,16 +174,57 @@ def enrichment_mb(table: str | os.PathLike[str], permutations: int) -> int:
 
 def text_mb(path: Path) -> float:
     """The size of a file's text in MB: for gzip, the uncompressed length its trailer records (modulo 4 GiB:
-    raised by 4 GiB steps until it is at least the compressed length)."""
+    raised by 4 GiB steps until it is at least the compressed length); for BGZF (bgzip's blocked gzip, a chain
+    of members each holding at most 64 KB of text), the sum of every block's recorded length.
+
+    The trailer gives only the last member's length, and a BGZF file ends with an empty member: read as one
+    member, every bgzipped file would count as 4 GiB of text and its harmonise job ask for tens of GB."""
     size = path.stat().st_size
     if path.suffix != ".gz" or size < 18:
         return size / 1e6
     with open(path, "rb") as handle:
+        blocks = _bgzf_text_bytes(handle, size)
+        if blocks is not None:
+            return blocks / 1e6
         handle.seek(-4, os.SEEK_END)
         text = int.from_bytes(handle.read(4), "little")
     while text < size:
         text += 1 << 32
     return text / 1e6
+
+
+def _bgzf_block_size(header: bytes, extra: bytes) -> int | None:
+    """The length of the BGZF block whose gzip header (10 bytes and XLEN) and extra field these are, or None
+    when it is not a BGZF block (SAM/BAM format specification, section 4.1: FEXTRA set, a subfield 'BC' of
+    length 2 holding the block's size minus one)."""
+    if header[:3] != b"\x1f\x8b\x08" or not header[3] & 0x04:
+        return None
+    at = 0
+    while at + 4 <= len(extra):
+        length = int.from_bytes(extra[at + 2 : at + 4], "little")
+        if extra[at : at + 2] == b"BC" and length == 2 and at + 6 <= len(extra):
+            return int.from_bytes(extra[at + 4 : at + 6], "little") + 1
+        at += 4 + length
+    return None
+
+
+def _bgzf_text_bytes(handle: BinaryIO, size: int) -> int | None:
+    """The summed text length of a BGZF file's blocks (their headers and trailers only; a few bytes per 64 KB
+    of text), or None when its first block is not BGZF. A chain that breaks off (a truncated download) gives
+    None too, and the caller falls back on the trailer."""
+    text, offset = 0, 0
+    while offset < size:
+        handle.seek(offset)
+        header = handle.read(12)
+        if len(header) < 12:
+            return None
+        block = _bgzf_block_size(header, handle.read(int.from_bytes(header[10:12], "little")))
+        if block is None or offset + block > size:
+            return None
+        handle.seek(offset + block - 4)
+        text += int.from_bytes(handle.read(4), "little")
+        offset += block
+    return text
 
 
 def _read_by_harmonise(path: Path) -> bool:
