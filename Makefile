@@ -6,8 +6,13 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 CONFIG ?= config/config.yaml
 # MEM_MB=N: the jobs run side by side only while their memory requests (estimated from each job's input,
-# ferrostem.job_memory) fit in N MB together; snakemake itself takes ~0.25 GB on top. Unset: no limit.
-MEM_MB ?=
+# ferrostem.job_memory) fit in N MB together; snakemake itself takes ~0.25 GB on top. By default N is the memory
+# the machine has available when make starts (MemAvailable in /proc/meminfo) less 0.5 GB, at least 1,000: a run
+# never starts more than the machine can hold, and a job asking for more than N runs alone. `MEM_MB=` sets no
+# limit, as does a system without /proc/meminfo (macOS).
+ifeq ($(origin MEM_MB),undefined)
+MEM_MB := $(shell awk '/^MemAvailable:/ { mb = int($$2 / 1024) - 512; print (mb > 1000 ? mb : 1000) }' /proc/meminfo 2>/dev/null)
+endif
 RESOURCES = $(if $(MEM_MB),--resources mem_mb=$(MEM_MB))
 
 # Snakemake reads --configfile before the workflow starts (a missing file is a traceback, a YAML error names

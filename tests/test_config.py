@@ -1,5 +1,6 @@
 import copy
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,6 +174,31 @@ def test_make_targets_check_the_config_file_first(tmp_path: Path, target: str):
     for output in (missing, result):
         assert "Traceback" not in output.stdout + output.stderr
         assert "snakemake" not in output.stdout  # stopped before Snakemake started
+
+
+def _snakemake_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return next(line for line in result.stdout.splitlines() if "snakemake --cores" in line)
+
+
+def test_make_runs_within_the_memory_the_machine_has_unless_told_otherwise(monkeypatch):
+    """`make demo` / `make run` pass `--resources mem_mb=N`: N the available memory less 0.5 GB by default (so that
+    jobs never start side by side beyond what the machine holds), the user's MEM_MB, or no limit with MEM_MB=."""
+    monkeypatch.delenv("MEM_MB", raising=False)
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.exists():
+        assert "--resources" not in _snakemake_line(_make("-n", "demo"))
+        return
+    available_mb = next(
+        int(line.split()[1]) // 1024 for line in meminfo.read_text().splitlines() if line.startswith("MemAvailable:")
+    )
+    budget = re.search(r"--resources mem_mb=(\d+)", _snakemake_line(_make("-n", "demo")))
+    assert budget, "make demo set no memory budget"
+    # what other processes allocate between the two readings moves it a little
+    assert int(budget[1]) >= 1000 and abs(int(budget[1]) - max(available_mb - 512, 1000)) < 2000, budget[1]
+    assert "--resources" not in _snakemake_line(_make("-n", "demo", "MEM_MB="))
+    config = str(REPO / "config" / "config.yaml")
+    assert "--resources mem_mb=8000 " in _snakemake_line(_make("-n", "run", f"CONFIG={config}", "MEM_MB=8000"))
 
 
 def test_check_config_reports_schema_errors(tmp_path: Path):
