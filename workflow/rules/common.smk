@@ -68,6 +68,16 @@ def harmonise_mem(wildcards, input, attempt):
     return attempt * job_memory.harmonise_mb(input.raw)
 
 
+def fixed_mem(megabytes):
+    """mem_mb of a rule whose need does not grow with its input (the demo generator, the pan-cancer page),
+    times the attempt as the estimated ones are."""
+
+    def mem_mb(wildcards, attempt):
+        return attempt * megabytes
+
+    return mem_mb
+
+
 # Which ready job starts first. With few cores the start order decides the wall time: snakemake starts the
 # ready jobs of highest priority that fit the free cores. Each rule's priority is its "bottom level": about how
 # many seconds remain from its start to the last report along its longest chain of dependent jobs (TCGA size,

@@ -18,7 +18,7 @@ rule demo_data:
         "../../envs/ferrostem.yaml"
     threads: 2  # every other job waits for this one: its STAR files are written on both cores
     resources:
-        mem_mb=2000,
+        mem_mb=fixed_mem(2000),
         runtime=10,
     params:
         settings=config["demo"],

@@ -35,7 +35,7 @@ rule pancancer:
     # reads every cohort's tables (tens of MB for 33 cancers) and draws a few figures: minutes, little memory
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=fixed_mem(4000),
         runtime=30,
     params:
         cancers=list(COHORTS),
