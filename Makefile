@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# the library's bytecode, which every job process reads instead of compiling the sources again: where
 	# PYTHONDONTWRITEBYTECODE is set (many container images) Python would never write it
 	$(BIN)/python -m compileall -q src
+	# numba's machine code for the one JIT function a job reaches (scanpy's rankdata, in the subtypes job):
+	# compiled on first use otherwise, 7 s of CPU in each cohort's job of the first run
+	$(BIN)/python -W ignore -c "from ferrostem.subtype_report import compile_marker_ranking as c; c()"
 	touch $(STAMP)
 
 demo: $(STAMP)

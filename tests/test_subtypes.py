@@ -285,3 +285,33 @@ def test_a_cohort_path_reads_only_the_layers_used_and_gives_the_same_subtypes(tm
     pd.testing.assert_frame_equal(from_path.assignments, from_memory.assignments)
     pd.testing.assert_frame_equal(from_path.differences, from_memory.differences)
     pd.testing.assert_frame_equal(from_path.de["S2_vs_S1"], from_memory.de["S2_vs_S1"])
+
+
+MARKER_JOB = """
+import numpy as np, pandas as pd
+from ferrostem.subtype_report import marker_regulators
+rng = np.random.default_rng(1)
+samples = [f"TCGA-{i:04d}" for i in range(150)]
+expression = pd.DataFrame(rng.normal(8, 2, size=(150, 24)), index=samples, columns=[f"G{j}" for j in range(24)])
+subtype = pd.Series(rng.choice(["S1", "S2", "S3"], size=150), index=samples)
+marker_regulators(expression, subtype)
+"""
+
+
+def test_set_up_compiles_what_the_subtypes_job_runs(tmp_path):
+    """`compile_marker_ranking` (run by the Makefile's set-up) leaves numba's cache holding the machine code that
+    marker_regulators needs on a cohort's shape: the job then compiles and writes nothing more."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    warm = "from ferrostem.subtype_report import compile_marker_ranking; compile_marker_ranking()"
+    for code in (warm, MARKER_JOB):
+        result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-2000:]
+        if code == warm:
+            compiled = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "numba").rglob("*.nbc")}
+            assert len(compiled) == 1 and "rankdata" in next(iter(compiled)), compiled
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "numba").rglob("*.nbc")} == compiled

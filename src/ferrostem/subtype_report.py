@@ -165,6 +165,19 @@ def marker_regulators(expression: pd.DataFrame, subtype: pd.Series) -> tuple[ad.
     return adata, table
 
 
+def compile_marker_ranking() -> None:
+    """Have numba compile, and cache beside scanpy's sources, the rank function `marker_regulators` reaches
+    (scanpy's `rankdata`, `cache=True`, for the float32 tumours x regulators matrix it is given): set-up runs this
+    as it compiles the bytecode (Makefile). Otherwise the first subtypes job after an install compiles it, 7 s of
+    CPU, in every cohort's job at once since none finds the cache the others are writing. A few samples make the
+    same signature (a C-ordered float32 matrix) as a cohort's hundreds."""
+    samples = [f"sample{i}" for i in range(8)]
+    expression = pd.DataFrame(
+        np.linspace(4.25, 9.75, 24).reshape(8, 3), index=samples, columns=["GPX4", "SLC7A11", "ACSL4"]
+    )
+    marker_regulators(expression, pd.Series(["S1", "S2"] * 4, index=samples))
+
+
 def regulator_matrixplot(adata: ad.AnnData) -> str:
     """scanpy matrix plot of the mean regulator expression per subtype, scaled 0-1 per regulator (a dot plot's
     dot size, the share of samples with expression > 0, says nothing on bulk log2 values: always all)."""
