@@ -292,7 +292,9 @@ import numpy as np, pandas as pd
 from ferrostem.subtype_report import marker_regulators
 rng = np.random.default_rng(1)
 samples = [f"TCGA-{i:04d}" for i in range(150)]
-expression = pd.DataFrame(rng.normal(8, 2, size=(150, 24)), index=samples, columns=[f"G{j}" for j in range(24)])
+# genes x samples transposed, as the job's log2 frame comes: its values in F order
+expression = pd.DataFrame(rng.normal(8, 2, size=(24, 150)), index=[f"G{j}" for j in range(24)], columns=samples).T
+assert expression.to_numpy().flags.f_contiguous
 subtype = pd.Series(rng.choice(["S1", "S2", "S3"], size=150), index=samples)
 marker_regulators(expression, subtype)
 """

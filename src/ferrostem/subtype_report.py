@@ -153,7 +153,9 @@ def marker_regulators(expression: pd.DataFrame, subtype: pd.Series) -> tuple[ad.
     import scanpy as sc
 
     adata = ad.AnnData(
-        expression.to_numpy(dtype=np.float32),
+        # C order whatever the frame's (the job's comes transposed, in F order): numba compiles scanpy's rankdata
+        # once per memory layout, and set-up compiles this one (compile_marker_ranking)
+        np.ascontiguousarray(expression.to_numpy(dtype=np.float32)),
         obs=pd.DataFrame({"subtype": pd.Categorical(subtype)}, index=expression.index),
         var=pd.DataFrame(index=expression.columns.astype(str)),
     )
@@ -167,10 +169,10 @@ def marker_regulators(expression: pd.DataFrame, subtype: pd.Series) -> tuple[ad.
 
 def compile_marker_ranking() -> None:
     """Have numba compile, and cache beside scanpy's sources, the rank function `marker_regulators` reaches
-    (scanpy's `rankdata`, `cache=True`, for the float32 tumours x regulators matrix it is given): set-up runs this
-    as it compiles the bytecode (Makefile). Otherwise the first subtypes job after an install compiles it, 7 s of
-    CPU, in every cohort's job at once since none finds the cache the others are writing. A few samples make the
-    same signature (a C-ordered float32 matrix) as a cohort's hundreds."""
+    (scanpy's `rankdata`, `cache=True`, for the C-ordered float32 tumours x regulators matrix it is given):
+    set-up runs this as it compiles the bytecode (Makefile). Otherwise the first subtypes job after an install
+    compiles it, 7 s of CPU, in every cohort's job at once since none finds the cache the others are writing. A
+    few samples make the same signature as a cohort's hundreds."""
     samples = [f"sample{i}" for i in range(8)]
     expression = pd.DataFrame(
         np.linspace(4.25, 9.75, 24).reshape(8, 3), index=samples, columns=["GPX4", "SLC7A11", "ACSL4"]
