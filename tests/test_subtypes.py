@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from conftest import REPO
 from ferrostem.errors import ConfigError, InputFormatError
 from ferrostem.subtypes import (
     SubtypeSettings,
@@ -303,17 +306,14 @@ marker_regulators(expression, subtype)
 def test_set_up_compiles_what_the_subtypes_job_runs(tmp_path):
     """`compile_marker_ranking` (run by the Makefile's set-up) leaves numba's cache holding the machine code that
     marker_regulators needs on a cohort's shape: the job then compiles and writes nothing more."""
-    import subprocess
-    import sys
+    cache = tmp_path / "numba"
+    env = {"NUMBA_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
 
-    from conftest import REPO
-
-    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
-    warm = "from ferrostem.subtype_report import compile_marker_ranking; compile_marker_ranking()"
-    for code in (warm, MARKER_JOB):
+    def run(code: str) -> dict[str, int]:
         result = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]
-        if code == warm:
-            compiled = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "numba").rglob("*.nbc")}
-            assert len(compiled) == 1 and "rankdata" in next(iter(compiled)), compiled
-    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "numba").rglob("*.nbc")} == compiled
+        return {path.name: path.stat().st_mtime_ns for path in cache.rglob("*.nbc")}
+
+    compiled = run("from ferrostem.subtype_report import compile_marker_ranking; compile_marker_ranking()")
+    assert len(compiled) == 1 and "rankdata" in next(iter(compiled)), compiled
+    assert run(MARKER_JOB) == compiled
